@@ -1,0 +1,68 @@
+//! Command-line definitions (clap derive) — what the user typed, nothing more. Resolution
+//! into validated settings happens once, in `config.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orgexport",
+    version,
+    about = "Export everything one organization owns in a multi-tenant PostgreSQL database",
+    long_about = "Export everything one organization (tenant) owns in a multi-tenant PostgreSQL \
+                  database into one gzipped JSON archive that opens with a coverage manifest, \
+                  store it, record it in a history table and print a download link.",
+    after_help = "Exit codes: 0 success, 1 export failed, 2 invalid usage or configuration, \
+                  3 org not found, 4 another export of this org is in progress, 5 cannot connect \
+                  to the database, 6 object store unreachable, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Where archives go: a directory, file:///abs/dir (default ./orgexports)
+    #[arg(long, global = true, env = "ORGEXPORT_STORE")]
+    pub store: Option<String>,
+
+    /// TOML configuration file (default ./orgexport.toml when present)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print one JSON object on stdout and nothing else there
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More detail on stderr (the generated SQL)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export one or more orgs
+    #[command(after_help = "Example:\n  orgexport run --org acme --store ./exports")]
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The org to export: its primary key, slug or name (repeatable)
+    #[arg(long, value_name = "KEY", required = true)]
+    pub org: Vec<String>,
+}

@@ -1,0 +1,373 @@
+//! `orgexport run`: export one or more orgs, one after another, one lock each.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::cli::RunArgs;
+use crate::config::Settings;
+use crate::db::connect::{ConnectOptions, Db, connect};
+use crate::db::lock::{self, Acquired};
+use crate::error::{Kind, fail, kind_of, one_line};
+use crate::export::archive::{
+    ArchiveWriter, ColumnManifest, FORMAT, Manifest, OrgRef, SectionManifest,
+};
+use crate::export::snapshot::Snapshot;
+use crate::history::{self, Completed, NewExport};
+use crate::org::{self, Org};
+use crate::output::{Reporter, human_bytes};
+use crate::scope::catalog::Catalog;
+use crate::scope::plan::{Planner, SectionSql};
+use crate::scope::rules::{self, Scope};
+use crate::store::{Link, Store, Upload};
+
+/// The result of one successful export.
+#[derive(Debug)]
+struct Exported {
+    id: Uuid,
+    org: Org,
+    object_url: String,
+    link: Link,
+    bytes: u64,
+    sha256: String,
+    record_count: u64,
+    sections: usize,
+}
+
+/// Everything an export of one org needs, opened once per invocation.
+struct Job<'a> {
+    settings: &'a Settings,
+    store: &'a Store,
+    history: &'a Db,
+    catalog: &'a Catalog,
+    scope: &'a Scope,
+    planner: &'a Planner<'a>,
+    cancel: &'a CancellationToken,
+    report: Reporter,
+}
+
+pub async fn run(
+    settings: &Settings,
+    args: &RunArgs,
+    cancel: CancellationToken,
+    report: Reporter,
+) -> anyhow::Result<()> {
+    let mut store = Store::open(&settings.store)?;
+    store.preflight().await?;
+    let options = ConnectOptions::resolve(settings.database_url.as_deref())?;
+    let mut db = connect(&options).await?;
+    let mut history_db = connect(&options).await?;
+    history::migrate(&mut history_db.client).await?;
+    let catalog = Catalog::load(&db.client).await?;
+    let scope = rules::classify(&catalog, &settings.scope)?;
+    for warning in &scope.warnings {
+        report.warn(warning);
+    }
+    let planner = Planner::new(&catalog, &scope);
+    let ctx = Job {
+        settings,
+        store: &store,
+        history: &history_db,
+        catalog: &catalog,
+        scope: &scope,
+        planner: &planner,
+        cancel: &cancel,
+        report,
+    };
+
+    let mut done = Vec::new();
+    let mut failed: Vec<(String, anyhow::Error)> = Vec::new();
+    for lookup in &args.org {
+        if cancel.is_cancelled() {
+            failed.push((lookup.clone(), fail(Kind::Interrupted, "interrupted")));
+            break;
+        }
+        match export_one(&ctx, &mut db, lookup).await {
+            Ok(exported) => done.push(exported),
+            Err(err) => {
+                let err = err.context(format!("export of org {lookup} failed"));
+                if args.org.len() > 1 {
+                    report.info(&format!("error: {}", one_line(&err)));
+                }
+                failed.push((lookup.clone(), err));
+                if kind_of(&failed.last().unwrap().1) == Kind::Interrupted {
+                    break;
+                }
+            }
+        }
+    }
+
+    print_results(&report, &done, &failed)?;
+    match failed.len() {
+        0 => Ok(()),
+        1 if done.is_empty() => Err(failed.pop().unwrap().1),
+        _ => {
+            let worst = failed
+                .iter()
+                .map(|(_, e)| kind_of(e))
+                .max_by_key(|k| k.exit_code())
+                .unwrap();
+            let names: Vec<&str> = failed.iter().map(|(o, _)| o.as_str()).collect();
+            Err(fail(
+                worst,
+                format!(
+                    "{} of {} exports failed: {}",
+                    failed.len(),
+                    failed.len() + done.len(),
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+fn print_results(
+    report: &Reporter,
+    done: &[Exported],
+    failed: &[(String, anyhow::Error)],
+) -> anyhow::Result<()> {
+    if report.output.json {
+        if done.is_empty() && failed.len() == 1 {
+            return Ok(()); // main prints the error object
+        }
+        let mut exports: Vec<serde_json::Value> = done
+            .iter()
+            .map(|e| {
+                json!({
+                    "export_id": e.id.to_string(),
+                    "org": e.org.lookup,
+                    "status": "completed",
+                    "object_url": e.object_url,
+                    "link": e.link.url,
+                    "link_expires_at": e.link.expires_at.map(|t| t.to_rfc3339()),
+                    "bytes": e.bytes,
+                    "sha256": e.sha256,
+                    "record_count": e.record_count,
+                    "sections": e.sections,
+                })
+            })
+            .collect();
+        exports.extend(failed.iter().map(|(org, err)| {
+            json!({
+                "org": org,
+                "status": "failed",
+                "error": { "code": kind_of(err).name(), "message": one_line(err) },
+            })
+        }));
+        report.json(&json!({ "exports": exports }))?;
+    } else {
+        for e in done {
+            report.stdout_line(&e.link.url)?;
+        }
+    }
+    Ok(())
+}
+
+async fn export_one(ctx: &Job<'_>, db: &mut Db, lookup: &str) -> anyhow::Result<Exported> {
+    let org = org::resolve(&db.client, ctx.catalog, ctx.scope, ctx.planner, lookup).await?;
+    let id = Uuid::now_v7();
+    history::create(
+        &ctx.history.client,
+        &NewExport {
+            id,
+            org_key: &org.key,
+            org_lookup: &org.lookup,
+            org_table: &org.table,
+        },
+    )
+    .await?;
+    let started = Instant::now();
+    let key = lock::lock_key(&org.key);
+    let outcome = match lock::acquire(&db.client, key, None).await {
+        Ok(Acquired::Taken) => {
+            let outcome = export_locked(ctx, db, &org, id).await;
+            // The lock also goes with the session; a dead connection has released it already.
+            let _ = lock::release(&db.client, key).await;
+            outcome
+        }
+        Ok(Acquired::Busy(holder)) => Err(fail(
+            Kind::LockBusy,
+            format!(
+                "another export of org {} is in progress ({}); wait for it to finish",
+                org.lookup,
+                holder.map_or_else(|| "its holder just let go".to_string(), |h| format!("held by {h}"))
+            ),
+        )),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(exported) => {
+            ctx.report.info(&format!(
+                "exported org {} ({} {}): {} sections, {} rows, {} in {:.1}s",
+                org.lookup,
+                org.table,
+                org.key,
+                exported.sections,
+                exported.record_count,
+                human_bytes(exported.bytes),
+                started.elapsed().as_secs_f64()
+            ));
+            match exported.link.expires_at {
+                Some(at) => ctx.report.info(&format!("download link valid until {}", at.to_rfc3339())),
+                None => ctx.report.info("local file: the link is an unsigned file:// URL"),
+            }
+            Ok(exported)
+        }
+        Err(err) => {
+            let status = if kind_of(&err) == Kind::Interrupted {
+                "cancelled"
+            } else {
+                "failed"
+            };
+            if let Err(history_err) =
+                history::mark_failed(&ctx.history.client, id, &org.key, status, &one_line(&err)).await
+            {
+                ctx.report.warn(&format!(
+                    "could not record the failure in orgexport.exports: {}",
+                    one_line(&history_err)
+                ));
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The export proper, with the org's lock held.
+async fn export_locked(
+    ctx: &Job<'_>,
+    db: &mut Db,
+    org: &Org,
+    id: Uuid,
+) -> anyhow::Result<Exported> {
+    history::mark_running(&ctx.history.client, id).await?;
+    let sqls: Vec<SectionSql> = ctx
+        .scope
+        .sections
+        .iter()
+        .map(|s| ctx.planner.section_sql(s))
+        .collect();
+    let snapshot = Snapshot::begin(&mut db.client, &org.key).await?;
+
+    let mut sections = Vec::with_capacity(sqls.len());
+    for (section, sql) in ctx.scope.sections.iter().zip(&sqls) {
+        ctx.report.verbose(&format!("{}: {}", sql.name, sql.copy));
+        let count = snapshot.count(sql).await?;
+        let table = ctx.catalog.table(section.table);
+        let (scope, _) = ctx.scope.describe(ctx.catalog, section);
+        sections.push(SectionManifest {
+            name: sql.name.clone(),
+            scope,
+            record_count: count,
+            capped: false,
+            total_count: None,
+            columns: section
+                .columns
+                .iter()
+                .map(|c| ColumnManifest {
+                    name: c.clone(),
+                    type_name: table.column(c).map(|c| c.type_name.clone()).unwrap_or_default(),
+                })
+                .collect(),
+            excluded_columns: section.excluded_columns.clone(),
+        });
+    }
+    let manifest = Manifest {
+        format: FORMAT,
+        export_id: id.to_string(),
+        org: OrgRef {
+            table: org.table.clone(),
+            key: org.key.clone(),
+            lookup: org.lookup.clone(),
+        },
+        generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        snapshot_at: snapshot.snapshot_at.clone(),
+        server_version: snapshot.server_version.clone(),
+        tool_version: env!("CARGO_PKG_VERSION"),
+        sections,
+    };
+
+    let key = ctx.store.archive_key(&org.lookup, &id.to_string());
+    let upload = ctx.store.upload(&key).await?;
+    let mut writer = ArchiveWriter::new(upload, ctx.settings.compression_level);
+    let written = write_archive(ctx, &snapshot, &manifest, &sqls, &mut writer).await;
+    let upload: Upload = writer.into_sink();
+    if let Err(err) = written {
+        upload.abort().await;
+        return Err(err);
+    }
+    let uploaded = upload.finish().await?;
+    snapshot.finish().await?;
+
+    let sidecar_key = ctx.store.sidecar_key(&org.lookup, &id.to_string());
+    let object_url = ctx.store.object_url(&key);
+    let manifest_json = serde_json::to_value(&manifest).context("serializing the manifest")?;
+    let mut sidecar = manifest_json.clone();
+    sidecar["archive"] = json!({
+        "object_url": object_url,
+        "bytes": uploaded.bytes,
+        "sha256": uploaded.sha256,
+    });
+    if let Err(err) = ctx
+        .store
+        .put(&sidecar_key, serde_json::to_vec_pretty(&sidecar)?)
+        .await
+    {
+        // Nothing partial: an archive without its sidecar is removed again.
+        let _ = ctx.store.delete(&key).await;
+        return Err(err);
+    }
+    history::mark_completed(
+        &ctx.history.client,
+        id,
+        &org.key,
+        &Completed {
+            object_url: &object_url,
+            bytes: uploaded.bytes,
+            sha256: &uploaded.sha256,
+            record_count: manifest.record_count(),
+            manifest: manifest_json,
+        },
+    )
+    .await?;
+    let link = ctx.store.link(&key, ctx.settings.link_ttl).await?;
+    Ok(Exported {
+        id,
+        org: org.clone(),
+        object_url,
+        link,
+        bytes: uploaded.bytes,
+        sha256: uploaded.sha256,
+        record_count: manifest.record_count(),
+        sections: manifest.sections.len(),
+    })
+}
+
+async fn write_archive(
+    ctx: &Job<'_>,
+    snapshot: &Snapshot<'_>,
+    manifest: &Manifest,
+    sqls: &[SectionSql],
+    writer: &mut ArchiveWriter<Upload>,
+) -> anyhow::Result<()> {
+    writer.begin(manifest).await?;
+    for (sql, section) in sqls.iter().zip(&manifest.sections) {
+        let rows = snapshot
+            .stream(sql, writer, ctx.cancel, |_| {})
+            .await?;
+        if rows != section.record_count {
+            anyhow::bail!(
+                "{}: counted {} rows but read {}; the archive would be inconsistent",
+                sql.name,
+                section.record_count,
+                rows
+            );
+        }
+        ctx.report
+            .verbose(&format!("{}: {rows} rows", sql.name));
+    }
+    writer.finish().await?;
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! Settings, resolved once: flags > environment > config file > defaults (ripgrep's
+//! lowargs → hiargs). Nothing downstream reads flags, the environment or the file again —
+//! except the libpq `PG*` variables, which belong to `db::connect`, and the object-store
+//! credentials, which belong to the store's provider.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::GlobalArgs;
+use crate::error::{Kind, fail};
+use crate::scope::rules::ScopeConfig;
+
+/// The default store when neither `--store`, `ORGEXPORT_STORE` nor the file names one.
+pub const DEFAULT_STORE: &str = "./orgexports";
+const DEFAULT_CONFIG_FILE: &str = "orgexport.toml";
+
+/// What the rest of the program uses.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: Option<String>,
+    pub store: String,
+    pub scope: ScopeConfig,
+    pub output: Output,
+    pub link_ttl: Duration,
+    pub compression_level: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Output {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+/// The TOML file, as written. Unknown keys are errors so that a typo is never silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    store: Option<String>,
+    root_table: Option<String>,
+    lookup_columns: Option<Vec<String>>,
+    tenant_columns: Option<Vec<String>>,
+    follow_nullable: Option<Vec<String>>,
+    exclude_tables: Option<Vec<String>>,
+    exclude_columns: Option<Vec<String>>,
+    allow_columns: Option<Vec<String>>,
+    include_referenced: Option<bool>,
+    link_ttl: Option<String>,
+    compression_level: Option<u32>,
+}
+
+impl Settings {
+    pub fn resolve(args: &GlobalArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                read_file(Path::new(DEFAULT_CONFIG_FILE))?
+            }
+            None => FileConfig::default(),
+        };
+        let file_name = args
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+
+        let defaults = ScopeConfig::default();
+        let scope = ScopeConfig {
+            root_table: file.root_table,
+            lookup_columns: file.lookup_columns.unwrap_or(defaults.lookup_columns),
+            tenant_columns: file.tenant_columns.unwrap_or(defaults.tenant_columns),
+            follow_nullable: file.follow_nullable.unwrap_or_default(),
+            exclude_tables: file.exclude_tables.unwrap_or_default(),
+            exclude_columns: file.exclude_columns.unwrap_or_default(),
+            allow_columns: file.allow_columns.unwrap_or_default(),
+            include_referenced: file.include_referenced.unwrap_or(true),
+        };
+        if scope.tenant_columns.is_empty() {
+            return Err(fail(
+                Kind::Usage,
+                format!("{}: tenant_columns must name at least one column", file_name.display()),
+            ));
+        }
+        let link_ttl = match file.link_ttl {
+            Some(text) => humantime::parse_duration(&text).map_err(|e| {
+                fail(
+                    Kind::Usage,
+                    format!(
+                        "{}: link_ttl = {text:?} is not a duration ({e}); write e.g. \"15m\"",
+                        file_name.display()
+                    ),
+                )
+            })?,
+            None => Duration::from_secs(15 * 60),
+        };
+        let compression_level = file.compression_level.unwrap_or(6);
+        if compression_level > 9 {
+            return Err(fail(
+                Kind::Usage,
+                format!(
+                    "{}: compression_level = {compression_level} is out of range; use 0-9",
+                    file_name.display()
+                ),
+            ));
+        }
+        Ok(Settings {
+            database_url: args.database_url.clone().or(file.database_url),
+            store: args
+                .store
+                .clone()
+                .or(file.store)
+                .unwrap_or_else(|| DEFAULT_STORE.to_string()),
+            scope,
+            output: Output {
+                json: args.json,
+                quiet: args.quiet,
+                verbose: args.verbose,
+            },
+            link_ttl,
+            compression_level,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        fail(
+            Kind::Usage,
+            format!("cannot read config file {}: {e}", path.display()),
+        )
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let place = match line {
+            Some(line) => format!("{} line {line}", path.display()),
+            None => path.display().to_string(),
+        };
+        fail(
+            Kind::Usage,
+            format!("invalid config file {place}: {}", e.message().trim()),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args_with_config(text: &str) -> (GlobalArgs, tempdir::Dir) {
+        let dir = tempdir::Dir::new();
+        let path = dir.0.join("orgexport.toml");
+        std::fs::write(&path, text).unwrap();
+        let args = GlobalArgs {
+            database_url: None,
+            store: None,
+            config: Some(path),
+            json: false,
+            quiet: false,
+            verbose: false,
+        };
+        (args, dir)
+    }
+
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                let path = std::env::temp_dir().join(format!(
+                    "orgexport-config-{}-{}",
+                    std::process::id(),
+                    uuid::Uuid::now_v7()
+                ));
+                std::fs::create_dir_all(&path).unwrap();
+                Dir(path)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_file_and_line() {
+        let (args, _dir) = args_with_config("store = \"/tmp/x\"\ntenant_colums = [\"org_id\"]\n");
+        let err = Settings::resolve(&args).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 2"), "{text}");
+        assert!(text.contains("tenant_colums"), "{text}");
+        assert_eq!(crate::error::kind_of(&err), Kind::Usage);
+    }
+
+    #[test]
+    fn flags_override_file_and_file_overrides_defaults() {
+        let (mut args, _dir) = args_with_config(
+            "store = \"/from/file\"\ntenant_columns = [\"tenant_id\"]\nlink_ttl = \"5m\"\n",
+        );
+        let settings = Settings::resolve(&args).unwrap();
+        assert_eq!(settings.store, "/from/file");
+        assert_eq!(settings.scope.tenant_columns, vec!["tenant_id"]);
+        assert_eq!(settings.link_ttl, Duration::from_secs(300));
+        args.store = Some("/from/flag".into());
+        assert_eq!(Settings::resolve(&args).unwrap().store, "/from/flag");
+    }
+}

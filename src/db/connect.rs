@@ -1,0 +1,448 @@
+//! Connection options the way libpq users expect them: a `postgres://` URL or `key=value`
+//! string (`--database-url` / `DATABASE_URL`), else the `PG*` variables, then libpq's
+//! defaults; the password from the URL, `PGPASSWORD` or the password file (`PGPASSFILE`,
+//! `~/.pgpass`). `application_name` is always `orgexport`. The password is never part of
+//! anything this module prints: [`ConnectOptions::describe`] is what messages use.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+use crate::error::{Failure, Kind, fail};
+
+/// libpq's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    fn parse(text: &str) -> anyhow::Result<SslMode> {
+        Ok(match text {
+            "disable" => SslMode::Disable,
+            "allow" | "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            other => {
+                return Err(fail(
+                    Kind::Usage,
+                    format!(
+                        "invalid sslmode {other:?}; use disable, prefer, require, verify-ca or verify-full"
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+/// Resolved connection parameters.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub dbname: String,
+    password: Option<String>,
+    pub sslmode: SslMode,
+    pub sslrootcert: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    options: Option<String>,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// The raw `key → value` parameters, before defaults.
+type Params = BTreeMap<String, String>;
+
+impl ConnectOptions {
+    /// Resolves `database_url` (URL or `key=value` form), then the `PG*` environment, then
+    /// libpq's defaults, then the password file.
+    pub fn resolve(database_url: Option<&str>) -> anyhow::Result<ConnectOptions> {
+        let mut params = match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                parse_url(url)?
+            }
+            Some(text) => parse_key_values(text)?,
+            None => Params::new(),
+        };
+        for (key, var) in [
+            ("host", "PGHOST"),
+            ("port", "PGPORT"),
+            ("user", "PGUSER"),
+            ("password", "PGPASSWORD"),
+            ("dbname", "PGDATABASE"),
+            ("sslmode", "PGSSLMODE"),
+            ("sslrootcert", "PGSSLROOTCERT"),
+            ("connect_timeout", "PGCONNECT_TIMEOUT"),
+            ("options", "PGOPTIONS"),
+        ] {
+            if !params.contains_key(key)
+                && let Ok(value) = std::env::var(var)
+                && !value.is_empty()
+            {
+                params.insert(key.to_string(), value);
+            }
+        }
+        let host = params.remove("host").unwrap_or_else(default_host);
+        let port = match params.remove("port") {
+            Some(text) => text.parse().map_err(|_| {
+                fail(Kind::Usage, format!("invalid port {text:?}: expected a number"))
+            })?,
+            None => 5432,
+        };
+        let user = params.remove("user").unwrap_or_else(crate::os_user);
+        let dbname = params.remove("dbname").unwrap_or_else(|| user.clone());
+        let sslmode = SslMode::parse(params.remove("sslmode").as_deref().unwrap_or("prefer"))?;
+        let connect_timeout = match params.remove("connect_timeout") {
+            Some(text) => Duration::from_secs(text.parse().map_err(|_| {
+                fail(
+                    Kind::Usage,
+                    format!("invalid connect_timeout {text:?}: expected seconds"),
+                )
+            })?),
+            None => Duration::from_secs(10),
+        };
+        let mut options = ConnectOptions {
+            password: params.remove("password"),
+            sslrootcert: params.remove("sslrootcert").map(PathBuf::from),
+            options: params.remove("options"),
+            host,
+            port,
+            user,
+            dbname,
+            sslmode,
+            connect_timeout,
+        };
+        params.remove("application_name");
+        if let Some(key) = params.keys().next() {
+            return Err(fail(
+                Kind::Usage,
+                format!("unsupported connection parameter {key:?} in the database URL"),
+            ));
+        }
+        if options.password.is_none() {
+            options.password = password_from_file(&options);
+        }
+        Ok(options)
+    }
+
+    /// `host=… port=… user=… dbname=…`: what messages say. Never the password.
+    pub fn describe(&self) -> String {
+        format!(
+            "host={} port={} user={} dbname={}",
+            self.host, self.port, self.user, self.dbname
+        )
+    }
+
+    fn pg_config(&self) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&self.host)
+            .port(self.port)
+            .user(&self.user)
+            .dbname(&self.dbname)
+            .application_name("orgexport")
+            .connect_timeout(self.connect_timeout)
+            .ssl_mode(match self.sslmode {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                _ => tokio_postgres::config::SslMode::Prefer,
+            });
+        if let Some(password) = &self.password {
+            config.password(password);
+        }
+        if let Some(options) = &self.options {
+            config.options(options);
+        }
+        config
+    }
+}
+
+/// An open connection. The connection's driver runs on its own task; when it ends with an
+/// error (server gone, backend terminated) the next query on the client fails.
+pub struct Db {
+    pub client: Client,
+    pub options: ConnectOptions,
+}
+
+/// Opens a connection, turning every failure into a one-line `Kind::Connect` error that names
+/// the target and suggests the fix.
+pub async fn connect(options: &ConnectOptions) -> anyhow::Result<Db> {
+    if matches!(
+        options.sslmode,
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
+    ) {
+        // TODO(reliability issue): TLS through tokio-postgres-rustls; until then refuse rather
+        // than silently connect in clear text.
+        return Err(fail(
+            Kind::Usage,
+            "sslmode=require/verify-ca/verify-full needs TLS, which this build does not support yet; use sslmode=disable or prefer",
+        ));
+    }
+    let result = options.pg_config().connect(NoTls).await;
+    let (client, connection) = match result {
+        Ok(pair) => pair,
+        Err(err) => {
+            let hint = connect_hint(&err);
+            return Err(anyhow::Error::new(err).context(Failure::new(
+                Kind::Connect,
+                format!(
+                    "cannot connect to the database ({}){hint}",
+                    options.describe()
+                ),
+            )));
+        }
+    };
+    tokio::spawn(async move {
+        // The error, if any, surfaces on the next use of the client; nothing to do here.
+        let _ = connection.await;
+    });
+    Ok(Db {
+        client,
+        options: options.clone(),
+    })
+}
+
+fn connect_hint(err: &tokio_postgres::Error) -> &'static str {
+    match err.code() {
+        Some(code) if *code == SqlState::INVALID_PASSWORD => {
+            " [hint: check the password: set PGPASSWORD or add it to ~/.pgpass]"
+        }
+        Some(code) if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+            " [hint: check the user name and the server's pg_hba.conf]"
+        }
+        Some(code) if *code == SqlState::INVALID_CATALOG_NAME => {
+            " [hint: check the database name (dbname / PGDATABASE)]"
+        }
+        Some(_) => "",
+        None => " [hint: is the server running and reachable on that host and port?]",
+    }
+}
+
+impl Db {
+    /// Runs a statement whose failure means the connection is unusable.
+    pub async fn batch(&self, sql: &str) -> anyhow::Result<()> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .with_context(|| format!("running {sql:?}"))
+    }
+}
+
+fn default_host() -> String {
+    // Debian's libpq looks for the socket here first; elsewhere libpq uses localhost.
+    for dir in ["/var/run/postgresql", "/tmp"] {
+        if std::path::Path::new(dir).join(".s.PGSQL.5432").exists() {
+            return dir.to_string();
+        }
+    }
+    "localhost".to_string()
+}
+
+fn parse_url(text: &str) -> anyhow::Result<Params> {
+    let url = url::Url::parse(text).map_err(|e| {
+        // The URL may hold a password: say what is wrong, never echo it.
+        fail(
+            Kind::Usage,
+            format!("invalid database URL ({e}); expected postgres://user:password@host:port/dbname"),
+        )
+    })?;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| fail(Kind::Usage, "invalid percent-encoding in the database URL"))
+    };
+    let mut params = Params::new();
+    if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
+        params.insert(
+            "host".into(),
+            decode(host.trim_start_matches('[').trim_end_matches(']'))?,
+        );
+    }
+    if let Some(port) = url.port() {
+        params.insert("port".into(), port.to_string());
+    }
+    if !url.username().is_empty() {
+        params.insert("user".into(), decode(url.username())?);
+    }
+    if let Some(password) = url.password() {
+        params.insert("password".into(), decode(password)?);
+    }
+    let path = url.path().trim_start_matches('/');
+    if !path.is_empty() {
+        params.insert("dbname".into(), decode(path)?);
+    }
+    for (key, value) in url.query_pairs() {
+        params.insert(key.into_owned(), value.into_owned());
+    }
+    Ok(params)
+}
+
+/// libpq's `key=value key='quoted value'` connection strings.
+fn parse_key_values(text: &str) -> anyhow::Result<Params> {
+    let mut params = Params::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            break;
+        }
+        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err(fail(
+                Kind::Usage,
+                format!("invalid connection string: missing \"=\" after {key:?}; expected key=value pairs or a postgres:// URL"),
+            ));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    Some('\\') => value.extend(chars.next()),
+                    Some('\'') => break,
+                    Some(c) => value.push(c),
+                    None => {
+                        return Err(fail(
+                            Kind::Usage,
+                            "invalid connection string: unterminated quoted value",
+                        ));
+                    }
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    value.extend(chars.next());
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        params.insert(key, value);
+    }
+    Ok(params)
+}
+
+/// The password file, as libpq reads it: `PGPASSFILE` or `~/.pgpass`, ignored unless it is
+/// private (mode 0600 or stricter); the first `host:port:db:user:password` line that matches
+/// (`*` matches anything; `\` escapes `:` and `\`).
+fn password_from_file(options: &ConnectOptions) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = match std::env::var_os("PGPASSFILE") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".pgpass"),
+    };
+    let meta = std::fs::metadata(&path).ok()?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        eprintln!(
+            "orgexport: warning: password file {} has group or world access; ignored (chmod 0600 it)",
+            path.display()
+        );
+        return None;
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    // A socket directory is written as "localhost" in the password file.
+    let host = if options.host.starts_with('/') {
+        "localhost"
+    } else {
+        options.host.as_str()
+    };
+    let port = options.port.to_string();
+    let wanted = [host, port.as_str(), options.dbname.as_str(), options.user.as_str()];
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let fields = split_pgpass_line(line);
+            (fields.len() == 5).then_some(fields)
+        })
+        .find(|fields| {
+            fields[..4]
+                .iter()
+                .zip(wanted)
+                .all(|(field, want)| field == "*" || field == want)
+        })
+        .map(|fields| fields[4].clone())
+}
+
+fn split_pgpass_line(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => fields.last_mut().unwrap().extend(chars.next()),
+            ':' if fields.len() < 5 => fields.push(String::new()),
+            c => fields.last_mut().unwrap().push(c),
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_parameters_are_decoded() {
+        let params =
+            parse_url("postgres://app%40x:s%3Acret@db.example:6543/my%20db?sslmode=disable")
+                .unwrap();
+        assert_eq!(params["user"], "app@x");
+        assert_eq!(params["password"], "s:cret");
+        assert_eq!(params["host"], "db.example");
+        assert_eq!(params["port"], "6543");
+        assert_eq!(params["dbname"], "my db");
+        assert_eq!(params["sslmode"], "disable");
+    }
+
+    #[test]
+    fn key_value_strings_allow_quotes_and_escapes() {
+        let params = parse_key_values("host=/tmp user='a b' password=x\\ y dbname = d").unwrap();
+        assert_eq!(params["host"], "/tmp");
+        assert_eq!(params["user"], "a b");
+        assert_eq!(params["password"], "x y");
+        assert_eq!(params["dbname"], "d");
+    }
+
+    #[test]
+    fn description_never_holds_the_password() {
+        let options =
+            ConnectOptions::resolve(Some("postgres://u:hunter2@h:1/d?sslmode=disable")).unwrap();
+        assert!(!options.describe().contains("hunter2"));
+        assert!(!format!("{options:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_url_error_does_not_echo_the_password() {
+        let err = ConnectOptions::resolve(Some("postgres://u:hunter2@h:notaport/d")).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn pgpass_lines_split_on_unescaped_colons() {
+        assert_eq!(
+            split_pgpass_line("h:5432:*:u:pa\\:ss:word"),
+            vec!["h", "5432", "*", "u", "pa:ss:word"]
+        );
+    }
+
+    #[test]
+    fn unknown_sslmode_is_a_usage_error() {
+        let err = ConnectOptions::resolve(Some("postgres://u@h/d?sslmode=bogus")).unwrap_err();
+        assert_eq!(crate::error::kind_of(&err), Kind::Usage);
+    }
+}

@@ -1,0 +1,6 @@
+//! The export itself: one snapshot transaction, counted sections streamed through COPY into
+//! the gzip JSON archive writer.
+
+pub mod archive;
+pub mod copy;
+pub mod snapshot;

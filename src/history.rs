@@ -1,0 +1,244 @@
+//! The tool's own state in schema `orgexport` (DESIGN §6): versioned migrations, one row per
+//! export in `exports`, and the append-only `audit_log`. Nothing here ever sees a secret
+//! column's value or a password: rows hold keys, counts, sizes, URLs and error messages.
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+/// A fixed advisory key serialising migrations (two runs starting at once on a fresh database).
+const MIGRATION_LOCK: i64 = 0x6f72_6765_7870_6f72; // "orgexpor"
+
+/// Each entry brings the schema from version `index` to `index + 1`. Append only.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE SCHEMA IF NOT EXISTS orgexport;
+CREATE TABLE orgexport.schema_version (
+    version    integer     NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE orgexport.exports (
+    id           uuid        PRIMARY KEY,
+    org_key      text        NOT NULL,
+    org_lookup   text        NOT NULL,
+    org_table    text        NOT NULL,
+    status       text        NOT NULL CHECK (status IN
+                   ('pending', 'running', 'completed', 'failed', 'cancelled', 'pruned')),
+    requested_by text        NOT NULL,
+    host         text        NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    started_at   timestamptz,
+    finished_at  timestamptz,
+    object_url   text,
+    bytes        bigint,
+    sha256       text,
+    record_count bigint,
+    manifest     jsonb,
+    error        text
+);
+CREATE INDEX exports_org_created ON orgexport.exports (org_key, created_at DESC);
+CREATE INDEX exports_unfinished ON orgexport.exports (status) WHERE status IN ('pending', 'running');
+CREATE TABLE orgexport.audit_log (
+    id        bigserial   PRIMARY KEY,
+    at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    actor     text        NOT NULL,
+    db_role   text        NOT NULL DEFAULT current_user,
+    action    text        NOT NULL,
+    export_id uuid,
+    org_key   text,
+    details   jsonb       NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_log_export ON orgexport.audit_log (export_id);
+CREATE FUNCTION orgexport.audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'orgexport.audit_log is append-only';
+END $$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON orgexport.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION orgexport.audit_log_append_only();
+"#];
+
+/// Creates or upgrades schema `orgexport`; idempotent and safe when several runs start at once.
+pub async fn migrate(client: &mut Client) -> anyhow::Result<()> {
+    let txn = client
+        .transaction()
+        .await
+        .context("starting the history migration")?;
+    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .context("locking the history migration")?;
+    let exists: bool = txn
+        .query_one(
+            "SELECT to_regclass('orgexport.schema_version') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    let current: i32 = if exists {
+        txn.query_one(
+            "SELECT coalesce(max(version), 0) FROM orgexport.schema_version",
+            &[],
+        )
+        .await?
+        .get(0)
+    } else {
+        0
+    };
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i32 + 1;
+        txn.batch_execute(sql).await.with_context(|| {
+            format!("creating schema orgexport (version {version}); the role needs CREATE on the database")
+        })?;
+        txn.execute(
+            "INSERT INTO orgexport.schema_version (version) VALUES ($1)",
+            &[&version],
+        )
+        .await?;
+    }
+    txn.commit()
+        .await
+        .context("committing the history migration")?;
+    Ok(())
+}
+
+/// Who acts: the OS user and host (the database role is recorded by the server).
+pub fn actor() -> String {
+    format!("{}@{}", crate::os_user(), crate::host_name())
+}
+
+/// A new export request.
+pub struct NewExport<'a> {
+    pub id: Uuid,
+    pub org_key: &'a str,
+    pub org_lookup: &'a str,
+    pub org_table: &'a str,
+}
+
+/// Records the request: row `pending`, event `export.requested`.
+pub async fn create(client: &Client, export: &NewExport<'_>) -> anyhow::Result<()> {
+    let actor = actor();
+    client
+        .execute(
+            "INSERT INTO orgexport.exports (id, org_key, org_lookup, org_table, status, requested_by, host) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6)",
+            &[
+                &export.id,
+                &export.org_key,
+                &export.org_lookup,
+                &export.org_table,
+                &actor,
+                &crate::host_name(),
+            ],
+        )
+        .await
+        .context("recording the export in orgexport.exports")?;
+    audit(
+        client,
+        "export.requested",
+        Some(export.id),
+        Some(export.org_key),
+        json!({ "lookup": export.org_lookup }),
+    )
+    .await
+}
+
+pub async fn mark_running(client: &Client, id: Uuid) -> anyhow::Result<()> {
+    client
+        .execute(
+            "UPDATE orgexport.exports SET status = 'running', started_at = clock_timestamp() WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .context("marking the export running")?;
+    Ok(())
+}
+
+/// What a completed export recorded.
+pub struct Completed<'a> {
+    pub object_url: &'a str,
+    pub bytes: u64,
+    pub sha256: &'a str,
+    pub record_count: u64,
+    pub manifest: Value,
+}
+
+pub async fn mark_completed(
+    client: &Client,
+    id: Uuid,
+    org_key: &str,
+    done: &Completed<'_>,
+) -> anyhow::Result<()> {
+    client
+        .execute(
+            "UPDATE orgexport.exports SET status = 'completed', finished_at = clock_timestamp(), \
+                    object_url = $2, bytes = $3, sha256 = $4, record_count = $5, manifest = $6 \
+             WHERE id = $1",
+            &[
+                &id,
+                &done.object_url,
+                &(done.bytes as i64),
+                &done.sha256,
+                &(done.record_count as i64),
+                &done.manifest,
+            ],
+        )
+        .await
+        .context("recording the completed export")?;
+    audit(
+        client,
+        "export.completed",
+        Some(id),
+        Some(org_key),
+        json!({
+            "object_url": done.object_url,
+            "bytes": done.bytes,
+            "sha256": done.sha256,
+            "record_count": done.record_count,
+        }),
+    )
+    .await
+}
+
+/// Marks an export `failed` or `cancelled` with its error, and audits `export.failed`.
+pub async fn mark_failed(
+    client: &Client,
+    id: Uuid,
+    org_key: &str,
+    status: &str,
+    error: &str,
+) -> anyhow::Result<()> {
+    client
+        .execute(
+            "UPDATE orgexport.exports SET status = $2, finished_at = clock_timestamp(), error = $3 \
+             WHERE id = $1",
+            &[&id, &status, &error],
+        )
+        .await
+        .context("recording the failed export")?;
+    audit(
+        client,
+        "export.failed",
+        Some(id),
+        Some(org_key),
+        json!({ "status": status, "error": error }),
+    )
+    .await
+}
+
+/// Appends an audit event.
+pub async fn audit(
+    client: &Client,
+    action: &str,
+    export_id: Option<Uuid>,
+    org_key: Option<&str>,
+    details: Value,
+) -> anyhow::Result<()> {
+    client
+        .execute(
+            "INSERT INTO orgexport.audit_log (actor, action, export_id, org_key, details) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&actor(), &action, &export_id, &org_key, &details],
+        )
+        .await
+        .with_context(|| format!("writing audit event {action}"))?;
+    Ok(())
+}

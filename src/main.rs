@@ -1,0 +1,37 @@
+//! Parse, run, map the error to an exit code — nothing else.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use orgexport::error::{kind_of, one_line};
+
+fn main() -> ExitCode {
+    let cli = orgexport::cli::Cli::parse();
+    let json = cli.global.json;
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("orgexport: error: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    let Err(err) = runtime.block_on(orgexport::run(cli)) else {
+        return ExitCode::SUCCESS;
+    };
+    // `orgexport list | head`: a closed stdout is not an error (as in ripgrep).
+    if err
+        .chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    {
+        return ExitCode::SUCCESS;
+    }
+    let kind = kind_of(&err);
+    let message = one_line(&err);
+    if json {
+        let body = serde_json::json!({ "error": { "code": kind.name(), "message": message } });
+        println!("{body}");
+    }
+    eprintln!("orgexport: error: {message}");
+    ExitCode::from(kind.exit_code())
+}

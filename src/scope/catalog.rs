@@ -1,0 +1,244 @@
+//! Reads `pg_catalog` into a plain [`Catalog`] value: tables (with their kind, columns,
+//! primary key, indexes and row estimates) and foreign keys. A handful of queries whatever the
+//! number of tables. What the tables *mean* for an org is `rules.rs`'s business.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use tokio_postgres::Client;
+
+/// Index of a table in [`Catalog::tables`].
+pub type TableId = usize;
+/// Index of a foreign key in [`Catalog::foreign_keys`].
+pub type FkId = usize;
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub tables: Vec<Table>,
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelKind {
+    /// An ordinary table. Read with `ONLY`, because rows of old-style inheritance children
+    /// belong to those children, which are tables of their own.
+    Table,
+    /// A partitioned table: one section, read through the parent (its partitions are not
+    /// listed in the catalog at all).
+    Partitioned,
+    View,
+    MaterializedView,
+    Foreign,
+}
+
+impl RelKind {
+    pub fn holds_data(self) -> bool {
+        matches!(self, RelKind::Table | RelKind::Partitioned)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    pub kind: RelKind,
+    pub columns: Vec<Column>,
+    pub primary_key: Vec<String>,
+    /// The leading column of each index (for "tenant column without an index" warnings).
+    pub indexed_leading_columns: Vec<String>,
+    /// `pg_class.reltuples` (summed over partitions); `None` when never analyzed.
+    pub estimated_rows: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    /// `format_type()`: usable as a cast target in generated SQL.
+    pub type_name: String,
+    pub not_null: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForeignKey {
+    pub name: String,
+    pub table: TableId,
+    pub columns: Vec<String>,
+    pub referenced: TableId,
+    pub referenced_columns: Vec<String>,
+}
+
+impl Table {
+    /// `schema.table`, unquoted: the section name.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// `ONLY "schema"."table"` or `"schema"."table"`: how generated SQL reads this table.
+    pub fn from_clause(&self) -> String {
+        let name = crate::db::quote_qualified(&self.schema, &self.name);
+        match self.kind {
+            RelKind::Table => format!("ONLY {name}"),
+            _ => name,
+        }
+    }
+}
+
+impl Catalog {
+    pub fn table(&self, id: TableId) -> &Table {
+        &self.tables[id]
+    }
+
+    pub fn find(&self, qualified: &str) -> Option<TableId> {
+        self.tables
+            .iter()
+            .position(|t| t.qualified_name() == qualified)
+    }
+
+    /// An FK owns its rows only when every one of its columns is NOT NULL.
+    pub fn fk_is_not_null(&self, fk: &ForeignKey) -> bool {
+        let table = self.table(fk.table);
+        fk.columns
+            .iter()
+            .all(|c| table.column(c).is_some_and(|c| c.not_null))
+    }
+
+    /// Reads the catalog of the current database (system schemas left out).
+    pub async fn load(client: &Client) -> anyhow::Result<Catalog> {
+        const RELS: &str = "SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
+
+        let rels = client
+            .query(
+                &format!(
+                    "WITH rels AS ({RELS}) \
+                     SELECT r.oid::int8, r.nspname::text, r.relname::text, r.relkind::text, \
+                            CASE WHEN r.relkind = 'p' THEN \
+                              (SELECT sum(greatest(p.reltuples, 0))::float8 \
+                                 FROM pg_partition_tree(r.oid) t JOIN pg_class p ON p.oid = t.relid \
+                                WHERE t.isleaf) \
+                            ELSE r.reltuples::float8 END \
+                     FROM rels r ORDER BY 2, 3"
+                ),
+                &[],
+            )
+            .await
+            .context("reading tables from pg_class")?;
+
+        let mut catalog = Catalog::default();
+        let mut by_oid: HashMap<i64, TableId> = HashMap::new();
+        for row in rels {
+            let kind = match row.get::<_, String>(3).as_str() {
+                "r" => RelKind::Table,
+                "p" => RelKind::Partitioned,
+                "v" => RelKind::View,
+                "m" => RelKind::MaterializedView,
+                _ => RelKind::Foreign,
+            };
+            let estimate: Option<f64> = row.get(4);
+            by_oid.insert(row.get(0), catalog.tables.len());
+            catalog.tables.push(Table {
+                schema: row.get(1),
+                name: row.get(2),
+                kind,
+                columns: Vec::new(),
+                primary_key: Vec::new(),
+                indexed_leading_columns: Vec::new(),
+                estimated_rows: estimate.filter(|e| *e >= 0.0).map(|e| e as i64),
+            });
+        }
+
+        let columns = client
+            .query(
+                &format!(
+                    "WITH rels AS ({RELS}) \
+                     SELECT a.attrelid::int8, a.attname::text, \
+                            format_type(a.atttypid, a.atttypmod), a.attnotnull \
+                     FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid \
+                     WHERE a.attnum > 0 AND NOT a.attisdropped \
+                     ORDER BY a.attrelid, a.attnum"
+                ),
+                &[],
+            )
+            .await
+            .context("reading columns from pg_attribute")?;
+        for row in columns {
+            if let Some(&id) = by_oid.get(&row.get::<_, i64>(0)) {
+                catalog.tables[id].columns.push(Column {
+                    name: row.get(1),
+                    type_name: row.get(2),
+                    not_null: row.get(3),
+                });
+            }
+        }
+
+        let indexes = client
+            .query(
+                &format!(
+                    "WITH rels AS ({RELS}) \
+                     SELECT i.indrelid::int8, i.indisprimary, \
+                            ARRAY(SELECT a.attname::text \
+                                    FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord) \
+                                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                                   ORDER BY k.ord) \
+                     FROM pg_index i JOIN rels r ON r.oid = i.indrelid \
+                     WHERE i.indkey[0] <> 0"
+                ),
+                &[],
+            )
+            .await
+            .context("reading indexes from pg_index")?;
+        for row in indexes {
+            if let Some(&id) = by_oid.get(&row.get::<_, i64>(0)) {
+                let columns: Vec<String> = row.get(2);
+                let table = &mut catalog.tables[id];
+                if row.get::<_, bool>(1) {
+                    table.primary_key = columns.clone();
+                }
+                if let Some(first) = columns.into_iter().next() {
+                    table.indexed_leading_columns.push(first);
+                }
+            }
+        }
+
+        // conparentid = 0: the constraint as declared, not its clones on partitions.
+        let fks = client
+            .query(
+                "SELECT con.conname::text, con.conrelid::int8, con.confrelid::int8, \
+                        ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, ord) \
+                                JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n \
+                               ORDER BY k.ord), \
+                        ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, ord) \
+                                JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n \
+                               ORDER BY k.ord) \
+                 FROM pg_constraint con \
+                 WHERE con.contype = 'f' AND con.conparentid = 0 \
+                 ORDER BY con.conrelid, con.conname",
+                &[],
+            )
+            .await
+            .context("reading foreign keys from pg_constraint")?;
+        for row in fks {
+            let (Some(&table), Some(&referenced)) = (
+                by_oid.get(&row.get::<_, i64>(1)),
+                by_oid.get(&row.get::<_, i64>(2)),
+            ) else {
+                continue;
+            };
+            catalog.foreign_keys.push(ForeignKey {
+                name: row.get(0),
+                table,
+                columns: row.get(3),
+                referenced,
+                referenced_columns: row.get(4),
+            });
+        }
+        Ok(catalog)
+    }
+}
