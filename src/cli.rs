@@ -65,4 +65,15 @@ pub struct RunArgs {
     /// The org to export: its primary key, slug or name (repeatable)
     #[arg(long, value_name = "KEY", required = true)]
     pub org: Vec<String>,
+
+    /// When another export of the org holds its lock, wait up to DURATION (default 1h) for it
+    /// instead of exiting with code 4
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true,
+          default_missing_value = "1h", value_parser = parse_duration)]
+    pub wait: Option<std::time::Duration>,
+}
+
+/// humantime durations: `30s`, `15m`, `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. 30s, 15m or 2h)"))
 }

@@ -80,7 +80,10 @@ impl Settings {
         if scope.tenant_columns.is_empty() {
             return Err(fail(
                 Kind::Usage,
-                format!("{}: tenant_columns must name at least one column", file_name.display()),
+                format!(
+                    "{}: tenant_columns must name at least one column",
+                    file_name.display()
+                ),
             ));
         }
         let link_ttl = match file.link_ttl {
@@ -132,9 +135,13 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
         )
     })?;
     toml::from_str(&text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let line = e.span().map(|span| {
+            text.as_bytes()[..span.start.min(text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1
+        });
         let place = match line {
             Some(line) => format!("{} line {line}", path.display()),
             None => path.display().to_string(),

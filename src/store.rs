@@ -85,8 +85,10 @@ impl Store {
     /// Checks that the store is reachable and writable (creating a local directory if
     /// needed) by writing and deleting a probe object. Failures are `Kind::Store`.
     pub async fn preflight(&mut self) -> anyhow::Result<()> {
-        let store_err = |what: String| move |e: object_store::Error| {
-            anyhow::Error::new(e).context(Failure::new(Kind::Store, what))
+        let store_err = |what: String| {
+            move |e: object_store::Error| {
+                anyhow::Error::new(e).context(Failure::new(Kind::Store, what))
+            }
         };
         match &self.location {
             Location::Local { root } => {
@@ -219,7 +221,9 @@ impl ChunkSink for Upload {
         self.writer
             .wait_for_capacity(MAX_PARTS_IN_FLIGHT)
             .await
-            .map_err(|e| anyhow::Error::new(e).context(Failure::new(Kind::Store, "uploading the archive")))?;
+            .map_err(|e| {
+                anyhow::Error::new(e).context(Failure::new(Kind::Store, "uploading the archive"))
+            })?;
         self.writer.put(Bytes::from(chunk));
         Ok(())
     }
@@ -229,7 +233,8 @@ impl Upload {
     /// Completes the upload: only now does the object appear at its final key.
     pub async fn finish(self) -> anyhow::Result<Uploaded> {
         self.writer.finish().await.map_err(|e| {
-            anyhow::Error::new(e).context(Failure::new(Kind::Store, "completing the archive upload"))
+            anyhow::Error::new(e)
+                .context(Failure::new(Kind::Store, "completing the archive upload"))
         })?;
         Ok(Uploaded {
             bytes: self.bytes,

@@ -63,8 +63,9 @@ pub async fn run(
     history::migrate(&mut history_db.client).await?;
     let catalog = Catalog::load(&db.client).await?;
     let scope = rules::classify(&catalog, &settings.scope)?;
+    // Scope warnings are `plan`'s to show; a nightly run repeats them only with -v.
     for warning in &scope.warnings {
-        report.warn(warning);
+        report.verbose(&format!("warning: {warning}"));
     }
     let planner = Planner::new(&catalog, &scope);
     let ctx = Job {
@@ -85,7 +86,7 @@ pub async fn run(
             failed.push((lookup.clone(), fail(Kind::Interrupted, "interrupted")));
             break;
         }
-        match export_one(&ctx, &mut db, lookup).await {
+        match export_one(&ctx, &mut db, lookup, args.wait).await {
             Ok(exported) => done.push(exported),
             Err(err) => {
                 let err = err.context(format!("export of org {lookup} failed"));
@@ -166,7 +167,12 @@ fn print_results(
     Ok(())
 }
 
-async fn export_one(ctx: &Job<'_>, db: &mut Db, lookup: &str) -> anyhow::Result<Exported> {
+async fn export_one(
+    ctx: &Job<'_>,
+    db: &mut Db,
+    lookup: &str,
+    wait: Option<std::time::Duration>,
+) -> anyhow::Result<Exported> {
     let org = org::resolve(&db.client, ctx.catalog, ctx.scope, ctx.planner, lookup).await?;
     let id = Uuid::now_v7();
     history::create(
@@ -181,7 +187,7 @@ async fn export_one(ctx: &Job<'_>, db: &mut Db, lookup: &str) -> anyhow::Result<
     .await?;
     let started = Instant::now();
     let key = lock::lock_key(&org.key);
-    let outcome = match lock::acquire(&db.client, key, None).await {
+    let outcome = match lock::acquire(&db.client, key, wait).await {
         Ok(Acquired::Taken) => {
             let outcome = export_locked(ctx, db, &org, id).await;
             // The lock also goes with the session; a dead connection has released it already.
@@ -191,9 +197,16 @@ async fn export_one(ctx: &Job<'_>, db: &mut Db, lookup: &str) -> anyhow::Result<
         Ok(Acquired::Busy(holder)) => Err(fail(
             Kind::LockBusy,
             format!(
-                "another export of org {} is in progress ({}); wait for it to finish",
+                "another export of org {} is in progress ({}); {}",
                 org.lookup,
-                holder.map_or_else(|| "its holder just let go".to_string(), |h| format!("held by {h}"))
+                holder.map_or_else(
+                    || "its holder just let go".to_string(),
+                    |h| format!("held by {h}")
+                ),
+                match wait {
+                    Some(w) => format!("gave up after waiting {}", humantime::format_duration(w)),
+                    None => "retry later or pass --wait=DURATION to queue behind it".to_string(),
+                }
             ),
         )),
         Err(e) => Err(e),
@@ -211,8 +224,12 @@ async fn export_one(ctx: &Job<'_>, db: &mut Db, lookup: &str) -> anyhow::Result<
                 started.elapsed().as_secs_f64()
             ));
             match exported.link.expires_at {
-                Some(at) => ctx.report.info(&format!("download link valid until {}", at.to_rfc3339())),
-                None => ctx.report.info("local file: the link is an unsigned file:// URL"),
+                Some(at) => ctx
+                    .report
+                    .info(&format!("download link valid until {}", at.to_rfc3339())),
+                None => ctx
+                    .report
+                    .info("local file: the link is an unsigned file:// URL"),
             }
             Ok(exported)
         }
@@ -223,7 +240,8 @@ async fn export_one(ctx: &Job<'_>, db: &mut Db, lookup: &str) -> anyhow::Result<
                 "failed"
             };
             if let Err(history_err) =
-                history::mark_failed(&ctx.history.client, id, &org.key, status, &one_line(&err)).await
+                history::mark_failed(&ctx.history.client, id, &org.key, status, &one_line(&err))
+                    .await
             {
                 ctx.report.warn(&format!(
                     "could not record the failure in orgexport.exports: {}",
@@ -268,7 +286,10 @@ async fn export_locked(
                 .iter()
                 .map(|c| ColumnManifest {
                     name: c.clone(),
-                    type_name: table.column(c).map(|c| c.type_name.clone()).unwrap_or_default(),
+                    type_name: table
+                        .column(c)
+                        .map(|c| c.type_name.clone())
+                        .unwrap_or_default(),
                 })
                 .collect(),
             excluded_columns: section.excluded_columns.clone(),
@@ -354,9 +375,7 @@ async fn write_archive(
 ) -> anyhow::Result<()> {
     writer.begin(manifest).await?;
     for (sql, section) in sqls.iter().zip(&manifest.sections) {
-        let rows = snapshot
-            .stream(sql, writer, ctx.cancel, |_| {})
-            .await?;
+        let rows = snapshot.stream(sql, writer, ctx.cancel, |_| {}).await?;
         if rows != section.record_count {
             anyhow::bail!(
                 "{}: counted {} rows but read {}; the archive would be inconsistent",
@@ -365,8 +384,7 @@ async fn write_archive(
                 rows
             );
         }
-        ctx.report
-            .verbose(&format!("{}: {rows} rows", sql.name));
+        ctx.report.verbose(&format!("{}: {rows} rows", sql.name));
     }
     writer.finish().await?;
     Ok(())

@@ -99,7 +99,10 @@ impl ConnectOptions {
         let host = params.remove("host").unwrap_or_else(default_host);
         let port = match params.remove("port") {
             Some(text) => text.parse().map_err(|_| {
-                fail(Kind::Usage, format!("invalid port {text:?}: expected a number"))
+                fail(
+                    Kind::Usage,
+                    format!("invalid port {text:?}: expected a number"),
+                )
             })?,
             None => 5432,
         };
@@ -256,7 +259,9 @@ fn parse_url(text: &str) -> anyhow::Result<Params> {
         // The URL may hold a password: say what is wrong, never echo it.
         fail(
             Kind::Usage,
-            format!("invalid database URL ({e}); expected postgres://user:password@host:port/dbname"),
+            format!(
+                "invalid database URL ({e}); expected postgres://user:password@host:port/dbname"
+            ),
         )
     })?;
     let decode = |s: &str| {
@@ -300,12 +305,15 @@ fn parse_key_values(text: &str) -> anyhow::Result<Params> {
         if chars.peek().is_none() {
             break;
         }
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
+        let key: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
             return Err(fail(
                 Kind::Usage,
-                format!("invalid connection string: missing \"=\" after {key:?}; expected key=value pairs or a postgres:// URL"),
+                format!(
+                    "invalid connection string: missing \"=\" after {key:?}; expected key=value pairs or a postgres:// URL"
+                ),
             ));
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
@@ -363,7 +371,12 @@ fn password_from_file(options: &ConnectOptions) -> Option<String> {
         options.host.as_str()
     };
     let port = options.port.to_string();
-    let wanted = [host, port.as_str(), options.dbname.as_str(), options.user.as_str()];
+    let wanted = [
+        host,
+        port.as_str(),
+        options.dbname.as_str(),
+        options.user.as_str(),
+    ];
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| {

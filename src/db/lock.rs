@@ -47,7 +47,11 @@ pub enum Acquired {
 
 /// Tries to take the lock; with `wait`, retries until it is free or the time is up. Polling
 /// rather than a blocking `pg_advisory_lock` keeps the wait bounded and interruptible.
-pub async fn acquire(client: &Client, key: i64, wait: Option<Duration>) -> anyhow::Result<Acquired> {
+pub async fn acquire(
+    client: &Client,
+    key: i64,
+    wait: Option<Duration>,
+) -> anyhow::Result<Acquired> {
     let deadline = wait.map(|w| Instant::now() + w);
     loop {
         let row = client

@@ -22,6 +22,9 @@ mod tests {
     fn identifiers_are_always_quoted_and_quotes_doubled() {
         assert_eq!(quote_ident("org_id"), "\"org_id\"");
         assert_eq!(quote_ident("we\"ird; name"), "\"we\"\"ird; name\"");
-        assert_eq!(quote_qualified("My Schema", "select"), "\"My Schema\".\"select\"");
+        assert_eq!(
+            quote_qualified("My Schema", "select"),
+            "\"My Schema\".\"select\""
+        );
     }
 }

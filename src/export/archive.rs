@@ -168,11 +168,12 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_SIZE + 64 * 1024));
         self.json_bytes += chunk.len() as u64;
         let level = self.level;
-        self.in_flight.push_back(tokio::task::spawn_blocking(move || {
-            let mut encoder = GzEncoder::new(Vec::with_capacity(chunk.len() / 4), level);
-            encoder.write_all(&chunk)?;
-            encoder.finish()
-        }));
+        self.in_flight
+            .push_back(tokio::task::spawn_blocking(move || {
+                let mut encoder = GzEncoder::new(Vec::with_capacity(chunk.len() / 4), level);
+                encoder.write_all(&chunk)?;
+                encoder.finish()
+            }));
     }
 }
 
@@ -225,7 +226,10 @@ mod tests {
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text.len() as u64, json_bytes);
-        assert!(json_bytes > 2 * CHUNK_SIZE as u64, "several members were written");
+        assert!(
+            json_bytes > 2 * CHUNK_SIZE as u64,
+            "several members were written"
+        );
         assert!(text.starts_with("{\"manifest\":{\"format\":\"orgexport/1\""));
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(doc["sections"]["a.b"].as_array().unwrap().len(), 3000);

@@ -94,7 +94,11 @@ mod tests {
 
     #[test]
     fn rows_survive_any_chunking_byte_exact() {
-        let rows: Vec<&[u8]> = vec![b"{\"a\":\"x\\\\y\\n\\t\"}", b"", "{\"é\":\"😀\"}".as_bytes()];
+        let rows: Vec<&[u8]> = vec![
+            b"{\"a\":\"x\\\\y\\n\\t\"}",
+            b"",
+            "{\"é\":\"😀\"}".as_bytes(),
+        ];
         let stream = encode(&rows);
         for chunk_size in [1, 2, 3, 7, stream.len()] {
             let mut parser = BinaryRows::new();

@@ -33,7 +33,7 @@ impl<'c> Snapshot<'c> {
             .query_one(
                 "SELECT set_config($1, $2, true), \
                         to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
-                        current_setting('server_version')",
+                        split_part(current_setting('server_version'), ' ', 1)",
                 &[&ORG_KEY_SETTING, &org_key],
             )
             .await
@@ -78,7 +78,7 @@ impl<'c> Snapshot<'c> {
             while let Some(row) = parser.next_row()? {
                 writer.row(&row).await?;
                 rows += 1;
-                if rows % 4096 == 0 {
+                if rows.is_multiple_of(4096) {
                     if cancel.is_cancelled() {
                         return Err(fail(Kind::Interrupted, "interrupted"));
                     }

@@ -113,7 +113,10 @@ impl<'a> Planner<'a> {
 
     /// The condition that `alias` (a row of `table`) is in scope.
     fn predicate(&self, table: TableId, alias: &str) -> String {
-        let section = self.scope.section_of(table).expect("predicate of a scoped table");
+        let section = self
+            .scope
+            .section_of(table)
+            .expect("predicate of a scoped table");
         let t = self.catalog.table(table);
         match &section.role {
             Role::Root => {
@@ -123,7 +126,11 @@ impl<'a> Planner<'a> {
             }
             Role::Tenant { column } => {
                 let type_name = &t.column(column).expect("tenant column exists").type_name;
-                format!("{alias}.{} = {}", quote_ident(column), org_key_as(type_name))
+                format!(
+                    "{alias}.{} = {}",
+                    quote_ident(column),
+                    org_key_as(type_name)
+                )
             }
             Role::Child | Role::Referenced => match self.cycle_of.get(&table) {
                 Some(&cycle) => format!(
@@ -136,7 +143,12 @@ impl<'a> Planner<'a> {
     }
 
     /// OR over the incoming edges accepted by `keep`: "some in-scope source row is joined".
-    fn incoming_predicate(&self, table: TableId, alias: &str, keep: impl Fn(&Edge) -> bool) -> String {
+    fn incoming_predicate(
+        &self,
+        table: TableId,
+        alias: &str,
+        keep: impl Fn(&Edge) -> bool,
+    ) -> String {
         let terms: Vec<String> = self
             .scope
             .incoming(table)

@@ -368,7 +368,13 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         }
     }
 
-    let skipped = skipped_tables(catalog, &role, &eligible, &referenced_but_off, &mut warnings);
+    let skipped = skipped_tables(
+        catalog,
+        &role,
+        &eligible,
+        &referenced_but_off,
+        &mut warnings,
+    );
 
     let lookup_columns = lookup_columns(catalog, config, root, &root_key);
     Ok(Scope {
@@ -482,7 +488,12 @@ fn find_root(
     Ok((root, key))
 }
 
-fn lookup_columns(catalog: &Catalog, config: &ScopeConfig, root: TableId, key: &str) -> Vec<String> {
+fn lookup_columns(
+    catalog: &Catalog,
+    config: &ScopeConfig,
+    root: TableId,
+    key: &str,
+) -> Vec<String> {
     let table = catalog.table(root);
     let wanted: Vec<String> = if config.lookup_columns.is_empty() {
         let mut columns = vec![key.to_string()];
@@ -528,7 +539,12 @@ fn skipped_tables(
             let nullable: Vec<String> = catalog
                 .foreign_keys
                 .iter()
-                .filter(|fk| fk.table == id && role[fk.referenced].as_ref().is_some_and(|r| *r != Role::Referenced))
+                .filter(|fk| {
+                    fk.table == id
+                        && role[fk.referenced]
+                            .as_ref()
+                            .is_some_and(|r| *r != Role::Referenced)
+                })
                 .map(|fk| format!("{}.{}", table.qualified_name(), fk.columns.join(",")))
                 .collect();
             if nullable.is_empty() {
@@ -540,10 +556,338 @@ fn skipped_tables(
                     nullable.join(", "),
                     nullable[0]
                 ));
-                format!("reachable only through nullable foreign keys ({})", nullable.join(", "))
+                format!(
+                    "reachable only through nullable foreign keys ({})",
+                    nullable.join(", ")
+                )
             }
         };
         skipped.push(Skipped { table: id, reason });
     }
     skipped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::catalog::{Column, ForeignKey, Table};
+
+    /// A hand-built catalog: `table("public.tasks", &["id", "project_id!"])` — `!` means NOT NULL.
+    #[derive(Default)]
+    struct Builder(Catalog);
+
+    impl Builder {
+        fn table(mut self, name: &str, columns: &[&str]) -> Self {
+            self.0
+                .tables
+                .push(make_table(name, columns, RelKind::Table));
+            self
+        }
+        fn view(mut self, name: &str) -> Self {
+            self.0.tables.push(make_table(name, &["id"], RelKind::View));
+            self
+        }
+        fn fk(mut self, from: &str, columns: &[&str], to: &str, to_columns: &[&str]) -> Self {
+            let table = self.0.find(from).unwrap();
+            let referenced = self.0.find(to).unwrap();
+            self.0.foreign_keys.push(ForeignKey {
+                name: format!("{from}_fk"),
+                table,
+                columns: columns.iter().map(|s| s.to_string()).collect(),
+                referenced,
+                referenced_columns: to_columns.iter().map(|s| s.to_string()).collect(),
+            });
+            self
+        }
+        fn build(self) -> Catalog {
+            self.0
+        }
+    }
+
+    fn make_table(name: &str, columns: &[&str], kind: RelKind) -> Table {
+        let (schema, name) = name.split_once('.').unwrap();
+        Table {
+            schema: schema.into(),
+            name: name.into(),
+            kind,
+            columns: columns
+                .iter()
+                .map(|c| Column {
+                    name: c.trim_end_matches('!').into(),
+                    type_name: "bigint".into(),
+                    not_null: c.ends_with('!'),
+                })
+                .collect(),
+            primary_key: vec!["id".into()],
+            indexed_leading_columns: vec!["id".into(), "org_id".into()],
+            estimated_rows: None,
+        }
+    }
+
+    fn role_of(catalog: &Catalog, scope: &Scope, name: &str) -> Option<Role> {
+        let id = catalog.find(name).unwrap();
+        scope.section_of(id).map(|s| s.role.clone())
+    }
+
+    fn saas() -> Catalog {
+        Builder::default()
+            .table("public.orgs", &["id!", "slug", "name"])
+            .table("public.users", &["id!", "default_org_id", "country"])
+            .table("public.countries", &["id!"])
+            .table("public.memberships", &["id!", "org_id!", "user_id!"])
+            .table("public.projects", &["id!", "org_id!"])
+            .table("public.tasks", &["id!", "project_id!", "assignee_id"])
+            .table("public.comments", &["id!", "task_id!"])
+            .table("public.labels", &["id!", "org_id!"])
+            .table("public.task_labels", &["task_id!", "label_id!"])
+            .table("public.audit", &["id!", "org_ref"])
+            .table("public.global", &["id!"])
+            .view("public.v")
+            .table("orgexport.exports", &["id!"])
+            .fk("public.users", &["default_org_id"], "public.orgs", &["id"])
+            .fk("public.users", &["country"], "public.countries", &["id"])
+            .fk("public.memberships", &["org_id"], "public.orgs", &["id"])
+            .fk("public.memberships", &["user_id"], "public.users", &["id"])
+            .fk("public.projects", &["org_id"], "public.orgs", &["id"])
+            .fk("public.tasks", &["project_id"], "public.projects", &["id"])
+            .fk("public.tasks", &["assignee_id"], "public.users", &["id"])
+            .fk("public.comments", &["task_id"], "public.tasks", &["id"])
+            .fk("public.labels", &["org_id"], "public.orgs", &["id"])
+            .fk("public.task_labels", &["task_id"], "public.tasks", &["id"])
+            .fk(
+                "public.task_labels",
+                &["label_id"],
+                "public.labels",
+                &["id"],
+            )
+            .fk("public.audit", &["org_ref"], "public.orgs", &["id"])
+            .build()
+    }
+
+    #[test]
+    fn classifies_root_tenant_child_and_referenced_tables() {
+        let catalog = saas();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        assert_eq!(catalog.table(scope.root).qualified_name(), "public.orgs");
+        assert_eq!(scope.root_key, "id");
+        assert_eq!(scope.lookup_columns, vec!["id", "slug", "name"]);
+        let tenant = Some(Role::Tenant {
+            column: "org_id".into(),
+        });
+        assert_eq!(role_of(&catalog, &scope, "public.orgs"), Some(Role::Root));
+        assert_eq!(role_of(&catalog, &scope, "public.projects"), tenant);
+        assert_eq!(role_of(&catalog, &scope, "public.memberships"), tenant);
+        assert_eq!(role_of(&catalog, &scope, "public.tasks"), Some(Role::Child));
+        assert_eq!(
+            role_of(&catalog, &scope, "public.comments"),
+            Some(Role::Child)
+        );
+        assert_eq!(
+            role_of(&catalog, &scope, "public.task_labels"),
+            Some(Role::Child)
+        );
+        assert_eq!(
+            role_of(&catalog, &scope, "public.users"),
+            Some(Role::Referenced)
+        );
+        assert_eq!(
+            role_of(&catalog, &scope, "public.countries"),
+            Some(Role::Referenced)
+        );
+        for skipped in [
+            "public.audit",
+            "public.global",
+            "public.v",
+            "orgexport.exports",
+        ] {
+            assert_eq!(role_of(&catalog, &scope, skipped), None, "{skipped}");
+        }
+    }
+
+    #[test]
+    fn join_table_is_owned_through_both_parents() {
+        let catalog = saas();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        let task_labels = catalog.find("public.task_labels").unwrap();
+        let owners: Vec<String> = scope
+            .incoming(task_labels)
+            .map(|e| catalog.table(e.source).qualified_name())
+            .collect();
+        assert_eq!(owners, vec!["public.tasks", "public.labels"]);
+        assert!(
+            scope
+                .incoming(task_labels)
+                .all(|e| e.kind == EdgeKind::Owns)
+        );
+    }
+
+    #[test]
+    fn nullable_fk_is_a_reference_and_never_pulls_the_root_in() {
+        let catalog = saas();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        let users = catalog.find("public.users").unwrap();
+        // users is reached from memberships and tasks; its default_org_id adds no edge to orgs.
+        assert!(scope.edges.iter().all(|e| e.target != scope.root));
+        let sources: Vec<String> = scope
+            .incoming(users)
+            .map(|e| catalog.table(e.source).qualified_name())
+            .collect();
+        assert_eq!(sources, vec!["public.memberships", "public.tasks"]);
+        // audit points at orgs only through a nullable column: skipped with a warning.
+        let audit = catalog.find("public.audit").unwrap();
+        let skipped = scope.skipped.iter().find(|s| s.table == audit).unwrap();
+        assert!(skipped.reason.contains("nullable"), "{}", skipped.reason);
+        assert!(
+            scope
+                .warnings
+                .iter()
+                .any(|w| w.contains("follow_nullable = [\"public.audit.org_ref\"]"))
+        );
+    }
+
+    #[test]
+    fn follow_nullable_turns_a_reference_into_ownership() {
+        let catalog = saas();
+        let config = ScopeConfig {
+            follow_nullable: vec!["public.audit.org_ref".into()],
+            ..ScopeConfig::default()
+        };
+        let scope = classify(&catalog, &config).unwrap();
+        assert_eq!(role_of(&catalog, &scope, "public.audit"), Some(Role::Child));
+    }
+
+    #[test]
+    fn include_referenced_off_leaves_global_tables_out() {
+        let catalog = saas();
+        let config = ScopeConfig {
+            include_referenced: false,
+            ..ScopeConfig::default()
+        };
+        let scope = classify(&catalog, &config).unwrap();
+        assert_eq!(role_of(&catalog, &scope, "public.users"), None);
+        assert!(scope.edges.iter().all(|e| e.kind == EdgeKind::Owns));
+    }
+
+    #[test]
+    fn excluded_tables_do_not_carry_scope() {
+        let catalog = saas();
+        let config = ScopeConfig {
+            exclude_tables: vec!["public.tasks".into()],
+            ..ScopeConfig::default()
+        };
+        let scope = classify(&catalog, &config).unwrap();
+        assert_eq!(role_of(&catalog, &scope, "public.tasks"), None);
+        // comments were owned only through tasks
+        assert_eq!(role_of(&catalog, &scope, "public.comments"), None);
+        // task_labels is still owned through labels
+        assert_eq!(
+            role_of(&catalog, &scope, "public.task_labels"),
+            Some(Role::Child)
+        );
+    }
+
+    #[test]
+    fn root_is_the_table_most_tenant_columns_reference() {
+        let catalog = Builder::default()
+            .table("public.orgs", &["id!"])
+            .table("public.regions", &["id!"])
+            .table("public.a", &["id!", "org_id!"])
+            .table("public.b", &["id!", "org_id!"])
+            .table("public.c", &["id!", "org_id!"])
+            .fk("public.a", &["org_id"], "public.orgs", &["id"])
+            .fk("public.b", &["org_id"], "public.orgs", &["id"])
+            .fk("public.c", &["org_id"], "public.regions", &["id"])
+            .build();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        assert_eq!(catalog.table(scope.root).qualified_name(), "public.orgs");
+        assert!(scope.warnings.iter().any(|w| w.contains("several tables")));
+        // c has the tenant column: a tenant table by name, whatever its FK says
+        assert!(matches!(
+            role_of(&catalog, &scope, "public.c"),
+            Some(Role::Tenant { .. })
+        ));
+    }
+
+    #[test]
+    fn no_root_is_a_usage_error_naming_candidates_and_the_fix() {
+        let catalog = Builder::default()
+            .table("public.organizations", &["id!"])
+            .table("public.a", &["id!", "org_id!"])
+            .build();
+        let err = classify(&catalog, &ScopeConfig::default()).unwrap_err();
+        assert_eq!(crate::error::kind_of(&err), Kind::Usage);
+        let text = err.to_string();
+        assert!(
+            text.contains("public.organizations") && text.contains("root_table"),
+            "{text}"
+        );
+        let config = ScopeConfig {
+            root_table: Some("public.organizations".into()),
+            ..ScopeConfig::default()
+        };
+        let scope = classify(&catalog, &config).unwrap();
+        assert_eq!(scope.root_key, "id");
+    }
+
+    #[test]
+    fn secret_columns_follow_the_deny_list_and_config() {
+        let config = ScopeConfig::default();
+        for (table, column) in [
+            ("users", "password_hash"),
+            ("users", "TOTP_SECRET"),
+            ("users", "otp_seed"),
+            ("integrations", "oauth_token"),
+            ("integrations", "apiKey"),
+            ("api_keys", "value"),
+            ("webhook_secrets", "digest"),
+            ("oauth_tokens", "hash"),
+        ] {
+            assert!(
+                is_secret_column(&config, "public", table, column),
+                "{table}.{column}"
+            );
+        }
+        for (table, column) in [
+            ("users", "email"),
+            ("settings", "value"),
+            ("api_keys", "label"),
+        ] {
+            assert!(
+                !is_secret_column(&config, "public", table, column),
+                "{table}.{column}"
+            );
+        }
+        let config = ScopeConfig {
+            exclude_columns: vec!["public.users.phone*".into()],
+            allow_columns: vec!["public.api_keys.hash".into()],
+            ..ScopeConfig::default()
+        };
+        assert!(is_secret_column(&config, "public", "users", "phone_number"));
+        assert!(!is_secret_column(&config, "public", "api_keys", "hash"));
+    }
+
+    #[test]
+    fn sections_are_ordered_root_tenant_child_referenced() {
+        let catalog = saas();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        let names: Vec<String> = scope
+            .sections
+            .iter()
+            .map(|s| catalog.table(s.table).qualified_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "public.orgs",
+                "public.labels",
+                "public.memberships",
+                "public.projects",
+                "public.tasks",
+                "public.comments",
+                "public.task_labels",
+                "public.countries",
+                "public.users",
+            ]
+        );
+    }
 }

@@ -1,0 +1,372 @@
+//! Which rows land in the archive: each scenario builds a schema the tool has never seen,
+//! exports one org, reads the archive back and compares every section with hand-written SQL.
+//! Other orgs' rows carry marker strings that must appear nowhere in the archive.
+
+mod support;
+
+use support::{Archive, TempDir, TestDb, run_export};
+
+const OTHER_ORG_MARKER: &str = "MARKER-OTHER-ORG";
+
+fn example_db() -> TestDb {
+    let db = TestDb::new();
+    db.execute(include_str!("../examples/saas.sql"));
+    // Plant markers in rows that belong to other orgs only.
+    db.execute(&format!(
+        "UPDATE orgs SET name = name || ' {m}' WHERE id <> 1;
+         UPDATE projects SET name = name || ' {m}' WHERE org_id <> 1;
+         UPDATE tasks t SET title = title || ' {m}' FROM projects p WHERE p.id = t.project_id AND p.org_id <> 1;
+         UPDATE comments c SET body = body || ' {m}' FROM tasks t, projects p
+           WHERE t.id = c.task_id AND p.id = t.project_id AND p.org_id <> 1;
+         UPDATE labels SET name = name || ' {m}' WHERE org_id <> 1;
+         UPDATE api_keys SET label = label || ' {m}' WHERE org_id <> 1;
+         UPDATE billing.invoices SET number = number || ' {m}' WHERE org_id <> 1;
+         UPDATE billing.invoice_lines l SET item = item || ' {m}' FROM billing.invoices i
+           WHERE i.id = l.invoice_id AND i.org_id <> 1;
+         UPDATE audit_events SET message = message || ' {m}';",
+        m = OTHER_ORG_MARKER
+    ));
+    db
+}
+
+#[test]
+fn conventional_schema_exports_exactly_the_orgs_rows() {
+    let db = example_db();
+    let store = TempDir::new();
+    let run = run_export(&db, &store, "acme", &[]);
+    let archive = Archive::from_run(&run);
+    archive.assert_well_formed();
+    archive.assert_sections(&[
+        "public.orgs",
+        "public.projects",
+        "public.memberships",
+        "public.labels",
+        "public.api_keys",
+        "billing.subscriptions",
+        "billing.invoices",
+        "public.tasks",
+        "public.comments",
+        "public.task_labels",
+        "billing.invoice_lines",
+        "public.users",
+        "ref.countries",
+        "ref.plans",
+    ]);
+    let acme_tasks =
+        "SELECT t.id FROM tasks t JOIN projects p ON p.id = t.project_id WHERE p.org_id = 1";
+    archive.assert_section_equals(&db, "public.orgs", "SELECT * FROM orgs WHERE slug = 'acme'");
+    for table in ["projects", "memberships", "labels"] {
+        archive.assert_section_equals(
+            &db,
+            &format!("public.{table}"),
+            &format!("SELECT * FROM {table} WHERE org_id = 1"),
+        );
+    }
+    archive.assert_section_equals(
+        &db,
+        "public.api_keys",
+        "SELECT id, org_id, label, created_at FROM api_keys WHERE org_id = 1",
+    );
+    archive.assert_section_equals(
+        &db,
+        "billing.subscriptions",
+        "SELECT * FROM billing.subscriptions WHERE org_id = 1",
+    );
+    archive.assert_section_equals(
+        &db,
+        "billing.invoices",
+        "SELECT * FROM billing.invoices WHERE org_id = 1",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.tasks",
+        &format!("SELECT * FROM tasks WHERE id IN ({acme_tasks})"),
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.comments",
+        &format!("SELECT * FROM comments WHERE task_id IN ({acme_tasks})"),
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.task_labels",
+        &format!(
+            "SELECT * FROM task_labels WHERE task_id IN ({acme_tasks}) \
+             OR label_id IN (SELECT id FROM labels WHERE org_id = 1)"
+        ),
+    );
+    archive.assert_section_equals(
+        &db,
+        "billing.invoice_lines",
+        "SELECT l.* FROM billing.invoice_lines l JOIN billing.invoices i ON i.id = l.invoice_id WHERE i.org_id = 1",
+    );
+    let acme_users = format!(
+        "SELECT user_id FROM memberships WHERE org_id = 1 \
+         UNION SELECT created_by FROM projects WHERE org_id = 1 \
+         UNION SELECT assignee_id FROM tasks WHERE id IN ({acme_tasks}) \
+         UNION SELECT author_id FROM comments WHERE task_id IN ({acme_tasks})"
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.users",
+        &format!(
+            "SELECT id, email, full_name, country_code, default_org_id, created_at FROM users WHERE id IN ({acme_users})"
+        ),
+    );
+    archive.assert_section_equals(
+        &db,
+        "ref.countries",
+        &format!(
+            "SELECT * FROM ref.countries WHERE code IN (SELECT country FROM orgs WHERE id = 1) \
+             OR code IN (SELECT country_code FROM users WHERE id IN ({acme_users}))"
+        ),
+    );
+    archive.assert_section_equals(
+        &db,
+        "ref.plans",
+        "SELECT * FROM ref.plans WHERE id IN (SELECT plan_id FROM billing.subscriptions WHERE org_id = 1)",
+    );
+    assert!(
+        !archive.text.contains(OTHER_ORG_MARKER),
+        "another org's row leaked into the archive"
+    );
+}
+
+#[test]
+fn shared_user_does_not_pull_in_other_orgs_rows() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE orgs (id int PRIMARY KEY, slug text UNIQUE, name text);
+         CREATE TABLE users (id int PRIMARY KEY, name text, default_org_id int REFERENCES orgs);
+         CREATE TABLE memberships (org_id int NOT NULL REFERENCES orgs, user_id int NOT NULL REFERENCES users);
+         CREATE TABLE tasks (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs, title text,
+                             assignee_id int REFERENCES users);
+         INSERT INTO orgs VALUES (1, 'a', 'Org A'), (2, 'b', 'Org B MARKER-OTHER-ORG');
+         -- user 10 belongs to both orgs and defaults to org B
+         INSERT INTO users VALUES (10, 'shared', 2), (11, 'only-b MARKER-OTHER-ORG', 2);
+         INSERT INTO memberships VALUES (1, 10), (2, 10), (2, 11);
+         INSERT INTO tasks VALUES (1, 1, 'a task', 10), (2, 2, 'b task MARKER-OTHER-ORG', 10);",
+    );
+    let store = TempDir::new();
+    let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));
+    archive.assert_well_formed();
+    archive.assert_section_equals(&db, "public.orgs", "SELECT * FROM orgs WHERE id = 1");
+    archive.assert_section_equals(&db, "public.tasks", "SELECT * FROM tasks WHERE org_id = 1");
+    archive.assert_section_equals(&db, "public.users", "SELECT * FROM users WHERE id = 10");
+    archive.assert_section_equals(
+        &db,
+        "public.memberships",
+        "SELECT * FROM memberships WHERE org_id = 1",
+    );
+    assert!(!archive.text.contains(OTHER_ORG_MARKER));
+}
+
+#[test]
+fn composite_fk_children_and_multi_hop_ownership() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE orgs (id bigint PRIMARY KEY, slug text);
+         CREATE TABLE projects (id bigint PRIMARY KEY, org_id bigint NOT NULL REFERENCES orgs);
+         -- composite primary key, owned by projects
+         CREATE TABLE steps (project_id bigint NOT NULL REFERENCES projects, no int NOT NULL, title text,
+                             PRIMARY KEY (project_id, no));
+         -- composite foreign key, two hops from the tenant table
+         CREATE TABLE step_notes (id serial PRIMARY KEY, project_id bigint NOT NULL, step_no int NOT NULL, note text,
+                                  FOREIGN KEY (project_id, step_no) REFERENCES steps);
+         -- three hops
+         CREATE TABLE note_reactions (note_id int NOT NULL REFERENCES step_notes, emoji text);
+         INSERT INTO orgs VALUES (1, 'a'), (2, 'b');
+         INSERT INTO projects VALUES (1, 1), (2, 2), (3, 1);
+         INSERT INTO steps SELECT p, n, 'step ' || n || CASE WHEN p = 2 THEN ' MARKER-OTHER-ORG' ELSE '' END
+           FROM generate_series(1, 3) p, generate_series(1, 4) n;
+         INSERT INTO step_notes (project_id, step_no, note)
+           SELECT project_id, no, 'note' || CASE WHEN project_id = 2 THEN ' MARKER-OTHER-ORG' ELSE '' END FROM steps;
+         INSERT INTO note_reactions SELECT id, CASE WHEN project_id = 2 THEN 'MARKER-OTHER-ORG' ELSE ':)' END FROM step_notes;",
+    );
+    let store = TempDir::new();
+    let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));
+    archive.assert_well_formed();
+    archive.assert_section_equals(
+        &db,
+        "public.steps",
+        "SELECT * FROM steps WHERE project_id IN (1, 3)",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.step_notes",
+        "SELECT * FROM step_notes WHERE project_id IN (1, 3)",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.note_reactions",
+        "SELECT r.* FROM note_reactions r JOIN step_notes n ON n.id = r.note_id WHERE n.project_id IN (1, 3)",
+    );
+    assert_eq!(archive.section("public.steps").len(), 8);
+    assert!(!archive.text.contains(OTHER_ORG_MARKER));
+}
+
+#[test]
+fn self_referencing_and_cyclic_tables_reach_their_fixpoint() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+         -- global people who invite each other (self reference) and belong to teams that
+         -- have leads (a reference cycle between two global tables)
+         CREATE TABLE teams (id int PRIMARY KEY, name text, lead_id int);
+         CREATE TABLE people (id int PRIMARY KEY, name text, invited_by int REFERENCES people,
+                              team_id int REFERENCES teams);
+         ALTER TABLE teams ADD FOREIGN KEY (lead_id) REFERENCES people;
+         CREATE TABLE seats (org_id int NOT NULL REFERENCES orgs, person_id int NOT NULL REFERENCES people);
+         -- folders: a child tree whose parent link is nullable (a reference, not ownership)
+         CREATE TABLE folders (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs, parent_id int REFERENCES folders);
+         -- two child tables that own each other (a NOT NULL cycle, made possible by deferral)
+         CREATE TABLE docs (id int PRIMARY KEY, folder_id int NOT NULL REFERENCES folders,
+                            head_rev int NOT NULL);
+         CREATE TABLE revs (id int PRIMARY KEY, doc_id int NOT NULL REFERENCES docs DEFERRABLE INITIALLY DEFERRED, body text);
+         ALTER TABLE docs ADD FOREIGN KEY (head_rev) REFERENCES revs DEFERRABLE INITIALLY DEFERRED;
+         INSERT INTO orgs VALUES (1, 'a'), (2, 'b');
+         INSERT INTO teams VALUES (100, 'red', NULL), (200, 'blue MARKER-OTHER-ORG', NULL), (300, 'green', NULL);
+         -- chain: 1 invited by 2 invited by 3; 3 in team 300 led by 4; 5 is org b's only
+         INSERT INTO people VALUES (4, 'lead of green', NULL, NULL), (3, 'root inviter', NULL, 300),
+             (2, 'middle', 3, NULL), (1, 'member of a', 2, 100), (5, 'b person MARKER-OTHER-ORG', NULL, 200);
+         UPDATE teams SET lead_id = 4 WHERE id = 300;
+         UPDATE teams SET lead_id = 5 WHERE id = 200;
+         INSERT INTO seats VALUES (1, 1), (2, 5);
+         INSERT INTO folders VALUES (1, 1, NULL), (2, 1, 1), (3, 2, NULL);
+         BEGIN;
+         INSERT INTO docs VALUES (1, 2, 10), (2, 3, 20);
+         -- rev 11 belongs to doc 1 though doc 2 (org b) does not point at it
+         INSERT INTO revs VALUES (10, 1, 'a text'), (11, 1, 'a older'), (20, 2, 'b text MARKER-OTHER-ORG');
+         COMMIT;",
+    );
+    let store = TempDir::new();
+    let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));
+    archive.assert_well_formed();
+    archive.assert_section_equals(
+        &db,
+        "public.people",
+        "SELECT * FROM people WHERE id IN (1, 2, 3, 4)",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.teams",
+        "SELECT * FROM teams WHERE id IN (100, 300)",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.folders",
+        "SELECT * FROM folders WHERE org_id = 1",
+    );
+    archive.assert_section_equals(&db, "public.docs", "SELECT * FROM docs WHERE id = 1");
+    archive.assert_section_equals(
+        &db,
+        "public.revs",
+        "SELECT * FROM revs WHERE id IN (10, 11)",
+    );
+    assert!(!archive.text.contains(OTHER_ORG_MARKER));
+}
+
+#[test]
+fn partitioned_tenant_table_is_one_section() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE orgs (id uuid PRIMARY KEY, slug text UNIQUE);
+         CREATE TABLE events (org_id uuid NOT NULL REFERENCES orgs, at date NOT NULL, what text)
+             PARTITION BY RANGE (at);
+         CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+         CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')
+             PARTITION BY HASH (org_id);
+         CREATE TABLE events_2026_a PARTITION OF events_2026 FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+         CREATE TABLE events_2026_b PARTITION OF events_2026 FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+         CREATE INDEX ON events (org_id);
+         INSERT INTO orgs VALUES ('00000000-0000-0000-0000-00000000000a', 'a'), ('00000000-0000-0000-0000-00000000000b', 'b');
+         INSERT INTO events SELECT '00000000-0000-0000-0000-00000000000a', date '2025-06-01' + i * 2, 'a' || i
+             FROM generate_series(1, 200) i;
+         INSERT INTO events SELECT '00000000-0000-0000-0000-00000000000b', date '2025-06-01' + i * 2, 'MARKER-OTHER-ORG'
+             FROM generate_series(1, 200) i;",
+    );
+    let store = TempDir::new();
+    // looked up by slug; the uuid primary key does not parse "a" and simply does not match
+    let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));
+    archive.assert_well_formed();
+    archive.assert_sections(&["public.orgs", "public.events"]);
+    archive.assert_section_equals(
+        &db,
+        "public.events",
+        "SELECT * FROM events WHERE org_id = '00000000-0000-0000-0000-00000000000a'",
+    );
+    assert_eq!(archive.section("public.events").len(), 200);
+    assert!(!archive.text.contains(OTHER_ORG_MARKER));
+}
+
+#[test]
+fn quoted_reserved_mixed_case_and_non_ascii_identifiers_work() {
+    let db = TestDb::new();
+    db.execute(
+        r#"CREATE SCHEMA "My Schema";
+           CREATE TABLE "My Schema"."Org""s" ("Id" int PRIMARY KEY, "select" text);
+           CREATE TABLE "My Schema"."order" (id int PRIMARY KEY, org_id int NOT NULL REFERENCES "My Schema"."Org""s",
+                                             "Mixed Case" text, "naïve; col" text, "$1" text);
+           CREATE TABLE "My Schema"."line items" ("order" int NOT NULL REFERENCES "My Schema"."order", "größe" int);
+           INSERT INTO "My Schema"."Org""s" VALUES (1, 'first'), (2, 'MARKER-OTHER-ORG');
+           INSERT INTO "My Schema"."order" VALUES (1, 1, 'x', 'y', 'z'), (2, 2, 'MARKER-OTHER-ORG', '', '');
+           INSERT INTO "My Schema"."line items" VALUES (1, 5), (1, 6), (2, 666);"#,
+    );
+    let store = TempDir::new();
+    let archive = Archive::from_run(&run_export(&db, &store, "1", &[]));
+    archive.assert_well_formed();
+    archive.assert_sections(&[
+        "My Schema.Org\"s",
+        "My Schema.order",
+        "My Schema.line items",
+    ]);
+    archive.assert_section_equals(
+        &db,
+        "My Schema.Org\"s",
+        r#"SELECT * FROM "My Schema"."Org""s" WHERE "Id" = 1"#,
+    );
+    archive.assert_section_equals(
+        &db,
+        "My Schema.order",
+        r#"SELECT * FROM "My Schema"."order" WHERE org_id = 1"#,
+    );
+    archive.assert_section_equals(
+        &db,
+        "My Schema.line items",
+        r#"SELECT * FROM "My Schema"."line items" WHERE "order" = 1"#,
+    );
+    assert!(!archive.text.contains(OTHER_ORG_MARKER));
+}
+
+#[test]
+fn views_inheritance_children_and_global_tables_are_handled_apart() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+         CREATE TABLE notes (id int, org_id int NOT NULL REFERENCES orgs, body text);
+         -- old-style inheritance: the child is a table of its own, not part of notes
+         CREATE TABLE pinned_notes (pinned_at date) INHERITS (notes);
+         CREATE TABLE settings (key text PRIMARY KEY, value text);
+         CREATE VIEW org_notes AS SELECT * FROM notes;
+         CREATE MATERIALIZED VIEW note_counts AS SELECT org_id, count(*) FROM notes GROUP BY org_id;
+         INSERT INTO orgs VALUES (1, 'a'), (2, 'b');
+         INSERT INTO notes VALUES (1, 1, 'plain'), (2, 2, 'MARKER-OTHER-ORG');
+         INSERT INTO pinned_notes VALUES (3, 1, 'pinned', '2026-01-01'), (4, 2, 'MARKER-OTHER-ORG', '2026-01-02');
+         INSERT INTO settings VALUES ('global', 'nobody references me');",
+    );
+    let store = TempDir::new();
+    let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));
+    archive.assert_well_formed();
+    archive.assert_sections(&["public.orgs", "public.notes", "public.pinned_notes"]);
+    archive.assert_section_equals(
+        &db,
+        "public.notes",
+        "SELECT * FROM ONLY notes WHERE org_id = 1",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.pinned_notes",
+        "SELECT * FROM pinned_notes WHERE org_id = 1",
+    );
+    assert!(!archive.text.contains(OTHER_ORG_MARKER));
+}

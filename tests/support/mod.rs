@@ -1,0 +1,444 @@
+//! Test harness: a real PostgreSQL started from the local server binaries (initdb + pg_ctl in a
+//! temporary directory, as the `postgres` OS user when running as root), one cluster per test
+//! binary and one database per test; running the real `orgexport` binary; reading archives.
+//!
+//! The cluster is started by a small watchdog shell whose stdin is a pipe from the test
+//! process: when the test binary exits, for whatever reason, the pipe closes and the shell
+//! stops the server and removes its directory. No stray servers, no leftover data.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::Value;
+
+pub struct Cluster {
+    pub port: u16,
+    pub dir: PathBuf,
+    pub bin: PathBuf,
+    _watchdog: Mutex<(Child, ChildStdin)>,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// The server binaries: `$ORGEXPORT_PG_BIN`, the newest `/usr/lib/postgresql/*/bin`, or PATH.
+fn find_bin() -> PathBuf {
+    if let Ok(dir) = std::env::var("ORGEXPORT_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    candidates.sort();
+    if let Some((_, bin)) = candidates.pop() {
+        return bin;
+    }
+    let which = Command::new("sh")
+        .args(["-c", "command -v initdb"])
+        .output()
+        .expect("sh");
+    let path = String::from_utf8_lossy(&which.stdout).trim().to_string();
+    assert!(
+        !path.is_empty(),
+        "PostgreSQL server binaries not found: install the postgresql package or set ORGEXPORT_PG_BIN"
+    );
+    Path::new(&path).parent().unwrap().to_path_buf()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs a shell script as the postgres OS user when we are root.
+fn shell_as_server_user(script: &str) -> Command {
+    if is_root() {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--", "sh", "-c", script]);
+        cmd
+    } else {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        cmd
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+impl Cluster {
+    pub fn get() -> &'static Cluster {
+        CLUSTER.get_or_init(Cluster::start)
+    }
+
+    fn start() -> Cluster {
+        let bin = find_bin();
+        let dir = std::env::temp_dir().join(format!(
+            "orgexport-test-{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["postgres:", dir.to_str().unwrap()])
+                .status()
+                .unwrap();
+            assert!(
+                status.success(),
+                "chown of the test cluster directory failed"
+            );
+        }
+        let port = free_port();
+        let data = dir.join("data");
+        let init = shell_as_server_user(&format!(
+            "{} -D {} -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >{}/initdb.log 2>&1",
+            shell_quote(bin.join("initdb").to_str().unwrap()),
+            shell_quote(data.to_str().unwrap()),
+            shell_quote(dir.to_str().unwrap()),
+        ))
+        .status()
+        .unwrap();
+        assert!(
+            init.success(),
+            "initdb failed; see {}/initdb.log",
+            dir.display()
+        );
+
+        let pg_ctl = shell_quote(bin.join("pg_ctl").to_str().unwrap());
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB",
+            dir.display()
+        );
+        let script = format!(
+            "{pg_ctl} -D {data} -o {options} -l {log} -w -t 60 start >/dev/null || exit 1\n\
+             echo ready\n\
+             read _ignored\n\
+             {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1\n\
+             rm -rf {dir}\n",
+            data = shell_quote(data.to_str().unwrap()),
+            options = shell_quote(&options),
+            log = shell_quote(dir.join("server.log").to_str().unwrap()),
+            dir = shell_quote(dir.to_str().unwrap()),
+        );
+        let mut child = shell_as_server_user(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting the test cluster");
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the test cluster did not start; see {}/server.log",
+            dir.display()
+        );
+        Cluster {
+            port,
+            dir,
+            bin,
+            _watchdog: Mutex::new((child, stdin)),
+        }
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// A fresh, empty database for one test.
+    pub fn database(&self) -> TestDb {
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut admin = postgres::Client::connect(&self.admin_url(), postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        TestDb {
+            url: format!("postgres://postgres@127.0.0.1:{}/{name}", self.port),
+            name,
+            port: self.port,
+        }
+    }
+}
+
+pub struct TestDb {
+    pub url: String,
+    pub name: String,
+    pub port: u16,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        Cluster::get().database()
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+
+    pub fn execute(&self, sql: &str) {
+        self.client()
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{e}: {e:?}\n{sql}"));
+    }
+
+    /// Rows of an independent query, as JSON values (rendered by the server).
+    pub fn json_rows(&self, sql: &str) -> Vec<Value> {
+        self.client()
+            .query(&format!("SELECT row_to_json(x)::text FROM ({sql}) x"), &[])
+            .unwrap_or_else(|e| panic!("{e}: {e:?}\n{sql}"))
+            .iter()
+            .map(|r| serde_json::from_str(r.get::<_, &str>(0)).unwrap())
+            .collect()
+    }
+
+    pub fn scalar_i64(&self, sql: &str) -> i64 {
+        self.client().query_one(sql, &[]).unwrap().get(0)
+    }
+
+    pub fn scalar_text(&self, sql: &str) -> Option<String> {
+        self.client().query_one(sql, &[]).unwrap().get(0)
+    }
+}
+
+/// A scratch directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let path =
+            std::env::temp_dir().join(format!("orgexport-store-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Every file below the directory, relative paths.
+    pub fn files(&self) -> Vec<String> {
+        fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(base, &path, out);
+                } else {
+                    out.push(path.strip_prefix(base).unwrap().display().to_string());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.0, &self.0, &mut out);
+        out.sort();
+        out
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The real binary, with a clean environment (no DATABASE_URL or PG* leaking in from the
+/// developer's shell) and a scratch working directory.
+pub fn orgexport(cwd: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgexport"));
+    cmd.current_dir(cwd);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PG") || key == "DATABASE_URL" || key.starts_with("ORGEXPORT_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("PGCONNECT_TIMEOUT", "5");
+    cmd
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn last_stdout_line(&self) -> &str {
+        self.stdout.lines().last().unwrap_or("")
+    }
+}
+
+/// `orgexport run --org <org> --store <store> --database-url <db>` plus `extra`.
+pub fn run_export(db: &TestDb, store: &TempDir, org: &str, extra: &[&str]) -> Run {
+    let output = orgexport(store.path())
+        .args(["run", "--org", org, "--database-url", &db.url, "--store"])
+        .arg(store.path())
+        .args(extra)
+        .output()
+        .unwrap();
+    Run::from(output)
+}
+
+/// A decoded archive.
+pub struct Archive {
+    /// The whole decompressed document, for "this string appears nowhere" checks.
+    pub text: String,
+    pub manifest: Value,
+    pub sections: BTreeMap<String, Vec<Value>>,
+    /// Top-level keys in document order.
+    pub keys: Vec<String>,
+    /// Section names in document order.
+    pub section_order: Vec<String>,
+}
+
+impl Archive {
+    pub fn read(path: &Path) -> Archive {
+        let file = std::fs::File::open(path).unwrap();
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(file)
+            .read_to_string(&mut text)
+            .expect("the archive is valid gzip holding UTF-8");
+        let doc: serde_json::Map<String, Value> =
+            serde_json::from_str(&text).expect("the archive is one valid JSON object");
+        let keys: Vec<String> = doc.keys().cloned().collect();
+        let manifest = doc["manifest"].clone();
+        let sections_obj = doc["sections"].as_object().expect("sections is an object");
+        let section_order = sections_obj.keys().cloned().collect();
+        let sections = sections_obj
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_array().expect("a section is an array").clone(),
+                )
+            })
+            .collect();
+        Archive {
+            text,
+            manifest,
+            sections,
+            keys,
+            section_order,
+        }
+    }
+
+    /// The archive a successful run printed the link of.
+    pub fn from_run(run: &Run) -> Archive {
+        assert_eq!(run.code, 0, "export failed: {}", run.stderr);
+        let link = run.last_stdout_line();
+        let path = url::Url::parse(link)
+            .unwrap_or_else(|_| panic!("the last stdout line is not a URL: {link:?}"))
+            .to_file_path()
+            .unwrap();
+        Archive::read(&path)
+    }
+
+    pub fn section(&self, name: &str) -> &Vec<Value> {
+        self.sections
+            .get(name)
+            .unwrap_or_else(|| panic!("no section {name}; have {:?}", self.section_order))
+    }
+
+    pub fn manifest_section(&self, name: &str) -> &Value {
+        self.manifest["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no manifest section {name}"))
+    }
+
+    /// Structural checks every archive must pass: manifest first, sections in manifest order,
+    /// every count exact.
+    pub fn assert_well_formed(&self) {
+        assert_eq!(
+            self.keys,
+            vec!["manifest", "sections"],
+            "manifest first, then sections"
+        );
+        assert_eq!(self.manifest["format"], "orgexport/1");
+        let names: Vec<String> = self.manifest["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names, self.section_order,
+            "payload sections follow the manifest's order"
+        );
+        for s in self.manifest["sections"].as_array().unwrap() {
+            let name = s["name"].as_str().unwrap();
+            assert_eq!(
+                s["record_count"].as_u64().unwrap() as usize,
+                self.sections[name].len(),
+                "record_count of {name}"
+            );
+        }
+    }
+
+    /// The section holds exactly the rows of `sql` (an independent query), in any order.
+    pub fn assert_section_equals(&self, db: &TestDb, name: &str, sql: &str) {
+        let mut expected: Vec<String> = db.json_rows(sql).iter().map(|v| v.to_string()).collect();
+        let mut actual: Vec<String> = self.section(name).iter().map(|v| v.to_string()).collect();
+        expected.sort();
+        actual.sort();
+        assert_eq!(
+            actual.len(),
+            expected.len(),
+            "{name}: {} rows in the archive, {} by independent SQL",
+            actual.len(),
+            expected.len()
+        );
+        assert_eq!(actual, expected, "{name}: rows differ from independent SQL");
+    }
+
+    /// The archive holds exactly these sections.
+    pub fn assert_sections(&self, expected: &[&str]) {
+        let mut have: Vec<&str> = self.section_order.iter().map(String::as_str).collect();
+        let mut want = expected.to_vec();
+        have.sort();
+        want.sort();
+        assert_eq!(have, want, "sections of the archive");
+    }
+}
