@@ -13,7 +13,7 @@ use crate::db::connect::{ConnectOptions, Db, connect};
 use crate::db::lock::{self, Acquired};
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::archive::{
-    ArchiveWriter, ColumnManifest, FORMAT, Manifest, OrgRef, SectionManifest,
+    ArchiveInfo, ArchiveWriter, ColumnManifest, FORMAT, Manifest, OrgRef, SectionManifest, Sidecar,
 };
 use crate::export::snapshot::Snapshot;
 use crate::history::{self, Completed, NewExport};
@@ -325,12 +325,14 @@ async fn export_locked(
     let sidecar_key = ctx.store.sidecar_key(&org.lookup, &id.to_string());
     let object_url = ctx.store.object_url(&key);
     let manifest_json = serde_json::to_value(&manifest).context("serializing the manifest")?;
-    let mut sidecar = manifest_json.clone();
-    sidecar["archive"] = json!({
-        "object_url": object_url,
-        "bytes": uploaded.bytes,
-        "sha256": uploaded.sha256,
-    });
+    let sidecar = Sidecar {
+        manifest: &manifest,
+        archive: ArchiveInfo {
+            object_url: object_url.clone(),
+            bytes: uploaded.bytes,
+            sha256: uploaded.sha256.clone(),
+        },
+    };
     if let Err(err) = ctx
         .store
         .put(&sidecar_key, serde_json::to_vec_pretty(&sidecar)?)

@@ -57,6 +57,21 @@ pub struct ColumnManifest {
     pub type_name: String,
 }
 
+/// The sidecar `<id>.manifest.json`: the manifest plus what was written.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sidecar<'a> {
+    #[serde(flatten)]
+    pub manifest: &'a Manifest,
+    pub archive: ArchiveInfo,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveInfo {
+    pub object_url: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
 impl Manifest {
     pub fn record_count(&self) -> u64 {
         self.sections.iter().map(|s| s.record_count).sum()

@@ -292,6 +292,20 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         })
         .collect();
 
+    // Children come after all their owners (longest ownership path); bounded for cycles.
+    for _ in 0..n {
+        let mut changed = false;
+        for edge in &edges {
+            if depth[edge.target] < depth[edge.source] + 1 && edge.source != edge.target {
+                depth[edge.target] = depth[edge.source] + 1;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+
     // Referenced tables: global tables reachable upward through any FK from the scope.
     let mut referenced_but_off = Vec::new();
     loop {
