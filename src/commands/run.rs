@@ -187,7 +187,7 @@ async fn export_one(
     .await?;
     let started = Instant::now();
     let key = lock::lock_key(&org.key);
-    let outcome = match lock::acquire(&db.client, key, wait).await {
+    let outcome = match lock::acquire(&db.client, key, wait, ctx.cancel).await {
         Ok(Acquired::Taken) => {
             let outcome = export_locked(ctx, db, &org, id).await;
             // The lock also goes with the session; a dead connection has released it already.

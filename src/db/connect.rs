@@ -12,7 +12,7 @@ use anyhow::Context;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
-use crate::error::{Failure, Kind, fail};
+use crate::error::{Kind, fail};
 
 /// libpq's `sslmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +161,10 @@ impl ConnectOptions {
             .connect_timeout(self.connect_timeout)
             .ssl_mode(match self.sslmode {
                 SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-                _ => tokio_postgres::config::SslMode::Prefer,
+                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                    tokio_postgres::config::SslMode::Require
+                }
             });
         if let Some(password) = &self.password {
             config.password(password);
@@ -183,42 +186,93 @@ pub struct Db {
 /// Opens a connection, turning every failure into a one-line `Kind::Connect` error that names
 /// the target and suggests the fix.
 pub async fn connect(options: &ConnectOptions) -> anyhow::Result<Db> {
-    if matches!(
-        options.sslmode,
-        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
-    ) {
-        // TODO(reliability issue): TLS through tokio-postgres-rustls; until then refuse rather
-        // than silently connect in clear text.
-        return Err(fail(
-            Kind::Usage,
-            "sslmode=require/verify-ca/verify-full needs TLS, which this build does not support yet; use sslmode=disable or prefer",
-        ));
-    }
-    let result = options.pg_config().connect(NoTls).await;
-    let (client, connection) = match result {
-        Ok(pair) => pair,
-        Err(err) => {
-            let hint = connect_hint(&err);
-            return Err(anyhow::Error::new(err).context(Failure::new(
-                Kind::Connect,
-                format!(
-                    "cannot connect to the database ({}){hint}",
-                    options.describe()
-                ),
-            )));
-        }
+    let config = options.pg_config();
+    let client = if options.sslmode == SslMode::Disable {
+        config.connect(NoTls).await.map(|(client, connection)| {
+            tokio::spawn(connection);
+            client
+        })
+    } else {
+        let tls = crate::db::tls::connector(options.sslmode, options.sslrootcert.as_deref())?;
+        config.connect(tls).await.map(|(client, connection)| {
+            tokio::spawn(connection);
+            client
+        })
     };
-    tokio::spawn(async move {
-        // The error, if any, surfaces on the next use of the client; nothing to do here.
-        let _ = connection.await;
-    });
+    // The connection's driver runs on its own task; when it ends with an error (server gone,
+    // backend terminated) the next query on the client fails with that error.
+    let client = client.map_err(|err| {
+        fail(
+            Kind::Connect,
+            format!(
+                "cannot connect to the database ({}): {}{}",
+                options.describe(),
+                connect_cause(&err),
+                connect_hint(&err, options)
+            ),
+        )
+    })?;
     Ok(Db {
         client,
         options: options.clone(),
     })
 }
 
-fn connect_hint(err: &tokio_postgres::Error) -> &'static str {
+/// The certificate problem behind a failed TLS handshake, if that is what failed.
+fn certificate_error(err: &tokio_postgres::Error) -> Option<&rustls::CertificateError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(inner) = source {
+        let rustls_err = inner.downcast_ref::<rustls::Error>().or_else(|| {
+            inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|e| e.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls::Error::InvalidCertificate(cert)) = rustls_err {
+            return Some(cert);
+        }
+        source = inner.source();
+    }
+    None
+}
+
+/// The most specific cause: the server's own message, or the innermost source error.
+fn connect_cause(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return db.message().to_string();
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text = format!("{text}: {inner_text}");
+        }
+        source = inner.source();
+    }
+    text
+}
+
+fn connect_hint(err: &tokio_postgres::Error, options: &ConnectOptions) -> &'static str {
+    use rustls::CertificateError;
+    match certificate_error(err) {
+        Some(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => {
+            return " [hint: the server's certificate is not issued for this host name; connect by the name in the certificate, or use sslmode=verify-ca]";
+        }
+        Some(_) => {
+            return " [hint: the server's certificate is not trusted; point sslrootcert at the CA that signed it]";
+        }
+        None => {}
+    }
+    let text = connect_cause(err);
+    if text.contains("password missing") {
+        return " [hint: the server wants a password: set PGPASSWORD or add it to ~/.pgpass]";
+    }
+    if options.sslmode == SslMode::Require && text.contains("TLS") {
+        return " [hint: the server does not accept TLS; check its ssl setting or use sslmode=prefer]";
+    }
     match err.code() {
         Some(code) if *code == SqlState::INVALID_PASSWORD => {
             " [hint: check the password: set PGPASSWORD or add it to ~/.pgpass]"

@@ -51,6 +51,7 @@ pub async fn acquire(
     client: &Client,
     key: i64,
     wait: Option<Duration>,
+    cancel: &tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Acquired> {
     let deadline = wait.map(|w| Instant::now() + w);
     loop {
@@ -63,7 +64,12 @@ pub async fn acquire(
         }
         match deadline {
             Some(deadline) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = cancel.cancelled() => {
+                        return Err(crate::error::fail(crate::error::Kind::Interrupted, "interrupted while waiting for the org's lock"));
+                    }
+                }
             }
             _ => return Ok(Acquired::Busy(holder(client, key).await?)),
         }

@@ -72,16 +72,18 @@ impl<'c> Snapshot<'c> {
         let mut parser = BinaryRows::new();
         let mut rows = 0u64;
         writer.begin_section(&sql.name).await?;
-        while let Some(chunk) = stream.next().await {
+        loop {
+            let chunk = tokio::select! {
+                chunk = stream.next() => chunk,
+                _ = cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
+            };
+            let Some(chunk) = chunk else { break };
             let chunk = chunk.with_context(|| format!("reading {}", sql.name))?;
             parser.push(&chunk);
             while let Some(row) = parser.next_row()? {
                 writer.row(&row).await?;
                 rows += 1;
                 if rows.is_multiple_of(4096) {
-                    if cancel.is_cancelled() {
-                        return Err(fail(Kind::Interrupted, "interrupted"));
-                    }
                     on_rows(rows);
                 }
             }

@@ -91,6 +91,42 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// The password of role `app` (password authentication tests).
+pub const APP_PASSWORD: &str = "app-pw-Zq9";
+
+/// A CA, a server certificate for `localhost` signed by it, and an unrelated CA.
+fn write_tls_files(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let make_ca = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+    };
+    let ca = make_ca("orgexport test CA");
+    let wrong = make_ca("some other CA");
+    let server_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let server = params.signed_by(&server_key, &ca).unwrap();
+    std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(dir.join("wrong-ca.crt"), wrong.pem()).unwrap();
+    std::fs::write(dir.join("server.crt"), server.pem()).unwrap();
+    let key_path = dir.join("server.key");
+    std::fs::write(&key_path, server_key.serialize_pem()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:", dir.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
 impl Cluster {
     pub fn get() -> &'static Cluster {
         CLUSTER.get_or_init(Cluster::start)
@@ -130,11 +166,24 @@ impl Cluster {
             dir.display()
         );
 
+        write_tls_files(&dir);
+        // Password auth for every role but the superuser (authentication tests); role
+        // tls_only may connect only over TLS (proves a connection really is encrypted).
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\n\
+             hostnossl all tls_only 127.0.0.1/32 reject\n\
+             host all postgres 127.0.0.1/32 trust\n\
+             host all tls_only 127.0.0.1/32 trust\n\
+             host all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .unwrap();
         let pg_ctl = shell_quote(bin.join("pg_ctl").to_str().unwrap());
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB",
-            dir.display()
+            "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB \
+             -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
+            dir = dir.display()
         );
         let script = format!(
             "{pg_ctl} -D {data} -o {options} -l {log} -w -t 60 start >/dev/null || exit 1\n\
@@ -163,12 +212,30 @@ impl Cluster {
             "the test cluster did not start; see {}/server.log",
             dir.display()
         );
-        Cluster {
+        let cluster = Cluster {
             port,
             dir,
             bin,
             _watchdog: Mutex::new((child, stdin)),
-        }
+        };
+        let mut admin = postgres::Client::connect(&cluster.admin_url(), postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!(
+                "CREATE ROLE app LOGIN SUPERUSER PASSWORD '{APP_PASSWORD}';
+                 CREATE ROLE tls_only LOGIN SUPERUSER;"
+            ))
+            .unwrap();
+        cluster
+    }
+
+    /// The CA that signed the server's certificate (for `sslrootcert`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// A CA that signed nothing the server presents.
+    pub fn wrong_ca_file(&self) -> PathBuf {
+        self.dir.join("wrong-ca.crt")
     }
 
     pub fn admin_url(&self) -> String {

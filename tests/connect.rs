@@ -1,0 +1,228 @@
+//! Connecting like libpq: TLS per sslmode against the harness's own CA, password
+//! authentication and the password file, and every connection failure as exit code 5 with one
+//! line that names the target and never the password.
+
+mod support;
+
+use support::{APP_PASSWORD, Cluster, Run, TempDir, TestDb, orgexport};
+
+fn db_with_org() -> TestDb {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+         CREATE TABLE notes (org_id int NOT NULL REFERENCES orgs, body text);
+         INSERT INTO orgs VALUES (1, 'acme'); INSERT INTO notes VALUES (1, 'hello');",
+    );
+    db
+}
+
+fn run_with_url(url: &str, store: &TempDir, env: &[(&str, &str)]) -> Run {
+    let mut cmd = orgexport(store.path());
+    cmd.args(["run", "--org", "acme", "--store"])
+        .arg(store.path())
+        .env("DATABASE_URL", url);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::from(cmd.output().unwrap())
+}
+
+fn url(user: &str, host: &str, db: &TestDb, params: &str) -> String {
+    format!("postgres://{user}@{host}:{}/{}?{params}", db.port, db.name)
+}
+
+#[test]
+fn sslmode_require_encrypts_the_connection() {
+    let db = db_with_org();
+    let store = TempDir::new();
+    // Role tls_only is rejected by the server unless the connection is encrypted.
+    let run = run_with_url(
+        &url("tls_only", "127.0.0.1", &db, "sslmode=require"),
+        &store,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = run_with_url(
+        &url("tls_only", "127.0.0.1", &db, "sslmode=disable"),
+        &store,
+        &[],
+    );
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    // prefer tries TLS first
+    let run = run_with_url(
+        &url("tls_only", "127.0.0.1", &db, "sslmode=prefer"),
+        &store,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn verify_full_accepts_the_right_root_and_host_name() {
+    let db = db_with_org();
+    let store = TempDir::new();
+    let ca = Cluster::get().ca_file();
+    let params = format!("sslmode=verify-full&sslrootcert={}", ca.display());
+    let run = run_with_url(&url("tls_only", "localhost", &db, &params), &store, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // PGSSLMODE / PGSSLROOTCERT work too
+    let run = run_with_url(
+        &format!("postgres://tls_only@localhost:{}/{}", db.port, db.name),
+        &store,
+        &[
+            ("PGSSLMODE", "verify-full"),
+            ("PGSSLROOTCERT", ca.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn verify_full_refuses_a_wrong_root_with_exit_5() {
+    let db = db_with_org();
+    let store = TempDir::new();
+    let wrong = Cluster::get().wrong_ca_file();
+    let params = format!("sslmode=verify-full&sslrootcert={}", wrong.display());
+    let run = run_with_url(&url("tls_only", "localhost", &db, &params), &store, &[]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("sslrootcert"), "{}", run.stderr);
+    assert!(store.files().is_empty());
+}
+
+#[test]
+fn verify_full_refuses_a_wrong_host_name_but_verify_ca_accepts_it() {
+    let db = db_with_org();
+    let store = TempDir::new();
+    let ca = Cluster::get().ca_file();
+    // The certificate names localhost, not 127.0.0.1.
+    let params = format!("sslmode=verify-full&sslrootcert={}", ca.display());
+    let run = run_with_url(&url("tls_only", "127.0.0.1", &db, &params), &store, &[]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(run.stderr.contains("host name"), "{}", run.stderr);
+    let params = format!("sslmode=verify-ca&sslrootcert={}", ca.display());
+    let run = run_with_url(&url("tls_only", "127.0.0.1", &db, &params), &store, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn password_from_url_environment_or_password_file() {
+    let db = db_with_org();
+    let store = TempDir::new();
+    let with_password = format!(
+        "postgres://app:{APP_PASSWORD}@127.0.0.1:{}/{}",
+        db.port, db.name
+    );
+    let run = run_with_url(&with_password, &store, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains(APP_PASSWORD) && !run.stdout.contains(APP_PASSWORD));
+
+    let without = url("app", "127.0.0.1", &db, "sslmode=disable");
+    let run = run_with_url(&without, &store, &[("PGPASSWORD", APP_PASSWORD)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let pgpass = store.path().join("pgpass");
+    std::fs::write(
+        &pgpass,
+        format!(
+            "# comment\nother:*:*:*:nope\n127.0.0.1:{}:*:app:{APP_PASSWORD}\n",
+            db.port
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = run_with_url(
+        &without,
+        &store,
+        &[("PGPASSFILE", pgpass.to_str().unwrap())],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // A password file others can read is ignored, like libpq does.
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = run_with_url(
+        &without,
+        &store,
+        &[("PGPASSFILE", pgpass.to_str().unwrap())],
+    );
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("group or world access"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn wrong_password_exits_5_naming_the_target_and_a_hint_never_the_password() {
+    let db = db_with_org();
+    let store = TempDir::new();
+    let url = format!(
+        "postgres://app:not-the-Pw-123@127.0.0.1:{}/{}",
+        db.port, db.name
+    );
+    let run = run_with_url(&url, &store, &[]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "host=127.0.0.1 port={} user=app dbname={}",
+            db.port, db.name
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("password authentication failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("PGPASSWORD"), "{}", run.stderr);
+    assert!(!run.stderr.contains("not-the-Pw-123"));
+}
+
+#[test]
+fn unknown_role_and_missing_password_exit_5() {
+    let db = db_with_org();
+    let store = TempDir::new();
+    let run = run_with_url(
+        &format!("postgres://ghost:x@127.0.0.1:{}/{}", db.port, db.name),
+        &store,
+        &[],
+    );
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(run.stderr.contains("user=ghost"), "{}", run.stderr);
+    let run = run_with_url(
+        &url("app", "127.0.0.1", &db, "sslmode=disable"),
+        &store,
+        &[("PGPASSFILE", "/nonexistent")],
+    );
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(run.stderr.contains("PGPASSWORD"), "{}", run.stderr);
+}
+
+#[test]
+fn unknown_database_and_unresolvable_host_exit_5() {
+    let db = db_with_org();
+    let store = TempDir::new();
+    let run = run_with_url(
+        &format!("postgres://postgres@127.0.0.1:{}/no_such_db", db.port),
+        &store,
+        &[],
+    );
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    let run = run_with_url(
+        "postgres://postgres@no-such-host.invalid:5432/x",
+        &store,
+        &[],
+    );
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("host=no-such-host.invalid"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+}
