@@ -63,8 +63,16 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The org to export: its primary key, slug or name (repeatable)
-    #[arg(long, value_name = "KEY", required = true)]
+    #[arg(long, value_name = "KEY", required_unless_present = "all_orgs")]
     pub org: Vec<String>,
+
+    /// gzip level, 0 (store only) to 9 (smallest); default 6 or compression_level in the config
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub compression_level: Option<u32>,
+
+    /// Export every org of the root table, one after another
+    #[arg(long, conflicts_with = "org")]
+    pub all_orgs: bool,
 
     /// When another export of the org holds its lock, wait up to DURATION (default 1h) for it
     /// instead of exiting with code 4

@@ -25,6 +25,29 @@ pub struct Settings {
     pub output: Output,
     pub link_ttl: Duration,
     pub compression_level: u32,
+    pub guards: Guards,
+}
+
+/// Server-side limits on the export's sessions, so that an export never waits forever behind
+/// DDL, nor holds its snapshot (and the locks DDL would wait for) forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Guards {
+    /// `lock_timeout`: how long a statement may wait for a table lock (e.g. behind DDL).
+    pub lock_timeout: Duration,
+    /// `statement_timeout`: the longest one statement (one section's COPY) may run; 0 = none.
+    pub statement_timeout: Duration,
+    /// `idle_in_transaction_session_timeout`: the server ends the snapshot if the tool stalls.
+    pub idle_in_transaction_timeout: Duration,
+}
+
+impl Default for Guards {
+    fn default() -> Self {
+        Guards {
+            lock_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(6 * 3600),
+            idle_in_transaction_timeout: Duration::from_secs(10 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,6 +73,9 @@ struct FileConfig {
     include_referenced: Option<bool>,
     link_ttl: Option<String>,
     compression_level: Option<u32>,
+    lock_timeout: Option<String>,
+    statement_timeout: Option<String>,
+    idle_in_transaction_timeout: Option<String>,
 }
 
 impl Settings {
@@ -86,17 +112,32 @@ impl Settings {
                 ),
             ));
         }
-        let link_ttl = match file.link_ttl {
+        let duration = |key: &str, value: Option<String>, default: Duration| match value {
             Some(text) => humantime::parse_duration(&text).map_err(|e| {
                 fail(
                     Kind::Usage,
                     format!(
-                        "{}: link_ttl = {text:?} is not a duration ({e}); write e.g. \"15m\"",
+                        "{}: {key} = {text:?} is not a duration ({e}); write e.g. \"15m\"",
                         file_name.display()
                     ),
                 )
-            })?,
-            None => Duration::from_secs(15 * 60),
+            }),
+            None => Ok(default),
+        };
+        let link_ttl = duration("link_ttl", file.link_ttl, Duration::from_secs(15 * 60))?;
+        let defaults = Guards::default();
+        let guards = Guards {
+            lock_timeout: duration("lock_timeout", file.lock_timeout, defaults.lock_timeout)?,
+            statement_timeout: duration(
+                "statement_timeout",
+                file.statement_timeout,
+                defaults.statement_timeout,
+            )?,
+            idle_in_transaction_timeout: duration(
+                "idle_in_transaction_timeout",
+                file.idle_in_transaction_timeout,
+                defaults.idle_in_transaction_timeout,
+            )?,
         };
         let compression_level = file.compression_level.unwrap_or(6);
         if compression_level > 9 {
@@ -123,6 +164,7 @@ impl Settings {
             },
             link_ttl,
             compression_level,
+            guards,
         })
     }
 }

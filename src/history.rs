@@ -113,9 +113,23 @@ pub struct NewExport<'a> {
     pub org_table: &'a str,
 }
 
-/// Records the request: row `pending`, event `export.requested`.
+/// The advisory key a live export holds for as long as its process runs (the row's
+/// "heartbeat"): a `pending` or `running` row whose key nobody holds was abandoned.
+pub fn liveness_key(id: Uuid) -> i64 {
+    crate::db::lock::lock_key(&format!("export:{id}"))
+}
+
+/// The same key computed by the server, for [`reconcile`]; must match [`liveness_key`].
+const LIVENESS_KEY_SQL: &str = "('x' || substr(encode(sha256(convert_to('orgexport:export:' || e.id::text, 'UTF8')), 'hex'), 1, 16))::bit(64)::bigint";
+
+/// Records the request: row `pending`, event `export.requested`. The liveness lock is taken
+/// before the row becomes visible, so no other process can mistake it for abandoned.
 pub async fn create(client: &Client, export: &NewExport<'_>) -> anyhow::Result<()> {
     let actor = actor();
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&liveness_key(export.id)])
+        .await
+        .context("taking the export's liveness lock")?;
     client
         .execute(
             "INSERT INTO orgexport.exports (id, org_key, org_lookup, org_table, status, requested_by, host) \
@@ -183,6 +197,7 @@ pub async fn mark_completed(
         )
         .await
         .context("recording the completed export")?;
+    release_liveness(client, id).await;
     audit(
         client,
         "export.completed",
@@ -214,6 +229,7 @@ pub async fn mark_failed(
         )
         .await
         .context("recording the failed export")?;
+    release_liveness(client, id).await;
     audit(
         client,
         "export.failed",
@@ -222,6 +238,63 @@ pub async fn mark_failed(
         json!({ "status": status, "error": error }),
     )
     .await
+}
+
+async fn release_liveness(client: &Client, id: Uuid) {
+    // Also released when the session ends; a failure here changes nothing.
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&liveness_key(id)])
+        .await;
+}
+
+/// An export whose process died (SIGKILL, lost host) without recording how it ended.
+#[derive(Debug, Clone)]
+pub struct Abandoned {
+    pub id: Uuid,
+    pub org_key: String,
+    pub org_lookup: String,
+}
+
+/// Marks `pending`/`running` exports whose liveness lock nobody holds as `failed`
+/// ("abandoned") and audits each; run by every command before it reads or writes history.
+pub async fn reconcile(client: &Client) -> anyhow::Result<Vec<Abandoned>> {
+    let rows = client
+        .query(
+            &format!(
+                "UPDATE orgexport.exports e SET status = 'failed', finished_at = clock_timestamp(), \
+                        error = 'abandoned: the process running this export ended without recording it' \
+                 WHERE e.status IN ('pending', 'running') AND NOT EXISTS ( \
+                    SELECT 1 FROM pg_locks l \
+                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                      AND l.classid = (({key} >> 32) & 4294967295)::oid \
+                      AND l.objid = ({key} & 4294967295)::oid) \
+                 RETURNING e.id, e.org_key, e.org_lookup",
+                key = LIVENESS_KEY_SQL
+            ),
+            &[],
+        )
+        .await
+        .context("reconciling abandoned exports")?;
+    let abandoned: Vec<Abandoned> = rows
+        .iter()
+        .map(|r| Abandoned {
+            id: r.get(0),
+            org_key: r.get(1),
+            org_lookup: r.get(2),
+        })
+        .collect();
+    for a in &abandoned {
+        audit(
+            client,
+            "export.failed",
+            Some(a.id),
+            Some(&a.org_key),
+            json!({ "status": "failed", "error": "abandoned" }),
+        )
+        .await?;
+    }
+    Ok(abandoned)
 }
 
 /// Appends an audit event.

@@ -66,3 +66,35 @@ pub async fn resolve(
         ),
     ))
 }
+
+/// Every org of the root table, in key order; named by their first lookup column other than
+/// the key (the slug, usually), so that store paths read well.
+pub async fn all(
+    client: &Client,
+    catalog: &Catalog,
+    scope: &Scope,
+    planner: &Planner<'_>,
+) -> anyhow::Result<Vec<Org>> {
+    let table = catalog.table(scope.root).qualified_name();
+    let name_column = scope
+        .lookup_columns
+        .iter()
+        .find(|c| **c != scope.root_key)
+        .unwrap_or(&scope.root_key);
+    let rows = client
+        .query(&planner.all_orgs_sql(name_column), &[])
+        .await
+        .with_context(|| format!("listing the orgs of {table}"))?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let key: String = row.get(0);
+            let name: Option<String> = row.get(1);
+            Org {
+                table: table.clone(),
+                lookup: name.unwrap_or_else(|| key.clone()),
+                key,
+            }
+        })
+        .collect())
+}

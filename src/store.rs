@@ -188,6 +188,26 @@ impl Store {
         Ok(())
     }
 
+    /// Removes what an abandoned (killed) export left behind: for a local directory, the
+    /// temporary file beside the final name.
+    pub fn remove_partial(&self, org_lookup: &str, export_id: &str) {
+        match &self.location {
+            Location::Local { root } => {
+                let key = self.archive_key(org_lookup, export_id);
+                let path = root.join(key.as_ref());
+                let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+                    return;
+                };
+                let prefix = format!("{}#", name.to_string_lossy());
+                for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
+        }
+    }
+
     /// Deletes an object; a missing object is not an error.
     pub async fn delete(&self, key: &Path) -> anyhow::Result<()> {
         match self.inner.delete(key).await {

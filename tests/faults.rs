@@ -42,7 +42,7 @@ fn wait_for_copy(db: &TestDb) -> i32 {
         let pid: Option<i32> = db
             .client()
             .query_opt(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = 'orgexport' \
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'orgexport' \
                  AND query LIKE 'COPY%' AND query LIKE '%\"rows\"%' LIMIT 1",
                 &[],
             )
@@ -170,5 +170,216 @@ fn runs_starting_at_once_on_a_fresh_database_both_succeed() {
     assert_eq!(
         db.scalar_i64("SELECT count(*) FROM orgexport.schema_version"),
         1
+    );
+}
+
+#[test]
+fn sigkilled_run_is_reconciled_as_abandoned_by_the_next_invocation() {
+    let db = big_db();
+    let store = TempDir::new();
+    let mut child = spawn_export(&db, &store, "big");
+    wait_for_copy(&db);
+    child.kill().unwrap(); // SIGKILL: no cleanup at all
+    child.wait().unwrap();
+    assert_eq!(history(&db).0, "running", "nobody has looked yet");
+    // Wait for the server to notice the dead client (it releases the locks).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db.scalar_i64("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'orgexport'") > 0 {
+        assert!(Instant::now() < deadline, "the killed run's sessions never went away");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let run = run_export(&db, &store, "small", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("abandoned"), "{}", run.stderr);
+    let row = db
+        .client()
+        .query_one("SELECT status, error FROM orgexport.exports e JOIN orgs o ON o.id::text = e.org_key WHERE o.slug = 'big'", &[])
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "failed");
+    assert!(row.get::<_, String>(1).contains("abandoned"));
+    // Only the small org's archive and sidecar remain; the killed run's temporary file is gone.
+    assert!(
+        store.files().iter().all(|f| f.starts_with("small/")),
+        "{:?}",
+        store.files()
+    );
+}
+
+#[test]
+fn export_waiting_behind_ddl_gives_up_after_lock_timeout() {
+    let db = big_db();
+    let store = TempDir::new();
+    std::fs::write(
+        store.path().join("orgexport.toml"),
+        "lock_timeout = \"1s\"\n",
+    )
+    .unwrap();
+    let mut ddl = db.client();
+    ddl.batch_execute("BEGIN; LOCK TABLE rows IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let started = Instant::now();
+    let run = run_export(&db, &store, "small", &[]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("lock timeout"), "{}", run.stderr);
+    assert!(run.stderr.contains("raise lock_timeout"), "{}", run.stderr);
+    assert!(
+        store.files().iter().all(|f| f == "orgexport.toml"),
+        "{:?}",
+        store.files()
+    );
+    assert_eq!(history(&db).0, "failed");
+    ddl.batch_execute("ROLLBACK").unwrap();
+}
+
+#[test]
+fn disk_full_while_writing_exits_6_and_leaves_nothing() {
+    let db = big_db();
+    let store = TempDir::new();
+    // A file-size limit makes every write past 256 KiB fail with EFBIG, as a full disk would
+    // (SIGXFSZ is ignored so the write returns an error instead of killing the process).
+    let output = std::process::Command::new("sh")
+        .args(["-c", "trap '' XFSZ; ulimit -f 512; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_orgexport"))
+        .args([
+            "run",
+            "--org",
+            "big",
+            "--compression-level",
+            "0",
+            "--database-url",
+            &db.url,
+            "--store",
+        ])
+        .arg(store.path())
+        .current_dir(store.path())
+        .output()
+        .unwrap();
+    let run = Run::from(output);
+    assert_eq!(run.code, 6, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(store.files().is_empty(), "left behind: {:?}", store.files());
+    let (status, error) = history(&db);
+    assert_eq!(status, "failed");
+    assert!(error.is_some());
+}
+
+#[test]
+fn several_orgs_keep_going_past_a_failure_and_exit_with_the_worst_code() {
+    let db = big_db();
+    let store = TempDir::new();
+    let output = orgexport(store.path())
+        .args([
+            "run",
+            "--org",
+            "small",
+            "--org",
+            "nope",
+            "--org",
+            "big",
+            "--database-url",
+            &db.url,
+            "--store",
+        ])
+        .arg(store.path())
+        .output()
+        .unwrap();
+    let run = Run::from(output);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.lines().count(),
+        2,
+        "one link per success: {}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("1 of 3 exports failed: nope"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM orgexport.exports WHERE status = 'completed'"),
+        2
+    );
+
+    let output = orgexport(store.path())
+        .args([
+            "run",
+            "--all-orgs",
+            "--json",
+            "--database-url",
+            &db.url,
+            "--store",
+        ])
+        .arg(store.path())
+        .output()
+        .unwrap();
+    let run = Run::from(output);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let orgs: Vec<&str> = out["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["org"].as_str().unwrap())
+        .collect();
+    assert_eq!(orgs, vec!["big", "small"]);
+}
+
+#[test]
+fn hostile_data_and_identifiers_are_exported_exactly_and_never_injected() {
+    let db = TestDb::new();
+    db.execute(
+        r#"CREATE SCHEMA "select";
+           CREATE TABLE "select"."o""rgs; DROP TABLE x; --" (id text PRIMARY KEY, "name" text);
+           CREATE TABLE "select"."$1 table" (
+               "$1" serial PRIMARY KEY,
+               org_id text NOT NULL REFERENCES "select"."o""rgs; DROP TABLE x; --",
+               "from" text, "a""b" text, "with space" jsonb, "ünï" text);
+           CREATE TABLE "select"."child; --" ("end" int NOT NULL REFERENCES "select"."$1 table", "order" text);
+           INSERT INTO "select"."o""rgs; DROP TABLE x; --" VALUES
+               ('a''; DROP TABLE "select"."$1 table"; --', 'evil org'), ('b', 'MARKER-OTHER-ORG');
+           INSERT INTO "select"."$1 table" (org_id, "from", "a""b", "with space", "ünï") VALUES
+               ('a''; DROP TABLE "select"."$1 table"; --', repeat('0123456789abcdef', 1310720), '', '{}', ''),
+               ('a''; DROP TABLE "select"."$1 table"; --',
+                E'ctl \x01\x02\x1b[31m\x7f \\x00 literal, quote \' " backslash \\ \\\\ \u0085 \u00a0 \u200b \u202e RTL \ufeff \uffff \U0010FFFF 👩‍👩‍👧 é é',
+                '{"looks": "like json", "n": 1e400}', '{"nested": {"\\u0000": "x", "e\u0301": [1.5e300, -0.0]}}',
+                'SELECT 1; -- $1 $$ $tag$'),
+               ('b', 'MARKER-OTHER-ORG', 'MARKER-OTHER-ORG', '{}', '');
+           INSERT INTO "select"."child; --" SELECT "$1", 'child ' || "$1" FROM "select"."$1 table";"#,
+    );
+    let store = TempDir::new();
+    let org = "a'; DROP TABLE \"select\".\"$1 table\"; --";
+    let run = run_export(&db, &store, org, &[]);
+    let archive = support::Archive::from_run(&run);
+    archive.assert_well_formed();
+    archive.assert_section_equals(
+        &db,
+        "select.$1 table",
+        r#"SELECT * FROM "select"."$1 table" WHERE org_id LIKE 'a%'"#,
+    );
+    archive.assert_section_equals(
+        &db,
+        "select.child; --",
+        r#"SELECT c.* FROM "select"."child; --" c JOIN "select"."$1 table" t ON t."$1" = c."end" WHERE t.org_id LIKE 'a%'"#,
+    );
+    let rows = archive.section("select.$1 table");
+    let big = rows
+        .iter()
+        .map(|r| r["from"].as_str().unwrap().len())
+        .max()
+        .unwrap();
+    assert_eq!(big, 20 * 1024 * 1024, "the 20 MB value arrives whole");
+    assert!(!archive.text.contains("MARKER-OTHER-ORG"));
+    // Nothing was dropped, and injection through --org found nothing either.
+    assert_eq!(
+        db.scalar_i64(r#"SELECT count(*) FROM "select"."$1 table""#),
+        3
+    );
+    let run = run_export(&db, &store, "b' OR '1'='1", &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(
+        db.scalar_i64(r#"SELECT count(*) FROM "select"."$1 table""#),
+        3
     );
 }

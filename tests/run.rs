@@ -342,7 +342,7 @@ fn wait_queues_behind_the_lock_then_exports_with_application_name_orgexport() {
     let mut waiting = false;
     for _ in 0..100 {
         let sessions = db.scalar_i64(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orgexport'",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'orgexport'",
         );
         let pending = db.scalar_i64(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'orgexport' AND tablename = 'exports'",

@@ -47,6 +47,7 @@ struct Job<'a> {
     planner: &'a Planner<'a>,
     cancel: &'a CancellationToken,
     report: Reporter,
+    compression_level: u32,
 }
 
 pub async fn run(
@@ -60,7 +61,16 @@ pub async fn run(
     let options = ConnectOptions::resolve(settings.database_url.as_deref())?;
     let mut db = connect(&options).await?;
     let mut history_db = connect(&options).await?;
+    db.apply_guards(&settings.guards).await?;
+    history_db.apply_guards(&settings.guards).await?;
     history::migrate(&mut history_db.client).await?;
+    for abandoned in history::reconcile(&history_db.client).await? {
+        report.warn(&format!(
+            "export {} of org {} was abandoned by a process that died; marked failed",
+            abandoned.id, abandoned.org_lookup
+        ));
+        store.remove_partial(&abandoned.org_lookup, &abandoned.id.to_string());
+    }
     let catalog = Catalog::load(&db.client).await?;
     let scope = rules::classify(&catalog, &settings.scope)?;
     // Scope warnings are `plan`'s to show; a nightly run repeats them only with -v.
@@ -77,23 +87,34 @@ pub async fn run(
         planner: &planner,
         cancel: &cancel,
         report,
+        compression_level: args.compression_level.unwrap_or(settings.compression_level),
     };
 
+    let requests: Vec<Request> = if args.all_orgs {
+        org::all(&db.client, &catalog, &scope, &planner)
+            .await?
+            .into_iter()
+            .map(Request::Resolved)
+            .collect()
+    } else {
+        args.org.iter().cloned().map(Request::Lookup).collect()
+    };
     let mut done = Vec::new();
     let mut failed: Vec<(String, anyhow::Error)> = Vec::new();
-    for lookup in &args.org {
+    for request in &requests {
+        let lookup = request.name();
         if cancel.is_cancelled() {
-            failed.push((lookup.clone(), fail(Kind::Interrupted, "interrupted")));
+            failed.push((lookup.to_string(), fail(Kind::Interrupted, "interrupted")));
             break;
         }
-        match export_one(&ctx, &mut db, lookup, args.wait).await {
+        match export_one(&ctx, &mut db, request, args.wait).await {
             Ok(exported) => done.push(exported),
             Err(err) => {
                 let err = err.context(format!("export of org {lookup} failed"));
-                if args.org.len() > 1 {
+                if requests.len() > 1 {
                     report.info(&format!("error: {}", one_line(&err)));
                 }
-                failed.push((lookup.clone(), err));
+                failed.push((lookup.to_string(), err));
                 if kind_of(&failed.last().unwrap().1) == Kind::Interrupted {
                     break;
                 }
@@ -167,13 +188,33 @@ fn print_results(
     Ok(())
 }
 
+/// One org to export: as typed by the operator, or already resolved (`--all-orgs`).
+enum Request {
+    Lookup(String),
+    Resolved(Org),
+}
+
+impl Request {
+    fn name(&self) -> &str {
+        match self {
+            Request::Lookup(lookup) => lookup,
+            Request::Resolved(org) => &org.lookup,
+        }
+    }
+}
+
 async fn export_one(
     ctx: &Job<'_>,
     db: &mut Db,
-    lookup: &str,
+    request: &Request,
     wait: Option<std::time::Duration>,
 ) -> anyhow::Result<Exported> {
-    let org = org::resolve(&db.client, ctx.catalog, ctx.scope, ctx.planner, lookup).await?;
+    let org = match request {
+        Request::Lookup(lookup) => {
+            org::resolve(&db.client, ctx.catalog, ctx.scope, ctx.planner, lookup).await?
+        }
+        Request::Resolved(org) => org.clone(),
+    };
     let id = Uuid::now_v7();
     history::create(
         &ctx.history.client,
@@ -312,7 +353,7 @@ async fn export_locked(
 
     let key = ctx.store.archive_key(&org.lookup, &id.to_string());
     let upload = ctx.store.upload(&key).await?;
-    let mut writer = ArchiveWriter::new(upload, ctx.settings.compression_level);
+    let mut writer = ArchiveWriter::new(upload, ctx.compression_level);
     let written = write_archive(ctx, &snapshot, &manifest, &sqls, &mut writer).await;
     let upload: Upload = writer.into_sink();
     if let Err(err) = written {

@@ -12,6 +12,7 @@ use anyhow::Context;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
+use crate::config::Guards;
 use crate::error::{Kind, fail};
 
 /// libpq's `sslmode`.
@@ -289,6 +290,27 @@ fn connect_hint(err: &tokio_postgres::Error, options: &ConnectOptions) -> &'stat
 }
 
 impl Db {
+    /// Applies the session guards (see [`Guards`]).
+    pub async fn apply_guards(&self, guards: &Guards) -> anyhow::Result<()> {
+        let ms = |d: std::time::Duration| d.as_millis().to_string();
+        self.client
+            .execute(
+                "SELECT set_config('lock_timeout', $1, false), \
+                        set_config('statement_timeout', $2, false), \
+                        set_config('idle_in_transaction_session_timeout', $3, false)",
+                &[
+                    &ms(guards.lock_timeout),
+                    &ms(guards.statement_timeout),
+                    &ms(guards.idle_in_transaction_timeout),
+                ],
+            )
+            .await
+            .context(
+                "setting lock_timeout, statement_timeout and idle_in_transaction_session_timeout",
+            )?;
+        Ok(())
+    }
+
     /// Runs a statement whose failure means the connection is unusable.
     pub async fn batch(&self, sql: &str) -> anyhow::Result<()> {
         self.client

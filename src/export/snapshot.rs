@@ -50,6 +50,7 @@ impl<'c> Snapshot<'c> {
             .txn
             .query_one(&sql.count, &[])
             .await
+            .map_err(explain)
             .with_context(|| format!("counting {}", sql.name))?;
         Ok(row.get::<_, i64>(0) as u64)
     }
@@ -67,6 +68,7 @@ impl<'c> Snapshot<'c> {
             .txn
             .copy_out(&sql.copy)
             .await
+            .map_err(explain)
             .with_context(|| format!("reading {}", sql.name))?;
         let mut stream = std::pin::pin!(stream);
         let mut parser = BinaryRows::new();
@@ -78,7 +80,9 @@ impl<'c> Snapshot<'c> {
                 _ = cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
             };
             let Some(chunk) = chunk else { break };
-            let chunk = chunk.with_context(|| format!("reading {}", sql.name))?;
+            let chunk = chunk
+                .map_err(explain)
+                .with_context(|| format!("reading {}", sql.name))?;
             parser.push(&chunk);
             while let Some(row) = parser.next_row()? {
                 writer.row(&row).await?;
@@ -102,5 +106,34 @@ impl<'c> Snapshot<'c> {
             .commit()
             .await
             .context("closing the snapshot transaction")
+    }
+}
+
+/// A database error with what it means for the operator.
+fn explain(err: tokio_postgres::Error) -> anyhow::Error {
+    use tokio_postgres::error::SqlState;
+    let hint = match err.code() {
+        Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => Some(
+            "another session holds a conflicting lock on the table (DDL or maintenance?); retry later or raise lock_timeout",
+        ),
+        Some(c) if *c == SqlState::QUERY_CANCELED => Some(
+            "the statement was cancelled (statement_timeout reached?); raise statement_timeout",
+        ),
+        Some(c) if *c == SqlState::ADMIN_SHUTDOWN || *c == SqlState::CRASH_SHUTDOWN => {
+            Some("the server ended the session (pg_terminate_backend or a shutdown)")
+        }
+        Some(c) if *c == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT => Some(
+            "the server ended the idle snapshot (idle_in_transaction_timeout); was the store stalled?",
+        ),
+        _ if err.is_closed() => Some("the connection to the server was lost"),
+        _ => None,
+    };
+    let message = match err.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => err.to_string(),
+    };
+    match hint {
+        Some(hint) => anyhow::anyhow!("{message} [{hint}]"),
+        None => anyhow::Error::new(err),
     }
 }

@@ -91,6 +91,17 @@ impl<'a> Planner<'a> {
         )
     }
 
+    /// `SELECT <key>::text, <name column>::text FROM <root> ORDER BY <key>`.
+    pub fn all_orgs_sql(&self, name_column: &str) -> String {
+        let root = self.catalog.table(self.scope.root);
+        format!(
+            "SELECT t.{key}::text, t.{name}::text FROM {from} t ORDER BY t.{key}",
+            key = quote_ident(&self.scope.root_key),
+            name = quote_ident(name_column),
+            from = root.from_clause(),
+        )
+    }
+
     pub fn section_sql(&self, section: &Section) -> SectionSql {
         let table = self.catalog.table(section.table);
         let with = self.with_clause(section.table);
