@@ -56,8 +56,137 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Export one or more orgs
-    #[command(after_help = "Example:\n  orgexport run --org acme --store ./exports")]
+    #[command(
+        after_help = "Examples:\n  orgexport run --org acme --store ./exports\n  \
+                            orgexport run --all-orgs --json\n  url=$(orgexport run --org acme)"
+    )]
     Run(RunArgs),
+
+    /// Show an org's scope: sections, how each is scoped, rows, excluded columns, warnings
+    #[command(
+        after_help = "Examples:\n  orgexport plan --org acme\n  orgexport plan --org acme --estimate --json"
+    )]
+    Plan(PlanArgs),
+
+    /// Export history, newest first
+    #[command(
+        after_help = "Examples:\n  orgexport list\n  orgexport list --org acme --status failed --limit 5"
+    )]
+    List(ListArgs),
+
+    /// Issue a fresh download link for a completed export (audited)
+    #[command(
+        after_help = "Example:\n  orgexport link 0192f6c4-5b1e-7c3a-9d2f-4e8a1b2c3d4e --ttl 1h"
+    )]
+    Link(LinkArgs),
+
+    /// Re-read an archive and check it against its manifest and sidecar
+    #[command(
+        after_help = "Examples:\n  orgexport verify 0192f6c4-5b1e-7c3a-9d2f-4e8a1b2c3d4e\n  \
+                            orgexport verify ./orgexports/acme/0192f6c4-….json.gz"
+    )]
+    Verify(VerifyArgs),
+
+    /// Delete old archives from the store (their history rows are kept, marked pruned)
+    #[command(
+        after_help = "Examples:\n  orgexport prune --older-than 30d --dry-run\n  orgexport prune --keep 7 --org acme"
+    )]
+    Prune(PruneArgs),
+
+    /// Test the database and store connections, privileges and link signing
+    #[command(after_help = "Example:\n  orgexport check --store s3://exports/prod")]
+    Check,
+
+    /// Print a shell completion script
+    #[command(
+        after_help = "Example:\n  orgexport completions bash > /etc/bash_completion.d/orgexport"
+    )]
+    Completions(CompletionsArgs),
+}
+
+/// Scope options shared by `run` and `plan`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ScopeArgs {
+    /// Only these sections (globs over schema.table; repeatable); scope still flows through
+    /// every table
+    #[arg(long, value_name = "GLOB")]
+    pub tables: Vec<String>,
+
+    /// Leave these tables out entirely, as exclude_tables does (globs; repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub exclude_tables: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The org: its primary key, slug or name
+    #[arg(long, value_name = "KEY")]
+    pub org: String,
+
+    /// Row counts from pg_class.reltuples (whole tables, instant) instead of counting the
+    /// org's rows in a snapshot
+    #[arg(long)]
+    pub estimate: bool,
+
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this org (as recorded: its lookup or key)
+    #[arg(long, value_name = "KEY")]
+    pub org: Option<String>,
+
+    /// Only this status
+    #[arg(long, value_name = "STATUS", value_parser = ["pending", "running", "completed", "failed", "cancelled", "pruned"])]
+    pub status: Option<String>,
+
+    /// At most N rows
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// The export's id
+    pub export_id: String,
+
+    /// How long the link is valid (default 15m or link_ttl in the config)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub ttl: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// An export id, an archive path, or its URL (file://…)
+    pub target: String,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("rule").required(true).args(["older_than", "keep"])))]
+pub struct PruneArgs {
+    /// Delete completed exports older than this (e.g. 30d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+
+    /// Keep the newest N completed exports of each org, delete the rest
+    #[arg(long, value_name = "N")]
+    pub keep: Option<u32>,
+
+    /// Only this org
+    #[arg(long, value_name = "KEY")]
+    pub org: Option<String>,
+
+    /// List what would be deleted; delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, powershell or elvish
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +198,13 @@ pub struct RunArgs {
     /// gzip level, 0 (store only) to 9 (smallest); default 6 or compression_level in the config
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression_level: Option<u32>,
+
+    /// Write at most N rows per section (the manifest says capped and gives total_count)
+    #[arg(long, value_name = "N")]
+    pub max_rows_per_table: Option<u64>,
+
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 
     /// Export every org of the root table, one after another
     #[arg(long, conflicts_with = "org")]

@@ -102,6 +102,7 @@ impl Settings {
             exclude_columns: file.exclude_columns.unwrap_or_default(),
             allow_columns: file.allow_columns.unwrap_or_default(),
             include_referenced: file.include_referenced.unwrap_or(true),
+            only_tables: Vec::new(),
         };
         if scope.tenant_columns.is_empty() {
             return Err(fail(

@@ -315,3 +315,95 @@ pub async fn audit(
         .with_context(|| format!("writing audit event {action}"))?;
     Ok(())
 }
+
+/// The parts of an export row the commands around `run` need.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub id: Uuid,
+    pub org_key: String,
+    pub org_lookup: String,
+    pub status: String,
+    pub object_url: Option<String>,
+    pub bytes: Option<i64>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn export_row(row: &tokio_postgres::Row) -> ExportRow {
+    ExportRow {
+        id: row.get("id"),
+        org_key: row.get("org_key"),
+        org_lookup: row.get("org_lookup"),
+        status: row.get("status"),
+        object_url: row.get("object_url"),
+        bytes: row.get("bytes"),
+        finished_at: row.get("finished_at"),
+    }
+}
+
+const EXPORT_COLUMNS: &str = "id, org_key, org_lookup, status, object_url, bytes, finished_at";
+
+/// One export by id; `None` when there is no such export (or no history at all).
+pub async fn find(client: &Client, id: Uuid) -> anyhow::Result<Option<ExportRow>> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('orgexport.exports') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt(
+            &format!("SELECT {EXPORT_COLUMNS} FROM orgexport.exports WHERE id = $1"),
+            &[&id],
+        )
+        .await
+        .context("reading orgexport.exports")?;
+    Ok(row.as_ref().map(export_row))
+}
+
+/// Completed exports that a retention rule selects, oldest first: finished before
+/// `older_than` ago, and/or beyond the newest `keep` of their org.
+pub async fn prune_candidates(
+    client: &Client,
+    older_than: Option<std::time::Duration>,
+    keep: Option<u32>,
+    org: Option<&str>,
+) -> anyhow::Result<Vec<ExportRow>> {
+    let older_than_secs = older_than.map(|d| d.as_secs_f64());
+    let keep = keep.map(i64::from);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {EXPORT_COLUMNS} FROM ( \
+                    SELECT *, row_number() OVER (PARTITION BY org_key ORDER BY finished_at DESC, id DESC) AS newest \
+                    FROM orgexport.exports WHERE status = 'completed' \
+                      AND ($3::text IS NULL OR org_lookup = $3 OR org_key = $3)) e \
+                 WHERE ($1::float8 IS NULL OR finished_at < now() - make_interval(secs => $1)) \
+                   AND ($2::int8 IS NULL OR newest > $2) \
+                 ORDER BY finished_at, id"
+            ),
+            &[&older_than_secs, &keep, &org],
+        )
+        .await
+        .context("selecting exports to prune")?;
+    Ok(rows.iter().map(export_row).collect())
+}
+
+/// Marks an export `pruned` (its archive deleted; the row is kept) and audits it.
+pub async fn mark_pruned(client: &Client, export: &ExportRow) -> anyhow::Result<()> {
+    client
+        .execute(
+            "UPDATE orgexport.exports SET status = 'pruned' WHERE id = $1 AND status = 'completed'",
+            &[&export.id],
+        )
+        .await
+        .context("marking the export pruned")?;
+    audit(
+        client,
+        "export.pruned",
+        Some(export.id),
+        Some(&export.org_key),
+        json!({ "object_url": export.object_url, "bytes": export.bytes }),
+    )
+    .await
+}

@@ -38,6 +38,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     watch_signals(cancel.clone());
     match &cli.command {
         Command::Run(args) => commands::run::run(&settings, args, cancel, report).await,
+        Command::Plan(args) => commands::plan::run(&settings, args, report).await,
+        Command::List(args) => commands::list::run(&settings, args, report).await,
+        Command::Link(args) => commands::link::run(&settings, args, report).await,
+        Command::Verify(args) => commands::verify::run(&settings, args, report).await,
+        Command::Prune(args) => commands::prune::run(&settings, args, report).await,
+        Command::Check => commands::check::run(&settings, report).await,
+        Command::Completions(args) => commands::completions::run(args),
     }
 }
 

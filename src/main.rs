@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     }
     let kind = kind_of(&err);
     let message = one_line(&err);
-    if json {
+    if json && !orgexport::output::json_written() {
         let body = serde_json::json!({ "error": { "code": kind.name(), "message": message } });
         println!("{body}");
     }

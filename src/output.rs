@@ -1,40 +1,113 @@
-//! What the tool says: log lines on stderr (`-q` silences them, `-v` adds detail), results on
-//! stdout. With `--json`, stdout holds exactly one JSON object.
+//! What the tool says: on stderr, progress bars when it is a terminal and plain timestamped
+//! log lines otherwise (cron); `-q` silences all but errors, `-v` adds the generated SQL.
+//! Results go to stdout; with `--json`, stdout holds exactly one JSON object.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::Output;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Reporter {
     pub output: Output,
+    terminal: bool,
 }
 
 impl Reporter {
     pub fn new(output: Output) -> Self {
-        Reporter { output }
+        Reporter {
+            output,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn emit(&self, line: &str) {
+        if self.terminal {
+            eprintln!("orgexport: {line}");
+        } else {
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            eprintln!("{now} orgexport: {line}");
+        }
     }
 
     /// A progress or summary line on stderr.
     pub fn info(&self, line: &str) {
         if !self.output.quiet {
-            eprintln!("orgexport: {line}");
+            self.emit(line);
         }
     }
 
     pub fn warn(&self, line: &str) {
         if !self.output.quiet {
-            eprintln!("orgexport: warning: {line}");
+            self.emit(&format!("warning: {line}"));
         }
     }
 
     /// Detail shown with `-v` (generated SQL).
     pub fn verbose(&self, line: &str) {
         if self.output.verbose {
-            eprintln!("orgexport: {line}");
+            self.emit(line);
         }
     }
 
+    /// Progress of one section: a bar on a terminal, one log line at the end otherwise.
+    pub fn section(&self, name: &str, total: u64) -> SectionProgress {
+        let bar = (self.terminal && !self.output.quiet).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:<32} [{bar:30}] {pos:>9}/{len:<9} {per_sec:>12} ETA {eta}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(name.to_string());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        SectionProgress {
+            bar,
+            name: name.to_string(),
+            report: *self,
+        }
+    }
+}
+
+pub struct SectionProgress {
+    bar: Option<ProgressBar>,
+    name: String,
+    report: Reporter,
+}
+
+impl SectionProgress {
+    pub fn set(&self, rows: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(rows);
+        }
+    }
+
+    pub fn finish(self, rows: u64) {
+        match self.bar {
+            Some(bar) => {
+                bar.set_position(rows);
+                bar.finish();
+            }
+            None => self.report.info(&format!("{}: {rows} rows", self.name)),
+        }
+    }
+
+    /// A failed section: the bar goes away, the error is reported by the caller.
+    pub fn abandon(self) {
+        if let Some(bar) = self.bar {
+            bar.abandon();
+        }
+    }
+}
+
+impl Reporter {
     /// A line of stdout (the link, a table row).
     pub fn stdout_line(&self, line: &str) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
@@ -44,6 +117,7 @@ impl Reporter {
 
     /// The one JSON object of `--json`.
     pub fn json(&self, value: &serde_json::Value) -> std::io::Result<()> {
+        JSON_WRITTEN.store(true, Ordering::SeqCst);
         self.stdout_line(&value.to_string())
     }
 }
@@ -62,4 +136,12 @@ pub fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", units[unit])
     }
+}
+
+static JSON_WRITTEN: AtomicBool = AtomicBool::new(false);
+
+/// Whether the command already wrote its `--json` object (then `main` must not add an error
+/// object: stdout holds exactly one JSON object).
+pub fn json_written() -> bool {
+    JSON_WRITTEN.load(Ordering::SeqCst)
 }

@@ -75,6 +75,110 @@ impl Store {
         })
     }
 
+    /// The store and key of an object from its permanent address (a history row's
+    /// `object_url`, or what the operator passed to `verify`): `file:///…` or a local path.
+    /// The store's root is the directory above the org's directory, as `run` lays it out.
+    pub async fn locate(url: &str) -> anyhow::Result<(Store, Path)> {
+        let path = if url.contains("://") {
+            url::Url::parse(url)
+                .ok()
+                .filter(|u| u.scheme() == "file")
+                .and_then(|u| u.to_file_path().ok())
+                .ok_or_else(|| {
+                    fail(
+                        Kind::Usage,
+                        format!(
+                            "cannot open {url:?}: this build reads file:// URLs and local paths"
+                        ),
+                    )
+                })?
+        } else {
+            std::path::absolute(url).map_err(|e| fail(Kind::Usage, format!("{url}: {e}")))?
+        };
+        let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
+            return Err(fail(Kind::Usage, format!("{url} does not name a file")));
+        };
+        let (root, key) = match (dir.parent(), dir.file_name()) {
+            (Some(root), Some(org)) => (
+                root.to_path_buf(),
+                Path::default()
+                    .join(PathPart::from(org.to_string_lossy().as_ref()))
+                    .join(PathPart::from(file.to_string_lossy().as_ref())),
+            ),
+            _ => (
+                dir.to_path_buf(),
+                Path::default().join(PathPart::from(file.to_string_lossy().as_ref())),
+            ),
+        };
+        let local = LocalFileSystem::new_with_prefix(&root).map_err(|e| {
+            anyhow::Error::new(e).context(Failure::new(
+                Kind::Store,
+                format!("cannot open the store directory {}", root.display()),
+            ))
+        })?;
+        Ok((
+            Store {
+                inner: Arc::new(local),
+                prefix: Path::default(),
+                location: Location::Local { root },
+            },
+            key,
+        ))
+    }
+
+    /// The sidecar beside an archive key: `<id>.json.gz` → `<id>.manifest.json`.
+    pub fn sidecar_of(key: &Path) -> Path {
+        let text = key.as_ref();
+        Path::from(format!(
+            "{}.manifest.json",
+            text.strip_suffix(".json.gz").unwrap_or(text)
+        ))
+    }
+
+    /// Reads an object as a blocking byte stream (for `spawn_blocking` consumers such as the
+    /// streaming verifier); memory stays bounded whatever the object's size.
+    pub async fn open_read(&self, key: &Path) -> anyhow::Result<impl std::io::Read + Send + use<>> {
+        let result = self.inner.get(key).await.map_err(|e| {
+            let kind = if matches!(e, object_store::Error::NotFound { .. }) {
+                Kind::ExportFailed
+            } else {
+                Kind::Store
+            };
+            anyhow::Error::new(e).context(Failure::new(
+                kind,
+                format!("cannot read {}", self.object_url(key)),
+            ))
+        })?;
+        let stream =
+            futures_util::TryStreamExt::map_err(result.into_stream(), std::io::Error::other);
+        Ok(tokio_util::io::SyncIoBridge::new(
+            tokio_util::io::StreamReader::new(stream),
+        ))
+    }
+
+    /// A small object's bytes, or `None` when it does not exist.
+    pub async fn read_small(&self, key: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+        match self.inner.get(key).await {
+            Ok(result) => Ok(Some(
+                result
+                    .bytes()
+                    .await
+                    .map_err(|e| {
+                        anyhow::Error::new(e).context(Failure::new(
+                            Kind::Store,
+                            format!("cannot read {}", self.object_url(key)),
+                        ))
+                    })?
+                    .to_vec(),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e).context(Failure::new(
+                Kind::Store,
+                format!("cannot read {}", self.object_url(key)),
+            ))),
+        }
+    }
+
     /// The store as the operator wrote it, without credentials.
     pub fn display(&self) -> String {
         match &self.location {
@@ -120,6 +224,20 @@ impl Store {
             .put(&probe, PutPayload::from_static(b"probe"))
             .await
             .map_err(store_err(what.clone()))?;
+        let read_back = self
+            .inner
+            .get(&probe)
+            .await
+            .map_err(store_err(what.clone()))?
+            .bytes()
+            .await
+            .map_err(store_err(what.clone()))?;
+        if read_back.as_ref() != b"probe" {
+            return Err(fail(
+                Kind::Store,
+                format!("{what}: the probe object read back differently"),
+            ));
+        }
         self.inner.delete(&probe).await.map_err(store_err(what))?;
         Ok(())
     }

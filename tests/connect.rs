@@ -85,7 +85,7 @@ fn verify_full_refuses_a_wrong_root_with_exit_5() {
     let params = format!("sslmode=verify-full&sslrootcert={}", wrong.display());
     let run = run_with_url(&url("tls_only", "localhost", &db, &params), &store, &[]);
     assert_eq!(run.code, 5, "{}", run.stderr);
-    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    run.assert_one_error_line();
     assert!(run.stderr.contains("sslrootcert"), "{}", run.stderr);
     assert!(store.files().is_empty());
 }
@@ -164,7 +164,7 @@ fn wrong_password_exits_5_naming_the_target_and_a_hint_never_the_password() {
     );
     let run = run_with_url(&url, &store, &[]);
     assert_eq!(run.code, 5, "{}", run.stderr);
-    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    run.assert_one_error_line();
     assert!(
         run.stderr.contains(&format!(
             "host=127.0.0.1 port={} user=app dbname={}",
@@ -224,5 +224,5 @@ fn unknown_database_and_unresolvable_host_exit_5() {
         "{}",
         run.stderr
     );
-    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    run.assert_one_error_line();
 }

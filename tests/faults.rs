@@ -76,12 +76,7 @@ fn backend_killed_mid_export_exits_1_leaves_no_archive_and_records_failure() {
     db.execute(&format!("SELECT pg_terminate_backend({pid})"));
     let run = Run::from(child.wait_with_output().unwrap());
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(
-        run.stderr.trim().lines().count(),
-        1,
-        "one line: {}",
-        run.stderr
-    );
+    run.assert_one_error_line();
     assert!(
         run.stderr.contains("export of org big failed"),
         "{}",
@@ -109,7 +104,11 @@ fn interrupt_mid_export(signal: &str) {
         .unwrap();
     assert!(status.success());
     let run = Run::from(child.wait_with_output().unwrap());
-    assert!(sent.elapsed() < Duration::from_secs(3), "took {:?} to stop", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "took {:?} to stop",
+        sent.elapsed()
+    );
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
     assert!(store.files().is_empty(), "left behind: {:?}", store.files());
@@ -144,7 +143,7 @@ fn unwritable_store_exits_6_before_touching_the_database() {
     let run = Run::from(output);
     assert_eq!(run.code, 6, "{}", run.stderr);
     assert!(run.stderr.contains("store"), "{}", run.stderr);
-    assert_eq!(run.stderr.trim().lines().count(), 1);
+    run.assert_one_error_line();
     assert_eq!(
         db.scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname = 'orgexport'"),
         0,
@@ -263,7 +262,7 @@ fn disk_full_while_writing_exits_6_and_leaves_nothing() {
         .unwrap();
     let run = Run::from(output);
     assert_eq!(run.code, 6, "{}", run.stderr);
-    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    run.assert_one_error_line();
     assert!(store.files().is_empty(), "left behind: {:?}", store.files());
     let (status, error) = history(&db);
     assert_eq!(status, "failed");

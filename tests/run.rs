@@ -217,12 +217,7 @@ fn unknown_org_exits_3_and_writes_nothing() {
         let run = run_export(&db, &store, lookup, &[]);
         assert_eq!(run.code, 3, "{}", run.stderr);
         assert!(run.stderr.contains("not found"), "{}", run.stderr);
-        assert_eq!(
-            run.stderr.trim().lines().count(),
-            1,
-            "one line: {}",
-            run.stderr
-        );
+        run.assert_one_error_line();
         assert!(run.stdout.is_empty());
     }
     assert!(store.files().is_empty(), "{:?}", store.files());
@@ -278,7 +273,7 @@ fn unreachable_database_exits_5_without_the_password() {
         run.stderr
     );
     assert!(!run.stderr.contains("hunter2"));
-    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    run.assert_one_error_line();
 }
 
 #[test]

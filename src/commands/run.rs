@@ -8,12 +8,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::cli::RunArgs;
+use crate::commands::{Sessions, connect_sessions, load_scope, prepare_history, scope_config};
 use crate::config::Settings;
-use crate::db::connect::{ConnectOptions, Db, connect};
+use crate::db::connect::Db;
 use crate::db::lock::{self, Acquired};
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::archive::{
-    ArchiveInfo, ArchiveWriter, ColumnManifest, FORMAT, Manifest, OrgRef, SectionManifest, Sidecar,
+    ArchiveInfo, ArchiveWriter, FORMAT, Manifest, OrgRef, SectionManifest, Sidecar,
 };
 use crate::export::snapshot::Snapshot;
 use crate::history::{self, Completed, NewExport};
@@ -21,7 +22,7 @@ use crate::org::{self, Org};
 use crate::output::{Reporter, human_bytes};
 use crate::scope::catalog::Catalog;
 use crate::scope::plan::{Planner, SectionSql};
-use crate::scope::rules::{self, Scope};
+use crate::scope::rules::{Scope, Section};
 use crate::store::{Link, Store, Upload};
 
 /// The result of one successful export.
@@ -48,6 +49,7 @@ struct Job<'a> {
     cancel: &'a CancellationToken,
     report: Reporter,
     compression_level: u32,
+    max_rows: Option<u64>,
 }
 
 pub async fn run(
@@ -58,21 +60,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut store = Store::open(&settings.store)?;
     store.preflight().await?;
-    let options = ConnectOptions::resolve(settings.database_url.as_deref())?;
-    let mut db = connect(&options).await?;
-    let mut history_db = connect(&options).await?;
-    db.apply_guards(&settings.guards).await?;
-    history_db.apply_guards(&settings.guards).await?;
-    history::migrate(&mut history_db.client).await?;
-    for abandoned in history::reconcile(&history_db.client).await? {
-        report.warn(&format!(
-            "export {} of org {} was abandoned by a process that died; marked failed",
-            abandoned.id, abandoned.org_lookup
-        ));
-        store.remove_partial(&abandoned.org_lookup, &abandoned.id.to_string());
-    }
-    let catalog = Catalog::load(&db.client).await?;
-    let scope = rules::classify(&catalog, &settings.scope)?;
+    let Sessions {
+        mut db,
+        history: mut history_db,
+    } = connect_sessions(settings).await?;
+    prepare_history(&mut history_db, Some(&store), &report).await?;
+    let (catalog, scope) = load_scope(&db, &scope_config(settings, &args.scope)).await?;
     // Scope warnings are `plan`'s to show; a nightly run repeats them only with -v.
     for warning in &scope.warnings {
         report.verbose(&format!("warning: {warning}"));
@@ -88,6 +81,7 @@ pub async fn run(
         cancel: &cancel,
         report,
         compression_level: args.compression_level.unwrap_or(settings.compression_level),
+        max_rows: args.max_rows_per_table,
     };
 
     let requests: Vec<Request> = if args.all_orgs {
@@ -155,6 +149,7 @@ fn print_results(
         if done.is_empty() && failed.len() == 1 {
             return Ok(()); // main prints the error object
         }
+        // Several orgs: the exports list (failures included) is the one JSON object.
         let mut exports: Vec<serde_json::Value> = done
             .iter()
             .map(|e| {
@@ -302,39 +297,30 @@ async fn export_locked(
     id: Uuid,
 ) -> anyhow::Result<Exported> {
     history::mark_running(&ctx.history.client, id).await?;
-    let sqls: Vec<SectionSql> = ctx
+    let selected: Vec<&Section> = ctx
         .scope
         .sections
         .iter()
-        .map(|s| ctx.planner.section_sql(s))
+        .filter(|s| ctx.scope.is_selected(ctx.catalog, s))
+        .collect();
+    let sqls: Vec<SectionSql> = selected
+        .iter()
+        .map(|s| ctx.planner.section_sql(s, ctx.max_rows))
         .collect();
     let snapshot = Snapshot::begin(&mut db.client, &org.key).await?;
 
+    // Counts first, inside the snapshot: the manifest leads the archive and is exact.
     let mut sections = Vec::with_capacity(sqls.len());
-    for (section, sql) in ctx.scope.sections.iter().zip(&sqls) {
+    for (section, sql) in selected.iter().zip(&sqls) {
         ctx.report.verbose(&format!("{}: {}", sql.name, sql.copy));
-        let count = snapshot.count(sql).await?;
-        let table = ctx.catalog.table(section.table);
-        let (scope, _) = ctx.scope.describe(ctx.catalog, section);
-        sections.push(SectionManifest {
-            name: sql.name.clone(),
-            scope,
-            record_count: count,
-            capped: false,
-            total_count: None,
-            columns: section
-                .columns
-                .iter()
-                .map(|c| ColumnManifest {
-                    name: c.clone(),
-                    type_name: table
-                        .column(c)
-                        .map(|c| c.type_name.clone())
-                        .unwrap_or_default(),
-                })
-                .collect(),
-            excluded_columns: section.excluded_columns.clone(),
-        });
+        let total = snapshot.count(sql).await?;
+        sections.push(SectionManifest::new(
+            ctx.catalog,
+            ctx.scope,
+            section,
+            total,
+            ctx.max_rows,
+        ));
     }
     let manifest = Manifest {
         format: FORMAT,
@@ -418,7 +404,18 @@ async fn write_archive(
 ) -> anyhow::Result<()> {
     writer.begin(manifest).await?;
     for (sql, section) in sqls.iter().zip(&manifest.sections) {
-        let rows = snapshot.stream(sql, writer, ctx.cancel, |_| {}).await?;
+        let progress = ctx.report.section(&sql.name, section.record_count);
+        let rows = match snapshot
+            .stream(sql, writer, ctx.cancel, |rows| progress.set(rows))
+            .await
+        {
+            Ok(rows) => rows,
+            Err(err) => {
+                progress.abandon();
+                return Err(err);
+            }
+        };
+        progress.finish(rows);
         if rows != section.record_count {
             anyhow::bail!(
                 "{}: counted {} rows but read {}; the archive would be inconsistent",
@@ -427,7 +424,6 @@ async fn write_archive(
                 rows
             );
         }
-        ctx.report.verbose(&format!("{}: {rows} rows", sql.name));
     }
     writer.finish().await?;
     Ok(())

@@ -16,6 +16,9 @@ use flate2::write::GzEncoder;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
+use crate::scope::catalog::Catalog;
+use crate::scope::rules::{Scope, Section};
+
 pub const FORMAT: &str = "orgexport/1";
 const CHUNK_SIZE: usize = 1 << 20;
 
@@ -70,6 +73,40 @@ pub struct ArchiveInfo {
     pub object_url: String,
     pub bytes: u64,
     pub sha256: String,
+}
+
+impl SectionManifest {
+    /// A section's manifest entry: `total` rows in scope, of which at most `cap` are written.
+    pub fn new(
+        catalog: &Catalog,
+        scope: &Scope,
+        section: &Section,
+        total: u64,
+        cap: Option<u64>,
+    ) -> SectionManifest {
+        let table = catalog.table(section.table);
+        let (description, _) = scope.describe(catalog, section);
+        let capped = cap.is_some_and(|cap| total > cap);
+        SectionManifest {
+            name: table.qualified_name(),
+            scope: description,
+            record_count: cap.map_or(total, |cap| total.min(cap)),
+            capped,
+            total_count: capped.then_some(total),
+            columns: section
+                .columns
+                .iter()
+                .map(|c| ColumnManifest {
+                    name: c.clone(),
+                    type_name: table
+                        .column(c)
+                        .map(|c| c.type_name.clone())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            excluded_columns: section.excluded_columns.clone(),
+        }
+    }
 }
 
 impl Manifest {

@@ -4,3 +4,4 @@
 pub mod archive;
 pub mod copy;
 pub mod snapshot;
+pub mod verify;

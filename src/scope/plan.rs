@@ -102,7 +102,9 @@ impl<'a> Planner<'a> {
         )
     }
 
-    pub fn section_sql(&self, section: &Section) -> SectionSql {
+    /// The SQL of a section; `limit` caps the rows COPY writes (`--max-rows-per-table`), not
+    /// the count.
+    pub fn section_sql(&self, section: &Section, limit: Option<u64>) -> SectionSql {
         let table = self.catalog.table(section.table);
         let with = self.with_clause(section.table);
         let predicate = self.predicate(section.table, "t");
@@ -117,7 +119,8 @@ impl<'a> Planner<'a> {
             name: table.qualified_name(),
             count: format!("{with}SELECT count(*) FROM {from} t WHERE {predicate}"),
             copy: format!(
-                "COPY ({with}SELECT row_to_json(r)::text FROM (SELECT {columns} FROM {from} t WHERE {predicate}) r) TO STDOUT (FORMAT binary)"
+                "COPY ({with}SELECT row_to_json(r)::text FROM (SELECT {columns} FROM {from} t WHERE {predicate}{limit}) r) TO STDOUT (FORMAT binary)",
+                limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
             ),
         }
     }

@@ -50,6 +50,9 @@ pub struct ScopeConfig {
     /// Globs over `schema.table.column`; wins over every exclusion.
     pub allow_columns: Vec<String>,
     pub include_referenced: bool,
+    /// Globs over `schema.table` (`--tables`): which sections are written. Scope still flows
+    /// through every table.
+    pub only_tables: Vec<String>,
 }
 
 impl Default for ScopeConfig {
@@ -63,6 +66,7 @@ impl Default for ScopeConfig {
             exclude_columns: Vec::new(),
             allow_columns: Vec::new(),
             include_referenced: true,
+            only_tables: Vec::new(),
         }
     }
 }
@@ -125,9 +129,20 @@ pub struct Scope {
     pub edges: Vec<Edge>,
     pub skipped: Vec<Skipped>,
     pub warnings: Vec<String>,
+    /// `--tables`: when not empty, only matching sections are written.
+    pub only_tables: Vec<String>,
 }
 
 impl Scope {
+    /// Whether a section is written (`--tables`).
+    pub fn is_selected(&self, catalog: &Catalog, section: &Section) -> bool {
+        self.only_tables.is_empty()
+            || glob_matches(
+                &self.only_tables,
+                &catalog.table(section.table).qualified_name(),
+            )
+    }
+
     pub fn section_of(&self, table: TableId) -> Option<&Section> {
         self.sections.iter().find(|s| s.table == table)
     }
@@ -177,6 +192,7 @@ fn validate_globs(config: &ScopeConfig) -> anyhow::Result<()> {
         ("exclude_tables", &config.exclude_tables),
         ("exclude_columns", &config.exclude_columns),
         ("allow_columns", &config.allow_columns),
+        ("tables", &config.only_tables),
     ] {
         for pattern in patterns {
             glob::Pattern::new(pattern).map_err(|e| {
@@ -399,6 +415,7 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         edges,
         skipped,
         warnings,
+        only_tables: config.only_tables.clone(),
     })
 }
 

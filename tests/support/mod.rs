@@ -370,6 +370,22 @@ impl Run {
         }
     }
 
+    /// The failure is reported as exactly one line, the last one on stderr.
+    pub fn assert_one_error_line(&self) {
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.contains("orgexport: error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "one error line: {}", self.stderr);
+        assert_eq!(
+            self.stderr.trim_end().lines().last(),
+            Some(errors[0]),
+            "{}",
+            self.stderr
+        );
+    }
+
     pub fn last_stdout_line(&self) -> &str {
         self.stdout.lines().last().unwrap_or("")
     }

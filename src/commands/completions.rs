@@ -1,0 +1,93 @@
+//! `orgexport completions SHELL`, and the generated files kept in the repository
+//! (`completions/`, `man/orgexport.1`) — from the same clap definitions as the parser.
+
+use std::io::Write;
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use crate::cli::{Cli, CompletionsArgs};
+
+pub fn run(args: &CompletionsArgs) -> anyhow::Result<()> {
+    std::io::stdout().write_all(&completion(args.shell))?;
+    Ok(())
+}
+
+/// A completion script.
+pub fn completion(shell: Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "orgexport", &mut out);
+    out
+}
+
+/// The shells whose scripts live in `completions/`, with their file names.
+pub const GENERATED_COMPLETIONS: &[(Shell, &str)] = &[
+    (Shell::Bash, "orgexport.bash"),
+    (Shell::Zsh, "_orgexport"),
+    (Shell::Fish, "orgexport.fish"),
+];
+
+/// `man/orgexport.1`: clap's page plus the exit codes and the environment.
+pub fn man_page() -> Vec<u8> {
+    let mut out = Vec::new();
+    let man = clap_mangen::Man::new(Cli::command());
+    man.render_title(&mut out).expect("writing to memory");
+    man.render_name_section(&mut out)
+        .expect("writing to memory");
+    man.render_synopsis_section(&mut out)
+        .expect("writing to memory");
+    man.render_description_section(&mut out)
+        .expect("writing to memory");
+    man.render_options_section(&mut out)
+        .expect("writing to memory");
+    man.render_subcommands_section(&mut out)
+        .expect("writing to memory");
+    out.extend_from_slice(EXTRA_SECTIONS.as_bytes());
+    man.render_version_section(&mut out)
+        .expect("writing to memory");
+    out
+}
+
+const EXTRA_SECTIONS: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+success
+.TP
+\fB1\fR
+the export failed (details in the message and the history row); verify found a problem
+.TP
+\fB2\fR
+invalid usage or configuration
+.TP
+\fB3\fR
+org not found
+.TP
+\fB4\fR
+another export of this org is in progress
+.TP
+\fB5\fR
+cannot connect or authenticate to the database
+.TP
+\fB6\fR
+object store unreachable or access denied
+.TP
+\fB130\fR
+interrupted (SIGINT or SIGTERM): upload aborted, history row cancelled
+.SH ENVIRONMENT
+.TP
+\fBDATABASE_URL\fR
+connection URL, as \-\-database\-url
+.TP
+\fBPGHOST\fR, \fBPGPORT\fR, \fBPGUSER\fR, \fBPGPASSWORD\fR, \fBPGDATABASE\fR, \fBPGSSLMODE\fR, \fBPGSSLROOTCERT\fR, \fBPGCONNECT_TIMEOUT\fR, \fBPGPASSFILE\fR
+libpq connection settings, used when no URL is given
+.TP
+\fBORGEXPORT_STORE\fR
+where archives go, as \-\-store
+.SH FILES
+.TP
+\fB./orgexport.toml\fR
+configuration, when present (or \-\-config FILE)
+.TP
+\fB~/.pgpass\fR
+passwords, as libpq reads them (mode 0600)
+"#;

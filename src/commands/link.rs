@@ -1,0 +1,81 @@
+//! `orgexport link EXPORT_ID [--ttl D]`: a fresh download link for a completed export. Every
+//! link issued is audited (who, ttl, expiry — never the link itself, whose signature is a
+//! bearer credential).
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::cli::LinkArgs;
+use crate::commands::{connect_sessions, prepare_history};
+use crate::config::Settings;
+use crate::error::{Kind, fail};
+use crate::history;
+use crate::output::Reporter;
+use crate::store::Store;
+
+pub async fn run(settings: &Settings, args: &LinkArgs, report: Reporter) -> anyhow::Result<()> {
+    let id = parse_export_id(&args.export_id)?;
+    let mut sessions = connect_sessions(settings).await?;
+    prepare_history(&mut sessions.history, None, &report).await?;
+    let export = history::find(&sessions.history.client, id)
+        .await?
+        .ok_or_else(|| {
+            fail(
+                Kind::Usage,
+                format!("no export with id {id}; see `orgexport list`"),
+            )
+        })?;
+    let object_url = match (export.status.as_str(), &export.object_url) {
+        ("completed", Some(url)) => url.clone(),
+        ("pruned", _) => {
+            return Err(fail(
+                Kind::Usage,
+                format!("export {id} was pruned: its archive has been deleted; run a new export"),
+            ));
+        }
+        (status, _) => {
+            return Err(fail(
+                Kind::Usage,
+                format!("export {id} is {status}, not completed: it has no archive to link to"),
+            ));
+        }
+    };
+    let ttl = args.ttl.unwrap_or(settings.link_ttl);
+    let (store, key) = Store::locate(&object_url).await?;
+    let link = store.link(&key, ttl).await?;
+    history::audit(
+        &sessions.history.client,
+        "link.issued",
+        Some(id),
+        Some(&export.org_key),
+        json!({
+            "ttl_seconds": ttl.as_secs(),
+            "expires_at": link.expires_at.map(|t| t.to_rfc3339()),
+            "signed": link.expires_at.is_some(),
+        }),
+    )
+    .await?;
+    if report.output.json {
+        report.json(&json!({
+            "export_id": id.to_string(),
+            "link": link.url,
+            "expires_at": link.expires_at.map(|t| t.to_rfc3339()),
+        }))?;
+    } else {
+        match link.expires_at {
+            Some(at) => report.info(&format!("link valid until {}", at.to_rfc3339())),
+            None => report.info("local file: the link is an unsigned file:// URL"),
+        }
+        report.stdout_line(&link.url)?;
+    }
+    Ok(())
+}
+
+pub fn parse_export_id(text: &str) -> anyhow::Result<Uuid> {
+    Uuid::parse_str(text).map_err(|_| {
+        fail(
+            Kind::Usage,
+            format!("{text:?} is not an export id (a UUID, as `orgexport list` shows)"),
+        )
+    })
+}

@@ -1,0 +1,75 @@
+//! `orgexport verify ID|PATH|URL`: re-read an archive and check it against its manifest and
+//! its sidecar. Exit 0 when sound, 1 with the first problem otherwise.
+
+use serde_json::json;
+
+use crate::cli::VerifyArgs;
+use crate::commands::connect_sessions;
+use crate::commands::link::parse_export_id;
+use crate::config::Settings;
+use crate::error::{Kind, fail};
+use crate::export::verify::{check_sidecar, verify_archive};
+use crate::history;
+use crate::output::{Reporter, human_bytes};
+use crate::store::Store;
+
+pub async fn run(settings: &Settings, args: &VerifyArgs, report: Reporter) -> anyhow::Result<()> {
+    let target = args.target.as_str();
+    let object_url = if uuid::Uuid::parse_str(target).is_ok() {
+        let id = parse_export_id(target)?;
+        let sessions = connect_sessions(settings).await?;
+        let export = history::find(&sessions.history.client, id)
+            .await?
+            .ok_or_else(|| {
+                fail(
+                    Kind::Usage,
+                    format!("no export with id {id}; see `orgexport list`"),
+                )
+            })?;
+        match (export.status.as_str(), export.object_url) {
+            ("completed", Some(url)) => url,
+            (status, _) => {
+                return Err(fail(
+                    Kind::Usage,
+                    format!("export {id} is {status}: there is no archive to verify"),
+                ));
+            }
+        }
+    } else {
+        target.to_string()
+    };
+    let (store, key) = Store::locate(&object_url).await?;
+    let reader = store.open_read(&key).await?;
+    let mut verdict = tokio::task::spawn_blocking(move || verify_archive(reader)).await?;
+    match store.read_small(&Store::sidecar_of(&key)).await? {
+        Some(sidecar) => check_sidecar(&mut verdict, &sidecar),
+        None => verdict
+            .problems
+            .push("no sidecar manifest beside the archive".to_string()),
+    }
+    if report.output.json {
+        report.json(&json!({
+            "ok": verdict.ok(),
+            "sections": verdict.sections,
+            "records": verdict.records,
+            "bytes": verdict.bytes,
+            "sha256": verdict.sha256,
+            "problems": verdict.problems,
+        }))?;
+    } else if verdict.ok() {
+        report.stdout_line(&format!(
+            "ok: {} sections, {} records, {}, sha256 {}",
+            verdict.sections,
+            verdict.records,
+            human_bytes(verdict.bytes),
+            verdict.sha256
+        ))?;
+    }
+    match verdict.problems.first() {
+        None => Ok(()),
+        Some(first) => Err(fail(
+            Kind::ExportFailed,
+            format!("{} is not a sound archive: {first}", store.object_url(&key)),
+        )),
+    }
+}

@@ -1,0 +1,340 @@
+//! Reading an archive back (`orgexport verify`): streams it — gzip, then JSON with serde's
+//! visitor API, rows skipped as they are read — so memory stays bounded whatever its size,
+//! and checks it against its own manifest and its sidecar.
+
+use std::fmt;
+use std::io::{BufReader, Read};
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    pub sections: usize,
+    pub records: u64,
+    pub problems: Vec<String>,
+    /// Size and SHA-256 of the compressed archive as read.
+    pub bytes: u64,
+    pub sha256: String,
+    pub export_id: Option<String>,
+}
+
+impl Verdict {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Counts and hashes the compressed bytes as they pass.
+struct Tap<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Section name and row count, in document order.
+type Counts = Vec<(String, u64)>;
+
+/// Verifies an archive read from `raw` (the compressed bytes).
+pub fn verify_archive(raw: impl Read) -> Verdict {
+    let mut tap = Tap {
+        inner: raw,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let mut verdict = Verdict::default();
+    {
+        let decoder = BufReader::with_capacity(
+            256 * 1024,
+            flate2::read::MultiGzDecoder::new(BufReader::new(&mut tap)),
+        );
+        let mut json = serde_json::Deserializer::from_reader(decoder);
+        match json.deserialize_map(DocumentVisitor) {
+            Ok((manifest, counts)) => {
+                if let Err(e) = json.end() {
+                    verdict.problems.push(describe(&e, "after the document"));
+                } else {
+                    compare(&manifest, &counts, &mut verdict);
+                }
+            }
+            Err(e) => verdict.problems.push(describe(&e, "")),
+        }
+    }
+    // Read whatever is left so that the size and digest cover the whole object.
+    let _ = std::io::copy(&mut tap, &mut std::io::sink());
+    verdict.bytes = tap.bytes;
+    verdict.sha256 = hex::encode(tap.hasher.finalize());
+    verdict
+}
+
+/// Checks the archive's size and digest against its sidecar.
+pub fn check_sidecar(verdict: &mut Verdict, sidecar: &[u8]) {
+    let Ok(sidecar) = serde_json::from_slice::<Value>(sidecar) else {
+        verdict
+            .problems
+            .push("the sidecar manifest is not valid JSON".into());
+        return;
+    };
+    let bytes = sidecar["archive"]["bytes"].as_u64();
+    let sha = sidecar["archive"]["sha256"].as_str();
+    if bytes != Some(verdict.bytes) {
+        verdict.problems.push(format!(
+            "size mismatch: the sidecar says {} bytes, the archive has {}",
+            bytes.map_or("no".to_string(), |b| b.to_string()),
+            verdict.bytes
+        ));
+    }
+    if sha != Some(verdict.sha256.as_str()) {
+        verdict.problems.push(format!(
+            "SHA-256 mismatch: the sidecar says {}, the archive's is {}",
+            sha.unwrap_or("nothing"),
+            verdict.sha256
+        ));
+    }
+    if let Some(id) = &verdict.export_id
+        && sidecar["export_id"].as_str() != Some(id.as_str())
+    {
+        verdict
+            .problems
+            .push("the sidecar belongs to another export".into());
+    }
+}
+
+fn describe(e: &serde_json::Error, place: &str) -> String {
+    let text = e.to_string();
+    if e.is_io()
+        && (e.io_error_kind() == Some(std::io::ErrorKind::UnexpectedEof)
+            || text.contains("incomplete"))
+    {
+        format!("the archive is truncated: the gzip stream ends early ({e})")
+    } else if e.is_io() {
+        // flate2 reports corrupt gzip (bad CRC, bad deflate data) as I/O errors.
+        format!("not a valid gzip stream: {e}")
+    } else if e.is_eof() {
+        format!("the archive is truncated: {e}")
+    } else if place.is_empty() {
+        format!("invalid archive: {e}")
+    } else {
+        format!("invalid archive {place}: {e}")
+    }
+}
+
+fn compare(manifest: &Value, counts: &Counts, verdict: &mut Verdict) {
+    verdict.export_id = manifest["export_id"].as_str().map(str::to_string);
+    if manifest["format"] != "orgexport/1" {
+        verdict
+            .problems
+            .push(format!("unknown format {}", manifest["format"]));
+    }
+    let Some(sections) = manifest["sections"].as_array() else {
+        verdict
+            .problems
+            .push("the manifest has no sections list".into());
+        return;
+    };
+    verdict.sections = counts.len();
+    verdict.records = counts.iter().map(|(_, n)| n).sum();
+    let expected: Vec<(String, Option<u64>)> = sections
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or_default().to_string(),
+                s["record_count"].as_u64(),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = counts.iter().map(|(n, _)| n.as_str()).collect();
+    let expected_names: Vec<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+    if names != expected_names {
+        verdict.problems.push(format!(
+            "the sections are not the manifest's: found [{}], the manifest lists [{}]",
+            names.join(", "),
+            expected_names.join(", ")
+        ));
+        return;
+    }
+    for ((name, count), (_, record_count)) in counts.iter().zip(&expected) {
+        if Some(*count) != *record_count {
+            verdict.problems.push(format!(
+                "section {name} holds {count} rows, the manifest says {}",
+                record_count.map_or("nothing".to_string(), |c| c.to_string())
+            ));
+        }
+    }
+}
+
+/// The top level: `"manifest"` first, then `"sections"`, nothing else.
+struct DocumentVisitor;
+
+impl<'de> Visitor<'de> for DocumentVisitor {
+    type Value = (Value, Counts);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an orgexport archive object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        match map.next_key::<String>()? {
+            Some(key) if key == "manifest" => {}
+            Some(key) => {
+                return Err(de::Error::custom(format!(
+                    "the first key is {key:?}: the manifest must come first"
+                )));
+            }
+            None => return Err(de::Error::custom("the document is empty")),
+        }
+        let manifest: Value = map.next_value()?;
+        match map.next_key::<String>()? {
+            Some(key) if key == "sections" => {}
+            other => {
+                return Err(de::Error::custom(format!(
+                    "expected \"sections\" after the manifest, found {other:?}"
+                )));
+            }
+        }
+        let counts = map.next_value_seed(SectionsSeed)?;
+        if let Some(key) = map.next_key::<String>()? {
+            return Err(de::Error::custom(format!(
+                "unexpected key {key:?} after the sections"
+            )));
+        }
+        Ok((manifest, counts))
+    }
+}
+
+struct SectionsSeed;
+
+impl<'de> DeserializeSeed<'de> for SectionsSeed {
+    type Value = Counts;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Counts, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SectionsSeed {
+    type Value = Counts;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of sections")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Counts, A::Error> {
+        let mut counts = Vec::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let rows = map.next_value_seed(RowsSeed)?;
+            counts.push((name, rows));
+        }
+        Ok(counts)
+    }
+}
+
+/// A section: an array of objects, counted and skipped.
+struct RowsSeed;
+
+impl<'de> DeserializeSeed<'de> for RowsSeed {
+    type Value = u64;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowsSeed {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of rows")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
+        let mut n = 0;
+        while seq.next_element_seed(RowSeed)?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// A row: any JSON object, skipped without being kept.
+struct RowSeed;
+
+impl<'de> DeserializeSeed<'de> for RowSeed {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a row object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(text: &str) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    }
+
+    const GOOD: &str = r#"{"manifest":{"format":"orgexport/1","export_id":"x","sections":[{"name":"a.b","record_count":2},{"name":"c.d","record_count":0}]},"sections":{"a.b":[{"id":1},{"id":2,"v":[1,{"x":null}]}],"c.d":[]}}"#;
+
+    #[test]
+    fn a_good_archive_passes() {
+        let v = verify_archive(&gzip(GOOD)[..]);
+        assert!(v.ok(), "{:?}", v.problems);
+        assert_eq!((v.sections, v.records), (2, 2));
+    }
+
+    #[test]
+    fn count_order_and_layout_problems_are_reported() {
+        let tampered = GOOD.replace("\"record_count\":2", "\"record_count\":3");
+        let v = verify_archive(&gzip(&tampered)[..]);
+        assert!(
+            v.problems[0].contains("section a.b holds 2 rows, the manifest says 3"),
+            "{:?}",
+            v.problems
+        );
+        let sections_first = r#"{"sections":{},"manifest":{}}"#;
+        let v = verify_archive(&gzip(sections_first)[..]);
+        assert!(
+            v.problems[0].contains("manifest must come first"),
+            "{:?}",
+            v.problems
+        );
+        let not_objects = GOOD.replace("{\"id\":1}", "1");
+        assert!(!verify_archive(&gzip(&not_objects)[..]).ok());
+    }
+
+    #[test]
+    fn truncated_and_corrupt_gzip_are_reported() {
+        let data = gzip(GOOD);
+        let v = verify_archive(&data[..data.len() - 10]);
+        assert!(!v.ok());
+        let mut flipped = data.clone();
+        flipped[20] ^= 0x40;
+        assert!(!verify_archive(&flipped[..]).ok());
+    }
+}
