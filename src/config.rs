@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
+use crate::store::StoreConfig;
 use crate::error::{Kind, fail};
 use crate::scope::rules::ScopeConfig;
 
@@ -20,7 +21,7 @@ const DEFAULT_CONFIG_FILE: &str = "orgexport.toml";
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: Option<String>,
-    pub store: String,
+    pub store: StoreConfig,
     pub scope: ScopeConfig,
     pub output: Output,
     pub link_ttl: Duration,
@@ -62,7 +63,7 @@ pub struct Output {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database_url: Option<String>,
-    store: Option<String>,
+    store: Option<StoreSpec>,
     root_table: Option<String>,
     lookup_columns: Option<Vec<String>>,
     tenant_columns: Option<Vec<String>>,
@@ -76,6 +77,25 @@ struct FileConfig {
     lock_timeout: Option<String>,
     statement_timeout: Option<String>,
     idle_in_transaction_timeout: Option<String>,
+}
+
+/// `store = "s3://bucket/prefix"`, or a `[store]` table with the URL, upload tuning and the
+/// provider's options (`aws_endpoint = "…"`, `google_service_account = "…"`, …).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StoreSpec {
+    Url(String),
+    Table(StoreTable),
+}
+
+#[derive(Debug, Deserialize)]
+struct StoreTable {
+    url: Option<String>,
+    /// Upload part size in MiB (at least 5, S3's minimum).
+    part_size_mib: Option<usize>,
+    max_parts_in_flight: Option<usize>,
+    #[serde(flatten)]
+    options: std::collections::BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -150,13 +170,38 @@ impl Settings {
                 ),
             ));
         }
+        let (file_store_url, mut store) = match file.store {
+            None => (None, StoreConfig::new(DEFAULT_STORE)),
+            Some(StoreSpec::Url(url)) => (Some(url), StoreConfig::new(DEFAULT_STORE)),
+            Some(StoreSpec::Table(table)) => {
+                let mut store = StoreConfig::new(DEFAULT_STORE);
+                if let Some(mib) = table.part_size_mib {
+                    if !(5..=5 * 1024).contains(&mib) {
+                        return Err(fail(
+                            Kind::Usage,
+                            format!(
+                                "{}: [store] part_size_mib = {mib} is out of range; use 5 to 5120",
+                                file_name.display()
+                            ),
+                        ));
+                    }
+                    store.part_size = mib << 20;
+                }
+                if let Some(n) = table.max_parts_in_flight {
+                    store.max_parts_in_flight = n.clamp(1, 64);
+                }
+                store.options = table.options;
+                (table.url, store)
+            }
+        };
+        store.url = args
+            .store
+            .clone()
+            .or(file_store_url)
+            .unwrap_or_else(|| DEFAULT_STORE.to_string());
         Ok(Settings {
             database_url: args.database_url.clone().or(file.database_url),
-            store: args
-                .store
-                .clone()
-                .or(file.store)
-                .unwrap_or_else(|| DEFAULT_STORE.to_string()),
+            store,
             scope,
             output: Output {
                 json: args.json,
@@ -251,10 +296,10 @@ mod tests {
             "store = \"/from/file\"\ntenant_columns = [\"tenant_id\"]\nlink_ttl = \"5m\"\n",
         );
         let settings = Settings::resolve(&args).unwrap();
-        assert_eq!(settings.store, "/from/file");
+        assert_eq!(settings.store.url, "/from/file");
         assert_eq!(settings.scope.tenant_columns, vec!["tenant_id"]);
         assert_eq!(settings.link_ttl, Duration::from_secs(300));
         args.store = Some("/from/flag".into());
-        assert_eq!(Settings::resolve(&args).unwrap().store, "/from/flag");
+        assert_eq!(Settings::resolve(&args).unwrap().store.url, "/from/flag");
     }
 }

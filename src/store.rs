@@ -1,36 +1,75 @@
-//! Where archives go (DESIGN §5): an `object_store` opened from the `--store` URL, the object
-//! keys, the streaming upload (multipart; for a local directory a temporary file renamed on
-//! completion, so a failed export never leaves a file at the final name) and download links.
+//! Where archives go (DESIGN §5): an `object_store` opened from the `--store` URL — a local
+//! directory, `s3://`, `gs://` or `az://` — the object keys, the streaming upload (multipart:
+//! parts go up while the archive is produced, a bounded number at once; for a local
+//! directory a temporary file renamed on completion), and download links (presigned by the
+//! provider; unsigned `file://` for a local directory). A failed upload is aborted, so nothing
+//! ever appears at the final key.
 //!
-//! This build knows local directories; the cloud schemes slot in here (issue: object stores).
+//! Credentials, region and endpoint come from each provider's usual environment variables
+//! (`AWS_*`, `GOOGLE_*`, `AZURE_*`, read by `object_store`'s builders), then from the
+//! `[store]` table of the config file.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::{Path, PathPart};
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::signer::Signer;
+use object_store::{
+    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions,
+    PutPayload, RetryConfig, WriteMultipart,
+};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Failure, Kind, fail};
 use crate::export::archive::ChunkSink;
 
-/// Parts in flight at once during an upload.
-const MAX_PARTS_IN_FLIGHT: usize = 4;
-/// Size of an upload part.
-const PART_SIZE: usize = 8 << 20;
+/// The longest a presigned link may live (S3 and GCS V4 signatures: 7 days).
+const MAX_LINK_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Where archives go and how they are uploaded (`--store` and the `[store]` config table).
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub url: String,
+    /// Provider options (`aws_endpoint`, `aws_region`, `google_service_account`,
+    /// `azure_storage_account_name`, …), passed to the provider's builder.
+    pub options: BTreeMap<String, String>,
+    /// Size of an upload part.
+    pub part_size: usize,
+    /// Parts uploading at once.
+    pub max_parts_in_flight: usize,
+}
+
+impl StoreConfig {
+    pub fn new(url: impl Into<String>) -> StoreConfig {
+        StoreConfig {
+            url: url.into(),
+            options: BTreeMap::new(),
+            part_size: 8 << 20,
+            max_parts_in_flight: 4,
+        }
+    }
+}
 
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    signer: Option<Arc<dyn Signer>>,
     prefix: Path,
     location: Location,
+    part_size: usize,
+    max_parts_in_flight: usize,
 }
 
 enum Location {
     Local { root: PathBuf },
+    Cloud { scheme: String, bucket: String },
 }
 
 /// A download link.
@@ -42,8 +81,10 @@ pub struct Link {
 }
 
 impl Store {
-    /// Opens the store named by `--store`: `file:///abs/dir` or a plain path.
-    pub fn open(spec: &str) -> anyhow::Result<Store> {
+    /// Opens the store named by `--store`: `s3://bucket/prefix`, `gs://bucket/prefix`,
+    /// `az://container/prefix`, `file:///abs/dir` or a plain path. Nothing is contacted yet.
+    pub fn open(config: &StoreConfig) -> anyhow::Result<Store> {
+        let spec = config.url.as_str();
         let scheme = spec.split_once("://").map(|(s, _)| s);
         let root = match scheme {
             None => std::path::absolute(spec)
@@ -58,27 +99,118 @@ impl Store {
                         format!("invalid store URL {spec:?}; write file:///absolute/dir"),
                     )
                 })?,
+            Some(scheme @ ("s3" | "gs" | "az")) => return Store::open_cloud(scheme, config),
             Some(other) => {
                 return Err(fail(
                     Kind::Usage,
                     format!(
-                        "store scheme {other}:// is not supported by this build; use a local directory or file:///dir"
+                        "unknown store scheme {other}://; use s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or a directory"
                     ),
                 ));
             }
         };
         Ok(Store {
-            // Created lazily by `preflight`: LocalFileSystem wants an existing directory.
+            // Replaced by `preflight`: LocalFileSystem wants an existing directory.
             inner: Arc::new(object_store::memory::InMemory::new()),
+            signer: None,
             prefix: Path::default(),
             location: Location::Local { root },
+            part_size: config.part_size,
+            max_parts_in_flight: config.max_parts_in_flight,
+        })
+    }
+
+    fn open_cloud(scheme: &str, config: &StoreConfig) -> anyhow::Result<Store> {
+        let url = url::Url::parse(&config.url).map_err(|e| {
+            fail(Kind::Usage, format!("invalid store URL {:?}: {e}", config.url))
+        })?;
+        let bucket = url.host_str().unwrap_or_default().to_string();
+        if bucket.is_empty() {
+            return Err(fail(
+                Kind::Usage,
+                format!("store URL {:?} names no bucket; write {scheme}://bucket/prefix", config.url),
+            ));
+        }
+        let prefix = Path::from(url.path().trim_matches('/'));
+        let bucket_url = format!("{scheme}://{bucket}");
+        let option_error = |key: &str, e: object_store::Error| {
+            fail(
+                Kind::Usage,
+                format!("[store] option {key:?} is not a {scheme} store option ({e})"),
+            )
+        };
+        // Failures surface in one or two attempts rather than after minutes of back-off; an
+        // operator would rather rerun than wait.
+        let retry = RetryConfig {
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(20),
+            ..RetryConfig::default()
+        };
+        let build_error = |e: object_store::Error| {
+            anyhow::Error::new(e).context(Failure::new(
+                Kind::Store,
+                format!("cannot open the store {}", config.url),
+            ))
+        };
+        let (inner, signer): (Arc<dyn ObjectStore>, Arc<dyn Signer>) = match scheme {
+            "s3" => {
+                let mut builder = AmazonS3Builder::from_env().with_url(&bucket_url).with_retry(retry);
+                for (key, value) in &config.options {
+                    builder = builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
+                }
+                let store = Arc::new(builder.build().map_err(build_error)?);
+                (store.clone(), store)
+            }
+            "gs" => {
+                let mut builder = GoogleCloudStorageBuilder::from_env()
+                    .with_url(&bucket_url)
+                    .with_retry(retry);
+                for (key, value) in &config.options {
+                    builder = builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
+                }
+                let store = Arc::new(builder.build().map_err(build_error)?);
+                (store.clone(), store)
+            }
+            _ => {
+                let mut builder = MicrosoftAzureBuilder::from_env()
+                    .with_url(&bucket_url)
+                    .with_retry(retry);
+                for (key, value) in &config.options {
+                    builder = builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
+                }
+                let store = Arc::new(builder.build().map_err(build_error)?);
+                (store.clone(), store)
+            }
+        };
+        Ok(Store {
+            inner,
+            signer: Some(signer),
+            prefix,
+            location: Location::Cloud {
+                scheme: scheme.to_string(),
+                bucket,
+            },
+            part_size: config.part_size,
+            max_parts_in_flight: config.max_parts_in_flight,
         })
     }
 
     /// The store and key of an object from its permanent address (a history row's
-    /// `object_url`, or what the operator passed to `verify`): `file:///…` or a local path.
-    /// The store's root is the directory above the org's directory, as `run` lays it out.
-    pub async fn locate(url: &str) -> anyhow::Result<(Store, Path)> {
+    /// `object_url`, or what the operator passed to `verify`): `s3://`, `gs://`, `az://`,
+    /// `file:///…` or a local path. Cloud options come from `config` when its scheme matches.
+    /// A local store's root is the directory above the org's directory, as `run` lays it out.
+    pub async fn locate(url: &str, config: &StoreConfig) -> anyhow::Result<(Store, Path)> {
+        if let Some((scheme @ ("s3" | "gs" | "az"), rest)) = url.split_once("://") {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            let mut cloud = config.clone();
+            cloud.url = format!("{scheme}://{bucket}");
+            if !config.url.starts_with(&format!("{scheme}://")) {
+                cloud.options.clear();
+            }
+            let mut store = Store::open(&cloud)?;
+            store.prefix = Path::default();
+            return Ok((store, Path::from(key)));
+        }
         let path = if url.contains("://") {
             url::Url::parse(url)
                 .ok()
@@ -87,9 +219,7 @@ impl Store {
                 .ok_or_else(|| {
                     fail(
                         Kind::Usage,
-                        format!(
-                            "cannot open {url:?}: this build reads file:// URLs and local paths"
-                        ),
+                        format!("cannot open {url:?}: expected s3://, gs://, az://, file:// or a path"),
                     )
                 })?
         } else {
@@ -119,8 +249,11 @@ impl Store {
         Ok((
             Store {
                 inner: Arc::new(local),
+                signer: None,
                 prefix: Path::default(),
                 location: Location::Local { root },
+                part_size: config.part_size,
+                max_parts_in_flight: config.max_parts_in_flight,
             },
             key,
         ))
@@ -183,6 +316,10 @@ impl Store {
     pub fn display(&self) -> String {
         match &self.location {
             Location::Local { root } => root.display().to_string(),
+            Location::Cloud { scheme, bucket } if self.prefix.as_ref().is_empty() => {
+                format!("{scheme}://{bucket}")
+            }
+            Location::Cloud { scheme, bucket } => format!("{scheme}://{bucket}/{}", self.prefix),
         }
     }
 
@@ -191,10 +328,13 @@ impl Store {
     pub async fn preflight(&mut self) -> anyhow::Result<()> {
         let store_err = |what: String| {
             move |e: object_store::Error| {
-                anyhow::Error::new(e).context(Failure::new(Kind::Store, what))
+                let reason = store_error_reason(&e);
+                anyhow::Error::new(e)
+                    .context(Failure::new(Kind::Store, format!("{what} ({reason})")))
             }
         };
         match &self.location {
+            Location::Cloud { .. } => {}
             Location::Local { root } => {
                 std::fs::create_dir_all(root).map_err(|e| {
                     fail(
@@ -216,10 +356,13 @@ impl Store {
             .prefix
             .clone()
             .join(format!(".orgexport-probe-{}", uuid::Uuid::now_v7()));
-        let what = format!(
-            "the store {} is not writable; check its permissions or choose another --store",
-            self.display()
-        );
+        let what = match self.location {
+            Location::Local { .. } => format!(
+                "the store {} is not writable; check its permissions or choose another --store",
+                self.display()
+            ),
+            Location::Cloud { .. } => format!("cannot write a probe object to the store {}", self.display()),
+        };
         self.inner
             .put(&probe, PutPayload::from_static(b"probe"))
             .await
@@ -264,38 +407,100 @@ impl Store {
             Location::Local { root } => url::Url::from_file_path(root.join(key.as_ref()))
                 .map(|u| u.to_string())
                 .unwrap_or_else(|_| root.join(key.as_ref()).display().to_string()),
+            Location::Cloud { scheme, bucket } => format!("{scheme}://{bucket}/{key}"),
         }
     }
 
-    /// A download link for an object. Local files get an unsigned `file://` URL.
-    pub async fn link(&self, key: &Path, _ttl: Duration) -> anyhow::Result<Link> {
-        match &self.location {
-            Location::Local { .. } => Ok(Link {
+    /// A download link for an object, presigned for `ttl` (at most 7 days); local files get
+    /// an unsigned `file://` URL.
+    pub async fn link(&self, key: &Path, ttl: Duration) -> anyhow::Result<Link> {
+        let Some(signer) = &self.signer else {
+            return Ok(Link {
                 url: self.object_url(key),
                 expires_at: None,
-            }),
+            });
+        };
+        let ttl = ttl.min(MAX_LINK_TTL);
+        let url = signer
+            .signed_url(object_store::signer::Method::GET, key, ttl)
+            .await
+            .map_err(|e| {
+                anyhow::Error::new(e).context(Failure::new(
+                    Kind::Store,
+                    format!(
+                        "cannot sign a link to {} (signing needs the provider's secret credentials)",
+                        self.object_url(key)
+                    ),
+                ))
+            })?;
+        Ok(Link {
+            url: url.to_string(),
+            expires_at: Some(
+                chrono::Utc::now()
+                    + chrono::Duration::from_std(ttl).expect("at most 7 days"),
+            ),
+        })
+    }
+
+    /// Whether links are presigned (cloud) or plain local `file://` URLs.
+    pub fn signs_links(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// Content type and disposition of archives and sidecars (cloud stores; the local file
+    /// system keeps no attributes).
+    fn attributes(&self, key: &Path) -> Attributes {
+        let mut attributes = Attributes::new();
+        if matches!(self.location, Location::Cloud { .. }) {
+            let name = key.filename().unwrap_or("export");
+            if name.ends_with(".json.gz") {
+                // The bytes are a .json.gz file, not JSON sent compressed: no Content-Encoding,
+                // so that a browser saves exactly the archive.
+                attributes.insert(Attribute::ContentType, "application/gzip".into());
+                attributes.insert(
+                    Attribute::ContentDisposition,
+                    format!("attachment; filename=\"{name}\"").into(),
+                );
+            } else {
+                attributes.insert(Attribute::ContentType, "application/json".into());
+            }
         }
+        attributes
     }
 
     /// Starts the streaming upload of an object.
     pub async fn upload(&self, key: &Path) -> anyhow::Result<Upload> {
-        let upload = self.inner.put_multipart(key).await.map_err(|e| {
-            anyhow::Error::new(e).context(Failure::new(
-                Kind::Store,
-                format!("cannot start writing {}", self.object_url(key)),
-            ))
-        })?;
+        let options = PutMultipartOptions {
+            attributes: self.attributes(key),
+            ..PutMultipartOptions::default()
+        };
+        let upload = self
+            .inner
+            .put_multipart_opts(key, options)
+            .await
+            .map_err(|e| {
+                let reason = store_error_reason(&e);
+                anyhow::Error::new(e).context(Failure::new(
+                    Kind::Store,
+                    format!("cannot start writing {} ({reason})", self.object_url(key)),
+                ))
+            })?;
         Ok(Upload {
-            writer: WriteMultipart::new_with_chunk_size(upload, PART_SIZE),
+            writer: WriteMultipart::new_with_chunk_size(upload, self.part_size),
             hasher: Sha256::new(),
             bytes: 0,
+            max_parts_in_flight: self.max_parts_in_flight,
         })
     }
 
     /// Writes a small object in one go (the sidecar manifest).
     pub async fn put(&self, key: &Path, bytes: Vec<u8>) -> anyhow::Result<()> {
+        let options = PutOptions {
+            attributes: self.attributes(key),
+            ..PutOptions::default()
+        };
         self.inner
-            .put(key, PutPayload::from(bytes))
+            .put_opts(key, PutPayload::from(bytes), options)
             .await
             .map_err(|e| {
                 anyhow::Error::new(e).context(Failure::new(
@@ -310,6 +515,9 @@ impl Store {
     /// temporary file beside the final name.
     pub fn remove_partial(&self, org_lookup: &str, export_id: &str) {
         match &self.location {
+            // A cloud upload that was never completed holds no object; its parts expire by
+            // the bucket's lifecycle rules.
+            Location::Cloud { .. } => {}
             Location::Local { root } => {
                 let key = self.archive_key(org_lookup, export_id);
                 let path = root.join(key.as_ref());
@@ -343,6 +551,7 @@ pub struct Upload {
     writer: WriteMultipart,
     hasher: Sha256,
     bytes: u64,
+    max_parts_in_flight: usize,
 }
 
 /// What a completed upload wrote.
@@ -357,10 +566,14 @@ impl ChunkSink for Upload {
         self.hasher.update(&chunk);
         self.bytes += chunk.len() as u64;
         self.writer
-            .wait_for_capacity(MAX_PARTS_IN_FLIGHT)
+            .wait_for_capacity(self.max_parts_in_flight)
             .await
             .map_err(|e| {
-                anyhow::Error::new(e).context(Failure::new(Kind::Store, "uploading the archive"))
+                let reason = store_error_reason(&e);
+                anyhow::Error::new(e).context(Failure::new(
+                    Kind::Store,
+                    format!("uploading the archive ({reason})"),
+                ))
             })?;
         self.writer.put(Bytes::from(chunk));
         Ok(())
@@ -383,5 +596,38 @@ impl Upload {
     /// Abandons the upload: nothing appears at the final key.
     pub async fn abort(self) {
         let _ = self.writer.abort().await;
+    }
+}
+
+/// What an object-store error means for the operator, in a few words.
+pub fn store_error_reason(e: &object_store::Error) -> &'static str {
+    let text = format!("{e:?} {e}").to_lowercase();
+    match e {
+        object_store::Error::NotFound { .. } => "no such bucket, container or object",
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            "access denied: check the credentials"
+        }
+        _ if text.contains("nosuchbucket") || text.contains("containernotfound") || text.contains("bucket does not exist") => {
+            "no such bucket or container"
+        }
+        _ if text.contains("accessdenied")
+            || text.contains("invalidaccesskeyid")
+            || text.contains("signaturedoesnotmatch")
+            || text.contains("authorization")
+            || text.contains("403") =>
+        {
+            "access denied: check the credentials"
+        }
+        _ if text.contains("connect")
+            || text.contains("dns")
+            || text.contains("timed out")
+            || text.contains("error sending request") =>
+        {
+            "endpoint unreachable"
+        }
+        _ if text.contains("no space") || text.contains("file too large") || text.contains("quota") => {
+            "out of space"
+        }
+        _ => "store error",
     }
 }

@@ -41,7 +41,7 @@ pub async fn run(settings: &Settings, args: &LinkArgs, report: Reporter) -> anyh
         }
     };
     let ttl = args.ttl.unwrap_or(settings.link_ttl);
-    let (store, key) = Store::locate(&object_url).await?;
+    let (store, key) = Store::locate(&object_url, &settings.store).await?;
     let link = store.link(&key, ttl).await?;
     history::audit(
         &sessions.history.client,

@@ -39,7 +39,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs, report: Reporter) -> any
         );
         if !args.dry_run {
             if let Some(url) = &export.object_url {
-                let (store, key) = Store::locate(url).await?;
+                let (store, key) = Store::locate(url, &settings.store).await?;
                 store.delete(&key).await?;
                 store.delete(&Store::sidecar_of(&key)).await?;
             }

@@ -38,7 +38,7 @@ pub async fn run(settings: &Settings, args: &VerifyArgs, report: Reporter) -> an
     } else {
         target.to_string()
     };
-    let (store, key) = Store::locate(&object_url).await?;
+    let (store, key) = Store::locate(&object_url, &settings.store).await?;
     let reader = store.open_read(&key).await?;
     let mut verdict = tokio::task::spawn_blocking(move || verify_archive(reader)).await?;
     match store.read_small(&Store::sidecar_of(&key)).await? {
