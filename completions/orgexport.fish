@@ -25,7 +25,7 @@ function __fish_orgexport_using_subcommand
 end
 
 complete -c orgexport -n "__fish_orgexport_needs_command" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
-complete -c orgexport -n "__fish_orgexport_needs_command" -l store -d 'Where archives go: a directory, file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_needs_command" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_needs_command" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_needs_command" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_needs_command" -s q -l quiet -d 'Only errors on stderr'
@@ -42,13 +42,14 @@ complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "check" -d 'Test
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l org -d 'The org to export: its primary key, slug or name (repeatable)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l link-ttl -d 'How long the printed download link is valid (default 15m or link_ttl in the config; at most 7d for presigned links)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l compression-level -d 'gzip level, 0 (store only) to 9 (smallest); default 6 or compression_level in the config' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l max-rows-per-table -d 'Write at most N rows per section (the manifest says capped and gives total_count)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l tables -d 'Only these sections (globs over schema.table; repeatable); scope still flows through every table' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l exclude-tables -d 'Leave these tables out entirely, as exclude_tables does (globs; repeatable)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l wait -d 'When another export of the org holds its lock, wait up to DURATION (default 1h) for it instead of exiting with code 4' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
-complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l store -d 'Where archives go: a directory, file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l all-orgs -d 'Export every org of the root table, one after another'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l json -d 'Print one JSON object on stdout and nothing else there'
@@ -59,7 +60,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l org -d 'The
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l tables -d 'Only these sections (globs over schema.table; repeatable); scope still flows through every table' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l exclude-tables -d 'Leave these tables out entirely, as exclude_tables does (globs; repeatable)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
-complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l store -d 'Where archives go: a directory, file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l estimate -d 'Row counts from pg_class.reltuples (whole tables, instant) instead of counting the org\'s rows in a snapshot'
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l json -d 'Print one JSON object on stdout and nothing else there'
@@ -75,7 +76,7 @@ cancelled\t''
 pruned\t''"
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l limit -d 'At most N rows' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
-complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l store -d 'Where archives go: a directory, file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -s q -l quiet -d 'Only errors on stderr'
@@ -83,14 +84,14 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand list" -s v -l verbos
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l ttl -d 'How long the link is valid (default 15m or link_ttl in the config)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
-complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l store -d 'Where archives go: a directory, file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
-complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l store -d 'Where archives go: a directory, file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -s q -l quiet -d 'Only errors on stderr'
@@ -100,7 +101,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l older-than
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l keep -d 'Keep the newest N completed exports of each org, delete the rest' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l org -d 'Only this org' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
-complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l store -d 'Where archives go: a directory, file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l dry-run -d 'List what would be deleted; delete nothing'
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l json -d 'Print one JSON object on stdout and nothing else there'
@@ -108,14 +109,14 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -s q -l quiet
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
-complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l store -d 'Where archives go: a directory, file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
-complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l store -d 'Where archives go: a directory, file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'

@@ -1,8 +1,34 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs when missing (PostgreSQL server binaries), then
-# runs `cargo test`. The tests start their own throwaway PostgreSQL; nothing else is needed.
+# The whole test suite. Installs what the tests need when it is missing — PostgreSQL server
+# binaries (Debian's postgresql package, as root), the S3 test server s3s-fs (cargo install,
+# built once into ~/.cargo/bin) and Azure's emulator Azurite (npm, into
+# ~/.cache/orgexport-test-tools) — then runs `cargo test`. The tests start their own
+# PostgreSQL cluster and object-store servers on loopback; nothing else is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pg-bin.sh
 echo "using PostgreSQL binaries in $ORGEXPORT_PG_BIN" >&2
+
+if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
+    echo "installing the S3 test server s3s-fs (a few minutes, once)" >&2
+    # 0.14.1: newer releases need a newer rustc than this toolchain.
+    cargo install s3s-fs@0.14.1 --features binary --locked >&2
+fi
+
+tools="$HOME/.cache/orgexport-test-tools"
+if ! command -v azurite-blob >/dev/null 2>&1 && [ ! -x "$tools/node_modules/.bin/azurite-blob" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            apt-get update -qq >&2
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >&2
+        else
+            echo "npm not found: install Node.js and npm (for the Azure emulator Azurite)" >&2
+            exit 1
+        fi
+    fi
+    echo "installing the Azure emulator Azurite" >&2
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --no-audit --no-fund --loglevel=error azurite@3.35.0 >&2
+fi
+
 cargo test --locked "$@"

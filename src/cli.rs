@@ -32,7 +32,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// Where archives go: a directory, file:///abs/dir (default ./orgexports)
+    /// Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a
+    /// directory or file:///abs/dir (default ./orgexports)
     #[arg(long, global = true, env = "ORGEXPORT_STORE")]
     pub store: Option<String>,
 
@@ -194,6 +195,11 @@ pub struct RunArgs {
     /// The org to export: its primary key, slug or name (repeatable)
     #[arg(long, value_name = "KEY", required_unless_present = "all_orgs")]
     pub org: Vec<String>,
+
+    /// How long the printed download link is valid (default 15m or link_ttl in the config;
+    /// at most 7d for presigned links)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub link_ttl: Option<std::time::Duration>,
 
     /// gzip level, 0 (store only) to 9 (smallest); default 6 or compression_level in the config
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=9))]

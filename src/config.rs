@@ -9,9 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
-use crate::store::StoreConfig;
 use crate::error::{Kind, fail};
 use crate::scope::rules::ScopeConfig;
+use crate::store::StoreConfig;
 
 /// The default store when neither `--store`, `ORGEXPORT_STORE` nor the file names one.
 pub const DEFAULT_STORE: &str = "./orgexports";

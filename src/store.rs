@@ -122,13 +122,19 @@ impl Store {
 
     fn open_cloud(scheme: &str, config: &StoreConfig) -> anyhow::Result<Store> {
         let url = url::Url::parse(&config.url).map_err(|e| {
-            fail(Kind::Usage, format!("invalid store URL {:?}: {e}", config.url))
+            fail(
+                Kind::Usage,
+                format!("invalid store URL {:?}: {e}", config.url),
+            )
         })?;
         let bucket = url.host_str().unwrap_or_default().to_string();
         if bucket.is_empty() {
             return Err(fail(
                 Kind::Usage,
-                format!("store URL {:?} names no bucket; write {scheme}://bucket/prefix", config.url),
+                format!(
+                    "store URL {:?} names no bucket; write {scheme}://bucket/prefix",
+                    config.url
+                ),
             ));
         }
         let prefix = Path::from(url.path().trim_matches('/'));
@@ -154,9 +160,12 @@ impl Store {
         };
         let (inner, signer): (Arc<dyn ObjectStore>, Arc<dyn Signer>) = match scheme {
             "s3" => {
-                let mut builder = AmazonS3Builder::from_env().with_url(&bucket_url).with_retry(retry);
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_url(&bucket_url)
+                    .with_retry(retry);
                 for (key, value) in &config.options {
-                    builder = builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
+                    builder =
+                        builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
                 }
                 let store = Arc::new(builder.build().map_err(build_error)?);
                 (store.clone(), store)
@@ -166,7 +175,8 @@ impl Store {
                     .with_url(&bucket_url)
                     .with_retry(retry);
                 for (key, value) in &config.options {
-                    builder = builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
+                    builder =
+                        builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
                 }
                 let store = Arc::new(builder.build().map_err(build_error)?);
                 (store.clone(), store)
@@ -176,7 +186,8 @@ impl Store {
                     .with_url(&bucket_url)
                     .with_retry(retry);
                 for (key, value) in &config.options {
-                    builder = builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
+                    builder =
+                        builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
                 }
                 let store = Arc::new(builder.build().map_err(build_error)?);
                 (store.clone(), store)
@@ -219,7 +230,9 @@ impl Store {
                 .ok_or_else(|| {
                     fail(
                         Kind::Usage,
-                        format!("cannot open {url:?}: expected s3://, gs://, az://, file:// or a path"),
+                        format!(
+                            "cannot open {url:?}: expected s3://, gs://, az://, file:// or a path"
+                        ),
                     )
                 })?
         } else {
@@ -352,6 +365,19 @@ impl Store {
                 self.inner = Arc::new(local);
             }
         }
+        if matches!(self.location, Location::Cloud { .. }) {
+            // Listing tells a missing bucket apart (some servers create one on write). A role
+            // allowed to write but not to list is fine: only "no such bucket" is conclusive.
+            if let Err(e) = self.inner.list_with_delimiter(Some(&self.prefix)).await {
+                let reason = store_error_reason(&e);
+                if reason.starts_with("no such") || reason == "endpoint unreachable" {
+                    return Err(anyhow::Error::new(e).context(Failure::new(
+                        Kind::Store,
+                        format!("cannot use the store {} ({reason})", self.display()),
+                    )));
+                }
+            }
+        }
         let probe = self
             .prefix
             .clone()
@@ -361,7 +387,10 @@ impl Store {
                 "the store {} is not writable; check its permissions or choose another --store",
                 self.display()
             ),
-            Location::Cloud { .. } => format!("cannot write a probe object to the store {}", self.display()),
+            Location::Cloud { .. } => format!(
+                "cannot write a probe object to the store {}",
+                self.display()
+            ),
         };
         self.inner
             .put(&probe, PutPayload::from_static(b"probe"))
@@ -436,8 +465,7 @@ impl Store {
         Ok(Link {
             url: url.to_string(),
             expires_at: Some(
-                chrono::Utc::now()
-                    + chrono::Duration::from_std(ttl).expect("at most 7 days"),
+                chrono::Utc::now() + chrono::Duration::from_std(ttl).expect("at most 7 days"),
             ),
         })
     }
@@ -604,10 +632,12 @@ pub fn store_error_reason(e: &object_store::Error) -> &'static str {
     let text = format!("{e:?} {e}").to_lowercase();
     match e {
         object_store::Error::NotFound { .. } => "no such bucket, container or object",
-        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
-            "access denied: check the credentials"
-        }
-        _ if text.contains("nosuchbucket") || text.contains("containernotfound") || text.contains("bucket does not exist") => {
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => "access denied: check the credentials",
+        _ if text.contains("nosuchbucket")
+            || text.contains("containernotfound")
+            || text.contains("bucket does not exist") =>
+        {
             "no such bucket or container"
         }
         _ if text.contains("accessdenied")
@@ -625,7 +655,10 @@ pub fn store_error_reason(e: &object_store::Error) -> &'static str {
         {
             "endpoint unreachable"
         }
-        _ if text.contains("no space") || text.contains("file too large") || text.contains("quota") => {
+        _ if text.contains("no space")
+            || text.contains("file too large")
+            || text.contains("quota") =>
+        {
             "out of space"
         }
         _ => "store error",

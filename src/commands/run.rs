@@ -50,6 +50,7 @@ struct Job<'a> {
     report: Reporter,
     compression_level: u32,
     max_rows: Option<u64>,
+    link_ttl: std::time::Duration,
 }
 
 pub async fn run(
@@ -82,6 +83,7 @@ pub async fn run(
         report,
         compression_level: args.compression_level.unwrap_or(settings.compression_level),
         max_rows: args.max_rows_per_table,
+        link_ttl: args.link_ttl.unwrap_or(settings.link_ttl),
     };
 
     let requests: Vec<Request> = if args.all_orgs {
@@ -382,7 +384,7 @@ async fn export_locked(
         },
     )
     .await?;
-    let link = ctx.store.link(&key, ctx.settings.link_ttl).await?;
+    let link = ctx.store.link(&key, ctx.link_ttl).await?;
     Ok(Exported {
         id,
         org: org.clone(),
