@@ -40,7 +40,6 @@ struct Exported {
 
 /// Everything an export of one org needs, opened once per invocation.
 struct Job<'a> {
-    settings: &'a Settings,
     store: &'a Store,
     history: &'a Db,
     catalog: &'a Catalog,
@@ -73,7 +72,6 @@ pub async fn run(
     }
     let planner = Planner::new(&catalog, &scope);
     let ctx = Job {
-        settings,
         store: &store,
         history: &history_db,
         catalog: &catalog,
