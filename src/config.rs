@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
 use crate::error::{Kind, fail};
+use crate::export::render::RenderMode;
 use crate::scope::rules::ScopeConfig;
 use crate::store::StoreConfig;
 
@@ -27,6 +28,7 @@ pub struct Settings {
     pub link_ttl: Duration,
     pub compression_level: u32,
     pub guards: Guards,
+    pub render: RenderMode,
 }
 
 /// Server-side limits on the export's sessions, so that an export never waits forever behind
@@ -77,6 +79,7 @@ struct FileConfig {
     lock_timeout: Option<String>,
     statement_timeout: Option<String>,
     idle_in_transaction_timeout: Option<String>,
+    render: Option<String>,
 }
 
 /// `store = "s3://bucket/prefix"`, or a `[store]` table with the URL, upload tuning and the
@@ -160,6 +163,19 @@ impl Settings {
                 defaults.idle_in_transaction_timeout,
             )?,
         };
+        let render = match file.render.as_deref() {
+            None | Some("client") => RenderMode::Client,
+            Some("server") => RenderMode::Server,
+            Some(other) => {
+                return Err(fail(
+                    Kind::Usage,
+                    format!(
+                        "{}: render = {other:?}; use \"client\" or \"server\"",
+                        file_name.display()
+                    ),
+                ));
+            }
+        };
         let compression_level = file.compression_level.unwrap_or(6);
         if compression_level > 9 {
             return Err(fail(
@@ -211,6 +227,7 @@ impl Settings {
             link_ttl,
             compression_level,
             guards,
+            render,
         })
     }
 }

@@ -31,7 +31,7 @@ pub async fn run(settings: &Settings, args: &PlanArgs, report: Reporter) -> anyh
     } else {
         let snapshot = Snapshot::begin(&mut sessions.db.client, &org.key).await?;
         for section in &selected {
-            let sql = planner.section_sql(section, None);
+            let sql = planner.section_sql(section, None, settings.render);
             report.verbose(&format!("{}: {}", sql.name, sql.count));
             rows.push(Some(snapshot.count(&sql).await? as i64));
         }

@@ -50,6 +50,7 @@ struct Job<'a> {
     compression_level: u32,
     max_rows: Option<u64>,
     link_ttl: std::time::Duration,
+    render: crate::export::render::RenderMode,
 }
 
 pub async fn run(
@@ -82,6 +83,7 @@ pub async fn run(
         compression_level: args.compression_level.unwrap_or(settings.compression_level),
         max_rows: args.max_rows_per_table,
         link_ttl: args.link_ttl.unwrap_or(settings.link_ttl),
+        render: settings.render,
     };
 
     let requests: Vec<Request> = if args.all_orgs {
@@ -305,7 +307,7 @@ async fn export_locked(
         .collect();
     let sqls: Vec<SectionSql> = selected
         .iter()
-        .map(|s| ctx.planner.section_sql(s, ctx.max_rows))
+        .map(|s| ctx.planner.section_sql(s, ctx.max_rows, ctx.render))
         .collect();
     let snapshot = Snapshot::begin(&mut db.client, &org.key).await?;
 

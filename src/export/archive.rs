@@ -175,6 +175,19 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         self.maybe_flush().await
     }
 
+    /// Appends one row that `render` writes straight into the buffer.
+    pub async fn row_with(
+        &mut self,
+        render: impl FnOnce(&mut Vec<u8>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        if !self.first_row {
+            self.buf.push(b',');
+        }
+        self.first_row = false;
+        render(&mut self.buf)?;
+        self.maybe_flush().await
+    }
+
     pub async fn end_section(&mut self) -> anyhow::Result<()> {
         self.buf.push(b']');
         self.maybe_flush().await

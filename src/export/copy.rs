@@ -1,6 +1,6 @@
-//! Incremental parser of PostgreSQL's binary COPY format for a one-column result
-//! (`row_to_json(r)::text`). The binary format carries every byte of the value as is — the
-//! text format would escape backslashes, tabs and newlines, which we would have to undo.
+//! Incremental parser of PostgreSQL's binary COPY format. The binary format carries every
+//! byte of a value as is — the text format would escape backslashes, tabs and newlines, which
+//! we would have to undo — and is the cheapest output the server has.
 //!
 //! Layout: an 11-byte signature, a 32-bit flags word, a 32-bit header-extension length and
 //! that many bytes; then per row a 16-bit field count (−1 ends the data) and, per field, a
@@ -28,8 +28,8 @@ impl BinaryRows {
         self.buf.extend_from_slice(chunk);
     }
 
-    /// The next complete row's single field, or `None` when more input is needed (or the
-    /// trailer was seen; see [`BinaryRows::finished`]).
+    /// The next complete row (its fields, see [`fields`]), or `None` when more input is
+    /// needed (or the trailer was seen; see [`BinaryRows::finished`]).
     pub fn next_row(&mut self) -> anyhow::Result<Option<Bytes>> {
         if !self.header_done {
             if self.buf.len() < SIGNATURE.len() + 8 {
@@ -48,31 +48,55 @@ impl BinaryRows {
         if self.finished || self.buf.len() < 2 {
             return Ok(None);
         }
-        let fields = i16::from_be_bytes([self.buf[0], self.buf[1]]);
-        if fields == -1 {
+        let count = i16::from_be_bytes([self.buf[0], self.buf[1]]);
+        if count == -1 {
             self.finished = true;
             self.buf.advance(2);
             return Ok(None);
         }
-        if fields != 1 {
-            bail!("expected one column per COPY row, got {fields}");
+        let count = usize::try_from(count).context("negative field count in the COPY stream")?;
+        // Walk the fields to find where the row ends.
+        let mut end = 2;
+        for _ in 0..count {
+            if self.buf.len() < end + 4 {
+                return Ok(None);
+            }
+            let len = i32::from_be_bytes(self.buf[end..end + 4].try_into().unwrap());
+            end += 4 + usize::try_from(len).unwrap_or(0);
+            if self.buf.len() < end {
+                return Ok(None);
+            }
         }
-        if self.buf.len() < 6 {
-            return Ok(None);
-        }
-        let len = i32::from_be_bytes(self.buf[2..6].try_into().unwrap());
-        let len = usize::try_from(len).context("unexpected NULL row in the COPY stream")?;
-        if self.buf.len() < 6 + len {
-            return Ok(None);
-        }
-        self.buf.advance(6);
-        Ok(Some(self.buf.split_to(len).freeze()))
+        Ok(Some(self.buf.split_to(end).freeze()))
     }
 
     /// Whether the end-of-data trailer has been read.
     pub fn finished(&self) -> bool {
         self.finished
     }
+}
+
+/// The fields of a row from [`BinaryRows::next_row`]: `None` for NULL.
+pub fn fields(row: &[u8]) -> impl Iterator<Item = anyhow::Result<Option<&[u8]>>> {
+    let count = i16::from_be_bytes([row[0], row[1]]).max(0) as usize;
+    let mut at = 2;
+    (0..count).map(move |_| {
+        let len = i32::from_be_bytes(
+            row.get(at..at + 4)
+                .context("truncated COPY row")?
+                .try_into()
+                .unwrap(),
+        );
+        at += 4;
+        if len < 0 {
+            return Ok(None);
+        }
+        let value = row
+            .get(at..at + len as usize)
+            .context("truncated COPY row")?;
+        at += len as usize;
+        Ok(Some(value))
+    })
 }
 
 #[cfg(test)]
@@ -106,12 +130,32 @@ mod tests {
             for chunk in stream.chunks(chunk_size) {
                 parser.push(chunk);
                 while let Some(row) = parser.next_row().unwrap() {
-                    got.push(row.to_vec());
+                    let value = fields(&row).next().unwrap().unwrap().unwrap();
+                    got.push(value.to_vec());
                 }
             }
             assert!(parser.finished());
             assert_eq!(got, rows.iter().map(|r| r.to_vec()).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn rows_of_several_fields_with_nulls() {
+        let mut stream = SIGNATURE.to_vec();
+        stream.extend(0u32.to_be_bytes());
+        stream.extend(0u32.to_be_bytes());
+        stream.extend(3i16.to_be_bytes());
+        stream.extend(2i32.to_be_bytes());
+        stream.extend(b"ab");
+        stream.extend((-1i32).to_be_bytes());
+        stream.extend(0i32.to_be_bytes());
+        stream.extend((-1i16).to_be_bytes());
+        let mut parser = BinaryRows::new();
+        parser.push(&stream);
+        let row = parser.next_row().unwrap().unwrap();
+        let got: Vec<Option<&[u8]>> = fields(&row).map(|f| f.unwrap()).collect();
+        assert_eq!(got, vec![Some(&b"ab"[..]), None, Some(&b""[..])]);
+        assert!(parser.next_row().unwrap().is_none() && parser.finished());
     }
 
     #[test]

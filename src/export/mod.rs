@@ -3,5 +3,6 @@
 
 pub mod archive;
 pub mod copy;
+pub mod render;
 pub mod snapshot;
 pub mod verify;

@@ -31,7 +31,7 @@ impl<'c> Snapshot<'c> {
         // The first statement takes the snapshot; clock_timestamp() is as close to it as we get.
         let row = txn
             .query_one(
-                "SELECT set_config($1, $2, true), \
+                "SELECT set_config($1, $2, true), set_config('TimeZone', 'UTC', true), \
                         to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
                         split_part(current_setting('server_version'), ' ', 1)",
                 &[&ORG_KEY_SETTING, &org_key],
@@ -39,8 +39,8 @@ impl<'c> Snapshot<'c> {
             .await
             .context("taking the snapshot")?;
         Ok(Snapshot {
-            snapshot_at: row.get(1),
-            server_version: row.get(2),
+            snapshot_at: row.get(2),
+            server_version: row.get(3),
             txn,
         })
     }
@@ -85,7 +85,13 @@ impl<'c> Snapshot<'c> {
                 .with_context(|| format!("reading {}", sql.name))?;
             parser.push(&chunk);
             while let Some(row) = parser.next_row()? {
-                writer.row(&row).await?;
+                writer
+                    .row_with(|buf| {
+                        sql.renderer
+                            .render(&row, buf)
+                            .with_context(|| format!("rendering a row of {}", sql.name))
+                    })
+                    .await?;
                 rows += 1;
                 if rows.is_multiple_of(4096) {
                     on_rows(rows);

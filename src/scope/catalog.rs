@@ -55,6 +55,8 @@ pub struct Column {
     pub name: String,
     /// `format_type()`: usable as a cast target in generated SQL.
     pub type_name: String,
+    /// `pg_type` OID (domains keep their own OID): decides how a value is rendered.
+    pub type_oid: u32,
     pub not_null: bool,
 }
 
@@ -159,7 +161,7 @@ impl Catalog {
                 &format!(
                     "WITH rels AS ({RELS}) \
                      SELECT a.attrelid::int8, a.attname::text, \
-                            format_type(a.atttypid, a.atttypmod), a.attnotnull \
+                            format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid::int8 \
                      FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid \
                      WHERE a.attnum > 0 AND NOT a.attisdropped \
                      ORDER BY a.attrelid, a.attnum"
@@ -174,6 +176,7 @@ impl Catalog {
                     name: row.get(1),
                     type_name: row.get(2),
                     not_null: row.get(3),
+                    type_oid: row.get::<_, i64>(4) as u32,
                 });
             }
         }

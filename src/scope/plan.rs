@@ -16,6 +16,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::db::{quote_ident, quote_qualified};
+use crate::export::render::{RenderMode, RowRenderer, ValueKind};
 use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::rules::{Edge, EdgeKind, Role, Scope, Section};
 
@@ -33,8 +34,11 @@ pub struct SectionSql {
     pub name: String,
     /// `SELECT count(*) …`: one bigint.
     pub count: String,
-    /// `COPY (SELECT row_to_json(r)::text …) TO STDOUT (FORMAT binary)`: one text column.
+    /// `COPY (SELECT … ) TO STDOUT (FORMAT binary)`: `row_to_json(r)::text` (server
+    /// rendering) or the columns themselves (client rendering).
     pub copy: String,
+    /// Turns each COPY row into the row's JSON object.
+    pub renderer: RowRenderer,
 }
 
 /// SQL generation for one scope.
@@ -104,24 +108,51 @@ impl<'a> Planner<'a> {
 
     /// The SQL of a section; `limit` caps the rows COPY writes (`--max-rows-per-table`), not
     /// the count.
-    pub fn section_sql(&self, section: &Section, limit: Option<u64>) -> SectionSql {
+    pub fn section_sql(
+        &self,
+        section: &Section,
+        limit: Option<u64>,
+        mode: RenderMode,
+    ) -> SectionSql {
         let table = self.catalog.table(section.table);
         let with = self.with_clause(section.table);
         let predicate = self.predicate(section.table, "t");
-        let columns = section
+        let typed: Vec<(&str, u32)> = section
             .columns
             .iter()
-            .map(|c| format!("t.{}", quote_ident(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
+            .map(|c| {
+                let oid = table.column(c).map_or(0, |col| col.type_oid);
+                (c.as_str(), oid)
+            })
+            .collect();
         let from = table.from_clause();
+        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        let select = match mode {
+            RenderMode::Server => {
+                let columns = section
+                    .columns
+                    .iter()
+                    .map(|c| format!("t.{}", quote_ident(c)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "SELECT row_to_json(r)::text FROM (SELECT {columns} FROM {from} t WHERE {predicate}{limit}) r"
+                )
+            }
+            RenderMode::Client => {
+                let exprs = typed
+                    .iter()
+                    .map(|(c, oid)| ValueKind::of(*oid).select_expr("t", c))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("SELECT {exprs} FROM {from} t WHERE {predicate}{limit}")
+            }
+        };
         SectionSql {
             name: table.qualified_name(),
             count: format!("{with}SELECT count(*) FROM {from} t WHERE {predicate}"),
-            copy: format!(
-                "COPY ({with}SELECT row_to_json(r)::text FROM (SELECT {columns} FROM {from} t WHERE {predicate}{limit}) r) TO STDOUT (FORMAT binary)",
-                limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
-            ),
+            copy: format!("COPY ({with}{select}) TO STDOUT (FORMAT binary)"),
+            renderer: RowRenderer::new(mode, &typed),
         }
     }
 

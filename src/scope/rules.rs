@@ -646,6 +646,7 @@ mod tests {
                 .map(|c| Column {
                     name: c.trim_end_matches('!').into(),
                     type_name: "bigint".into(),
+                    type_oid: 20,
                     not_null: c.ends_with('!'),
                 })
                 .collect(),

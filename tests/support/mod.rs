@@ -282,9 +282,12 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("{e}: {e:?}\n{sql}"));
     }
 
-    /// Rows of an independent query, as JSON values (rendered by the server).
+    /// Rows of an independent query, as JSON values (rendered by the server, in UTC like the
+    /// archive).
     pub fn json_rows(&self, sql: &str) -> Vec<Value> {
-        self.client()
+        let mut client = self.client();
+        client.batch_execute("SET TimeZone = 'UTC'").unwrap();
+        client
             .query(&format!("SELECT row_to_json(x)::text FROM ({sql}) x"), &[])
             .unwrap_or_else(|e| panic!("{e}: {e:?}\n{sql}"))
             .iter()
