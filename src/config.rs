@@ -176,7 +176,9 @@ impl Settings {
                 ));
             }
         };
-        let compression_level = file.compression_level.unwrap_or(6);
+        // Level 2 (zlib-rs): smaller than `gzip -1` and fast enough not to slow the export
+        // below the database's pace on two cores; see bench/RESULTS.md.
+        let compression_level = file.compression_level.unwrap_or(2);
         if compression_level > 9 {
             return Err(fail(
                 Kind::Usage,

@@ -34,6 +34,9 @@ use crate::export::archive::ChunkSink;
 /// The longest a presigned link may live (S3 and GCS V4 signatures: 7 days).
 const MAX_LINK_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Upload part size for a local directory.
+const LOCAL_PART_SIZE: usize = 1 << 20;
+
 /// Where archives go and how they are uploaded (`--store` and the `[store]` config table).
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -115,8 +118,10 @@ impl Store {
             signer: None,
             prefix: Path::default(),
             location: Location::Local { root },
-            part_size: config.part_size,
-            max_parts_in_flight: config.max_parts_in_flight,
+            // A local file has no minimum part size and gains nothing from parallel parts:
+            // small parts keep memory flat.
+            part_size: LOCAL_PART_SIZE,
+            max_parts_in_flight: 2,
         })
     }
 
@@ -265,8 +270,8 @@ impl Store {
                 signer: None,
                 prefix: Path::default(),
                 location: Location::Local { root },
-                part_size: config.part_size,
-                max_parts_in_flight: config.max_parts_in_flight,
+                part_size: LOCAL_PART_SIZE,
+                max_parts_in_flight: 2,
             },
             key,
         ))

@@ -20,6 +20,8 @@ use crate::scope::catalog::Catalog;
 use crate::scope::rules::{Scope, Section};
 
 pub const FORMAT: &str = "orgexport/1";
+/// JSON per gzip member: small enough to keep memory flat, large enough that the 32 KiB
+/// deflate window loses nothing measurable (see bench/RESULTS.md).
 const CHUNK_SIZE: usize = 1 << 20;
 
 #[derive(Debug, Clone, Serialize)]
@@ -136,7 +138,7 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         ArchiveWriter {
             sink,
-            buf: Vec::with_capacity(CHUNK_SIZE + 64 * 1024),
+            buf: Vec::with_capacity(CHUNK_SIZE + 16 * 1024),
             level: Compression::new(level),
             in_flight: VecDeque::new(),
             max_in_flight: cores + 1,
@@ -230,7 +232,7 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         if self.buf.is_empty() {
             return;
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_SIZE + 64 * 1024));
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_SIZE + 16 * 1024));
         self.json_bytes += chunk.len() as u64;
         let level = self.level;
         self.in_flight
