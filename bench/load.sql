@@ -1,9 +1,11 @@
 -- Loads the benchmark data. Variables: big_events, big_notes, small_orgs (orgs of ~50 rows),
--- only_small (1 = just the ~1,000-row org "small", for the database of its own).
+-- only_small (1 = just the ~1,000-row org "small", for the database of its own). Org
+-- "medium" (200,000 rows) shows that memory does not grow with the org.
 \set lorem '''Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla pariatur.'''
 BEGIN;
 INSERT INTO orgs VALUES (1, 'big', 'Big Corp'), (2, 'small', 'Small Shop');
-INSERT INTO orgs SELECT 2 + i, 'org' || i, 'Org ' || i FROM generate_series(1, :small_orgs) i WHERE :only_small = 0;
+INSERT INTO orgs SELECT 3, 'medium', 'Medium Inc' WHERE :only_small = 0;
+INSERT INTO orgs SELECT 3 + i, 'org' || i, 'Org ' || i FROM generate_series(1, :small_orgs) i WHERE :only_small = 0;
 
 -- events: the big org's first (ids 1..), then the small org's 600, then ~50 per other org
 INSERT INTO events
@@ -18,9 +20,13 @@ SELECT 100000000 + i, 2, md5('s' || i)::uuid, 'view', substr(:lorem, 1 + i % 150
        jsonb_build_object('ip', '10.0.0.' || (i % 250), 'n', i), i / 3.0, timestamptz '2026-02-01' + i * interval '1 minute'
 FROM generate_series(1, 600) i;
 INSERT INTO events
-SELECT 200000000 + i, 3 + i % :small_orgs, md5('o' || i)::uuid, 'click', substr(:lorem, 1 + i % 150, 120),
+SELECT 200000000 + i, 4 + i % :small_orgs, md5('o' || i)::uuid, 'click', substr(:lorem, 1 + i % 150, 120),
        jsonb_build_object('n', i), i / 7.0, timestamptz '2026-03-01' + i * interval '1 second'
 FROM generate_series(1, :small_orgs * 50) i WHERE :only_small = 0;
+INSERT INTO events
+SELECT 300000000 + i, 3, md5('m' || i)::uuid, 'purchase', substr(:lorem, 1 + i % 150, 120) || ' ' || md5(i::text),
+       jsonb_build_object('n', i, 'tags', jsonb_build_array('m')), i / 9.0, timestamptz '2026-04-01' + i * interval '3 seconds'
+FROM generate_series(1, 200000) i WHERE :only_small = 0;
 
 INSERT INTO event_notes
 SELECT i, 1 + (i * 3) % :big_events, 'user' || (i % 5000) || '@example.com',

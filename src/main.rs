@@ -6,6 +6,7 @@ use clap::Parser;
 use orgexport::error::{kind_of, one_line};
 
 fn main() -> ExitCode {
+    orgexport::tune_allocator();
     let cli = orgexport::cli::Cli::parse();
     let json = cli.global.json;
     let runtime = match tokio::runtime::Runtime::new() {
