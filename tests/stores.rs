@@ -362,6 +362,21 @@ fn azure_export_uploads_and_its_sas_link_downloads_the_exact_archive() {
         "no anonymous access"
     );
 
+    // A fresh SAS link from `link`, valid for one second, is refused once expired.
+    let id = export["export_id"].as_str().unwrap();
+    let cwd = TempDir::new();
+    let mut cmd = orgexport(cwd.path());
+    cmd.args(["link", id, "--ttl", "1s", "--database-url", &db.url]);
+    for (k, v) in azurite.env() {
+        cmd.env(k, v);
+    }
+    let fresh = Run::from(cmd.output().unwrap());
+    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
+    let short = fresh.last_stdout_line().to_string();
+    assert_eq!(http_get(&short).0, 200, "a fresh link works");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(http_get(&short).0, 403, "an expired link is refused");
+
     let missing = run_with(&db, "az://no-such-container/x", &azurite.env(), &[]);
     assert_eq!(missing.code, 6, "{}", missing.stderr);
 }
