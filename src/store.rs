@@ -163,40 +163,25 @@ impl Store {
                 format!("cannot open the store {}", config.url),
             ))
         };
+        // The three builders share no trait, so one macro applies the environment, the URL,
+        // the retry policy and the `[store]` options to whichever the scheme names.
+        macro_rules! build {
+            ($builder:ty) => {{
+                let mut builder = <$builder>::from_env()
+                    .with_url(&bucket_url)
+                    .with_retry(retry);
+                for (key, value) in &config.options {
+                    builder =
+                        builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
+                }
+                let store = Arc::new(builder.build().map_err(build_error)?);
+                (store.clone(), store)
+            }};
+        }
         let (inner, signer): (Arc<dyn ObjectStore>, Arc<dyn Signer>) = match scheme {
-            "s3" => {
-                let mut builder = AmazonS3Builder::from_env()
-                    .with_url(&bucket_url)
-                    .with_retry(retry);
-                for (key, value) in &config.options {
-                    builder =
-                        builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
-                }
-                let store = Arc::new(builder.build().map_err(build_error)?);
-                (store.clone(), store)
-            }
-            "gs" => {
-                let mut builder = GoogleCloudStorageBuilder::from_env()
-                    .with_url(&bucket_url)
-                    .with_retry(retry);
-                for (key, value) in &config.options {
-                    builder =
-                        builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
-                }
-                let store = Arc::new(builder.build().map_err(build_error)?);
-                (store.clone(), store)
-            }
-            _ => {
-                let mut builder = MicrosoftAzureBuilder::from_env()
-                    .with_url(&bucket_url)
-                    .with_retry(retry);
-                for (key, value) in &config.options {
-                    builder =
-                        builder.with_config(key.parse().map_err(|e| option_error(key, e))?, value);
-                }
-                let store = Arc::new(builder.build().map_err(build_error)?);
-                (store.clone(), store)
-            }
+            "s3" => build!(AmazonS3Builder),
+            "gs" => build!(GoogleCloudStorageBuilder),
+            _ => build!(MicrosoftAzureBuilder),
         };
         Ok(Store {
             inner,

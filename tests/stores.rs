@@ -52,6 +52,22 @@ fn history(db: &TestDb) -> (String, Option<String>, Option<i64>, Option<String>)
     (row.get(0), row.get(1), row.get(2), row.get(3))
 }
 
+/// `orgexport link ID --ttl 1s`: the fresh link downloads, and is refused once expired.
+fn assert_fresh_link_works_then_expires(db: &TestDb, id: &str, env: &[(&'static str, String)]) {
+    let cwd = TempDir::new();
+    let mut cmd = orgexport(cwd.path());
+    cmd.args(["link", id, "--ttl", "1s", "--database-url", &db.url]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let fresh = Run::from(cmd.output().unwrap());
+    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
+    let short = fresh.last_stdout_line().to_string();
+    assert_eq!(http_get(&short).0, 200, "a fresh link works");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(http_get(&short).0, 403, "an expired link is refused");
+}
+
 fn tamper(link: &str) -> String {
     let pos = link
         .find("Signature=")
@@ -115,18 +131,8 @@ fn s3_export_uploads_and_its_presigned_link_downloads_the_exact_archive() {
     let unsigned = link.split('?').next().unwrap();
     assert_eq!(http_get(unsigned).0, 403);
     assert_eq!(http_get(&tamper(link)).0, 403);
+    assert_fresh_link_works_then_expires(&db, id, &s3.env());
     let cwd = TempDir::new();
-    let mut cmd = orgexport(cwd.path());
-    cmd.args(["link", id, "--ttl", "1s", "--database-url", &db.url]);
-    for (k, v) in s3.env() {
-        cmd.env(k, v);
-    }
-    let fresh = Run::from(cmd.output().unwrap());
-    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
-    let short = fresh.last_stdout_line().to_string();
-    assert_eq!(http_get(&short).0, 200, "a fresh link works");
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    assert_eq!(http_get(&short).0, 403, "an expired link is refused");
     let audited =
         db.scalar_i64("SELECT count(*) FROM orgexport.audit_log WHERE action = 'link.issued'");
     assert_eq!(audited, 1);
@@ -364,18 +370,7 @@ fn azure_export_uploads_and_its_sas_link_downloads_the_exact_archive() {
 
     // A fresh SAS link from `link`, valid for one second, is refused once expired.
     let id = export["export_id"].as_str().unwrap();
-    let cwd = TempDir::new();
-    let mut cmd = orgexport(cwd.path());
-    cmd.args(["link", id, "--ttl", "1s", "--database-url", &db.url]);
-    for (k, v) in azurite.env() {
-        cmd.env(k, v);
-    }
-    let fresh = Run::from(cmd.output().unwrap());
-    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
-    let short = fresh.last_stdout_line().to_string();
-    assert_eq!(http_get(&short).0, 200, "a fresh link works");
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    assert_eq!(http_get(&short).0, 403, "an expired link is refused");
+    assert_fresh_link_works_then_expires(&db, id, &azurite.env());
 
     let missing = run_with(&db, "az://no-such-container/x", &azurite.env(), &[]);
     assert_eq!(missing.code, 6, "{}", missing.stderr);

@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::cli::LinkArgs;
-use crate::commands::{connect_sessions, prepare_history};
+use crate::commands::{completed_export, connect_sessions, prepare_history};
 use crate::config::Settings;
 use crate::error::{Kind, fail};
 use crate::history;
@@ -17,29 +17,7 @@ pub async fn run(settings: &Settings, args: &LinkArgs, report: Reporter) -> anyh
     let id = parse_export_id(&args.export_id)?;
     let mut sessions = connect_sessions(settings).await?;
     prepare_history(&mut sessions.history, None, &report).await?;
-    let export = history::find(&sessions.history.client, id)
-        .await?
-        .ok_or_else(|| {
-            fail(
-                Kind::Usage,
-                format!("no export with id {id}; see `orgexport list`"),
-            )
-        })?;
-    let object_url = match (export.status.as_str(), &export.object_url) {
-        ("completed", Some(url)) => url.clone(),
-        ("pruned", _) => {
-            return Err(fail(
-                Kind::Usage,
-                format!("export {id} was pruned: its archive has been deleted; run a new export"),
-            ));
-        }
-        (status, _) => {
-            return Err(fail(
-                Kind::Usage,
-                format!("export {id} is {status}, not completed: it has no archive to link to"),
-            ));
-        }
-    };
+    let (export, object_url) = completed_export(&sessions.history, id).await?;
     let ttl = args.ttl.unwrap_or(settings.link_ttl);
     let (store, key) = Store::locate(&object_url, &settings.store).await?;
     let link = store.link(&key, ttl).await?;

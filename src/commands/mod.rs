@@ -71,3 +71,30 @@ pub async fn load_scope(db: &Db, config: &ScopeConfig) -> anyhow::Result<(Catalo
     let scope = rules::classify(&catalog, config)?;
     Ok((catalog, scope))
 }
+
+/// The archive URL of a completed export, or a usage error saying why there is none.
+pub async fn completed_export(
+    history_db: &Db,
+    id: uuid::Uuid,
+) -> anyhow::Result<(history::ExportRow, String)> {
+    use crate::error::{Kind, fail};
+    let export = history::find(&history_db.client, id)
+        .await?
+        .ok_or_else(|| {
+            fail(
+                Kind::Usage,
+                format!("no export with id {id}; see `orgexport list`"),
+            )
+        })?;
+    match (export.status.as_str(), export.object_url.clone()) {
+        ("completed", Some(url)) => Ok((export, url)),
+        ("pruned", _) => Err(fail(
+            Kind::Usage,
+            format!("export {id} was pruned: its archive has been deleted; run a new export"),
+        )),
+        (status, _) => Err(fail(
+            Kind::Usage,
+            format!("export {id} is {status}, not completed: it has no archive"),
+        )),
+    }
+}

@@ -4,12 +4,11 @@
 use serde_json::json;
 
 use crate::cli::VerifyArgs;
-use crate::commands::connect_sessions;
 use crate::commands::link::parse_export_id;
+use crate::commands::{completed_export, connect_sessions};
 use crate::config::Settings;
 use crate::error::{Kind, fail};
 use crate::export::verify::{check_sidecar, verify_archive};
-use crate::history;
 use crate::output::{Reporter, human_bytes};
 use crate::store::Store;
 
@@ -18,23 +17,7 @@ pub async fn run(settings: &Settings, args: &VerifyArgs, report: Reporter) -> an
     let object_url = if uuid::Uuid::parse_str(target).is_ok() {
         let id = parse_export_id(target)?;
         let sessions = connect_sessions(settings).await?;
-        let export = history::find(&sessions.history.client, id)
-            .await?
-            .ok_or_else(|| {
-                fail(
-                    Kind::Usage,
-                    format!("no export with id {id}; see `orgexport list`"),
-                )
-            })?;
-        match (export.status.as_str(), export.object_url) {
-            ("completed", Some(url)) => url,
-            (status, _) => {
-                return Err(fail(
-                    Kind::Usage,
-                    format!("export {id} is {status}: there is no archive to verify"),
-                ));
-            }
-        }
+        completed_export(&sessions.history, id).await?.1
     } else {
         target.to_string()
     };
