@@ -274,6 +274,66 @@ mod tests {
         }
     }
 
+    #[test]
+    fn capped_sections_say_so_and_give_the_total() {
+        use crate::scope::catalog::{Catalog, Column, RelKind, Table};
+        use crate::scope::rules::{Role, Scope, Section};
+        let catalog = Catalog {
+            tables: vec![Table {
+                schema: "public".into(),
+                name: "tasks".into(),
+                kind: RelKind::Table,
+                columns: vec![Column {
+                    name: "id".into(),
+                    type_name: "bigint".into(),
+                    type_oid: 20,
+                    not_null: true,
+                }],
+                primary_key: vec!["id".into()],
+                indexed_leading_columns: vec![],
+                estimated_rows: None,
+            }],
+            foreign_keys: vec![],
+        };
+        let section = Section {
+            table: 0,
+            role: Role::Tenant {
+                column: "org_id".into(),
+            },
+            columns: vec!["id".into()],
+            excluded_columns: vec!["secret_token".into()],
+        };
+        let scope = Scope {
+            root: 0,
+            root_key: "id".into(),
+            lookup_columns: vec![],
+            sections: vec![section.clone()],
+            edges: vec![],
+            skipped: vec![],
+            warnings: vec![],
+            only_tables: vec![],
+        };
+        let capped = SectionManifest::new(&catalog, &scope, &section, 300, Some(10));
+        assert_eq!(
+            (capped.record_count, capped.capped, capped.total_count),
+            (10, true, Some(300))
+        );
+        let json = serde_json::to_value(&capped).unwrap();
+        assert_eq!(json["total_count"], 300);
+        assert_eq!(json["columns"][0]["type"], "bigint");
+        let whole = SectionManifest::new(&catalog, &scope, &section, 7, Some(10));
+        assert_eq!(
+            (whole.record_count, whole.capped, whole.total_count),
+            (7, false, None)
+        );
+        assert!(
+            serde_json::to_value(&whole)
+                .unwrap()
+                .get("total_count")
+                .is_none()
+        );
+    }
+
     #[tokio::test]
     async fn many_members_decode_to_one_document_manifest_first() {
         let mut writer = ArchiveWriter::new(VecSink(Vec::new()), 1);

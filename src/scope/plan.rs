@@ -435,3 +435,138 @@ pub fn quoted_name(catalog: &Catalog, table: TableId) -> String {
     let t = catalog.table(table);
     quote_qualified(&t.schema, &t.name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::catalog::{Catalog, Column, ForeignKey, RelKind, Table};
+    use crate::scope::rules::{ScopeConfig, classify};
+
+    fn table(name: &str, columns: &[(&str, u32, bool)], kind: RelKind) -> Table {
+        let (schema, name) = name.split_once('.').unwrap();
+        Table {
+            schema: schema.into(),
+            name: name.into(),
+            kind,
+            columns: columns
+                .iter()
+                .map(|(n, oid, not_null)| Column {
+                    name: n.to_string(),
+                    type_name: if *oid == 2950 {
+                        "uuid".into()
+                    } else {
+                        "bigint".into()
+                    },
+                    type_oid: *oid,
+                    not_null: *not_null,
+                })
+                .collect(),
+            primary_key: vec!["id".into()],
+            indexed_leading_columns: vec!["org_id".into()],
+            estimated_rows: None,
+        }
+    }
+
+    fn fk(catalog: &mut Catalog, from: &str, cols: &[&str], to: &str) {
+        let table = catalog.find(from).unwrap();
+        let referenced = catalog.find(to).unwrap();
+        catalog.foreign_keys.push(ForeignKey {
+            name: "fk".into(),
+            table,
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            referenced,
+            referenced_columns: vec!["id".into()],
+        });
+    }
+
+    /// orgs(uuid) ← "Order Items"(org_id) ← notes(item_id); people referenced by notes and
+    /// inviting each other (a cycle).
+    fn catalog() -> Catalog {
+        let mut c = Catalog::default();
+        c.tables
+            .push(table("public.orgs", &[("id", 2950, true)], RelKind::Table));
+        c.tables.push(table(
+            "sales.Order Items",
+            &[
+                ("id", 20, true),
+                ("org_id", 2950, true),
+                ("weird\"col", 700, false),
+            ],
+            RelKind::Partitioned,
+        ));
+        c.tables.push(table(
+            "public.notes",
+            &[
+                ("id", 20, true),
+                ("item_id", 20, true),
+                ("author", 20, false),
+            ],
+            RelKind::Table,
+        ));
+        c.tables.push(table(
+            "public.people",
+            &[("id", 20, true), ("invited_by", 20, false)],
+            RelKind::Table,
+        ));
+        fk(&mut c, "sales.Order Items", &["org_id"], "public.orgs");
+        fk(&mut c, "public.notes", &["item_id"], "sales.Order Items");
+        fk(&mut c, "public.notes", &["author"], "public.people");
+        fk(&mut c, "public.people", &["invited_by"], "public.people");
+        c
+    }
+
+    #[test]
+    fn tenant_predicate_binds_the_key_typed_and_quotes_identifiers() {
+        let catalog = catalog();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        let planner = Planner::new(&catalog, &scope);
+        let items = scope
+            .section_of(catalog.find("sales.Order Items").unwrap())
+            .unwrap();
+        let sql = planner.section_sql(items, Some(10), RenderMode::Client);
+        assert!(sql.copy.contains(r#"FROM "sales"."Order Items" t WHERE t."org_id" = current_setting('orgexport.org_key')::text::uuid LIMIT 10"#), "{}", sql.copy);
+        // float4 is rendered by the server, the rest from binary; the quote is doubled
+        assert!(
+            sql.copy.contains(r#"to_json(t."weird""col")::text"#),
+            "{}",
+            sql.copy
+        );
+        assert!(!sql.count.contains("LIMIT"), "the count is the total");
+        let server = planner.section_sql(items, None, RenderMode::Server);
+        assert!(
+            server
+                .copy
+                .starts_with("COPY (SELECT row_to_json(r)::text FROM (SELECT")
+        );
+    }
+
+    #[test]
+    fn children_reference_their_owners_through_ctes_and_cycles_recurse() {
+        let catalog = catalog();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        let planner = Planner::new(&catalog, &scope);
+        let notes = scope
+            .section_of(catalog.find("public.notes").unwrap())
+            .unwrap();
+        let sql = planner.section_sql(notes, None, RenderMode::Client);
+        assert!(
+            sql.copy
+                .starts_with("COPY (WITH s1 AS (SELECT t.\"id\" FROM \"sales\".\"Order Items\" t"),
+            "{}",
+            sql.copy
+        );
+        assert!(sql.copy.contains("ONLY \"public\".\"notes\" t WHERE (EXISTS (SELECT 1 FROM s1 s WHERE s.\"id\" = t.\"item_id\"))"), "{}", sql.copy);
+        let people = scope
+            .section_of(catalog.find("public.people").unwrap())
+            .unwrap();
+        let sql = planner.section_sql(people, None, RenderMode::Client);
+        assert!(sql.count.starts_with("WITH RECURSIVE "), "{}", sql.count);
+        assert!(sql.count.contains("UNION SELECT e.to_tag"), "{}", sql.count);
+        assert!(
+            sql.count
+                .contains("(t.tableoid, t.ctid) IN (SELECT tab, tid FROM c0 WHERE tag = 0)"),
+            "{}",
+            sql.count
+        );
+    }
+}
