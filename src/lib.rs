@@ -50,7 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     watch_signals(cancel.clone());
     match &cli.command {
         Command::Run(args) => commands::run::run(&settings, args, cancel, report).await,
-        Command::Plan(args) => commands::plan::run(&settings, args, report).await,
+        Command::Plan(args) => commands::plan::run(&settings, args, cancel, report).await,
         Command::List(args) => commands::list::run(&settings, args, report).await,
         Command::Link(args) => commands::link::run(&settings, args, report).await,
         Command::Verify(args) => commands::verify::run(&settings, args, report).await,

@@ -388,3 +388,53 @@ fn hostile_data_and_identifiers_are_exported_exactly_and_never_injected() {
         3
     );
 }
+
+#[test]
+fn sigint_while_blocked_behind_a_lock_exits_130_promptly() {
+    let db = big_db();
+    let store = TempDir::new();
+    let mut ddl = db.client();
+    ddl.batch_execute("BEGIN; LOCK TABLE rows IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let child = spawn_export(&db, &store, "small");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db.scalar_i64(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = 'orgexport' AND wait_event_type = 'Lock'",
+    ) == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the export never waited for the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert_eq!(history(&db).0, "cancelled");
+    assert!(store.files().is_empty(), "{:?}", store.files());
+    // The waiting statement was cancelled server-side, not left queued behind the lock.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while db.scalar_i64(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = 'orgexport'",
+    ) > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the export's sessions outlived it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ddl.batch_execute("ROLLBACK").unwrap();
+}

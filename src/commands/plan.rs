@@ -12,7 +12,12 @@ use crate::org;
 use crate::output::Reporter;
 use crate::scope::plan::Planner;
 
-pub async fn run(settings: &Settings, args: &PlanArgs, report: Reporter) -> anyhow::Result<()> {
+pub async fn run(
+    settings: &Settings,
+    args: &PlanArgs,
+    cancel: tokio_util::sync::CancellationToken,
+    report: Reporter,
+) -> anyhow::Result<()> {
     let mut sessions = connect_sessions(settings).await?;
     let (catalog, scope) = load_scope(&sessions.db, &scope_config(settings, &args.scope)).await?;
     let planner = Planner::new(&catalog, &scope);
@@ -33,7 +38,7 @@ pub async fn run(settings: &Settings, args: &PlanArgs, report: Reporter) -> anyh
         for section in &selected {
             let sql = planner.section_sql(section, None, settings.render);
             report.verbose(&format!("{}: {}", sql.name, sql.count));
-            rows.push(Some(snapshot.count(&sql).await? as i64));
+            rows.push(Some(snapshot.count(&sql, &cancel).await? as i64));
         }
         snapshot.finish().await?;
     }

@@ -228,8 +228,15 @@ async fn export_one(
     let outcome = match lock::acquire(&db.client, key, wait, ctx.cancel).await {
         Ok(Acquired::Taken) => {
             let outcome = export_locked(ctx, db, &org, id).await;
-            // The lock also goes with the session; a dead connection has released it already.
-            let _ = lock::release(&db.client, key).await;
+            match &outcome {
+                // A statement may still run on the session (a COPY, or a count waiting for a
+                // lock): cancel it server-side; the lock goes with the session at exit.
+                Err(err) if kind_of(err) == Kind::Interrupted => db.cancel_running().await,
+                // The lock also goes with the session; a dead connection has released it.
+                _ => {
+                    let _ = lock::release(&db.client, key).await;
+                }
+            }
             outcome
         }
         Ok(Acquired::Busy(holder)) => Err(fail(
@@ -315,7 +322,7 @@ async fn export_locked(
     let mut sections = Vec::with_capacity(sqls.len());
     for (section, sql) in selected.iter().zip(&sqls) {
         ctx.report.verbose(&format!("{}: {}", sql.name, sql.copy));
-        let total = snapshot.count(sql).await?;
+        let total = snapshot.count(sql, ctx.cancel).await?;
         sections.push(SectionManifest::new(
             ctx.catalog,
             ctx.scope,

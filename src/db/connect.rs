@@ -290,6 +290,22 @@ fn connect_hint(err: &tokio_postgres::Error, options: &ConnectOptions) -> &'stat
 }
 
 impl Db {
+    /// Asks the server to cancel whatever statement this session is running (after Ctrl-C),
+    /// waiting at most two seconds; failures are ignored — the session ends with the process.
+    pub async fn cancel_running(&self) {
+        let token = self.client.cancel_token();
+        let cancel = async {
+            if self.options.sslmode == SslMode::Disable {
+                let _ = token.cancel_query(NoTls).await;
+            } else if let Ok(tls) =
+                crate::db::tls::connector(self.options.sslmode, self.options.sslrootcert.as_deref())
+            {
+                let _ = token.cancel_query(tls).await;
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), cancel).await;
+    }
+
     /// Applies the session guards (see [`Guards`]).
     pub async fn apply_guards(&self, guards: &Guards) -> anyhow::Result<()> {
         let ms = |d: std::time::Duration| d.as_millis().to_string();

@@ -45,11 +45,14 @@ impl<'c> Snapshot<'c> {
         })
     }
 
-    pub async fn count(&self, sql: &SectionSql) -> anyhow::Result<u64> {
-        let row = self
-            .txn
-            .query_one(&sql.count, &[])
-            .await
+    /// The section's row count in this snapshot. Interruptible: on cancel the query is
+    /// abandoned (the session ends with the process, which ends the query).
+    pub async fn count(&self, sql: &SectionSql, cancel: &CancellationToken) -> anyhow::Result<u64> {
+        let row = tokio::select! {
+            row = self.txn.query_one(&sql.count, &[]) => row,
+            _ = cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
+        };
+        let row = row
             .map_err(explain)
             .with_context(|| format!("counting {}", sql.name))?;
         Ok(row.get::<_, i64>(0) as u64)
