@@ -484,3 +484,36 @@ fn completions_are_printed_for_each_shell() {
         );
     }
 }
+
+#[test]
+fn a_terminal_gets_progress_bars_per_section() {
+    let db = example_db();
+    let store = TempDir::new();
+    // `script` gives the tool a pseudo-terminal, as an operator's shell would.
+    let command = format!(
+        "{} run --org acme --database-url {} --store {}",
+        env!("CARGO_BIN_EXE_orgexport"),
+        db.url,
+        store.path().display()
+    );
+    let run = Run::from(
+        std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(store.path())
+            .env("TERM", "xterm")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let screen = run.stdout;
+    assert!(
+        screen.contains("public.tasks") && screen.contains("300/300"),
+        "{screen}"
+    );
+    assert!(screen.contains("/s"), "rows per second: {screen}");
+    assert!(screen.contains("exported org acme"), "{screen}");
+    let stamp = screen
+        .lines()
+        .any(|l| chrono::DateTime::parse_from_rfc3339(l.split(' ').next().unwrap_or("")).is_ok());
+    assert!(!stamp, "no timestamped log lines on a terminal: {screen}");
+}
