@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::cli::GlobalArgs;
 use crate::error::{Kind, fail};
@@ -74,12 +75,12 @@ struct FileConfig {
     exclude_columns: Option<Vec<String>>,
     allow_columns: Option<Vec<String>>,
     include_referenced: Option<bool>,
-    link_ttl: Option<String>,
-    compression_level: Option<u32>,
-    lock_timeout: Option<String>,
-    statement_timeout: Option<String>,
-    idle_in_transaction_timeout: Option<String>,
-    render: Option<String>,
+    link_ttl: Option<Spanned<String>>,
+    compression_level: Option<Spanned<u32>>,
+    lock_timeout: Option<Spanned<String>>,
+    statement_timeout: Option<Spanned<String>>,
+    idle_in_transaction_timeout: Option<Spanned<String>>,
+    render: Option<Spanned<String>>,
 }
 
 /// `store = "s3://bucket/prefix"`, or a `[store]` table with the URL, upload tuning and the
@@ -103,17 +104,25 @@ struct StoreTable {
 
 impl Settings {
     pub fn resolve(args: &GlobalArgs) -> anyhow::Result<Settings> {
-        let file = match &args.config {
+        let (file, text) = match &args.config {
             Some(path) => read_file(path)?,
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
                 read_file(Path::new(DEFAULT_CONFIG_FILE))?
             }
-            None => FileConfig::default(),
+            None => (FileConfig::default(), String::new()),
         };
         let file_name = args
             .config
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+        // "orgexport.toml line 3": where a value the TOML parser accepted turned out invalid.
+        let place = |span: std::ops::Range<usize>| {
+            format!(
+                "{} line {}",
+                file_name.display(),
+                line_of(&text, span.start)
+            )
+        };
 
         let defaults = ScopeConfig::default();
         let scope = ScopeConfig {
@@ -136,13 +145,14 @@ impl Settings {
                 ),
             ));
         }
-        let duration = |key: &str, value: Option<String>, default: Duration| match value {
-            Some(text) => humantime::parse_duration(&text).map_err(|e| {
+        let duration = |key: &str, value: Option<Spanned<String>>, default: Duration| match value {
+            Some(value) => humantime::parse_duration(value.get_ref()).map_err(|e| {
                 fail(
                     Kind::Usage,
                     format!(
-                        "{}: {key} = {text:?} is not a duration ({e}); write e.g. \"15m\"",
-                        file_name.display()
+                        "{}: {key} = {:?} is not a duration ({e}); write e.g. \"15m\"",
+                        place(value.span()),
+                        value.get_ref()
                     ),
                 )
             }),
@@ -163,31 +173,38 @@ impl Settings {
                 defaults.idle_in_transaction_timeout,
             )?,
         };
-        let render = match file.render.as_deref() {
-            None | Some("client") => RenderMode::Client,
-            Some("server") => RenderMode::Server,
-            Some(other) => {
+        let render = match &file.render {
+            None => RenderMode::Client,
+            Some(value) => match value.get_ref().as_str() {
+                "client" => RenderMode::Client,
+                "server" => RenderMode::Server,
+                other => {
+                    return Err(fail(
+                        Kind::Usage,
+                        format!(
+                            "{}: render = {other:?}; use \"client\" or \"server\"",
+                            place(value.span())
+                        ),
+                    ));
+                }
+            },
+        };
+        // Level 2 (zlib-rs): smaller than `gzip -1` and fast enough not to slow the export
+        // below the database's pace on two cores; see bench/RESULTS.md.
+        let compression_level = match &file.compression_level {
+            None => 2,
+            Some(level) if *level.get_ref() <= 9 => *level.get_ref(),
+            Some(level) => {
                 return Err(fail(
                     Kind::Usage,
                     format!(
-                        "{}: render = {other:?}; use \"client\" or \"server\"",
-                        file_name.display()
+                        "{}: compression_level = {} is out of range; use 0-9",
+                        place(level.span()),
+                        level.get_ref()
                     ),
                 ));
             }
         };
-        // Level 2 (zlib-rs): smaller than `gzip -1` and fast enough not to slow the export
-        // below the database's pace on two cores; see bench/RESULTS.md.
-        let compression_level = file.compression_level.unwrap_or(2);
-        if compression_level > 9 {
-            return Err(fail(
-                Kind::Usage,
-                format!(
-                    "{}: compression_level = {compression_level} is out of range; use 0-9",
-                    file_name.display()
-                ),
-            ));
-        }
         let (file_store_url, mut store) = match file.store {
             None => (None, StoreConfig::new(DEFAULT_STORE)),
             Some(StoreSpec::Url(url)) => (Some(url), StoreConfig::new(DEFAULT_STORE)),
@@ -234,21 +251,23 @@ impl Settings {
     }
 }
 
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn read_file(path: &Path) -> anyhow::Result<(FileConfig, String)> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         fail(
             Kind::Usage,
             format!("cannot read config file {}: {e}", path.display()),
         )
     })?;
-    toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|span| {
-            text.as_bytes()[..span.start.min(text.len())]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1
-        });
+    let config = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|span| line_of(&text, span.start));
         let place = match line {
             Some(line) => format!("{} line {line}", path.display()),
             None => path.display().to_string(),
@@ -257,7 +276,8 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
             Kind::Usage,
             format!("invalid config file {place}: {}", e.message().trim()),
         )
-    })
+    })?;
+    Ok((config, text))
 }
 
 #[cfg(test)]
@@ -307,6 +327,25 @@ mod tests {
         assert!(text.contains("line 2"), "{text}");
         assert!(text.contains("tenant_colums"), "{text}");
         assert_eq!(crate::error::kind_of(&err), Kind::Usage);
+    }
+
+    #[test]
+    fn bad_values_name_the_key_file_and_line() {
+        let (args, _dir) = args_with_config("store = \"/x\"\n\nlink_ttl = \"soon\"\n");
+        let text = Settings::resolve(&args).unwrap_err().to_string();
+        assert!(
+            text.contains("orgexport.toml line 3: link_ttl = \"soon\""),
+            "{text}"
+        );
+        let (args, _dir) = args_with_config("compression_level = 12\n");
+        let text = Settings::resolve(&args).unwrap_err().to_string();
+        assert!(
+            text.contains("line 1: compression_level = 12 is out of range"),
+            "{text}"
+        );
+        let (args, _dir) = args_with_config("\nrender = \"gpu\"\n");
+        let text = Settings::resolve(&args).unwrap_err().to_string();
+        assert!(text.contains("line 2: render = \"gpu\""), "{text}");
     }
 
     #[test]
