@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what the tests need when it is missing — PostgreSQL server
 # binaries (Debian's postgresql package, as root), the S3 test server s3s-fs (cargo install,
-# built once into ~/.cargo/bin) and Azure's emulator Azurite (npm, into
-# ~/.cache/orgexport-test-tools) — then runs `cargo test`. The tests start their own
+# built once into ~/.cargo/bin), Azure's emulator Azurite (npm) and moto_server (pip, in a
+# venv), both into ~/.cache/orgexport-test-tools — then runs `cargo test`. The tests start their own
 # PostgreSQL cluster and object-store servers on loopback; nothing else is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +29,21 @@ if ! command -v azurite-blob >/dev/null 2>&1 && [ ! -x "$tools/node_modules/.bin
     echo "installing the Azure emulator Azurite" >&2
     mkdir -p "$tools"
     npm install --prefix "$tools" --no-audit --no-fund --loglevel=error azurite@3.35.0 >&2
+fi
+
+if ! command -v moto_server >/dev/null 2>&1 && [ ! -x "$tools/moto/bin/moto_server" ]; then
+    echo "installing moto_server (S3 ListMultipartUploads, to prove aborted uploads leave no parts)" >&2
+    if ! python3 -m venv "$tools/moto" >&2; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            apt-get update -qq >&2
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
+            python3 -m venv "$tools/moto" >&2
+        else
+            echo "python3 -m venv failed: install python3-venv (for moto_server)" >&2
+            exit 1
+        fi
+    fi
+    "$tools/moto/bin/pip" install -q "moto[server]==5.1.*" >&2
 fi
 
 cargo test --locked "$@"

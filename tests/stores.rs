@@ -1,13 +1,16 @@
 //! Object stores against real servers on loopback: S3 (s3s-fs, which validates SigV4 and
 //! presigned URLs) and Azure (Azurite, which validates SAS). The printed link downloads the
 //! exact archive with a plain HTTP GET; tampered and expired links are refused; failures
-//! leave no object at the final key. GCS has no emulator that accepts object_store's uploads:
+//! leave no object at the final key (and, checked with moto_server's ListMultipartUploads, no
+//! parts behind). GCS has no emulator that accepts object_store's uploads:
 //! its links are signed offline with a generated service-account key and checked.
 
 mod support;
 
 use sha2::{Digest, Sha256};
-use support::{Archive, Azurite, Run, S3_BUCKET, S3Server, TempDir, TestDb, http_get, orgexport};
+use support::{
+    Archive, Azurite, MotoServer, Run, S3_BUCKET, S3Server, TempDir, TestDb, http_get, orgexport,
+};
 
 fn db_with_orgs(rows: usize) -> TestDb {
     let db = TestDb::new();
@@ -334,6 +337,54 @@ fn s3_database_failure_mid_export_aborts_the_upload() {
         objects_in(s3.dir.path())
     );
     assert_eq!(history(&db).0, "failed");
+}
+
+#[test]
+fn aborted_s3_upload_leaves_no_parts_behind() {
+    let db = db_with_orgs(150_000);
+    let moto = MotoServer::start();
+    moto.create_bucket("exports");
+    let cwd = TempDir::new();
+    let mut cmd = orgexport(cwd.path());
+    cmd.args([
+        "run",
+        "--org",
+        "acme",
+        "--compression-level",
+        "0",
+        "--database-url",
+        &db.url,
+    ])
+    .args(["--store", "s3://exports/x"])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let pid = wait_for_copy(&db);
+    // Let a few parts go up before the database fails.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !moto.multipart_uploads("exports").contains("<UploadId>") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no multipart upload started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    db.execute(&format!("SELECT pg_terminate_backend({pid})"));
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let uploads = moto.multipart_uploads("exports");
+    assert!(
+        !uploads.contains("<UploadId>"),
+        "the upload was not aborted: {uploads}"
+    );
+    let objects = moto.objects("exports");
+    assert!(
+        !objects.contains(".json.gz") && !objects.contains(".manifest.json"),
+        "{objects}"
+    );
 }
 
 #[test]

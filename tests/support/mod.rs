@@ -742,3 +742,80 @@ pub fn http_get(url: &str) -> (u16, Vec<u8>) {
         .unwrap();
     (status, body)
 }
+
+/// moto's S3 server on loopback. It checks no signatures, but it implements
+/// ListMultipartUploads, which s3s-fs lacks: the way to prove an aborted upload left no parts.
+pub struct MotoServer {
+    pub port: u16,
+    child: Child,
+}
+
+impl MotoServer {
+    pub fn start() -> MotoServer {
+        let bin = find_tool(
+            "ORGEXPORT_MOTO_SERVER",
+            "moto_server",
+            &[home().join(".cache/orgexport-test-tools/moto/bin/moto_server")],
+        );
+        let port = free_port();
+        let mut child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting moto_server");
+        wait_for_port(port, "moto_server", &mut child);
+        MotoServer { port, child }
+    }
+
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "moto".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "moto".to_string()),
+            (
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+        ]
+    }
+
+    pub fn create_bucket(&self, bucket: &str) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let status = agent
+            .put(&format!("http://127.0.0.1:{}/{bucket}", self.port))
+            .send_empty()
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, 200, "creating bucket {bucket}");
+    }
+
+    /// The ListMultipartUploads response (XML) of a bucket.
+    pub fn multipart_uploads(&self, bucket: &str) -> String {
+        let (status, body) = http_get(&format!("http://127.0.0.1:{}/{bucket}?uploads", self.port));
+        assert_eq!(status, 200);
+        String::from_utf8(body).unwrap()
+    }
+
+    /// The ListObjectsV2 response (XML) of a bucket.
+    pub fn objects(&self, bucket: &str) -> String {
+        let (status, body) = http_get(&format!(
+            "http://127.0.0.1:{}/{bucket}?list-type=2",
+            self.port
+        ));
+        assert_eq!(status, 200);
+        String::from_utf8(body).unwrap()
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
