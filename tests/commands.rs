@@ -517,3 +517,36 @@ fn a_terminal_gets_progress_bars_per_section() {
         .any(|l| chrono::DateTime::parse_from_rfc3339(l.split(' ').next().unwrap_or("")).is_ok());
     assert!(!stamp, "no timestamped log lines on a terminal: {screen}");
 }
+
+#[test]
+fn check_without_a_database_exits_5_and_still_checks_the_store() {
+    let store = TempDir::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = orgexport(store.path())
+        .args([
+            "check",
+            "--database-url",
+            &format!("postgres://app:pw@127.0.0.1:{closed}/x"),
+            "--store",
+        ])
+        .arg(store.path())
+        .output()
+        .unwrap();
+    let run = Run::from(output);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("✘ database")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("✔ store")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("pw@"), "no password in the output");
+}
