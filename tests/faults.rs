@@ -8,12 +8,16 @@ mod support;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Run, TempDir, TestDb, orgexport, run_export};
+use support::{Cluster, Run, TempDir, TestDb, orgexport, run_export};
 
 /// A database whose org 1 is big enough (~120 MB of JSON) that its export is still streaming
 /// when the test strikes.
 fn big_db() -> TestDb {
-    let db = TestDb::new();
+    big_db_on(Cluster::get())
+}
+
+fn big_db_on(cluster: &Cluster) -> TestDb {
+    let db = cluster.database();
     db.execute(
         "CREATE TABLE orgs (id int PRIMARY KEY, slug text);
          CREATE TABLE rows (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs, body text);
@@ -437,4 +441,33 @@ fn sigint_while_blocked_behind_a_lock_exits_130_promptly() {
         std::thread::sleep(Duration::from_millis(20));
     }
     ddl.batch_execute("ROLLBACK").unwrap();
+}
+
+#[test]
+fn server_stopped_mid_export_fails_cleanly_and_is_reconciled_after_restart() {
+    let cluster = Cluster::start_private();
+    let db = big_db_on(&cluster);
+    let store = TempDir::new();
+    let child = spawn_export(&db, &store, "big");
+    wait_for_copy(&db);
+    cluster.stop_immediately();
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.assert_one_error_line();
+    assert!(store.files().is_empty(), "left behind: {:?}", store.files());
+    // The failure could not be recorded (the server was gone): the next invocation does it.
+    cluster.start_again();
+    assert_eq!(history(&db).0, "running");
+    let run = run_export(&db, &store, "small", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("abandoned"), "{}", run.stderr);
+    let row = db
+        .client()
+        .query_one(
+            "SELECT status, error FROM orgexport.exports WHERE org_lookup = 'big'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "failed");
+    assert!(row.get::<_, String>(1).contains("abandoned"));
 }

@@ -21,6 +21,7 @@ pub struct Cluster {
     pub port: u16,
     pub dir: PathBuf,
     pub bin: PathBuf,
+    options: String,
     _watchdog: Mutex<(Child, ChildStdin)>,
 }
 
@@ -132,6 +133,33 @@ impl Cluster {
         CLUSTER.get_or_init(Cluster::start)
     }
 
+    /// A cluster of one's own, for tests that stop the server (dropped with the test binary).
+    pub fn start_private() -> Cluster {
+        Cluster::start()
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let status = shell_as_server_user(&format!(
+            "{} -D {} -o {} -l {} -w -t 60 {action} >/dev/null",
+            shell_quote(self.bin.join("pg_ctl").to_str().unwrap()),
+            shell_quote(self.dir.join("data").to_str().unwrap()),
+            shell_quote(&self.options),
+            shell_quote(self.dir.join("server.log").to_str().unwrap()),
+        ))
+        .status()
+        .unwrap();
+        assert!(status.success(), "pg_ctl {action} failed");
+    }
+
+    /// Stops the server at once, as a crash or an operator would.
+    pub fn stop_immediately(&self) {
+        self.pg_ctl("-m immediate stop");
+    }
+
+    pub fn start_again(&self) {
+        self.pg_ctl("start");
+    }
+
     fn start() -> Cluster {
         let bin = find_bin();
         let dir = std::env::temp_dir().join(format!(
@@ -216,6 +244,7 @@ impl Cluster {
             port,
             dir,
             bin,
+            options,
             _watchdog: Mutex::new((child, stdin)),
         };
         let mut admin = postgres::Client::connect(&cluster.admin_url(), postgres::NoTls).unwrap();
@@ -244,6 +273,10 @@ impl Cluster {
 
     /// A fresh, empty database for one test.
     pub fn database(&self) -> TestDb {
+        self.create_database()
+    }
+
+    fn create_database(&self) -> TestDb {
         let name = format!(
             "t{}_{}",
             std::process::id(),
