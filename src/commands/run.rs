@@ -378,7 +378,7 @@ async fn export_locked(
         let _ = ctx.store.delete(&key).await;
         return Err(err);
     }
-    history::mark_completed(
+    let recorded = history::mark_completed(
         &ctx.history.client,
         id,
         &org.key,
@@ -390,7 +390,13 @@ async fn export_locked(
             manifest: manifest_json,
         },
     )
-    .await?;
+    .await;
+    if let Err(err) = recorded {
+        // An archive the history does not know about would never be pruned nor linked.
+        let _ = ctx.store.delete(&sidecar_key).await;
+        let _ = ctx.store.delete(&key).await;
+        return Err(err);
+    }
     let link = ctx.store.link(&key, ctx.link_ttl).await?;
     Ok(Exported {
         id,
