@@ -264,13 +264,9 @@ pub async fn reconcile(client: &Client) -> anyhow::Result<Vec<Abandoned>> {
                 "UPDATE orgexport.exports e SET status = 'failed', finished_at = clock_timestamp(), \
                         error = 'abandoned: the process running this export ended without recording it' \
                  WHERE e.status IN ('pending', 'running') AND NOT EXISTS ( \
-                    SELECT 1 FROM pg_locks l \
-                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-                      AND l.classid = (({key} >> 32) & 4294967295)::oid \
-                      AND l.objid = ({key} & 4294967295)::oid) \
+                    SELECT 1 FROM pg_locks l WHERE {held}) \
                  RETURNING e.id, e.org_key, e.org_lookup",
-                key = LIVENESS_KEY_SQL
+                held = crate::db::lock::granted_sql(LIVENESS_KEY_SQL)
             ),
             &[],
         )

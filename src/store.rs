@@ -158,10 +158,7 @@ impl Store {
             ..RetryConfig::default()
         };
         let build_error = |e: object_store::Error| {
-            anyhow::Error::new(e).context(Failure::new(
-                Kind::Store,
-                format!("cannot open the store {}", config.url),
-            ))
+            store_failure(e, format!("cannot open the store {}", config.url))
         };
         // The three builders share no trait, so one macro applies the environment, the URL,
         // the retry policy and the `[store]` options to whichever the scheme names.
@@ -244,10 +241,10 @@ impl Store {
             ),
         };
         let local = LocalFileSystem::new_with_prefix(&root).map_err(|e| {
-            anyhow::Error::new(e).context(Failure::new(
-                Kind::Store,
+            store_failure(
+                e,
                 format!("cannot open the store directory {}", root.display()),
-            ))
+            )
         })?;
         Ok((
             Store {
@@ -299,19 +296,14 @@ impl Store {
                 result
                     .bytes()
                     .await
-                    .map_err(|e| {
-                        anyhow::Error::new(e).context(Failure::new(
-                            Kind::Store,
-                            format!("cannot read {}", self.object_url(key)),
-                        ))
-                    })?
+                    .map_err(|e| store_failure(e, format!("cannot read {}", self.object_url(key))))?
                     .to_vec(),
             )),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(anyhow::Error::new(e).context(Failure::new(
-                Kind::Store,
+            Err(e) => Err(store_failure(
+                e,
                 format!("cannot read {}", self.object_url(key)),
-            ))),
+            )),
         }
     }
 
@@ -329,13 +321,7 @@ impl Store {
     /// Checks that the store is reachable and writable (creating a local directory if
     /// needed) by writing and deleting a probe object. Failures are `Kind::Store`.
     pub async fn preflight(&mut self) -> anyhow::Result<()> {
-        let store_err = |what: String| {
-            move |e: object_store::Error| {
-                let reason = store_error_reason(&e);
-                anyhow::Error::new(e)
-                    .context(Failure::new(Kind::Store, format!("{what} ({reason})")))
-            }
-        };
+        let store_err = |what: String| move |e| store_failure_explained(e, &what);
         match &self.location {
             Location::Cloud { .. } => {}
             Location::Local { root } => {
@@ -361,10 +347,10 @@ impl Store {
             if let Err(e) = self.inner.list_with_delimiter(Some(&self.prefix)).await {
                 let reason = store_error_reason(&e);
                 if reason.starts_with("no such") || reason == "endpoint unreachable" {
-                    return Err(anyhow::Error::new(e).context(Failure::new(
-                        Kind::Store,
-                        format!("cannot use the store {} ({reason})", self.display()),
-                    )));
+                    return Err(store_failure_explained(
+                        e,
+                        &format!("cannot use the store {}", self.display()),
+                    ));
                 }
             }
         }
@@ -460,11 +446,6 @@ impl Store {
         })
     }
 
-    /// Whether links are presigned (cloud) or plain local `file://` URLs.
-    pub fn signs_links(&self) -> bool {
-        self.signer.is_some()
-    }
-
     /// Content type and disposition of archives and sidecars (cloud stores; the local file
     /// system keeps no attributes).
     fn attributes(&self, key: &Path) -> Attributes {
@@ -497,11 +478,10 @@ impl Store {
             .put_multipart_opts(key, options)
             .await
             .map_err(|e| {
-                let reason = store_error_reason(&e);
-                anyhow::Error::new(e).context(Failure::new(
-                    Kind::Store,
-                    format!("cannot start writing {} ({reason})", self.object_url(key)),
-                ))
+                store_failure_explained(
+                    e,
+                    &format!("cannot start writing {}", self.object_url(key)),
+                )
             })?;
         Ok(Upload {
             writer: WriteMultipart::new_with_chunk_size(upload, self.part_size),
@@ -520,12 +500,7 @@ impl Store {
         self.inner
             .put_opts(key, PutPayload::from(bytes), options)
             .await
-            .map_err(|e| {
-                anyhow::Error::new(e).context(Failure::new(
-                    Kind::Store,
-                    format!("cannot write {}", self.object_url(key)),
-                ))
-            })?;
+            .map_err(|e| store_failure(e, format!("cannot write {}", self.object_url(key))))?;
         Ok(())
     }
 
@@ -556,10 +531,10 @@ impl Store {
     pub async fn delete(&self, key: &Path) -> anyhow::Result<()> {
         match self.inner.delete(key).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(anyhow::Error::new(e).context(Failure::new(
-                Kind::Store,
+            Err(e) => Err(store_failure(
+                e,
                 format!("cannot delete {}", self.object_url(key)),
-            ))),
+            )),
         }
     }
 }
@@ -586,13 +561,7 @@ impl ChunkSink for Upload {
         self.writer
             .wait_for_capacity(self.max_parts_in_flight)
             .await
-            .map_err(|e| {
-                let reason = store_error_reason(&e);
-                anyhow::Error::new(e).context(Failure::new(
-                    Kind::Store,
-                    format!("uploading the archive ({reason})"),
-                ))
-            })?;
+            .map_err(|e| store_failure_explained(e, "uploading the archive"))?;
         self.writer.put(Bytes::from(chunk));
         Ok(())
     }
@@ -601,10 +570,10 @@ impl ChunkSink for Upload {
 impl Upload {
     /// Completes the upload: only now does the object appear at its final key.
     pub async fn finish(self) -> anyhow::Result<Uploaded> {
-        self.writer.finish().await.map_err(|e| {
-            anyhow::Error::new(e)
-                .context(Failure::new(Kind::Store, "completing the archive upload"))
-        })?;
+        self.writer
+            .finish()
+            .await
+            .map_err(|e| store_failure(e, "completing the archive upload"))?;
         Ok(Uploaded {
             bytes: self.bytes,
             sha256: hex::encode(self.hasher.finalize()),
@@ -615,6 +584,17 @@ impl Upload {
     pub async fn abort(self) {
         let _ = self.writer.abort().await;
     }
+}
+
+/// An object-store error as a `Kind::Store` failure saying what was being done.
+fn store_failure(e: object_store::Error, what: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(e).context(Failure::new(Kind::Store, what))
+}
+
+/// The same, with what the error means appended: "… (access denied: check the credentials)".
+fn store_failure_explained(e: object_store::Error, what: &str) -> anyhow::Error {
+    let reason = store_error_reason(&e);
+    store_failure(e, format!("{what} ({reason})"))
 }
 
 /// What an object-store error means for the operator, in a few words.

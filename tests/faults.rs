@@ -8,7 +8,7 @@ mod support;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Cluster, Run, TempDir, TestDb, orgexport, run_export};
+use support::{Cluster, Run, TempDir, TestDb, orgexport, run_export, wait_for_copy};
 
 /// A database whose org 1 is big enough (~120 MB of JSON) that its export is still streaming
 /// when the test strikes.
@@ -39,27 +39,6 @@ fn spawn_export(db: &TestDb, store: &TempDir, org: &str) -> Child {
         .unwrap()
 }
 
-/// Waits until the run's backend is streaming the big section; returns its pid.
-fn wait_for_copy(db: &TestDb) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let pid: Option<i32> = db
-            .client()
-            .query_opt(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'orgexport' \
-                 AND query LIKE 'COPY%' AND query LIKE '%\"rows\"%' LIMIT 1",
-                &[],
-            )
-            .unwrap()
-            .map(|r| r.get(0));
-        if let Some(pid) = pid {
-            return pid;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("the export never reached the COPY of the big section");
-}
-
 fn history(db: &TestDb) -> (String, Option<String>) {
     let row = db
         .client()
@@ -76,7 +55,7 @@ fn backend_killed_mid_export_exits_1_leaves_no_archive_and_records_failure() {
     let db = big_db();
     let store = TempDir::new();
     let child = spawn_export(&db, &store, "big");
-    let pid = wait_for_copy(&db);
+    let pid = wait_for_copy(&db, "rows");
     db.execute(&format!("SELECT pg_terminate_backend({pid})"));
     let run = Run::from(child.wait_with_output().unwrap());
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -100,7 +79,7 @@ fn interrupt_mid_export(signal: &str) {
     let db = big_db();
     let store = TempDir::new();
     let child = spawn_export(&db, &store, "big");
-    wait_for_copy(&db);
+    wait_for_copy(&db, "rows");
     let sent = Instant::now();
     let status = std::process::Command::new("kill")
         .args([signal, &child.id().to_string()])
@@ -187,7 +166,7 @@ fn sigkilled_run_is_reconciled_as_abandoned_by_the_next_invocation() {
     let db = big_db();
     let store = TempDir::new();
     let mut child = spawn_export(&db, &store, "big");
-    wait_for_copy(&db);
+    wait_for_copy(&db, "rows");
     child.kill().unwrap(); // SIGKILL: no cleanup at all
     child.wait().unwrap();
     assert_eq!(history(&db).0, "running", "nobody has looked yet");
@@ -449,7 +428,7 @@ fn server_stopped_mid_export_fails_cleanly_and_is_reconciled_after_restart() {
     let db = big_db_on(&cluster);
     let store = TempDir::new();
     let child = spawn_export(&db, &store, "big");
-    wait_for_copy(&db);
+    wait_for_copy(&db, "rows");
     cluster.stop_immediately();
     let run = Run::from(child.wait_with_output().unwrap());
     assert_eq!(run.code, 1, "{}", run.stderr);

@@ -10,6 +10,7 @@ mod support;
 use sha2::{Digest, Sha256};
 use support::{
     Archive, Azurite, MotoServer, Run, S3_BUCKET, S3Server, TempDir, TestDb, http_get, orgexport,
+    wait_for_copy,
 };
 
 fn db_with_orgs(rows: usize) -> TestDb {
@@ -241,45 +242,19 @@ fn s3_preflight_failures_exit_6_before_any_history() {
     );
 }
 
-/// Waits until the run's backend streams the notes section.
-fn wait_for_copy(db: &TestDb) -> i32 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let pid: Option<i32> = db
-            .client()
-            .query_opt(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
-                 AND application_name = 'orgexport' AND query LIKE 'COPY%\"notes\"%' LIMIT 1",
-                &[],
-            )
-            .unwrap()
-            .map(|r| r.get(0));
-        if let Some(pid) = pid {
-            return pid;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the export never reached COPY"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-fn spawn_s3_run(db: &TestDb, s3: &S3Server, cwd: &TempDir) -> std::process::Child {
+/// A background `run` of org acme, uncompressed, to `store` with the server's environment.
+fn spawn_run(
+    db: &TestDb,
+    store: &str,
+    env: &[(&'static str, String)],
+    cwd: &TempDir,
+) -> std::process::Child {
     let mut cmd = orgexport(cwd.path());
-    cmd.args([
-        "run",
-        "--org",
-        "acme",
-        "--compression-level",
-        "0",
-        "--database-url",
-        &db.url,
-    ])
-    .args(["--store", &format!("s3://{S3_BUCKET}/x")])
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    for (k, v) in s3.env() {
+    cmd.args(["run", "--org", "acme", "--compression-level", "0"])
+        .args(["--database-url", &db.url, "--store", store])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.spawn().unwrap()
@@ -305,8 +280,8 @@ fn s3_server_stopped_mid_upload_leaves_no_object_and_fails_the_export() {
     let db = db_with_orgs(150_000);
     let mut s3 = S3Server::start();
     let cwd = TempDir::new();
-    let child = spawn_s3_run(&db, &s3, &cwd);
-    wait_for_copy(&db);
+    let child = spawn_run(&db, &format!("s3://{S3_BUCKET}/x"), &s3.env(), &cwd);
+    wait_for_copy(&db, "notes");
     std::thread::sleep(std::time::Duration::from_millis(300));
     s3.stop();
     let run = Run::from(child.wait_with_output().unwrap());
@@ -325,8 +300,8 @@ fn s3_database_failure_mid_export_aborts_the_upload() {
     let db = db_with_orgs(150_000);
     let s3 = S3Server::start();
     let cwd = TempDir::new();
-    let child = spawn_s3_run(&db, &s3, &cwd);
-    let pid = wait_for_copy(&db);
+    let child = spawn_run(&db, &format!("s3://{S3_BUCKET}/x"), &s3.env(), &cwd);
+    let pid = wait_for_copy(&db, "notes");
     std::thread::sleep(std::time::Duration::from_millis(300));
     db.execute(&format!("SELECT pg_terminate_backend({pid})"));
     let run = Run::from(child.wait_with_output().unwrap());
@@ -345,24 +320,8 @@ fn aborted_s3_upload_leaves_no_parts_behind() {
     let moto = MotoServer::start();
     moto.create_bucket("exports");
     let cwd = TempDir::new();
-    let mut cmd = orgexport(cwd.path());
-    cmd.args([
-        "run",
-        "--org",
-        "acme",
-        "--compression-level",
-        "0",
-        "--database-url",
-        &db.url,
-    ])
-    .args(["--store", "s3://exports/x"])
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    for (k, v) in moto.env() {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().unwrap();
-    let pid = wait_for_copy(&db);
+    let child = spawn_run(&db, "s3://exports/x", &moto.env(), &cwd);
+    let pid = wait_for_copy(&db, "notes");
     // Let a few parts go up before the database fails.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !moto.multipart_uploads("exports").contains("<UploadId>") {

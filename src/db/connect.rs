@@ -326,14 +326,6 @@ impl Db {
             )?;
         Ok(())
     }
-
-    /// Runs a statement whose failure means the connection is unusable.
-    pub async fn batch(&self, sql: &str) -> anyhow::Result<()> {
-        self.client
-            .batch_execute(sql)
-            .await
-            .with_context(|| format!("running {sql:?}"))
-    }
 }
 
 fn default_host() -> String {

@@ -85,25 +85,30 @@ pub async fn release(client: &Client, key: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether any session holds the lock (used to recognise abandoned runs).
-pub async fn is_held(client: &Client, key: i64) -> anyhow::Result<bool> {
-    Ok(holder(client, key).await?.is_some())
+/// The condition that `pg_locks l` shows a granted session lock on the bigint advisory key
+/// `key_sql` (an SQL expression) in this database. Such a key is stored as classid = high 32
+/// bits, objid = low 32 bits, objsubid = 1.
+pub fn granted_sql(key_sql: &str) -> String {
+    format!(
+        "l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND l.classid = ((({key_sql}) >> 32) & 4294967295)::oid \
+         AND l.objid = (({key_sql}) & 4294967295)::oid"
+    )
 }
 
-/// The session holding the lock, if any. A bigint advisory key is stored in `pg_locks` as
-/// classid = high 32 bits, objid = low 32 bits, objsubid = 1.
+/// The session holding the lock, if any.
 pub async fn holder(client: &Client, key: i64) -> anyhow::Result<Option<Holder>> {
     let row = client
         .query_opt(
-            "SELECT l.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), \
-                    coalesce(host(a.client_addr), 'local socket'), \
-                    coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '?') \
-             FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
-             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-               AND l.classid = (($1::bigint >> 32) & 4294967295)::oid \
-               AND l.objid = ($1::bigint & 4294967295)::oid \
-             LIMIT 1",
+            &format!(
+                "SELECT l.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), \
+                        coalesce(host(a.client_addr), 'local socket'), \
+                        coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '?') \
+                 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE {} LIMIT 1",
+                granted_sql("$1::bigint")
+            ),
             &[&key],
         )
         .await

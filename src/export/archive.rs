@@ -167,16 +167,6 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         self.maybe_flush().await
     }
 
-    /// Appends one row: a complete JSON object as rendered by PostgreSQL.
-    pub async fn row(&mut self, json: &[u8]) -> anyhow::Result<()> {
-        if !self.first_row {
-            self.buf.push(b',');
-        }
-        self.first_row = false;
-        self.buf.extend_from_slice(json);
-        self.maybe_flush().await
-    }
-
     /// Appends one row that `render` writes straight into the buffer.
     pub async fn row_with(
         &mut self,
@@ -342,7 +332,13 @@ mod tests {
         for name in ["a.b", "c.d"] {
             writer.begin_section(name).await.unwrap();
             for _ in 0..3000 {
-                writer.row(row.as_bytes()).await.unwrap();
+                writer
+                    .row_with(|buf| {
+                        buf.extend_from_slice(row.as_bytes());
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
             }
             writer.end_section().await.unwrap();
         }

@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::db::{quote_ident, quote_qualified};
+use crate::db::quote_ident;
 use crate::export::render::{RenderMode, RowRenderer, ValueKind};
 use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::rules::{Edge, EdgeKind, Role, Scope, Section};
@@ -428,12 +428,6 @@ fn strongly_connected(nodes: &[TableId], edges: &[Edge]) -> Vec<Vec<TableId>> {
         }
     }
     st.out
-}
-
-/// `"schema"."table"` of a section (for messages that show SQL).
-pub fn quoted_name(catalog: &Catalog, table: TableId) -> String {
-    let t = catalog.table(table);
-    quote_qualified(&t.schema, &t.name)
 }
 
 #[cfg(test)]

@@ -427,6 +427,32 @@ impl Run {
     }
 }
 
+/// Waits until a running export's backend streams the COPY of `table` (the unquoted table
+/// name); returns the backend's pid.
+pub fn wait_for_copy(db: &TestDb, table: &str) -> i32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let pattern = format!("COPY%\"{table}\"%");
+    loop {
+        let pid: Option<i32> = db
+            .client()
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = 'orgexport' AND query LIKE $1 LIMIT 1",
+                &[&pattern],
+            )
+            .unwrap()
+            .map(|r| r.get(0));
+        if let Some(pid) = pid {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export never reached the COPY of {table}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// `orgexport run --org <org> --store <store> --database-url <db>` plus `extra`.
 pub fn run_export(db: &TestDb, store: &TempDir, org: &str, extra: &[&str]) -> Run {
     let output = orgexport(store.path())
