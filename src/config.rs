@@ -12,6 +12,7 @@ use toml::Spanned;
 use crate::cli::GlobalArgs;
 use crate::error::{Kind, fail};
 use crate::export::render::RenderMode;
+use crate::scope::references::PolymorphicConfig;
 use crate::scope::rules::ScopeConfig;
 use crate::store::StoreConfig;
 
@@ -71,6 +72,9 @@ struct FileConfig {
     lookup_columns: Option<Vec<String>>,
     tenant_columns: Option<Vec<String>>,
     follow_nullable: Option<Vec<String>>,
+    references: Option<Vec<String>>,
+    polymorphic: Option<Vec<PolymorphicConfig>>,
+    infer_references: Option<bool>,
     exclude_tables: Option<Vec<String>>,
     exclude_columns: Option<Vec<String>>,
     allow_columns: Option<Vec<String>>,
@@ -125,22 +129,26 @@ impl Settings {
         };
 
         let defaults = ScopeConfig::default();
+        let file_named_no_tenant_columns = file.tenant_columns.as_ref().is_some_and(Vec::is_empty);
         let scope = ScopeConfig {
             root_table: file.root_table,
             lookup_columns: file.lookup_columns.unwrap_or(defaults.lookup_columns),
             tenant_columns: file.tenant_columns.unwrap_or(defaults.tenant_columns),
             follow_nullable: file.follow_nullable.unwrap_or_default(),
+            references: file.references.unwrap_or_default(),
+            polymorphic: file.polymorphic.unwrap_or_default(),
+            infer_references: file.infer_references.unwrap_or(false),
             exclude_tables: file.exclude_tables.unwrap_or_default(),
             exclude_columns: file.exclude_columns.unwrap_or_default(),
             allow_columns: file.allow_columns.unwrap_or_default(),
             include_referenced: file.include_referenced.unwrap_or(true),
             only_tables: Vec::new(),
         };
-        if scope.tenant_columns.is_empty() {
+        if file_named_no_tenant_columns {
             return Err(fail(
                 Kind::Usage,
                 format!(
-                    "{}: tenant_columns must name at least one column",
+                    "{}: tenant_columns must name at least one column (or leave it out to discover it)",
                     file_name.display()
                 ),
             ));

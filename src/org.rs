@@ -1,13 +1,13 @@
 //! Resolving `--org` to the one row of the root table it names (DESIGN §2): matched against
 //! the lookup columns in order; a value that does not parse as a column's type simply does
-//! not match that column.
+//! not match that column — checked before any query, so the server log stays clean.
 
 use anyhow::Context;
 use tokio_postgres::Client;
 
 use crate::error::{Kind, fail};
 use crate::scope::catalog::Catalog;
-use crate::scope::plan::Planner;
+use crate::scope::plan::{OrgKey, Planner};
 use crate::scope::rules::Scope;
 
 /// The org being exported.
@@ -30,6 +30,9 @@ pub async fn resolve(
 ) -> anyhow::Result<Org> {
     let table = catalog.table(scope.root).qualified_name();
     for column in &scope.lookup_columns {
+        if !fits(client, lookup, &planner.root_column_type(column)).await? {
+            continue;
+        }
         let rows = match client.query(&planner.lookup_sql(column), &[&lookup]).await {
             Ok(rows) => rows,
             // Class 22 (data exception): the value is not a valid literal of the column's type.
@@ -97,4 +100,93 @@ pub async fn all(
             }
         })
         .collect())
+}
+
+/// The org key with, for every type it is compared with, whether it is a value of that type.
+pub async fn key_for(client: &Client, planner: &Planner<'_>, key: &str) -> anyhow::Result<OrgKey> {
+    let mut org = OrgKey {
+        text: key.to_string(),
+        fits: Default::default(),
+    };
+    for type_name in planner.key_types() {
+        let ok = fits(client, key, &type_name).await?;
+        org.fits.insert(type_name, ok);
+    }
+    Ok(org)
+}
+
+/// Whether `value` is a valid literal of `type_name`, without an error in the server log:
+/// the common key types are checked here, others with `pg_input_is_valid` (PostgreSQL 16+),
+/// and only on older servers by trying the cast.
+pub async fn fits(client: &Client, value: &str, type_name: &str) -> anyhow::Result<bool> {
+    if let Some(known) = fits_locally(value, type_name) {
+        return Ok(known);
+    }
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .context("reading the server version")?
+        .get(0);
+    if version >= 160000 {
+        let row = client
+            .query_one("SELECT pg_input_is_valid($1, $2)", &[&value, &type_name])
+            .await
+            .context("checking a value against a column type")?;
+        return Ok(row.get(0));
+    }
+    match client
+        .query(&format!("SELECT $1::text::{type_name}"), &[&value])
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.code().is_some_and(|c| c.code().starts_with("22")) => Ok(false),
+        Err(e) => Err(e).context("checking a value against a column type"),
+    }
+}
+
+/// The answer for the types keys usually have; `None` for the others.
+fn fits_locally(value: &str, type_name: &str) -> Option<bool> {
+    let trimmed = value.trim();
+    let base = type_name.split('(').next().unwrap_or(type_name).trim();
+    match base {
+        "smallint" => Some(trimmed.parse::<i16>().is_ok()),
+        "integer" => Some(trimmed.parse::<i32>().is_ok()),
+        "bigint" => Some(trimmed.parse::<i64>().is_ok()),
+        "uuid" => Some(uuid::Uuid::try_parse(trimmed).is_ok()),
+        "text" | "citext" | "name" => Some(true),
+        "character varying" => Some(match typmod(type_name) {
+            Some(n) => value.chars().count() <= n,
+            None => true,
+        }),
+        "character" => Some(match typmod(type_name) {
+            Some(n) => value.trim_end_matches(' ').chars().count() <= n,
+            None => value.chars().count() <= 1,
+        }),
+        _ => None,
+    }
+}
+
+fn typmod(type_name: &str) -> Option<usize> {
+    let inner = type_name.split_once('(')?.1.split_once(')')?.0;
+    inner.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fits_locally;
+
+    #[test]
+    fn common_key_types_are_checked_without_the_server() {
+        assert_eq!(fits_locally("42", "bigint"), Some(true));
+        assert_eq!(fits_locally("acme", "bigint"), Some(false));
+        assert_eq!(fits_locally("99999999999", "integer"), Some(false));
+        assert_eq!(
+            fits_locally("0192f6c4-5b1e-7c3a-9d2f-4e8a1b2c3d4e", "uuid"),
+            Some(true)
+        );
+        assert_eq!(fits_locally("acme", "uuid"), Some(false));
+        assert_eq!(fits_locally("abcd", "character varying(3)"), Some(false));
+        assert_eq!(fits_locally("abc", "character varying(3)"), Some(true));
+        assert_eq!(fits_locally("x", "inet"), None);
+    }
 }

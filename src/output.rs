@@ -53,16 +53,19 @@ impl Reporter {
         }
     }
 
-    /// Progress of one section: a bar on a terminal, one log line at the end otherwise.
-    pub fn section(&self, name: &str, total: u64) -> SectionProgress {
+    /// Progress of one section: a bar on a terminal (a spinner with rows and rate when the
+    /// total is not known in advance), one log line at the end otherwise.
+    pub fn section(&self, name: &str, total: Option<u64>) -> SectionProgress {
         let bar = (self.terminal && !self.output.quiet).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            let template = match total {
+                Some(_) => "{prefix:<32} [{bar:30}] {pos:>9}/{len:<9} {per_sec:>12} ETA {eta}",
+                None => "{spinner} {prefix:<32} {pos:>9} rows {per_sec:>12} {elapsed}",
+            };
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:<32} [{bar:30}] {pos:>9}/{len:<9} {per_sec:>12} ETA {eta}",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
+                ProgressStyle::with_template(template)
+                    .expect("a valid template")
+                    .progress_chars("=> "),
             );
             bar.set_prefix(name.to_string());
             bar.enable_steady_tick(Duration::from_millis(200));

@@ -6,11 +6,16 @@ use serde_json::json;
 use crate::cli::PlanArgs;
 use crate::commands::{connect_sessions, load_scope, prepare_history, scope_config};
 use crate::config::Settings;
-use crate::export::archive::SectionManifest;
+use crate::db::quote_ident;
+use crate::error::{Kind, fail};
+use crate::export::archive::{Counted, SectionManifest};
 use crate::export::snapshot::Snapshot;
 use crate::org;
 use crate::output::Reporter;
+use crate::scope::catalog::Catalog;
 use crate::scope::plan::Planner;
+use crate::scope::references::table_for_class;
+use crate::scope::rules::{Scope, row_security_message};
 
 pub async fn run(
     settings: &Settings,
@@ -30,18 +35,68 @@ pub async fn run(
         .filter(|s| scope.is_selected(&catalog, s))
         .collect();
     let mut rows = Vec::with_capacity(selected.len());
+    let mut cross = Vec::with_capacity(selected.len());
+    let mut warnings = scope.warnings.clone();
+    let mut proposals = scope.proposals.clone();
     if args.estimate {
         for section in &selected {
             rows.push(catalog.table(section.table).estimated_rows);
+            cross.push(None);
         }
+        proposals.extend(polymorphic_proposals(&catalog, &scope, None));
     } else {
-        let snapshot = Snapshot::begin(&mut sessions.db.client, &org.key).await?;
+        if let Some(blocked) = selected
+            .iter()
+            .map(|s| catalog.table(s.table))
+            .find(|t| t.row_security_blocks)
+        {
+            return Err(fail(
+                Kind::ExportFailed,
+                row_security_message(&blocked.qualified_name()),
+            ));
+        }
+        let key = org::key_for(&sessions.db.client, &planner, &org.key).await?;
+        let snapshot = Snapshot::begin(&mut sessions.db.client).await?;
         for section in &selected {
-            let sql = planner.section_sql(section, None, settings.render);
+            let sql = planner.section_sql(section, &key, None, settings.render);
             report.verbose(&format!("{}: {}", sql.name, sql.count));
-            rows.push(Some(snapshot.count(&sql, &cancel).await? as i64));
+            let total = snapshot.count(&sql, &sql.count, &cancel).await?;
+            rows.push(Some(total as i64));
+            let cross_tenant = match &sql.candidates {
+                Some(query) => Some(
+                    snapshot
+                        .count(&sql, query, &cancel)
+                        .await?
+                        .saturating_sub(total),
+                ),
+                None => None,
+            };
+            if let Some(n) = cross_tenant.filter(|n| *n > 0) {
+                warnings.push(format!(
+                    "{}: {n} row(s) are owned by this org and another one at once; they are exported in neither (cross_tenant_rows)",
+                    sql.name
+                ));
+            }
+            cross.push(cross_tenant);
+        }
+        let mut values = Vec::new();
+        for pair in &scope.polymorphic_pairs {
+            let table = catalog.table(pair.table);
+            let sql = format!(
+                "SELECT DISTINCT {col}::text FROM {from} WHERE {col} IS NOT NULL ORDER BY 1 LIMIT 50",
+                col = quote_ident(&pair.type_column),
+                from = table.from_clause()
+            );
+            let found: Vec<String> = snapshot
+                .query(&sql)
+                .await?
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect();
+            values.push(found);
         }
         snapshot.finish().await?;
+        proposals.extend(polymorphic_proposals(&catalog, &scope, Some(&values)));
     }
     let rows_source = if args.estimate {
         "pg_class.reltuples (whole table, not just the org)"
@@ -70,9 +125,9 @@ pub async fn run(
     if report.output.json {
         let sections: Vec<_> = selected
             .iter()
-            .zip(&rows)
-            .map(|(section, rows)| {
-                let entry = SectionManifest::new(&catalog, &scope, section, 0, None);
+            .zip(rows.iter().zip(&cross))
+            .map(|(section, (rows, cross))| {
+                let entry = SectionManifest::new(&catalog, &scope, section, Counted::default());
                 let (_, via) = scope.describe(&catalog, section);
                 json!({
                     "name": entry.name,
@@ -80,8 +135,10 @@ pub async fn run(
                     "via": via,
                     "estimated_rows": rows,
                     "rows_source": rows_source,
+                    "cross_tenant_rows": cross,
                     "columns": entry.columns,
                     "excluded_columns": entry.excluded_columns,
+                    "redacted_json_columns": section.redact_json,
                 })
             })
             .collect();
@@ -89,7 +146,8 @@ pub async fn run(
             "org": { "table": org.table, "key": org.key, "lookup": org.lookup },
             "sections": sections,
             "skipped": skipped.iter().map(|(name, reason)| json!({"name": name, "reason": reason})).collect::<Vec<_>>(),
-            "warnings": scope.warnings,
+            "warnings": warnings,
+            "proposed_config": proposals,
         }))?;
         return Ok(());
     }
@@ -131,15 +189,73 @@ pub async fn run(
             out.push(format!("  {name:<width$}  {reason}"));
         }
     }
-    if !scope.warnings.is_empty() {
+    if !warnings.is_empty() {
         out.push(String::new());
         out.push("warnings:".to_string());
-        for warning in &scope.warnings {
+        for warning in &warnings {
             out.push(format!("  {warning}"));
+        }
+    }
+    if !proposals.is_empty() {
+        out.push(String::new());
+        out.push(
+            "proposed config (orgexport.toml): references the schema does not declare".to_string(),
+        );
+        for line in &proposals {
+            out.push(format!("  {line}"));
         }
     }
     for line in out {
         report.stdout_line(&line)?;
     }
     Ok(())
+}
+
+/// `polymorphic = [...]` lines for the `*_type`/`*_id` pairs not configured, with targets
+/// mapped from the type values found (`MergeRequest` → the `merge_requests` table).
+fn polymorphic_proposals(
+    catalog: &Catalog,
+    scope: &Scope,
+    values: Option<&[Vec<String>]>,
+) -> Vec<String> {
+    if scope.polymorphic_pairs.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec!["polymorphic = [".to_string()];
+    for (i, pair) in scope.polymorphic_pairs.iter().enumerate() {
+        let table = catalog.table(pair.table);
+        let targets: Vec<String> = values
+            .and_then(|v| v.get(i))
+            .into_iter()
+            .flatten()
+            .map(|value| {
+                let target = table_for_class(catalog, &table.schema, value)
+                    .map(|t| catalog.table(t).qualified_name())
+                    .unwrap_or_else(|| "schema.table".to_string());
+                format!("{} = \"{target}\"", toml_key(value))
+            })
+            .collect();
+        lines.push(format!(
+            "  {{ column = \"{}.{}\", type_column = \"{}\", targets = {{ {} }} }},",
+            table.qualified_name(),
+            pair.id_column,
+            pair.type_column,
+            targets.join(", ")
+        ));
+    }
+    lines.push("]".to_string());
+    lines
+}
+
+/// A TOML key: bare when it can be, quoted otherwise (`"Ci::Build"`).
+fn toml_key(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        key.to_string()
+    } else {
+        serde_json::to_string(key).unwrap_or_default()
+    }
 }

@@ -14,7 +14,8 @@ use crate::db::connect::Db;
 use crate::db::lock::{self, Acquired};
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::archive::{
-    ArchiveInfo, ArchiveWriter, FORMAT, Manifest, OrgRef, SectionManifest, Sidecar,
+    ArchiveInfo, ArchiveWriter, Counted, FORMAT, Manifest, OrgRef, SectionManifest, Sidecar, Spool,
+    assemble,
 };
 use crate::export::snapshot::Snapshot;
 use crate::history::{self, Completed, NewExport};
@@ -22,8 +23,8 @@ use crate::org::{self, Org};
 use crate::output::{Reporter, human_bytes};
 use crate::scope::catalog::Catalog;
 use crate::scope::plan::{Planner, SectionSql};
-use crate::scope::rules::{Scope, Section};
-use crate::store::{Link, Store, Upload};
+use crate::scope::rules::{Scope, Section, row_security_message};
+use crate::store::{Link, Store};
 
 /// The result of one successful export.
 #[derive(Debug)]
@@ -312,25 +313,40 @@ async fn export_locked(
         .iter()
         .filter(|s| ctx.scope.is_selected(ctx.catalog, s))
         .collect();
+    // Row-level security would hide rows: fail before anything is written.
+    if let Some(blocked) = selected
+        .iter()
+        .map(|s| ctx.catalog.table(s.table))
+        .find(|t| t.row_security_blocks)
+    {
+        anyhow::bail!(row_security_message(&blocked.qualified_name()));
+    }
+    let key = org::key_for(&db.client, ctx.planner, &org.key).await?;
     let sqls: Vec<SectionSql> = selected
         .iter()
-        .map(|s| ctx.planner.section_sql(s, ctx.max_rows, ctx.render))
+        .map(|s| ctx.planner.section_sql(s, &key, ctx.max_rows, ctx.render))
         .collect();
-    let snapshot = Snapshot::begin(&mut db.client, &org.key).await?;
+    let snapshot = Snapshot::begin(&mut db.client).await?;
+    let snapshot_at = snapshot.snapshot_at.clone();
+    let server_version = snapshot.server_version.clone();
 
-    // Counts first, inside the snapshot: the manifest leads the archive and is exact.
+    // Sections first, into the spool: the manifest that leads the archive then holds exact
+    // counts (and the redacted json keys) without a separate counting pass.
+    let mut writer = ArchiveWriter::new(Spool::new()?, ctx.compression_level);
     let mut sections = Vec::with_capacity(sqls.len());
     for (section, sql) in selected.iter().zip(&sqls) {
         ctx.report.verbose(&format!("{}: {}", sql.name, sql.copy));
-        let total = snapshot.count(sql, ctx.cancel).await?;
+        let counted = stream_section(ctx, &snapshot, sql, &mut writer).await?;
         sections.push(SectionManifest::new(
             ctx.catalog,
             ctx.scope,
             section,
-            total,
-            ctx.max_rows,
+            counted,
         ));
     }
+    writer.finish().await?;
+    let spool = writer.into_sink();
+    snapshot.finish().await?;
     let manifest = Manifest {
         format: FORMAT,
         export_id: id.to_string(),
@@ -340,23 +356,23 @@ async fn export_locked(
             lookup: org.lookup.clone(),
         },
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        snapshot_at: snapshot.snapshot_at.clone(),
-        server_version: snapshot.server_version.clone(),
+        snapshot_at,
+        server_version,
         tool_version: env!("CARGO_PKG_VERSION"),
         sections,
     };
 
     let key = ctx.store.archive_key(&org.lookup, &id.to_string());
-    let upload = ctx.store.upload(&key).await?;
-    let mut writer = ArchiveWriter::new(upload, ctx.compression_level);
-    let written = write_archive(ctx, &snapshot, &manifest, &sqls, &mut writer).await;
-    let upload: Upload = writer.into_sink();
+    let mut upload = ctx.store.upload(&key).await?;
+    let written = tokio::select! {
+        written = assemble(&manifest, spool, ctx.compression_level, &mut upload) => written,
+        _ = ctx.cancel.cancelled() => Err(fail(Kind::Interrupted, "interrupted")),
+    };
     if let Err(err) = written {
         upload.abort().await;
         return Err(err);
     }
     let uploaded = upload.finish().await?;
-    snapshot.finish().await?;
 
     let sidecar_key = ctx.store.sidecar_key(&org.lookup, &id.to_string());
     let object_url = ctx.store.object_url(&key);
@@ -410,36 +426,41 @@ async fn export_locked(
     })
 }
 
-async fn write_archive(
+/// Streams one section into the spool and counts what the manifest needs: the rows written,
+/// the total when capped, and the cross-tenant rows left out.
+async fn stream_section(
     ctx: &Job<'_>,
     snapshot: &Snapshot<'_>,
-    manifest: &Manifest,
-    sqls: &[SectionSql],
-    writer: &mut ArchiveWriter<Upload>,
-) -> anyhow::Result<()> {
-    writer.begin(manifest).await?;
-    for (sql, section) in sqls.iter().zip(&manifest.sections) {
-        let progress = ctx.report.section(&sql.name, section.record_count);
-        let rows = match snapshot
-            .stream(sql, writer, ctx.cancel, |rows| progress.set(rows))
-            .await
-        {
-            Ok(rows) => rows,
-            Err(err) => {
-                progress.abandon();
-                return Err(err);
-            }
-        };
-        progress.finish(rows);
-        if rows != section.record_count {
-            anyhow::bail!(
-                "{}: counted {} rows but read {}; the archive would be inconsistent",
-                sql.name,
-                section.record_count,
-                rows
-            );
+    sql: &SectionSql,
+    writer: &mut ArchiveWriter<Spool>,
+) -> anyhow::Result<Counted> {
+    let progress = ctx.report.section(&sql.name, None);
+    let streamed = snapshot
+        .stream(sql, writer, ctx.cancel, |rows| progress.set(rows))
+        .await;
+    let (written, redacted_json_keys) = match streamed {
+        Ok(streamed) => streamed,
+        Err(err) => {
+            progress.abandon();
+            return Err(err);
         }
-    }
-    writer.finish().await?;
-    Ok(())
+    };
+    progress.finish(written);
+    let total = match ctx.max_rows {
+        Some(cap) if written >= cap => snapshot.count(sql, &sql.count, ctx.cancel).await?,
+        _ => written,
+    };
+    let cross_tenant = match &sql.candidates {
+        Some(query) => {
+            let candidates = snapshot.count(sql, query, ctx.cancel).await?;
+            Some(candidates.saturating_sub(total))
+        }
+        None => None,
+    };
+    Ok(Counted {
+        written,
+        total,
+        cross_tenant,
+        redacted_json_keys,
+    })
 }

@@ -10,6 +10,19 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Quotes a string literal the way `quote_literal` does: quotes doubled, and a string with a
+/// backslash written as `E'…'` with the backslashes doubled, so that it reads back exactly
+/// whatever `standard_conforming_strings` says. The one function that builds values into SQL
+/// (COPY takes no bind parameters; a typed literal also lets the planner prune partitions).
+pub fn quote_literal(value: &str) -> String {
+    let quoted = value.replace('\'', "''");
+    if value.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', r"\\"))
+    } else {
+        format!("'{quoted}'")
+    }
+}
+
 /// `"schema"."table"`.
 pub fn quote_qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(name))
@@ -27,5 +40,12 @@ mod tests {
             quote_qualified("My Schema", "select"),
             "\"My Schema\".\"select\""
         );
+    }
+
+    #[test]
+    fn literals_double_quotes_and_escape_backslashes() {
+        assert_eq!(quote_literal("acme"), "'acme'");
+        assert_eq!(quote_literal("o'brien"), "'o''brien'");
+        assert_eq!(quote_literal(r"a\b'"), r"E'a\\b'''");
     }
 }

@@ -1,6 +1,11 @@
 //! The `orgexport/1` archive (DESIGN §4): one JSON document whose first key is the manifest,
 //! then the sections in manifest order, gzip-compressed as it is produced.
 //!
+//! The sections are written first, compressed, into a spool (an anonymous temporary file):
+//! only then are the manifest's exact counts, cross-tenant counts and redacted json keys
+//! known, without a separate counting pass over the database. [`assemble`] then writes the
+//! manifest as the first gzip member and copies the spooled members after it.
+//!
 //! The writer never holds more than one chunk of JSON plus the chunks being compressed: JSON
 //! accumulates up to `CHUNK_SIZE`, then the chunk is compressed off the async reactor as an
 //! independent gzip member (concatenated members are one valid gzip stream), several at once,
@@ -53,6 +58,26 @@ pub struct SectionManifest {
     pub total_count: Option<u64>,
     pub columns: Vec<ColumnManifest>,
     pub excluded_columns: Vec<String>,
+    /// Rows left out because their owners belong to two orgs (DESIGN §2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_tenant_rows: Option<u64>,
+    /// json/jsonb object keys removed as secrets (DESIGN §3).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redacted_json_keys: Vec<String>,
+    /// The references that scoped the section.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
+}
+
+/// What streaming a section found.
+#[derive(Debug, Clone, Default)]
+pub struct Counted {
+    /// Rows written.
+    pub written: u64,
+    /// Rows in scope (more than `written` when capped).
+    pub total: u64,
+    pub cross_tenant: Option<u64>,
+    pub redacted_json_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,23 +103,25 @@ pub struct ArchiveInfo {
 }
 
 impl SectionManifest {
-    /// A section's manifest entry: `total` rows in scope, of which at most `cap` are written.
+    /// A section's manifest entry.
     pub fn new(
         catalog: &Catalog,
         scope: &Scope,
         section: &Section,
-        total: u64,
-        cap: Option<u64>,
+        counted: Counted,
     ) -> SectionManifest {
         let table = catalog.table(section.table);
-        let (description, _) = scope.describe(catalog, section);
-        let capped = cap.is_some_and(|cap| total > cap);
+        let (description, via) = scope.describe(catalog, section);
+        let capped = counted.total > counted.written;
         SectionManifest {
             name: table.qualified_name(),
             scope: description,
-            record_count: cap.map_or(total, |cap| total.min(cap)),
+            record_count: counted.written,
             capped,
-            total_count: capped.then_some(total),
+            total_count: capped.then_some(counted.total),
+            cross_tenant_rows: counted.cross_tenant,
+            redacted_json_keys: counted.redacted_json_keys,
+            via,
             columns: section
                 .columns
                 .iter()
@@ -148,14 +175,6 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         }
     }
 
-    /// Starts the document with the manifest.
-    pub async fn begin(&mut self, manifest: &Manifest) -> anyhow::Result<()> {
-        self.buf.extend_from_slice(b"{\"manifest\":");
-        serde_json::to_writer(&mut self.buf, manifest).context("serializing the manifest")?;
-        self.buf.extend_from_slice(b",\"sections\":{");
-        self.maybe_flush().await
-    }
-
     pub async fn begin_section(&mut self, name: &str) -> anyhow::Result<()> {
         if !self.first_section {
             self.buf.push(b',');
@@ -185,10 +204,9 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         self.maybe_flush().await
     }
 
-    /// Closes the document and waits for every chunk to reach the sink; returns the size of
-    /// the JSON document. Take the sink back with [`ArchiveWriter::into_sink`].
+    /// Waits for every chunk to reach the sink; returns the size of the sections' JSON. Take
+    /// the sink back with [`ArchiveWriter::into_sink`].
     pub async fn finish(&mut self) -> anyhow::Result<u64> {
-        self.buf.extend_from_slice(b"}}");
         self.flush_chunk();
         while let Some(handle) = self.in_flight.pop_front() {
             let compressed = handle.await.context("compression task failed")??;
@@ -234,6 +252,74 @@ impl<S: ChunkSink> ArchiveWriter<S> {
     }
 }
 
+/// The spool the sections are compressed into before the manifest is known: an anonymous
+/// temporary file (nothing is left behind, whatever ends the process).
+pub struct Spool {
+    file: tokio::fs::File,
+    bytes: u64,
+}
+
+impl Spool {
+    pub fn new() -> anyhow::Result<Spool> {
+        let file = tempfile::tempfile().context(
+            "creating the spool file in the temporary directory (set TMPDIR to a writable directory with room for the compressed archive)",
+        )?;
+        Ok(Spool {
+            file: tokio::fs::File::from_std(file),
+            bytes: 0,
+        })
+    }
+}
+
+impl ChunkSink for Spool {
+    async fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.bytes += chunk.len() as u64;
+        self.file
+            .write_all(&chunk)
+            .await
+            .context("writing the spool file (is the temporary directory full? set TMPDIR)")
+    }
+}
+
+/// Writes the archive to `sink`: the manifest (opening the document) as the first gzip
+/// member, the spooled sections, and the closing member.
+pub async fn assemble<S: ChunkSink>(
+    manifest: &Manifest,
+    spool: Spool,
+    level: u32,
+    sink: &mut S,
+) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut head = b"{\"manifest\":".to_vec();
+    serde_json::to_writer(&mut head, manifest).context("serializing the manifest")?;
+    head.extend_from_slice(b",\"sections\":{");
+    sink.write(gzip(&head, level)?).await?;
+    let mut file = spool.file;
+    file.flush().await.context("writing the spool file")?;
+    file.seek(std::io::SeekFrom::Start(0))
+        .await
+        .context("rewinding the spool file")?;
+    let mut left = spool.bytes;
+    while left > 0 {
+        let mut chunk = vec![0u8; CHUNK_SIZE.min(left as usize)];
+        file.read_exact(&mut chunk)
+            .await
+            .context("reading the spool file")?;
+        left -= chunk.len() as u64;
+        sink.write(chunk).await?;
+    }
+    sink.write(gzip(b"}}", level)?).await
+}
+
+use tokio::io::AsyncWriteExt as _;
+
+fn gzip(data: &[u8], level: u32) -> anyhow::Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::new(level));
+    encoder.write_all(data).context("compressing")?;
+    encoder.finish().context("compressing")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,44 +352,21 @@ mod tests {
 
     #[test]
     fn capped_sections_say_so_and_give_the_total() {
-        use crate::scope::catalog::{Catalog, Column, RelKind, Table};
-        use crate::scope::rules::{Role, Scope, Section};
-        let catalog = Catalog {
-            tables: vec![Table {
-                schema: "public".into(),
-                name: "tasks".into(),
-                kind: RelKind::Table,
-                columns: vec![Column {
-                    name: "id".into(),
-                    type_name: "bigint".into(),
-                    type_oid: 20,
-                    not_null: true,
-                }],
-                primary_key: vec!["id".into()],
-                indexed_leading_columns: vec![],
-                estimated_rows: None,
-            }],
-            foreign_keys: vec![],
+        use crate::scope::rules::testing::Builder;
+        use crate::scope::rules::{ScopeConfig, classify};
+        let catalog = Builder::default()
+            .table("public.orgs", &["id!"])
+            .table("public.tasks", &["id!", "org_id!", "secret_token$"])
+            .fk("public.tasks", &["org_id"], "public.orgs", &["id"])
+            .build();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        let section = scope.section_of(1).unwrap();
+        let counted = |written, total| Counted {
+            written,
+            total,
+            ..Counted::default()
         };
-        let section = Section {
-            table: 0,
-            role: Role::Tenant {
-                column: "org_id".into(),
-            },
-            columns: vec!["id".into()],
-            excluded_columns: vec!["secret_token".into()],
-        };
-        let scope = Scope {
-            root: 0,
-            root_key: "id".into(),
-            lookup_columns: vec![],
-            sections: vec![section.clone()],
-            edges: vec![],
-            skipped: vec![],
-            warnings: vec![],
-            only_tables: vec![],
-        };
-        let capped = SectionManifest::new(&catalog, &scope, &section, 300, Some(10));
+        let capped = SectionManifest::new(&catalog, &scope, section, counted(10, 300));
         assert_eq!(
             (capped.record_count, capped.capped, capped.total_count),
             (10, true, Some(300))
@@ -311,23 +374,21 @@ mod tests {
         let json = serde_json::to_value(&capped).unwrap();
         assert_eq!(json["total_count"], 300);
         assert_eq!(json["columns"][0]["type"], "bigint");
-        let whole = SectionManifest::new(&catalog, &scope, &section, 7, Some(10));
+        assert_eq!(json["excluded_columns"][0], "secret_token");
+        let whole = SectionManifest::new(&catalog, &scope, section, counted(7, 7));
         assert_eq!(
             (whole.record_count, whole.capped, whole.total_count),
             (7, false, None)
         );
-        assert!(
-            serde_json::to_value(&whole)
-                .unwrap()
-                .get("total_count")
-                .is_none()
-        );
+        let json = serde_json::to_value(&whole).unwrap();
+        assert!(json.get("total_count").is_none());
+        assert!(json.get("cross_tenant_rows").is_none());
+        assert!(json.get("redacted_json_keys").is_none());
     }
 
     #[tokio::test]
-    async fn many_members_decode_to_one_document_manifest_first() {
-        let mut writer = ArchiveWriter::new(VecSink(Vec::new()), 1);
-        writer.begin(&manifest()).await.unwrap();
+    async fn spooled_sections_follow_the_manifest_in_one_document() {
+        let mut writer = ArchiveWriter::new(Spool::new().unwrap(), 1);
         let row = format!("{{\"v\":\"{}\"}}", "x".repeat(1000));
         for name in ["a.b", "c.d"] {
             writer.begin_section(name).await.unwrap();
@@ -343,16 +404,17 @@ mod tests {
             writer.end_section().await.unwrap();
         }
         let json_bytes = writer.finish().await.unwrap();
-        let sink = writer.into_sink();
-        let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(&sink.0[..])
-            .read_to_string(&mut text)
-            .unwrap();
-        assert_eq!(text.len() as u64, json_bytes);
         assert!(
             json_bytes > 2 * CHUNK_SIZE as u64,
             "several members were written"
         );
+        let spool = writer.into_sink();
+        let mut sink = VecSink(Vec::new());
+        assemble(&manifest(), spool, 1, &mut sink).await.unwrap();
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&sink.0[..])
+            .read_to_string(&mut text)
+            .unwrap();
         assert!(text.starts_with("{\"manifest\":{\"format\":\"orgexport/1\""));
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(doc["sections"]["a.b"].as_array().unwrap().len(), 3000);

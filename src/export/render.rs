@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 
 use crate::db::quote_ident;
 use crate::export::copy::fields;
+use crate::scope::secrets::{redact_json, redact_json_members};
 
 /// How rows are rendered (`render = "client" | "server"` in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,45 +77,72 @@ impl ValueKind {
 #[derive(Debug, Clone)]
 pub struct RowRenderer {
     mode: RenderMode,
-    /// `"name":` (JSON-escaped as PostgreSQL escapes keys), and how the value renders.
-    columns: Vec<(Vec<u8>, ValueKind)>,
+    /// `"name":` (JSON-escaped as PostgreSQL escapes keys), how the value renders, and
+    /// whether secret keys inside it are cut out (json/jsonb, DESIGN §3).
+    columns: Vec<(Vec<u8>, ValueKind, bool)>,
+    /// Server rendering: the columns whose values are redacted inside the row object.
+    redacted_columns: Vec<String>,
 }
 
 impl RowRenderer {
-    /// `columns`: (name, type OID) of the exported columns, in order.
-    pub fn new(mode: RenderMode, columns: &[(&str, u32)]) -> RowRenderer {
+    /// `columns`: (name, type OID, redact json keys) of the exported columns, in order.
+    pub fn new(mode: RenderMode, columns: &[(&str, u32, bool)]) -> RowRenderer {
+        let redacted_columns = columns
+            .iter()
+            .filter(|(_, _, redact)| *redact)
+            .map(|(name, _, _)| name.to_string())
+            .collect();
         let columns = columns
             .iter()
             .enumerate()
-            .map(|(i, (name, oid))| {
+            .map(|(i, (name, oid, redact))| {
                 let mut key = Vec::with_capacity(name.len() + 4);
                 if i > 0 {
                     key.push(b',');
                 }
                 escape_json(name.as_bytes(), &mut key);
                 key.push(b':');
-                (key, ValueKind::of(*oid))
+                (key, ValueKind::of(*oid), *redact)
             })
             .collect();
-        RowRenderer { mode, columns }
+        RowRenderer {
+            mode,
+            columns,
+            redacted_columns,
+        }
     }
 
-    /// Appends one row (as [`crate::export::copy::BinaryRows`] yields it) as a JSON object.
-    pub fn render(&self, row: &[u8], out: &mut Vec<u8>) -> anyhow::Result<()> {
+    /// Appends one row (as [`crate::export::copy::BinaryRows`] yields it) as a JSON object;
+    /// json keys cut out as secrets are added to `redacted`.
+    pub fn render(
+        &self,
+        row: &[u8],
+        out: &mut Vec<u8>,
+        redacted: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
         if self.mode == RenderMode::Server {
             let value = fields(row)
                 .next()
                 .context("empty COPY row")??
                 .context("NULL row")?;
-            out.extend_from_slice(value);
+            if self.redacted_columns.is_empty() {
+                out.extend_from_slice(value);
+            } else {
+                redact_json_members(value, &self.redacted_columns, out, redacted);
+            }
             return Ok(());
         }
         out.push(b'{');
         let mut values = fields(row);
-        for (key, kind) in &self.columns {
+        for (key, kind, redact) in &self.columns {
             out.extend_from_slice(key);
             match values.next().context("COPY row has too few fields")?? {
                 None => out.extend_from_slice(b"null"),
+                Some(value) if *redact => {
+                    let mut rendered = Vec::with_capacity(value.len());
+                    render_value(*kind, value, &mut rendered)?;
+                    redact_json(&rendered, out, redacted);
+                }
                 Some(value) => render_value(*kind, value, out)?,
             }
         }

@@ -1,5 +1,7 @@
 //! The one `REPEATABLE READ, READ ONLY` transaction every section is read in: one consistent
 //! point in time, so the counts in the leading manifest are exactly the rows that follow.
+//! It runs with `row_security = off`: a table whose row-level security would hide rows from
+//! this role fails the export by name instead of exporting part of it (DESIGN §2).
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
@@ -9,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Kind, fail};
 use crate::export::archive::{ArchiveWriter, ChunkSink};
 use crate::export::copy::BinaryRows;
-use crate::scope::plan::{ORG_KEY_SETTING, SectionSql};
+use crate::scope::plan::SectionSql;
 
 pub struct Snapshot<'c> {
     txn: Transaction<'c>,
@@ -19,8 +21,8 @@ pub struct Snapshot<'c> {
 }
 
 impl<'c> Snapshot<'c> {
-    /// Opens the transaction and binds the org key for the generated predicates.
-    pub async fn begin(client: &'c mut Client, org_key: &str) -> anyhow::Result<Snapshot<'c>> {
+    /// Opens the transaction.
+    pub async fn begin(client: &'c mut Client) -> anyhow::Result<Snapshot<'c>> {
         let txn = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
@@ -31,10 +33,10 @@ impl<'c> Snapshot<'c> {
         // The first statement takes the snapshot; clock_timestamp() is as close to it as we get.
         let row = txn
             .query_one(
-                "SELECT set_config($1, $2, true), set_config('TimeZone', 'UTC', true), \
+                "SELECT set_config('row_security', 'off', true), set_config('TimeZone', 'UTC', true), \
                         to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
                         split_part(current_setting('server_version'), ' ', 1)",
-                &[&ORG_KEY_SETTING, &org_key],
+                &[],
             )
             .await
             .context("taking the snapshot")?;
@@ -45,11 +47,17 @@ impl<'c> Snapshot<'c> {
         })
     }
 
-    /// The section's row count in this snapshot. Interruptible: on cancel the query is
-    /// abandoned (the session ends with the process, which ends the query).
-    pub async fn count(&self, sql: &SectionSql, cancel: &CancellationToken) -> anyhow::Result<u64> {
+    /// A `SELECT count(*)` of the section (`sql.count`, or `sql.candidates`) in this
+    /// snapshot. Interruptible: on cancel the query is abandoned (the caller cancels it
+    /// server-side).
+    pub async fn count(
+        &self,
+        sql: &SectionSql,
+        query: &str,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<u64> {
         let row = tokio::select! {
-            row = self.txn.query_one(&sql.count, &[]) => row,
+            row = self.txn.query_one(query, &[]) => row,
             _ = cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
         };
         let row = row
@@ -58,15 +66,15 @@ impl<'c> Snapshot<'c> {
         Ok(row.get::<_, i64>(0) as u64)
     }
 
-    /// Streams one section's rows into the writer; returns how many were written. `on_rows`
-    /// is told the running total now and then (progress).
+    /// Streams one section's rows into the writer; returns how many were written and the
+    /// json keys redacted. `on_rows` is told the running total now and then (progress).
     pub async fn stream<S: ChunkSink>(
         &self,
         sql: &SectionSql,
         writer: &mut ArchiveWriter<S>,
         cancel: &CancellationToken,
         mut on_rows: impl FnMut(u64),
-    ) -> anyhow::Result<u64> {
+    ) -> anyhow::Result<(u64, Vec<String>)> {
         let stream = self
             .txn
             .copy_out(&sql.copy)
@@ -76,6 +84,7 @@ impl<'c> Snapshot<'c> {
         let mut stream = std::pin::pin!(stream);
         let mut parser = BinaryRows::new();
         let mut rows = 0u64;
+        let mut redacted = Vec::new();
         writer.begin_section(&sql.name).await?;
         loop {
             let chunk = tokio::select! {
@@ -91,7 +100,7 @@ impl<'c> Snapshot<'c> {
                 writer
                     .row_with(|buf| {
                         sql.renderer
-                            .render(&row, buf)
+                            .render(&row, buf, &mut redacted)
                             .with_context(|| format!("rendering a row of {}", sql.name))
                     })
                     .await?;
@@ -106,7 +115,12 @@ impl<'c> Snapshot<'c> {
         }
         writer.end_section().await?;
         on_rows(rows);
-        Ok(rows)
+        Ok((rows, redacted))
+    }
+
+    /// A query in the snapshot (`plan`'s look at polymorphic type values).
+    pub async fn query(&self, sql: &str) -> anyhow::Result<Vec<tokio_postgres::Row>> {
+        self.txn.query(sql, &[]).await.map_err(explain)
     }
 
     /// Ends the transaction (it wrote nothing; committing just releases the snapshot).
@@ -137,6 +151,19 @@ fn explain(err: tokio_postgres::Error) -> anyhow::Error {
         _ if err.is_closed() => Some("the connection to the server was lost"),
         _ => None,
     };
+    if let Some(db) = err.as_db_error()
+        && *db.code() == SqlState::INSUFFICIENT_PRIVILEGE
+        && db.message().contains("row-level security")
+    {
+        // "query would be affected by row-level security policy for table \"x\""
+        let table = db
+            .message()
+            .rsplit('"')
+            .nth(1)
+            .unwrap_or("a table")
+            .to_string();
+        return anyhow::anyhow!(crate::scope::rules::row_security_message(&table));
+    }
     let message = match err.as_db_error() {
         Some(db) => db.message().to_string(),
         None => err.to_string(),

@@ -7,6 +7,11 @@ use std::collections::HashMap;
 use anyhow::Context;
 use tokio_postgres::Client;
 
+/// Base type names (`pg_type.typname`) of the columns that can hold a secret (DESIGN §3).
+const TEXT_LIKE_TYPES: &[&str] = &[
+    "text", "varchar", "bpchar", "char", "name", "bytea", "json", "jsonb", "citext",
+];
+
 /// Index of a table in [`Catalog::tables`].
 pub type TableId = usize;
 /// Index of a foreign key in [`Catalog::foreign_keys`].
@@ -48,6 +53,12 @@ pub struct Table {
     pub indexed_leading_columns: Vec<String>,
     /// `pg_class.reltuples` (summed over partitions); `None` when never analyzed.
     pub estimated_rows: Option<i64>,
+    /// Validated CHECK constraints, as `pg_get_constraintdef` prints them (`CHECK ((…))`):
+    /// where "NOT NULL" and "exactly one of" are written without `attnotnull`.
+    pub checks: Vec<String>,
+    /// Row-level security would hide rows from the current role: enabled (or forced) and the
+    /// role neither owns the table, nor is superuser, nor has BYPASSRLS.
+    pub row_security_blocks: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +69,11 @@ pub struct Column {
     /// `pg_type` OID (domains keep their own OID): decides how a value is rendered.
     pub type_oid: u32,
     pub not_null: bool,
+    /// text, varchar, char, bytea, json, jsonb, citext (or a domain or array of these): the
+    /// types that can hold a secret (DESIGN §3).
+    pub text_like: bool,
+    /// json or jsonb (or a domain or array of these): object keys may need redacting.
+    pub json_like: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -100,17 +116,10 @@ impl Catalog {
             .position(|t| t.qualified_name() == qualified)
     }
 
-    /// An FK owns its rows only when every one of its columns is NOT NULL.
-    pub fn fk_is_not_null(&self, fk: &ForeignKey) -> bool {
-        let table = self.table(fk.table);
-        fk.columns
-            .iter()
-            .all(|c| table.column(c).is_some_and(|c| c.not_null))
-    }
-
     /// Reads the catalog of the current database (system schemas left out).
     pub async fn load(client: &Client) -> anyhow::Result<Catalog> {
-        const RELS: &str = "SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples \
+        const RELS: &str = "SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples, \
+                    c.relrowsecurity, c.relforcerowsecurity, c.relowner \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition \
                AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
@@ -125,8 +134,12 @@ impl Catalog {
                               (SELECT sum(greatest(p.reltuples, 0))::float8 \
                                  FROM pg_partition_tree(r.oid) t JOIN pg_class p ON p.oid = t.relid \
                                 WHERE t.isleaf) \
-                            ELSE r.reltuples::float8 END \
-                     FROM rels r ORDER BY 2, 3"
+                            ELSE r.reltuples::float8 END, \
+                            r.relrowsecurity AND NOT me.rolsuper AND NOT me.rolbypassrls \
+                              AND (r.relforcerowsecurity OR NOT pg_has_role(r.relowner, 'USAGE')) \
+                     FROM rels r, (SELECT rolsuper, rolbypassrls FROM pg_roles \
+                                    WHERE rolname = current_user) me \
+                     ORDER BY 2, 3"
                 ),
                 &[],
             )
@@ -153,6 +166,8 @@ impl Catalog {
                 primary_key: Vec::new(),
                 indexed_leading_columns: Vec::new(),
                 estimated_rows: estimate.filter(|e| *e >= 0.0).map(|e| e as i64),
+                checks: Vec::new(),
+                row_security_blocks: row.get(5),
             });
         }
 
@@ -161,8 +176,13 @@ impl Catalog {
                 &format!(
                     "WITH rels AS ({RELS}) \
                      SELECT a.attrelid::int8, a.attname::text, \
-                            format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid::int8 \
+                            format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid::int8, \
+                            coalesce(eb.typname, b.typname)::text \
                      FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid \
+                     JOIN pg_type ty ON ty.oid = a.atttypid \
+                     JOIN pg_type b ON b.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END \
+                     LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A' \
+                     LEFT JOIN pg_type eb ON eb.oid = CASE WHEN e.typtype = 'd' THEN e.typbasetype ELSE e.oid END \
                      WHERE a.attnum > 0 AND NOT a.attisdropped \
                      ORDER BY a.attrelid, a.attnum"
                 ),
@@ -172,11 +192,14 @@ impl Catalog {
             .context("reading columns from pg_attribute")?;
         for row in columns {
             if let Some(&id) = by_oid.get(&row.get::<_, i64>(0)) {
+                let base: String = row.get(5);
                 catalog.tables[id].columns.push(Column {
                     name: row.get(1),
                     type_name: row.get(2),
                     not_null: row.get(3),
                     type_oid: row.get::<_, i64>(4) as u32,
+                    text_like: TEXT_LIKE_TYPES.contains(&base.as_str()),
+                    json_like: base == "json" || base == "jsonb",
                 });
             }
         }
@@ -207,6 +230,25 @@ impl Catalog {
                 if let Some(first) = columns.into_iter().next() {
                     table.indexed_leading_columns.push(first);
                 }
+            }
+        }
+
+        let checks = client
+            .query(
+                &format!(
+                    "WITH rels AS ({RELS}) \
+                     SELECT con.conrelid::int8, pg_get_constraintdef(con.oid) \
+                     FROM pg_constraint con JOIN rels r ON r.oid = con.conrelid \
+                     WHERE con.contype = 'c' AND con.convalidated \
+                     ORDER BY con.conrelid, con.conname"
+                ),
+                &[],
+            )
+            .await
+            .context("reading CHECK constraints from pg_constraint")?;
+        for row in checks {
+            if let Some(&id) = by_oid.get(&row.get::<_, i64>(0)) {
+                catalog.tables[id].checks.push(row.get(1));
             }
         }
 

@@ -1,5 +1,9 @@
-//! Which rows belong to an org (DESIGN §2): read the catalog, classify tables, generate SQL.
+//! Which rows belong to an org (DESIGN §2): read the catalog, collect the references, classify
+//! tables, decide secret columns (§3), generate SQL.
 
 pub mod catalog;
+pub mod checks;
 pub mod plan;
+pub mod references;
 pub mod rules;
+pub mod secrets;
