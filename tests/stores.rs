@@ -321,19 +321,21 @@ fn aborted_s3_upload_leaves_no_parts_behind() {
     moto.create_bucket("exports");
     let cwd = TempDir::new();
     let child = spawn_run(&db, "s3://exports/x", &moto.env(), &cwd);
-    let pid = wait_for_copy(&db, "notes");
-    // Let a few parts go up before the database fails.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // The archive is uploaded once its sections are spooled: interrupt while parts go up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !moto.multipart_uploads("exports").contains("<UploadId>") {
         assert!(
             std::time::Instant::now() < deadline,
             "no multipart upload started"
         );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    db.execute(&format!("SELECT pg_terminate_backend({pid})"));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let run = Run::from(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 130, "{}", run.stderr);
     let uploads = moto.multipart_uploads("exports");
     assert!(
         !uploads.contains("<UploadId>"),
@@ -344,6 +346,7 @@ fn aborted_s3_upload_leaves_no_parts_behind() {
         !objects.contains(".json.gz") && !objects.contains(".manifest.json"),
         "{objects}"
     );
+    assert_eq!(history(&db).0, "cancelled");
 }
 
 #[test]

@@ -159,6 +159,22 @@ async fn read_privileges(
             missing.push(t.qualified_name());
         }
     }
+    let hidden: Vec<String> = scope
+        .sections
+        .iter()
+        .map(|s| catalog.table(s.table))
+        .filter(|t| t.row_security_blocks)
+        .map(|t| t.qualified_name())
+        .collect();
+    if !hidden.is_empty() {
+        return Err(fail(
+            Kind::ExportFailed,
+            format!(
+                "row-level security hides rows of {} from this role, so an export would fail; run as a role with BYPASSRLS (ALTER ROLE … BYPASSRLS) or as the tables' owner",
+                hidden.join(", ")
+            ),
+        ));
+    }
     if missing.is_empty() {
         Ok(format!(
             "SELECT on all {} in-scope tables (root {})",

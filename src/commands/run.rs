@@ -446,6 +446,8 @@ async fn stream_section(
         }
     };
     progress.finish(written);
+    let mut redacted_json_keys = redacted_json_keys;
+    redacted_json_keys.sort();
     let total = match ctx.max_rows {
         Some(cap) if written >= cap => snapshot.count(sql, &sql.count, ctx.cancel).await?,
         _ => written,

@@ -75,10 +75,12 @@ impl<'c> Snapshot<'c> {
         cancel: &CancellationToken,
         mut on_rows: impl FnMut(u64),
     ) -> anyhow::Result<(u64, Vec<String>)> {
-        let stream = self
-            .txn
-            .copy_out(&sql.copy)
-            .await
+        // Starting the COPY may wait for a table lock (behind DDL): interruptible too.
+        let stream = tokio::select! {
+            stream = self.txn.copy_out(&sql.copy) => stream,
+            _ = cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
+        };
+        let stream = stream
             .map_err(explain)
             .with_context(|| format!("reading {}", sql.name))?;
         let mut stream = std::pin::pin!(stream);

@@ -502,7 +502,7 @@ impl<'a> Planner<'a> {
             .filter(|e| e.kind == EdgeKind::Owns)
             .map(|edge| {
                 format!(
-                    "NOT {}",
+                    "NOT ({})",
                     self.foreign_owner(edge, alias, org, &mut visiting, 1)
                 )
             })
@@ -1071,7 +1071,7 @@ mod tests {
         assert!(!sql.copy.contains(") OR EXISTS"), "{}", sql.copy);
         assert!(sql.copy.contains(" UNION ALL "), "{}", sql.copy);
         assert!(
-            sql.copy.contains(r#"NOT EXISTS (SELECT 1 FROM ONLY "public"."projects" p1 WHERE p1."id" = t."project_id" AND (p1."org_id" <> '7'::bigint))"#),
+            sql.copy.contains(r#"NOT (EXISTS (SELECT 1 FROM ONLY "public"."projects" p1 WHERE p1."id" = t."project_id" AND (p1."org_id" <> '7'::bigint)))"#),
             "{}",
             sql.copy
         );

@@ -4,7 +4,7 @@
 //! with `infer_references = true`, every `<name>_id` column whose name matches a table. Pure
 //! functions over the catalog; configuration that names nothing is a usage error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::db::quote_literal;
 use crate::error::{Kind, fail};
@@ -202,9 +202,33 @@ pub fn polymorphic(
     Ok(out)
 }
 
+/// Tables by their name as lowercase words joined by `_` (`MergeRequest` → `merge_request`).
+pub struct TableNames(HashMap<String, Vec<TableId>>);
+
+impl TableNames {
+    pub fn new(catalog: &Catalog) -> TableNames {
+        let mut map: HashMap<String, Vec<TableId>> = HashMap::new();
+        for (id, t) in catalog.tables.iter().enumerate() {
+            if t.kind.holds_data() {
+                map.entry(words(&t.name).join("_")).or_default().push(id);
+            }
+        }
+        TableNames(map)
+    }
+}
+
 /// The table a stem names (`project` → `projects`, `Project`; `category` → `categories`;
 /// `person` → `people`), preferring `schema`; `None` when there is none or several.
 pub fn table_for_stem(catalog: &Catalog, schema: &str, stem: &str) -> Option<TableId> {
+    table_for_stem_in(catalog, &TableNames::new(catalog), schema, stem)
+}
+
+fn table_for_stem_in(
+    catalog: &Catalog,
+    names: &TableNames,
+    schema: &str,
+    stem: &str,
+) -> Option<TableId> {
     let stem = stem.to_lowercase();
     let mut forms = vec![stem.clone(), format!("{stem}s"), format!("{stem}es")];
     if let Some(base) = stem.strip_suffix('y') {
@@ -215,13 +239,14 @@ pub fn table_for_stem(catalog: &Catalog, schema: &str, stem: &str) -> Option<Tab
             forms.push(format!("{base}{plural}"));
         }
     }
-    let matching: Vec<TableId> = catalog
-        .tables
+    let mut matching: Vec<TableId> = forms
         .iter()
-        .enumerate()
-        .filter(|(_, t)| t.kind.holds_data() && forms.contains(&words(&t.name).join("_")))
-        .map(|(id, _)| id)
+        .filter_map(|f| names.0.get(f))
+        .flatten()
+        .copied()
         .collect();
+    matching.sort_unstable();
+    matching.dedup();
     let same_schema: Vec<TableId> = matching
         .iter()
         .copied()
@@ -257,22 +282,24 @@ fn compatible_types(a: &str, b: &str) -> bool {
 /// `<name>_id` columns without any reference whose name matches a table with a one-column
 /// primary key of a compatible type (DESIGN §2, undeclared references).
 pub fn naming_matches(catalog: &Catalog, existing: &[Reference]) -> Vec<Reference> {
+    let names = TableNames::new(catalog);
+    let referenced: HashSet<(TableId, &str)> = existing
+        .iter()
+        .flat_map(|r| r.columns.iter().map(move |c| (r.table, c.as_str())))
+        .collect();
     let mut out = Vec::new();
     for (id, table) in catalog.tables.iter().enumerate() {
         if !table.kind.holds_data() {
             continue;
         }
         for column in &table.columns {
-            let has_reference = existing
-                .iter()
-                .any(|r| r.table == id && r.columns.contains(&column.name));
-            if has_reference {
+            if referenced.contains(&(id, column.name.as_str())) {
                 continue;
             }
             let Some(stem) = id_stem(&column.name) else {
                 continue;
             };
-            let Some(target) = table_for_stem(catalog, &table.schema, &stem) else {
+            let Some(target) = table_for_stem_in(catalog, &names, &table.schema, &stem) else {
                 continue;
             };
             let target_table = catalog.table(target);

@@ -471,7 +471,7 @@ fn candidate_names() -> Vec<String> {
             if i == 0 {
                 camel.push_str(word);
             } else {
-                camel.extend(word[..1].to_uppercase().chars());
+                camel.push_str(&word[..1].to_uppercase());
                 camel.push_str(&word[1..]);
             }
         }

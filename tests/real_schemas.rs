@@ -1,0 +1,506 @@
+//! Scope on the patterns real application schemas use (DESIGN §2, §3): a Rails schema with no
+//! declared foreign keys and a polymorphic pair, a Prisma schema with camelCase names and
+//! secrets inside json, a "sharding keys" schema with CHECK-constraint ownership, and
+//! row-level security. Every archive is read back and compared with independent SQL; other
+//! orgs' rows and every secret carry markers that must appear nowhere.
+
+mod support;
+
+use support::{Archive, Run, TempDir, TestDb, orgexport, run_export};
+
+const OTHER: &str = "MARKER-OTHER-ORG";
+const SECRET: &str = "MARKER-SECRET";
+
+fn fixture(sql: &str) -> TestDb {
+    let db = TestDb::new();
+    db.execute(sql);
+    db
+}
+
+/// A config file in its own directory (the store directory stays archives-only).
+fn config(text: &str) -> (TempDir, String) {
+    let dir = TempDir::new();
+    let path = dir.path().join("orgexport.toml");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap().to_string();
+    (dir, path)
+}
+
+fn plan(db: &TestDb, cwd: &TempDir, org: &str, extra: &[&str]) -> Run {
+    Run::from(
+        orgexport(cwd.path())
+            .args(["plan", "--org", org, "--database-url", &db.url])
+            .args(extra)
+            .output()
+            .unwrap(),
+    )
+}
+
+fn assert_clean(archive: &Archive, markers: &[&str]) {
+    for marker in markers {
+        assert!(
+            !archive.text.contains(marker),
+            "{marker} leaked into the archive"
+        );
+    }
+}
+
+#[test]
+fn rails_schema_without_foreign_keys_says_which_config_lines_to_add() {
+    let db = fixture(include_str!("fixtures/rails.sql"));
+    let store = TempDir::new();
+    let run = run_export(&db, &store, "acme", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    run.assert_one_error_line();
+    for expected in [
+        "account_id (4 tables)",
+        "tenant_columns = [\"account_id\"]",
+        "root_table = \"public.accounts\"",
+        "infer_references = true",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}: {}", run.stderr);
+    }
+    assert!(
+        store.files().is_empty(),
+        "nothing written: {:?}",
+        store.files()
+    );
+}
+
+#[test]
+fn rails_schema_exports_with_infer_references_alone() {
+    let db = fixture(include_str!("fixtures/rails.sql"));
+    let store = TempDir::new();
+    let (_dir, config) = config("infer_references = true\n");
+    let archive = Archive::from_run(&run_export(&db, &store, "acme", &["--config", &config]));
+    archive.assert_well_formed();
+    archive.assert_sections(&[
+        "public.accounts",
+        "public.account_users",
+        "public.projects",
+        "public.issues",
+        "public.comments",
+        "public.issue_events",
+        "public.users",
+    ]);
+    archive.assert_section_equals(
+        &db,
+        "public.accounts",
+        "SELECT * FROM accounts WHERE id = 1",
+    );
+    for table in ["account_users", "projects", "issues", "comments"] {
+        archive.assert_section_equals(
+            &db,
+            &format!("public.{table}"),
+            &format!("SELECT * FROM {table} WHERE account_id = 1"),
+        );
+    }
+    archive.assert_section_equals(
+        &db,
+        "public.issue_events",
+        "SELECT * FROM issue_events WHERE issue_id IN (SELECT id FROM issues WHERE account_id = 1)",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.users",
+        "SELECT id, email, sign_in_count, created_at FROM users WHERE id IN \
+         (SELECT user_id FROM account_users WHERE account_id = 1 \
+          UNION SELECT user_id FROM comments WHERE account_id = 1)",
+    );
+    let users = archive.manifest_section("public.users");
+    assert_eq!(
+        users["excluded_columns"],
+        serde_json::json!(["encrypted_password", "otp_secret", "reset_password_token"])
+    );
+    assert!(
+        archive.manifest_section("public.issue_events")["via"][0]
+            .as_str()
+            .unwrap()
+            .contains("[inferred]")
+    );
+    assert_clean(&archive, &[OTHER, SECRET]);
+
+    // plan proposes the polymorphic pairs with the targets their type values name.
+    let cwd = TempDir::new();
+    let run = plan(&db, &cwd, "acme", &["--config", &config]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("polymorphic = ["), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "{ column = \"public.comments.commentable_id\", type_column = \"commentable_type\", targets = { Issue = \"public.issues\", Project = \"public.projects\" } }"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("column = \"public.attachments.record_id\""),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn rails_polymorphic_config_scopes_rows_by_their_type_value() {
+    let db = fixture(include_str!("fixtures/rails.sql"));
+    let store = TempDir::new();
+    let (_dir, config) = config(
+        "infer_references = true\n\
+         polymorphic = [{ column = \"public.attachments.record_id\", type_column = \"record_type\", \
+           targets = { Issue = \"public.issues\", Project = \"public.projects\" } }]\n",
+    );
+    let archive = Archive::from_run(&run_export(&db, &store, "acme", &["--config", &config]));
+    archive.assert_well_formed();
+    archive.assert_section_equals(
+        &db,
+        "public.attachments",
+        "SELECT * FROM attachments WHERE \
+           (record_type = 'Issue' AND record_id IN (SELECT id FROM issues WHERE account_id = 1)) \
+           OR (record_type = 'Project' AND record_id IN (SELECT id FROM projects WHERE account_id = 1))",
+    );
+    assert_clean(&archive, &[OTHER, SECRET]);
+}
+
+#[test]
+fn prisma_schema_exports_with_zero_config_and_no_secret() {
+    let db = fixture(include_str!("fixtures/prisma.sql"));
+    let store = TempDir::new();
+    let archive = Archive::from_run(&run_export(&db, &store, "acme", &[]));
+    archive.assert_well_formed();
+    archive.assert_sections(&[
+        "public.Organization",
+        "public.ApiKey",
+        "public.Membership",
+        "public.Project",
+        "public.Webhook",
+        "public.User",
+    ]);
+    archive.assert_section_equals(
+        &db,
+        "public.Organization",
+        "SELECT * FROM \"Organization\" WHERE slug = 'acme'",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.Membership",
+        "SELECT * FROM \"Membership\" WHERE \"organizationId\" = 'clorg0acme'",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.ApiKey",
+        "SELECT id, \"organizationId\", label, \"lastUsedAt\" FROM \"ApiKey\" WHERE \"organizationId\" = 'clorg0acme'",
+    );
+    // json keys that are secrets are cut out at any depth; everything else is kept.
+    archive.assert_section_equals(
+        &db,
+        "public.Project",
+        "SELECT id, \"organizationId\", name, \
+                ((settings #- '{smtp,password}') - 'access_token') #- '{nested,0,apiKey}' AS settings, \
+                \"personalAccessTokenId\", \"tokenExpiresAt\" \
+         FROM \"Project\" WHERE \"organizationId\" = 'clorg0acme'",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.Webhook",
+        "SELECT id, \"projectId\", url, '{\"events\": [\"push\"], \"retries\": 3}'::json AS config \
+         FROM \"Webhook\" WHERE id = 'w1'",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.User",
+        "SELECT id, email, \"tokenEnabled\", \"tokensUsed\", carbon_footprint FROM \"User\" WHERE id = 'u1'",
+    );
+    let user = archive.manifest_section("public.User");
+    assert_eq!(
+        user["excluded_columns"],
+        serde_json::json!([
+            "passwordHash",
+            "twoFactorSecret",
+            "twoFactorBackupCodes",
+            "privateKey",
+            "passphrase"
+        ])
+    );
+    assert_eq!(
+        archive.manifest_section("public.ApiKey")["excluded_columns"],
+        serde_json::json!(["hashedKey"])
+    );
+    assert_eq!(
+        archive.manifest_section("public.Webhook")["excluded_columns"],
+        serde_json::json!(["signingSecret", "encrypted_payload"])
+    );
+    assert_eq!(
+        archive.manifest_section("public.Project")["redacted_json_keys"],
+        serde_json::json!(["access_token", "apiKey", "password"])
+    );
+    assert_eq!(
+        archive.manifest_section("public.Webhook")["redacted_json_keys"],
+        serde_json::json!(["secret"])
+    );
+    assert_clean(&archive, &[OTHER, SECRET]);
+
+    // The same with the server rendering every row.
+    let (_dir, config) = config("render = \"server\"\n");
+    let server = Archive::from_run(&run_export(&db, &store, "acme", &["--config", &config]));
+    for name in ["public.Project", "public.Webhook", "public.User"] {
+        let mut a: Vec<String> = archive
+            .section(name)
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        let mut b: Vec<String> = server.section(name).iter().map(|v| v.to_string()).collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{name}: both rendering paths redact alike");
+    }
+    assert_clean(&server, &[OTHER, SECRET]);
+
+    let cwd = TempDir::new();
+    let run = plan(&db, &cwd, "acme", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("tenant column organizationId"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn sharding_keys_checks_and_undeclared_partitioned_children_are_scoped_exactly() {
+    let db = fixture(include_str!("fixtures/sharding.sql"));
+    let (_dir, config) =
+        config("references = [\"public.ci_builds.project_id -> public.projects.id\"]\n");
+    let store = TempDir::new();
+    let archive = Archive::from_run(&run_export(&db, &store, "acme", &["--config", &config]));
+    archive.assert_well_formed();
+    archive.assert_sections(&[
+        "public.organizations",
+        "public.groups",
+        "public.issues",
+        "public.projects",
+        "public.crm_organizations",
+        "public.crm_contacts",
+        "public.issue_notes",
+        "public.ci_builds",
+        "public.project_links",
+    ]);
+    let acme_groups = "SELECT id FROM groups WHERE organization_id = 1";
+    let acme_projects = format!("SELECT id FROM projects WHERE group_id IN ({acme_groups})");
+    let acme_issues = format!(
+        "SELECT id FROM issues WHERE organization_id = 1 OR group_id IN ({acme_groups}) \
+         OR project_id IN ({acme_projects})"
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.organizations",
+        "SELECT * FROM organizations WHERE path = 'acme'",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.groups",
+        "SELECT * FROM groups WHERE organization_id = 1",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.projects",
+        &format!("SELECT * FROM projects WHERE id IN ({acme_projects})"),
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.issues",
+        &format!("SELECT * FROM issues WHERE id IN ({acme_issues})"),
+    );
+    assert_eq!(
+        archive.section("public.issues").len(),
+        3,
+        "org, group and project level"
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.issue_notes",
+        &format!("SELECT * FROM issue_notes WHERE issue_id IN ({acme_issues})"),
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.crm_contacts",
+        &format!(
+            "SELECT * FROM crm_contacts WHERE organization_id IN \
+             (SELECT id FROM crm_organizations WHERE group_id IN ({acme_groups}))"
+        ),
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.ci_builds",
+        &format!("SELECT * FROM ci_builds WHERE project_id IN ({acme_projects})"),
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.project_links",
+        "SELECT * FROM project_links WHERE id = 1",
+    );
+    let links = archive.manifest_section("public.project_links");
+    assert_eq!(links["cross_tenant_rows"], 1, "{links}");
+    assert_clean(&archive, &[OTHER, "MARKER-CROSS-TENANT"]);
+
+    // The other org's archive: the link row owned by both orgs is in neither.
+    let globex = Archive::from_run(&run_export(&db, &store, "globex", &["--config", &config]));
+    globex.assert_well_formed();
+    assert_eq!(globex.section("public.project_links").len(), 0);
+    assert_eq!(
+        globex.manifest_section("public.project_links")["cross_tenant_rows"],
+        1
+    );
+    assert!(!globex.text.contains("MARKER-CROSS-TENANT"));
+    // Two orgs never share a row of a tenant or child table.
+    for name in &archive.section_order {
+        for row in archive.section(name) {
+            assert!(
+                !globex
+                    .sections
+                    .get(name)
+                    .is_some_and(|rows| rows.contains(row)),
+                "{name}: {row} exported for both orgs"
+            );
+        }
+    }
+
+    // plan warns about the cross-tenant row and says how each table is scoped.
+    let cwd = TempDir::new();
+    let run = plan(&db, &cwd, "acme", &["--config", &config]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("public.project_links: 1 row(s) are owned by this org and another"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("public.crm_contacts.organization_id is named like a tenant column but references public.crm_organizations"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn row_level_security_fails_the_export_by_name_until_the_role_bypasses_it() {
+    let db = fixture(
+        "CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+         CREATE TABLE notes (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs, body text);
+         INSERT INTO orgs VALUES (1, 'acme'), (2, 'globex');
+         INSERT INTO notes SELECT g, 1, CASE WHEN g % 2 = 0 THEN 'hidden ' ELSE 'shown ' END || g
+           FROM generate_series(1, 40) g;
+         ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY only_shown ON notes USING (body LIKE 'shown%');",
+    );
+    let role = format!("reader_{}", db.name);
+    db.execute(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'rls-pw';
+         GRANT CREATE, CONNECT ON DATABASE {db} TO {role};
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};",
+        db = db.name
+    ));
+    let url = format!("postgres://{role}:rls-pw@127.0.0.1:{}/{}", db.port, db.name);
+    let store = TempDir::new();
+    let run = Run::from(
+        orgexport(store.path())
+            .args(["run", "--org", "acme", "--database-url", &url, "--store"])
+            .arg(store.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.assert_one_error_line();
+    assert!(
+        run.stderr.contains("public.notes has row-level security"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("BYPASSRLS"), "{}", run.stderr);
+    assert!(
+        store.files().is_empty(),
+        "nothing in the store: {:?}",
+        store.files()
+    );
+    assert_eq!(
+        db.scalar_text("SELECT status FROM orgexport.exports")
+            .as_deref(),
+        Some("failed")
+    );
+    assert!(
+        db.scalar_text("SELECT error FROM orgexport.exports")
+            .unwrap()
+            .contains("public.notes")
+    );
+
+    let check = Run::from(
+        orgexport(store.path())
+            .args(["check", "--database-url", &url, "--store"])
+            .arg(store.path())
+            .output()
+            .unwrap(),
+    );
+    assert_ne!(check.code, 0, "{}", check.stdout);
+    assert!(
+        check
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("✘")
+                && l.contains("row-level security hides rows of public.notes")),
+        "{}",
+        check.stdout
+    );
+
+    db.execute(&format!("ALTER ROLE {role} BYPASSRLS"));
+    let run = Run::from(
+        orgexport(store.path())
+            .args(["run", "--org", "acme", "--database-url", &url, "--store"])
+            .arg(store.path())
+            .output()
+            .unwrap(),
+    );
+    let archive = Archive::from_run(&run);
+    archive.assert_well_formed();
+    assert_eq!(
+        archive.section("public.notes").len(),
+        40,
+        "every row, not the policy's half"
+    );
+    archive.assert_section_equals(&db, "public.notes", "SELECT * FROM notes WHERE org_id = 1");
+}
+
+#[test]
+fn config_entries_that_match_nothing_are_usage_errors_naming_them() {
+    let db = fixture(include_str!("../examples/saas.sql"));
+    for (args, toml, named) in [
+        (vec!["--tables", "public.projetcs"], "", "public.projetcs"),
+        (vec!["--exclude-tables", "public.nope"], "", "public.nope"),
+        (
+            vec![],
+            "follow_nullable = [\"public.audit_events.nope\"]\n",
+            "public.audit_events.nope",
+        ),
+        (vec![], "lookup_columns = [\"nope\"]\n", "nope"),
+        (
+            vec![],
+            "exclude_columns = [\"public.users.nothing*\"]\n",
+            "public.users.nothing*",
+        ),
+        (vec![], "allow_columns = [\"nope.*\"]\n", "nope.*"),
+        (
+            vec![],
+            "references = [\"public.tasks.x -> public.users.id\"]\n",
+            "public.tasks.x",
+        ),
+        (vec![], "tenant_columns = [\"orgid\"]\n", "orgid"),
+    ] {
+        let (_dir, config) = config(toml);
+        let store = TempDir::new();
+        let mut extra = vec!["--config", config.as_str()];
+        extra.extend(args.iter().copied());
+        let run = run_export(&db, &store, "acme", &extra);
+        assert_eq!(run.code, 2, "{named}: {}", run.stderr);
+        run.assert_one_error_line();
+        assert!(run.stderr.contains(named), "{named}: {}", run.stderr);
+        assert!(store.files().is_empty());
+    }
+}
