@@ -511,3 +511,30 @@ fn values_of_every_common_type_arrive_exactly_on_both_rendering_paths() {
         assert_eq!(third["c_date"], "0001-01-01 BC");
     }
 }
+
+#[test]
+fn values_larger_than_a_chunk_are_streamed_byte_exact_on_both_paths() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+         CREATE TABLE blobs (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+                             b bytea, t text, j json, jb jsonb, n int);
+         INSERT INTO orgs VALUES (1, 'acme');
+         INSERT INTO blobs SELECT 1, 1,
+             (SELECT string_agg(decode(md5(g::text), 'hex'), '') FROM generate_series(1, 200000) g),
+             repeat(E'quote\" back\\\\ nl\\n tab\\t é ', 150000),
+             (SELECT json_agg(g) FROM generate_series(1, 300000) g),
+             (SELECT jsonb_agg(g::text) FROM generate_series(1, 300000) g),
+             7;
+         INSERT INTO blobs VALUES (2, 1, '\\x00ff', 'small', '[1]', '{\"a\": 1}', 8);",
+    );
+    let store = TempDir::new();
+    for render in ["client", "server"] {
+        let config = store.path().join(format!("{render}.toml"));
+        std::fs::write(&config, format!("render = \"{render}\"\n")).unwrap();
+        let run = run_export(&db, &store, "acme", &["--config", config.to_str().unwrap()]);
+        let archive = Archive::from_run(&run);
+        archive.assert_well_formed();
+        archive.assert_section_equals(&db, "public.blobs", "SELECT * FROM blobs WHERE org_id = 1");
+    }
+}

@@ -199,6 +199,20 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         self.maybe_flush().await
     }
 
+    /// Starts a row that is then written piece by piece with [`ArchiveWriter::append`].
+    pub fn begin_row(&mut self) {
+        if !self.first_row {
+            self.buf.push(b',');
+        }
+        self.first_row = false;
+    }
+
+    /// Appends a piece of a row, compressing whole chunks as they fill (large values).
+    pub async fn append(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> anyhow::Result<()> {
+        write(&mut self.buf);
+        self.maybe_flush().await
+    }
+
     pub async fn end_section(&mut self) -> anyhow::Result<()> {
         self.buf.push(b']');
         self.maybe_flush().await

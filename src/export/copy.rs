@@ -11,9 +11,20 @@ use bytes::{Buf, Bytes, BytesMut};
 
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
+enum Step {
+    NeedMore,
+    Header(usize),
+    Trailer(usize),
+    Row(usize),
+}
+
 #[derive(Debug, Default)]
 pub struct BinaryRows {
+    /// Bytes of a row split across chunks (copied).
     buf: BytesMut,
+    /// The unparsed rest of the latest chunk, when `buf` is empty: rows are sliced out of it
+    /// without a copy. The server sends one message per row, so a 300 MB value is held once.
+    chunk: Bytes,
     header_done: bool,
     finished: bool,
 }
@@ -24,55 +35,100 @@ impl BinaryRows {
     }
 
     /// Adds the next chunk of the COPY stream.
-    pub fn push(&mut self, chunk: &[u8]) {
-        self.buf.extend_from_slice(chunk);
+    pub fn push(&mut self, chunk: Bytes) {
+        if self.buf.is_empty() && self.chunk.is_empty() {
+            self.chunk = chunk;
+        } else {
+            if !self.chunk.is_empty() {
+                self.buf.extend_from_slice(&self.chunk);
+                self.chunk = Bytes::new();
+            }
+            self.buf.extend_from_slice(&chunk);
+        }
     }
 
     /// The next complete row (its fields, see [`fields`]), or `None` when more input is
     /// needed (or the trailer was seen; see [`BinaryRows::finished`]).
     pub fn next_row(&mut self) -> anyhow::Result<Option<Bytes>> {
-        if !self.header_done {
-            if self.buf.len() < SIGNATURE.len() + 8 {
-                return Ok(None);
-            }
-            if &self.buf[..SIGNATURE.len()] != SIGNATURE {
-                bail!("the COPY stream is not in PostgreSQL's binary format");
-            }
-            let ext_len = u32::from_be_bytes(self.buf[15..19].try_into().unwrap()) as usize;
-            if self.buf.len() < 19 + ext_len {
-                return Ok(None);
-            }
-            self.buf.advance(19 + ext_len);
-            self.header_done = true;
-        }
-        if self.finished || self.buf.len() < 2 {
-            return Ok(None);
-        }
-        let count = i16::from_be_bytes([self.buf[0], self.buf[1]]);
-        if count == -1 {
-            self.finished = true;
-            self.buf.advance(2);
-            return Ok(None);
-        }
-        let count = usize::try_from(count).context("negative field count in the COPY stream")?;
-        // Walk the fields to find where the row ends.
-        let mut end = 2;
-        for _ in 0..count {
-            if self.buf.len() < end + 4 {
-                return Ok(None);
-            }
-            let len = i32::from_be_bytes(self.buf[end..end + 4].try_into().unwrap());
-            end += 4 + usize::try_from(len).unwrap_or(0);
-            if self.buf.len() < end {
-                return Ok(None);
+        loop {
+            let from_chunk = self.buf.is_empty();
+            let data: &[u8] = if from_chunk { &self.chunk } else { &self.buf };
+            match step(self.header_done, self.finished, data)? {
+                Step::NeedMore => {
+                    if from_chunk && !self.chunk.is_empty() {
+                        // An incomplete row: keep its bytes until the next chunk completes it.
+                        self.buf.extend_from_slice(&self.chunk);
+                        self.chunk = Bytes::new();
+                    }
+                    return Ok(None);
+                }
+                Step::Header(n) | Step::Trailer(n) => {
+                    if self.header_done {
+                        self.finished = true;
+                    } else {
+                        self.header_done = true;
+                    }
+                    if from_chunk {
+                        self.chunk.advance(n);
+                    } else {
+                        self.buf.advance(n);
+                    }
+                }
+                Step::Row(n) => {
+                    return Ok(Some(if from_chunk {
+                        self.chunk.split_to(n)
+                    } else {
+                        self.buf.split_to(n).freeze()
+                    }));
+                }
             }
         }
-        Ok(Some(self.buf.split_to(end).freeze()))
     }
 
     /// Whether the end-of-data trailer has been read.
     pub fn finished(&self) -> bool {
         self.finished
+    }
+}
+
+/// What the front of `data` holds: the header or the trailer (`n` bytes to skip), a complete
+/// row of `n` bytes, or not enough yet.
+fn step(header_done: bool, finished: bool, data: &[u8]) -> anyhow::Result<Step> {
+    {
+        if !header_done {
+            if data.len() < SIGNATURE.len() + 8 {
+                return Ok(Step::NeedMore);
+            }
+            if &data[..SIGNATURE.len()] != SIGNATURE {
+                bail!("the COPY stream is not in PostgreSQL's binary format");
+            }
+            let ext_len = u32::from_be_bytes(data[15..19].try_into().unwrap()) as usize;
+            if data.len() < 19 + ext_len {
+                return Ok(Step::NeedMore);
+            }
+            return Ok(Step::Header(19 + ext_len));
+        }
+        if finished || data.len() < 2 {
+            return Ok(Step::NeedMore);
+        }
+        let count = i16::from_be_bytes([data[0], data[1]]);
+        if count == -1 {
+            return Ok(Step::Trailer(2));
+        }
+        let count = usize::try_from(count).context("negative field count in the COPY stream")?;
+        // Walk the fields to find where the row ends.
+        let mut end = 2;
+        for _ in 0..count {
+            if data.len() < end + 4 {
+                return Ok(Step::NeedMore);
+            }
+            let len = i32::from_be_bytes(data[end..end + 4].try_into().unwrap());
+            end += 4 + usize::try_from(len).unwrap_or(0);
+            if data.len() < end {
+                return Ok(Step::NeedMore);
+            }
+        }
+        Ok(Step::Row(end))
     }
 }
 
@@ -128,7 +184,7 @@ mod tests {
             let mut parser = BinaryRows::new();
             let mut got = Vec::new();
             for chunk in stream.chunks(chunk_size) {
-                parser.push(chunk);
+                parser.push(Bytes::copy_from_slice(chunk));
                 while let Some(row) = parser.next_row().unwrap() {
                     let value = fields(&row).next().unwrap().unwrap().unwrap();
                     got.push(value.to_vec());
@@ -151,7 +207,7 @@ mod tests {
         stream.extend(0i32.to_be_bytes());
         stream.extend((-1i16).to_be_bytes());
         let mut parser = BinaryRows::new();
-        parser.push(&stream);
+        parser.push(Bytes::from(stream));
         let row = parser.next_row().unwrap().unwrap();
         let got: Vec<Option<&[u8]>> = fields(&row).map(|f| f.unwrap()).collect();
         assert_eq!(got, vec![Some(&b"ab"[..]), None, Some(&b""[..])]);
@@ -161,7 +217,7 @@ mod tests {
     #[test]
     fn text_format_is_rejected() {
         let mut parser = BinaryRows::new();
-        parser.push(b"{\"a\":1}\n{\"a\":2}\n\\.\n");
+        parser.push(Bytes::from_static(b"{\"a\":1}\n{\"a\":2}\n\\.\n"));
         assert!(parser.next_row().is_err());
     }
 }

@@ -11,6 +11,7 @@
 use anyhow::{Context, bail};
 
 use crate::db::quote_ident;
+use crate::export::archive::{ArchiveWriter, ChunkSink};
 use crate::export::copy::fields;
 use crate::scope::secrets::{redact_json, redact_json_members};
 
@@ -35,6 +36,9 @@ pub enum ValueKind {
     Json,
     /// jsonb: a version byte, then its text.
     Jsonb,
+    /// bytea: `"\\x…"` in hex, as `to_json` renders it (`bytea_output = hex`). Rendered
+    /// here so that no value meets the server's 1 GB limit on the text it renders.
+    Bytea,
     Numeric,
     Uuid,
     Date,
@@ -55,6 +59,7 @@ impl ValueKind {
             25 | 1043 | 1042 | 19 => ValueKind::Text,
             114 => ValueKind::Json,
             3802 => ValueKind::Jsonb,
+            17 => ValueKind::Bytea,
             1700 => ValueKind::Numeric,
             2950 => ValueKind::Uuid,
             1082 => ValueKind::Date,
@@ -151,6 +156,94 @@ impl RowRenderer {
     }
 }
 
+/// Values larger than this are rendered into the archive slice by slice.
+pub const LARGE_VALUE: usize = 1 << 20;
+
+impl RowRenderer {
+    /// Renders a row larger than [`LARGE_VALUE`] into the writer, large text, bytea and json
+    /// values slice by slice, so that neither the value's JSON nor the compressed archive is
+    /// ever held whole: memory stays near the row's own size, whatever the value.
+    pub async fn render_large<S: ChunkSink>(
+        &self,
+        row: &[u8],
+        writer: &mut ArchiveWriter<S>,
+        redacted: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        if self.mode == RenderMode::Server {
+            let value = fields(row)
+                .next()
+                .context("empty COPY row")??
+                .context("NULL row")?;
+            if !self.redacted_columns.is_empty() {
+                let mut out = Vec::new();
+                redact_json_members(value, &self.redacted_columns, &mut out, redacted);
+                return writer.append(|buf| buf.extend_from_slice(&out)).await;
+            }
+            for slice in value.chunks(LARGE_VALUE) {
+                writer.append(|buf| buf.extend_from_slice(slice)).await?;
+            }
+            return Ok(());
+        }
+        writer.append(|buf| buf.push(b'{')).await?;
+        let mut values = fields(row);
+        for (key, kind, redact) in &self.columns {
+            writer.append(|buf| buf.extend_from_slice(key)).await?;
+            let value = values.next().context("COPY row has too few fields")??;
+            match value {
+                None => writer.append(|buf| buf.extend_from_slice(b"null")).await?,
+                Some(value) if value.len() > LARGE_VALUE && !redact => {
+                    stream_value(*kind, value, writer).await?
+                }
+                Some(value) => {
+                    let mut out = Vec::new();
+                    if *redact {
+                        let mut rendered = Vec::with_capacity(value.len());
+                        render_value(*kind, value, &mut rendered)?;
+                        redact_json(&rendered, &mut out, redacted);
+                    } else {
+                        render_value(*kind, value, &mut out)?;
+                    }
+                    writer.append(|buf| buf.extend_from_slice(&out)).await?;
+                }
+            }
+        }
+        writer.append(|buf| buf.push(b'}')).await
+    }
+}
+
+/// One large value, slice by slice.
+async fn stream_value<S: ChunkSink>(
+    kind: ValueKind,
+    value: &[u8],
+    writer: &mut ArchiveWriter<S>,
+) -> anyhow::Result<()> {
+    let (open, body, close): (&[u8], &[u8], &[u8]) = match kind {
+        ValueKind::Text => (b"\"", value, b"\""),
+        ValueKind::Bytea => (b"\"\\\\x", value, b"\""),
+        ValueKind::Json | ValueKind::ServerJson => (b"", value, b""),
+        ValueKind::Jsonb => match value.split_first() {
+            Some((1, text)) => (b"", text, b""),
+            _ => bail!("unknown jsonb binary version"),
+        },
+        _ => {
+            let mut out = Vec::new();
+            render_value(kind, value, &mut out)?;
+            return writer.append(|buf| buf.extend_from_slice(&out)).await;
+        }
+    };
+    writer.append(|buf| buf.extend_from_slice(open)).await?;
+    for slice in body.chunks(LARGE_VALUE / 2) {
+        writer
+            .append(|buf| match kind {
+                ValueKind::Text => escape_json_inner(slice, buf),
+                ValueKind::Bytea => hex_into(slice, buf),
+                _ => buf.extend_from_slice(slice),
+            })
+            .await?;
+    }
+    writer.append(|buf| buf.extend_from_slice(close)).await
+}
+
 fn be<const N: usize>(value: &[u8]) -> anyhow::Result<[u8; N]> {
     value
         .try_into()
@@ -165,6 +258,11 @@ fn render_value(kind: ValueKind, value: &[u8], out: &mut Vec<u8>) -> anyhow::Res
         ValueKind::Int4 => write!(out, "{}", i32::from_be_bytes(be(value)?))?,
         ValueKind::Int8 => write!(out, "{}", i64::from_be_bytes(be(value)?))?,
         ValueKind::Text => escape_json(value, out),
+        ValueKind::Bytea => {
+            out.extend_from_slice(b"\"\\\\x");
+            hex_into(value, out);
+            out.push(b'"');
+        }
         ValueKind::Json | ValueKind::ServerJson => out.extend_from_slice(value),
         ValueKind::Jsonb => match value.split_first() {
             Some((1, text)) => out.extend_from_slice(text),
@@ -344,10 +442,27 @@ fn render_numeric(value: &[u8], out: &mut Vec<u8>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Lowercase hex of `bytes`, appended.
+fn hex_into(bytes: &[u8], out: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize]);
+        out.push(DIGITS[(b & 15) as usize]);
+    }
+}
+
 /// PostgreSQL's `escape_json`: quotes, backslash, the short escapes, other control characters
 /// as `\u00XX`; everything else (non-ASCII included) as is.
 pub fn escape_json(text: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
+    escape_json_inner(text, out);
+    out.push(b'"');
+}
+
+/// [`escape_json`] without the quotes: a string's contents, escaped. Works on any slice of a
+/// string (only ASCII bytes are escaped, so a UTF-8 sequence may be split anywhere).
+fn escape_json_inner(text: &[u8], out: &mut Vec<u8>) {
     let mut start = 0;
     for (i, &b) in text.iter().enumerate() {
         let escape: &[u8] = match b {
@@ -370,7 +485,6 @@ pub fn escape_json(text: &[u8], out: &mut Vec<u8>) {
         start = i + 1;
     }
     out.extend_from_slice(&text[start..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]

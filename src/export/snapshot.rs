@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Kind, fail};
 use crate::export::archive::{ArchiveWriter, ChunkSink};
 use crate::export::copy::BinaryRows;
+use crate::export::render::LARGE_VALUE;
 use crate::scope::plan::SectionSql;
 
 pub struct Snapshot<'c> {
@@ -34,6 +35,7 @@ impl<'c> Snapshot<'c> {
         let row = txn
             .query_one(
                 "SELECT set_config('row_security', 'off', true), set_config('TimeZone', 'UTC', true), \
+                        set_config('bytea_output', 'hex', true), \
                         to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
                         split_part(current_setting('server_version'), ' ', 1)",
                 &[],
@@ -41,8 +43,8 @@ impl<'c> Snapshot<'c> {
             .await
             .context("taking the snapshot")?;
         Ok(Snapshot {
-            snapshot_at: row.get(2),
-            server_version: row.get(3),
+            snapshot_at: row.get(3),
+            server_version: row.get(4),
             txn,
         })
     }
@@ -97,8 +99,17 @@ impl<'c> Snapshot<'c> {
             let chunk = chunk
                 .map_err(explain)
                 .with_context(|| format!("reading {}", sql.name))?;
-            parser.push(&chunk);
+            parser.push(chunk);
             while let Some(row) = parser.next_row()? {
+                if row.len() > LARGE_VALUE {
+                    writer.begin_row();
+                    sql.renderer
+                        .render_large(&row, writer, &mut redacted)
+                        .await
+                        .with_context(|| format!("rendering a row of {}", sql.name))?;
+                    rows += 1;
+                    continue;
+                }
                 writer
                     .row_with(|buf| {
                         sql.renderer
