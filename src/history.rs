@@ -7,6 +7,120 @@ use serde_json::{Value, json};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
+/// Where an export is in its life (DESIGN §6): `pending` → `running` → `completed` | `failed`
+/// | `cancelled`; `completed` → `pruned`. The one place the status names are spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    Pruned,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Pending,
+        Status::Running,
+        Status::Completed,
+        Status::Failed,
+        Status::Cancelled,
+        Status::Pruned,
+    ];
+    /// The names, for the command line.
+    pub const NAMES: [&'static str; 6] = [
+        "pending",
+        "running",
+        "completed",
+        "failed",
+        "cancelled",
+        "pruned",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Status::NAMES[Status::ALL.iter().position(|s| *s == self).expect("listed")]
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::NAMES
+            .iter()
+            .position(|n| *n == text)
+            .map(|i| Status::ALL[i])
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Moves export `id` from one of `from` to `to`, setting `set` (extra `col = $n` assignments
+/// over `params`, which follow `$1` = id, `$2` = the `from` names, `$3` = `to`). Fails,
+/// saying what the row is now, when it is in none of `from`: no update ever overwrites a
+/// state it did not expect (a completed export is never marked failed by a late error path).
+async fn transition(
+    client: &Client,
+    id: Uuid,
+    from: &[Status],
+    to: Status,
+    set: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> anyhow::Result<()> {
+    let from_names: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    let to_name = to.as_str();
+    let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&id, &from_names, &to_name];
+    all.extend_from_slice(params);
+    let set = if set.is_empty() {
+        String::new()
+    } else {
+        format!(", {set}")
+    };
+    let updated = client
+        .execute(
+            &format!(
+                "UPDATE orgexport.exports SET status = $3{set} WHERE id = $1 AND status = ANY($2)"
+            ),
+            &all,
+        )
+        .await
+        .with_context(|| format!("marking export {id} {to}"))?;
+    if updated == 1 {
+        return Ok(());
+    }
+    let now: Option<String> = client
+        .query_opt("SELECT status FROM orgexport.exports WHERE id = $1", &[&id])
+        .await?
+        .map(|r| r.get(0));
+    Err(anyhow::anyhow!(
+        "cannot mark export {id} {to}: it is {}, not {}",
+        now.as_deref().unwrap_or("gone"),
+        from_names.join(" or ")
+    ))
+}
+
+/// Whether the database takes no writes (a hot standby, or `default_transaction_read_only`).
+pub async fn is_read_only(client: &Client) -> anyhow::Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'",
+            &[],
+        )
+        .await
+        .context("asking whether the database is read-only")?
+        .get(0))
+}
+
+/// Whether schema `orgexport` exists (read-only commands never create it).
+pub async fn exists(client: &Client) -> anyhow::Result<bool> {
+    Ok(client
+        .query_one("SELECT to_regclass('orgexport.exports') IS NOT NULL", &[])
+        .await
+        .context("looking for schema orgexport")?
+        .get(0))
+}
+
 /// A fixed advisory key serialising migrations (two runs starting at once on a fresh database).
 const MIGRATION_LOCK: i64 = 0x6f72_6765_7870_6f72; // "orgexpor"
 
@@ -119,9 +233,6 @@ pub fn liveness_key(id: Uuid) -> i64 {
     crate::db::lock::lock_key(&format!("export:{id}"))
 }
 
-/// The same key computed by the server, for [`reconcile`]; must match [`liveness_key`].
-const LIVENESS_KEY_SQL: &str = "('x' || substr(encode(sha256(convert_to('orgexport:export:' || e.id::text, 'UTF8')), 'hex'), 1, 16))::bit(64)::bigint";
-
 /// Records the request: row `pending`, event `export.requested`. The liveness lock is taken
 /// before the row becomes visible, so no other process can mistake it for abandoned.
 pub async fn create(client: &Client, export: &NewExport<'_>) -> anyhow::Result<()> {
@@ -156,14 +267,29 @@ pub async fn create(client: &Client, export: &NewExport<'_>) -> anyhow::Result<(
 }
 
 pub async fn mark_running(client: &Client, id: Uuid) -> anyhow::Result<()> {
-    client
-        .execute(
-            "UPDATE orgexport.exports SET status = 'running', started_at = clock_timestamp() WHERE id = $1",
-            &[&id],
-        )
-        .await
-        .context("marking the export running")?;
-    Ok(())
+    transition(
+        client,
+        id,
+        &[Status::Pending],
+        Status::Running,
+        "started_at = clock_timestamp()",
+        &[],
+    )
+    .await
+}
+
+/// Records where a running export is writing its archive, so that the reconciliation of an
+/// abandoned run can remove a partial file.
+pub async fn mark_uploading(client: &Client, id: Uuid, object_url: &str) -> anyhow::Result<()> {
+    transition(
+        client,
+        id,
+        &[Status::Running],
+        Status::Running,
+        "object_url = $4",
+        &[&object_url],
+    )
+    .await
 }
 
 /// What a completed export recorded.
@@ -181,22 +307,23 @@ pub async fn mark_completed(
     org_key: &str,
     done: &Completed<'_>,
 ) -> anyhow::Result<()> {
-    client
-        .execute(
-            "UPDATE orgexport.exports SET status = 'completed', finished_at = clock_timestamp(), \
-                    object_url = $2, bytes = $3, sha256 = $4, record_count = $5, manifest = $6 \
-             WHERE id = $1",
-            &[
-                &id,
-                &done.object_url,
-                &(done.bytes as i64),
-                &done.sha256,
-                &(done.record_count as i64),
-                &done.manifest,
-            ],
-        )
-        .await
-        .context("recording the completed export")?;
+    transition(
+        client,
+        id,
+        &[Status::Running],
+        Status::Completed,
+        "finished_at = clock_timestamp(), object_url = $4, bytes = $5, sha256 = $6, \
+         record_count = $7, manifest = $8",
+        &[
+            &done.object_url,
+            &(done.bytes as i64),
+            &done.sha256,
+            &(done.record_count as i64),
+            &done.manifest,
+        ],
+    )
+    .await
+    .context("recording the completed export")?;
     release_liveness(client, id).await;
     audit(
         client,
@@ -218,24 +345,26 @@ pub async fn mark_failed(
     client: &Client,
     id: Uuid,
     org_key: &str,
-    status: &str,
+    status: Status,
     error: &str,
 ) -> anyhow::Result<()> {
-    client
-        .execute(
-            "UPDATE orgexport.exports SET status = $2, finished_at = clock_timestamp(), error = $3 \
-             WHERE id = $1",
-            &[&id, &status, &error],
-        )
-        .await
-        .context("recording the failed export")?;
+    transition(
+        client,
+        id,
+        &[Status::Pending, Status::Running],
+        status,
+        "finished_at = clock_timestamp(), error = $4",
+        &[&error],
+    )
+    .await
+    .context("recording the failed export")?;
     release_liveness(client, id).await;
     audit(
         client,
         "export.failed",
         Some(id),
         Some(org_key),
-        json!({ "status": status, "error": error }),
+        json!({ "status": status.as_str(), "error": error }),
     )
     .await
 }
@@ -253,42 +382,69 @@ pub struct Abandoned {
     pub id: Uuid,
     pub org_key: String,
     pub org_lookup: String,
+    /// Where its archive was being written, when it got that far.
+    pub object_url: Option<String>,
 }
 
 /// Marks `pending`/`running` exports whose liveness lock nobody holds as `failed`
-/// ("abandoned") and audits each; run by every command before it reads or writes history.
+/// ("abandoned") and audits each. The key is computed here only ([`liveness_key`]); the
+/// server is asked whether it is held.
 pub async fn reconcile(client: &Client) -> anyhow::Result<Vec<Abandoned>> {
-    let rows = client
+    let unfinished = client
         .query(
-            &format!(
-                "UPDATE orgexport.exports e SET status = 'failed', finished_at = clock_timestamp(), \
-                        error = 'abandoned: the process running this export ended without recording it' \
-                 WHERE e.status IN ('pending', 'running') AND NOT EXISTS ( \
-                    SELECT 1 FROM pg_locks l WHERE {held}) \
-                 RETURNING e.id, e.org_key, e.org_lookup",
-                held = crate::db::lock::granted_sql(LIVENESS_KEY_SQL)
-            ),
+            "SELECT id, org_key, org_lookup, object_url FROM orgexport.exports \
+             WHERE status IN ('pending', 'running')",
             &[],
         )
         .await
-        .context("reconciling abandoned exports")?;
-    let abandoned: Vec<Abandoned> = rows
-        .iter()
-        .map(|r| Abandoned {
-            id: r.get(0),
-            org_key: r.get(1),
-            org_lookup: r.get(2),
-        })
-        .collect();
-    for a in &abandoned {
+        .context("reading unfinished exports")?;
+    let mut abandoned = Vec::new();
+    for row in &unfinished {
+        let id: Uuid = row.get(0);
+        let held: bool = client
+            .query_one(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE {})",
+                    crate::db::lock::granted_sql("$1::int8")
+                ),
+                &[&liveness_key(id)],
+            )
+            .await
+            .context("checking an export's liveness lock")?
+            .get(0);
+        if held {
+            continue;
+        }
+        let error = "abandoned: the process running this export ended without recording it";
+        // Another process may have reconciled it meanwhile: then there is nothing to do.
+        if transition(
+            client,
+            id,
+            &[Status::Pending, Status::Running],
+            Status::Failed,
+            "finished_at = clock_timestamp(), error = $4",
+            &[&error],
+        )
+        .await
+        .is_err()
+        {
+            continue;
+        }
+        let found = Abandoned {
+            id,
+            org_key: row.get(1),
+            org_lookup: row.get(2),
+            object_url: row.get(3),
+        };
         audit(
             client,
             "export.failed",
-            Some(a.id),
-            Some(&a.org_key),
+            Some(found.id),
+            Some(&found.org_key),
             json!({ "status": "failed", "error": "abandoned" }),
         )
         .await?;
+        abandoned.push(found);
     }
     Ok(abandoned)
 }
@@ -318,7 +474,7 @@ pub struct ExportRow {
     pub id: Uuid,
     pub org_key: String,
     pub org_lookup: String,
-    pub status: String,
+    pub status: Status,
     pub object_url: Option<String>,
     pub bytes: Option<i64>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -329,7 +485,7 @@ fn export_row(row: &tokio_postgres::Row) -> ExportRow {
         id: row.get("id"),
         org_key: row.get("org_key"),
         org_lookup: row.get("org_lookup"),
-        status: row.get("status"),
+        status: Status::parse(row.get("status")).unwrap_or(Status::Failed),
         object_url: row.get("object_url"),
         bytes: row.get("bytes"),
         finished_at: row.get("finished_at"),
@@ -387,13 +543,15 @@ pub async fn prune_candidates(
 
 /// Marks an export `pruned` (its archive deleted; the row is kept) and audits it.
 pub async fn mark_pruned(client: &Client, export: &ExportRow) -> anyhow::Result<()> {
-    client
-        .execute(
-            "UPDATE orgexport.exports SET status = 'pruned' WHERE id = $1 AND status = 'completed'",
-            &[&export.id],
-        )
-        .await
-        .context("marking the export pruned")?;
+    transition(
+        client,
+        export.id,
+        &[Status::Completed],
+        Status::Pruned,
+        "",
+        &[],
+    )
+    .await?;
     audit(
         client,
         "export.pruned",

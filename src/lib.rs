@@ -60,14 +60,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// SIGINT/SIGTERM cancel the token: each stage checks it, cleans up (aborts the upload, marks
-/// the history row) and returns `Kind::Interrupted`. A second signal exits at once.
+/// How long cleanup may take after the first signal before the process exits anyway: a
+/// server or store that does not answer must not keep a cron job (or `timeout 1h`) waiting.
+/// What cleanup could not finish is left to the next run's reconciliation.
+const CLEANUP_GRACE: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// SIGINT, SIGTERM and SIGHUP (a dropped SSH session) cancel the token: each stage checks it,
+/// cleans up (cancels the statement server-side, aborts the upload, marks the history row)
+/// and returns `Kind::Interrupted` (exit 130). A second signal, or [`CLEANUP_GRACE`] without
+/// an exit, ends the process at once with 130.
 fn watch_signals(cancel: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
         ) else {
             return;
         };
@@ -76,14 +84,25 @@ fn watch_signals(cancel: CancellationToken) {
             tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
+                _ = hup.recv() => {}
             }
             seen += 1;
             if seen > 1 {
-                eprintln!("orgexport: interrupted again; exiting now");
+                output::stderr_line("orgexport: interrupted again; exiting now");
                 std::process::exit(130);
             }
-            eprintln!("orgexport: interrupted; cleaning up (press Ctrl-C again to exit at once)");
+            output::stderr_line(
+                "orgexport: interrupted; cleaning up (press Ctrl-C again to exit at once)",
+            );
             cancel.cancel();
+            // A plain thread: it fires even if every async task is stuck.
+            std::thread::spawn(|| {
+                std::thread::sleep(CLEANUP_GRACE);
+                output::stderr_line(
+                    "orgexport: error: interrupted; cleanup did not finish in time (the next run reconciles it)",
+                );
+                std::process::exit(130);
+            });
         }
     });
 }

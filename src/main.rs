@@ -12,7 +12,9 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("orgexport: error: cannot start the async runtime: {err}");
+            orgexport::output::stderr_line(&format!(
+                "orgexport: error: cannot start the async runtime: {err}"
+            ));
             return ExitCode::from(1);
         }
     };
@@ -30,9 +32,13 @@ fn main() -> ExitCode {
     let kind = kind_of(&err);
     let message = one_line(&err);
     if json && !orgexport::output::json_written() {
+        use std::io::Write;
         let body = serde_json::json!({ "error": { "code": kind.name(), "message": message } });
-        println!("{body}");
+        let _ = writeln!(std::io::stdout(), "{body}");
     }
-    eprintln!("orgexport: error: {message}");
+    orgexport::output::stderr_line(&format!(
+        "orgexport: error: {}",
+        orgexport::output::escape_controls(&message)
+    ));
     ExitCode::from(kind.exit_code())
 }

@@ -9,6 +9,7 @@ use crate::error::{Kind, fail};
 use crate::scope::catalog::Catalog;
 use crate::scope::plan::{OrgKey, Planner};
 use crate::scope::rules::Scope;
+use crate::store::layout;
 
 /// The org being exported.
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct Org {
     pub key: String,
     /// What the operator typed.
     pub lookup: String,
+    /// The org's folder in the store, from its canonical key ([`layout::org_dir`]).
+    pub dir: String,
 }
 
 pub async fn resolve(
@@ -44,9 +47,12 @@ pub async fn resolve(
         match rows.as_slice() {
             [] => continue,
             [row] => {
+                let key: String = row.get(0);
+                let label: Option<String> = row.get(1);
                 return Ok(Org {
                     table,
-                    key: row.get(0),
+                    dir: layout::org_dir(label.as_deref(), &key, planner.key_is_uuid()),
+                    key,
                     lookup: lookup.to_string(),
                 });
             }
@@ -93,9 +99,11 @@ pub async fn all(
         .map(|row| {
             let key: String = row.get(0);
             let name: Option<String> = row.get(1);
+            let label: Option<String> = row.get(2);
             Org {
                 table: table.clone(),
                 lookup: name.unwrap_or_else(|| key.clone()),
+                dir: layout::org_dir(label.as_deref(), &key, planner.key_is_uuid()),
                 key,
             }
         })

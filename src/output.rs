@@ -25,12 +25,18 @@ impl Reporter {
     }
 
     fn emit(&self, line: &str) {
+        let line = escape_controls(line);
         if self.terminal {
-            eprintln!("orgexport: {line}");
+            stderr_line(&format!("orgexport: {line}"));
         } else {
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            eprintln!("{now} orgexport: {line}");
+            stderr_line(&format!("{now} orgexport: {line}"));
         }
+    }
+
+    /// An error line, shown even with `-q` (one failure of several).
+    pub fn error(&self, line: &str) {
+        self.emit(&format!("error: {line}"));
     }
 
     /// A progress or summary line on stderr.
@@ -111,10 +117,10 @@ impl SectionProgress {
 }
 
 impl Reporter {
-    /// A line of stdout (the link, a table row).
+    /// A line of stdout (the link, a table row), control characters escaped.
     pub fn stdout_line(&self, line: &str) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", escape_controls(line))?;
         out.flush()
     }
 
@@ -123,6 +129,33 @@ impl Reporter {
         JSON_WRITTEN.store(true, Ordering::SeqCst);
         self.stdout_line(&value.to_string())
     }
+}
+
+/// Writes a line to stderr; a closed stderr (a log pipe that died) is ignored: logging
+/// degrades, the export goes on.
+pub fn stderr_line(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+    let _ = err.flush();
+}
+
+/// Control characters (ESC, newlines, …) from data such as an org's name, written as escapes
+/// so that nothing can forge or garble a log line.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 /// `1.5 MiB`.

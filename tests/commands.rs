@@ -303,7 +303,7 @@ fn verify_accepts_good_archives_and_names_the_first_problem_of_bad_ones() {
         assert_eq!(v["records"], out["exports"][0]["record_count"]);
     }
     let good = std::fs::read(&path).unwrap();
-    let copy = store.path().join("acme").join("copy.json.gz");
+    let copy = store.path().join("acme-1").join("copy.json.gz");
     let check_bad = |bytes: &[u8], expect: &str| {
         std::fs::write(&copy, bytes).unwrap();
         let run = cmd(&db, &store, &["verify", copy.to_str().unwrap()]);
@@ -319,7 +319,7 @@ fn verify_accepts_good_archives_and_names_the_first_problem_of_bad_ones() {
     check_bad(&good, "no sidecar");
     let sidecar = std::fs::read(path.with_file_name(format!("{id}.manifest.json"))).unwrap();
     std::fs::write(
-        store.path().join("acme").join("copy.manifest.json"),
+        store.path().join("acme-1").join("copy.manifest.json"),
         &sidecar,
     )
     .unwrap();
@@ -383,8 +383,8 @@ fn prune_dry_run_deletes_nothing_and_prune_keeps_rows_marked_pruned() {
     assert_eq!(
         store.files(),
         vec![
-            format!("acme/{}.json.gz", ids[2]),
-            format!("acme/{}.manifest.json", ids[2])
+            format!("acme-1/{}.json.gz", ids[2]),
+            format!("acme-1/{}.manifest.json", ids[2])
         ]
     );
     assert_eq!(

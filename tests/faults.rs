@@ -187,7 +187,7 @@ fn sigkilled_run_is_reconciled_as_abandoned_by_the_next_invocation() {
     assert!(row.get::<_, String>(1).contains("abandoned"));
     // Only the small org's archive and sidecar remain; the killed run's temporary file is gone.
     assert!(
-        store.files().iter().all(|f| f.starts_with("small/")),
+        store.files().iter().all(|f| f.starts_with("small-2/")),
         "{:?}",
         store.files()
     );

@@ -61,16 +61,16 @@ fn run_writes_archive_and_sidecar_prints_link_and_records_history() {
     archive.assert_well_formed();
     let id = archive.manifest["export_id"].as_str().unwrap().to_string();
 
-    // Store layout: <org lookup>/<id>.json.gz and the sidecar, nothing else (no temp files).
+    // Store layout: <slug>-<key>/<id>.json.gz and the sidecar, nothing else (no temp files).
     assert_eq!(
         store.files(),
         vec![
-            format!("acme/{id}.json.gz"),
-            format!("acme/{id}.manifest.json")
+            format!("acme-1/{id}.json.gz"),
+            format!("acme-1/{id}.manifest.json")
         ]
     );
     let link = run.last_stdout_line();
-    let archive_path = store.path().join(format!("acme/{id}.json.gz"));
+    let archive_path = store.path().join(format!("acme-1/{id}.json.gz"));
     assert_eq!(
         link,
         url::Url::from_file_path(&archive_path).unwrap().as_str()
@@ -106,7 +106,7 @@ fn run_writes_archive_and_sidecar_prints_link_and_records_history() {
     // Sidecar: the manifest plus the archive's byte size and SHA-256.
     let bytes = std::fs::read(&archive_path).unwrap();
     let sidecar: Value = serde_json::from_slice(
-        &std::fs::read(store.path().join(format!("acme/{id}.manifest.json"))).unwrap(),
+        &std::fs::read(store.path().join(format!("acme-1/{id}.manifest.json"))).unwrap(),
     )
     .unwrap();
     let sha = hex::encode(Sha256::digest(&bytes));

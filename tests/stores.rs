@@ -97,7 +97,7 @@ fn s3_export_uploads_and_its_presigned_link_downloads_the_exact_archive() {
     let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
     let export = &out["exports"][0];
     let id = export["export_id"].as_str().unwrap();
-    let key = format!("nightly/acme/{id}.json.gz");
+    let key = format!("nightly/acme-1/{id}.json.gz");
     assert_eq!(export["object_url"], format!("s3://{S3_BUCKET}/{key}"));
     let link = export["link"].as_str().unwrap();
     assert!(
@@ -127,7 +127,7 @@ fn s3_export_uploads_and_its_presigned_link_downloads_the_exact_archive() {
     archive.assert_section_equals(&db, "public.notes", "SELECT * FROM notes WHERE org_id = 1");
     assert!(!archive.text.contains("MARKER-OTHER-ORG"));
     assert!(
-        s3.object_file(S3_BUCKET, &format!("nightly/acme/{id}.manifest.json"))
+        s3.object_file(S3_BUCKET, &format!("nightly/acme-1/{id}.manifest.json"))
             .exists()
     );
 
@@ -369,7 +369,7 @@ fn azure_export_uploads_and_its_sas_link_downloads_the_exact_archive() {
         export["object_url"]
             .as_str()
             .unwrap()
-            .starts_with("az://exports/prod/acme/")
+            .starts_with("az://exports/prod/acme-1/")
     );
     let (status, body) = http_get(link);
     assert_eq!(status, 200);

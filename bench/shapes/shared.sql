@@ -14,7 +14,7 @@ INSERT INTO tasks SELECT g, CASE WHEN g <= 20000 THEN 1 ELSE 2 + g % 99 END, 'Ta
        CASE WHEN g % 3 = 0 THEN 1 + (g * 7919) % 150000 END
   FROM generate_series(1, 23960) g;
 INSERT INTO comments SELECT g, CASE WHEN g <= 1000000 THEN 1 + g % 20000 ELSE 20001 + g % 3960 END,
-       1 + (g * 104729) % 150000, 'Comment ' || md5(g::text) || ' ' || md5((g * 3)::text),
+       1 + (g::bigint * 104729) % 150000, 'Comment ' || md5(g::text) || ' ' || md5((g * 3)::text),
        '2026-01-01'::timestamptz + g * interval '1 second'
   FROM generate_series(1, 1200000) g;
 CREATE INDEX ON tasks (org_id);

@@ -66,7 +66,7 @@ pub async fn run(settings: &Settings, report: Reporter) -> anyhow::Result<()> {
         }
     }
     let store = async {
-        let mut store = Store::open(&settings.store)?;
+        let store = Store::open(&settings.store)?;
         store.preflight().await?;
         Ok::<_, anyhow::Error>(store)
     }

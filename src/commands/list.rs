@@ -4,18 +4,22 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::cli::ListArgs;
-use crate::commands::{connect_sessions, prepare_history};
+use crate::commands::{connect_sessions, read_history};
 use crate::config::Settings;
 use crate::output::{Reporter, human_bytes};
 
 pub async fn run(settings: &Settings, args: &ListArgs, report: Reporter) -> anyhow::Result<()> {
-    let mut sessions = connect_sessions(settings).await?;
-    prepare_history(&mut sessions.history, None, &report).await?;
-    let rows = sessions
-        .history
-        .client
-        .query(
-            "SELECT row_to_json(e)::text FROM ( \
+    let sessions = connect_sessions(settings).await?;
+    // A database that never ran an export (or a replica of one) has no history: nothing to
+    // list, and nothing is created.
+    let rows = if !read_history(&sessions.history, &report).await? {
+        Vec::new()
+    } else {
+        sessions
+            .history
+            .client
+            .query(
+                "SELECT row_to_json(e)::text FROM ( \
                 SELECT id, org_lookup, org_key, org_table, status, requested_by, host, \
                        created_at, started_at, finished_at, \
                        extract(epoch FROM finished_at - started_at)::float8 AS duration_seconds, \
@@ -24,10 +28,11 @@ pub async fn run(settings: &Settings, args: &ListArgs, report: Reporter) -> anyh
                 WHERE ($1::text IS NULL OR org_lookup = $1 OR org_key = $1) \
                   AND ($2::text IS NULL OR status = $2) \
                 ORDER BY created_at DESC, id DESC LIMIT $3) e",
-            &[&args.org, &args.status, &(args.limit as i64)],
-        )
-        .await
-        .context("reading orgexport.exports")?;
+                &[&args.org, &args.status, &(args.limit as i64)],
+            )
+            .await
+            .context("reading orgexport.exports")?
+    };
     let exports: Vec<Value> = rows
         .iter()
         .map(|r| serde_json::from_str(r.get::<_, &str>(0)))

@@ -13,7 +13,8 @@ pub mod verify;
 use crate::cli::ScopeArgs;
 use crate::config::Settings;
 use crate::db::connect::{ConnectOptions, Db, connect};
-use crate::history;
+use crate::error::{Kind, fail};
+use crate::history::{self, Status};
 use crate::output::Reporter;
 use crate::scope::catalog::Catalog;
 use crate::scope::rules::{self, Scope, ScopeConfig};
@@ -35,21 +36,40 @@ pub async fn connect_sessions(settings: &Settings) -> anyhow::Result<Sessions> {
     Ok(Sessions { db, history })
 }
 
-/// Creates or upgrades schema `orgexport` and reconciles abandoned exports (removing what they
-/// left in `store`, when given).
-pub async fn prepare_history(
-    history_db: &mut Db,
-    store: Option<&Store>,
-    report: &Reporter,
-) -> anyhow::Result<()> {
+/// For the commands that write history (`run`, `link`, `prune`): refuses a read-only
+/// database, creates or upgrades schema `orgexport`, and reconciles abandoned exports
+/// (removing the partial files they left in a local store).
+pub async fn prepare_history(history_db: &mut Db, report: &Reporter) -> anyhow::Result<()> {
+    if history::is_read_only(&history_db.client).await? {
+        return Err(fail(
+            Kind::Connect,
+            "the database is read-only (a replica?): exports, links and pruning are recorded in its history; point --database-url at the primary",
+        ));
+    }
     history::migrate(&mut history_db.client).await?;
+    reconcile(history_db, report).await
+}
+
+/// For the commands that only read (`list`, `plan`, `verify`): never creates the schema, and
+/// reconciles abandoned exports only where it can write. Returns whether history exists.
+pub async fn read_history(history_db: &Db, report: &Reporter) -> anyhow::Result<bool> {
+    if !history::exists(&history_db.client).await? {
+        return Ok(false);
+    }
+    if !history::is_read_only(&history_db.client).await? {
+        reconcile(history_db, report).await?;
+    }
+    Ok(true)
+}
+
+async fn reconcile(history_db: &Db, report: &Reporter) -> anyhow::Result<()> {
     for abandoned in history::reconcile(&history_db.client).await? {
         report.warn(&format!(
             "export {} of org {} was abandoned by a process that died; marked failed",
             abandoned.id, abandoned.org_lookup
         ));
-        if let Some(store) = store {
-            store.remove_partial(&abandoned.org_lookup, &abandoned.id.to_string());
+        if let Some(url) = &abandoned.object_url {
+            Store::remove_partial(url);
         }
     }
     Ok(())
@@ -77,7 +97,6 @@ pub async fn completed_export(
     history_db: &Db,
     id: uuid::Uuid,
 ) -> anyhow::Result<(history::ExportRow, String)> {
-    use crate::error::{Kind, fail};
     let export = history::find(&history_db.client, id)
         .await?
         .ok_or_else(|| {
@@ -86,9 +105,9 @@ pub async fn completed_export(
                 format!("no export with id {id}; see `orgexport list`"),
             )
         })?;
-    match (export.status.as_str(), export.object_url.clone()) {
-        ("completed", Some(url)) => Ok((export, url)),
-        ("pruned", _) => Err(fail(
+    match (export.status, export.object_url.clone()) {
+        (Status::Completed, Some(url)) => Ok((export, url)),
+        (Status::Pruned, _) => Err(fail(
             Kind::Usage,
             format!("export {id} was pruned: its archive has been deleted; run a new export"),
         )),

@@ -18,7 +18,7 @@ use crate::export::archive::{
     assemble,
 };
 use crate::export::snapshot::Snapshot;
-use crate::history::{self, Completed, NewExport};
+use crate::history::{self, Completed, NewExport, Status};
 use crate::org::{self, Org};
 use crate::output::{Reporter, human_bytes};
 use crate::scope::catalog::Catalog;
@@ -60,13 +60,16 @@ pub async fn run(
     cancel: CancellationToken,
     report: Reporter,
 ) -> anyhow::Result<()> {
-    let mut store = Store::open(&settings.store)?;
+    let store = Store::open(&settings.store)?;
+    let link_ttl = args.link_ttl.unwrap_or(settings.link_ttl);
+    // A link the store cannot honour is refused before anything is exported.
+    store.check_link_ttl(link_ttl)?;
     store.preflight().await?;
     let Sessions {
         mut db,
         history: mut history_db,
     } = connect_sessions(settings).await?;
-    prepare_history(&mut history_db, Some(&store), &report).await?;
+    prepare_history(&mut history_db, &report).await?;
     let (catalog, scope) = load_scope(&db, &scope_config(settings, &args.scope)).await?;
     // Scope warnings are `plan`'s to show; a nightly run repeats them only with -v.
     for warning in &scope.warnings {
@@ -83,7 +86,7 @@ pub async fn run(
         report,
         compression_level: args.compression_level.unwrap_or(settings.compression_level),
         max_rows: args.max_rows_per_table,
-        link_ttl: args.link_ttl.unwrap_or(settings.link_ttl),
+        link_ttl,
         render: settings.render,
     };
 
@@ -109,7 +112,8 @@ pub async fn run(
             Err(err) => {
                 let err = err.context(format!("export of org {lookup} failed"));
                 if requests.len() > 1 {
-                    report.info(&format!("error: {}", one_line(&err)));
+                    // Shown with -q too: each failure keeps its reason.
+                    report.error(&one_line(&err));
                 }
                 failed.push((lookup.to_string(), err));
                 if kind_of(&failed.last().unwrap().1) == Kind::Interrupted {
@@ -180,7 +184,14 @@ fn print_results(
         report.json(&json!({ "exports": exports }))?;
     } else {
         for e in done {
-            report.stdout_line(&e.link.url)?;
+            // The export is complete and recorded: a stdout that cannot take the link (a
+            // closed pipe, a full disk) does not make it a failure.
+            if let Err(err) = report.stdout_line(&e.link.url) {
+                report.error(&format!(
+                    "could not write the link of export {} to stdout ({err}); `orgexport link {}` issues it again",
+                    e.id, e.id
+                ));
+            }
         }
     }
     Ok(())
@@ -281,9 +292,9 @@ async fn export_one(
         }
         Err(err) => {
             let status = if kind_of(&err) == Kind::Interrupted {
-                "cancelled"
+                Status::Cancelled
             } else {
-                "failed"
+                Status::Failed
             };
             if let Err(history_err) =
                 history::mark_failed(&ctx.history.client, id, &org.key, status, &one_line(&err))
@@ -362,7 +373,11 @@ async fn export_locked(
         sections,
     };
 
-    let key = ctx.store.archive_key(&org.lookup, &id.to_string());
+    let key = ctx.store.archive_key(&org.dir, &id.to_string());
+    let object_url = ctx.store.object_url(&key);
+    // Recorded before the first byte: a run killed mid-upload leaves a row that says where
+    // to clean up.
+    history::mark_uploading(&ctx.history.client, id, &object_url).await?;
     let mut upload = ctx.store.upload(&key).await?;
     let written = tokio::select! {
         written = assemble(&manifest, spool, ctx.compression_level, &mut upload) => written,
@@ -373,9 +388,9 @@ async fn export_locked(
         return Err(err);
     }
     let uploaded = upload.finish().await?;
+    ctx.store.restrict(&key)?;
 
-    let sidecar_key = ctx.store.sidecar_key(&org.lookup, &id.to_string());
-    let object_url = ctx.store.object_url(&key);
+    let sidecar_key = ctx.store.sidecar_key(&org.dir, &id.to_string());
     let manifest_json = serde_json::to_value(&manifest).context("serializing the manifest")?;
     let sidecar = Sidecar {
         manifest: &manifest,
@@ -394,6 +409,7 @@ async fn export_locked(
         let _ = ctx.store.delete(&key).await;
         return Err(err);
     }
+    ctx.store.restrict(&sidecar_key)?;
     let recorded = history::mark_completed(
         &ctx.history.client,
         id,

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::cli::VerifyArgs;
 use crate::commands::link::parse_export_id;
-use crate::commands::{completed_export, connect_sessions, prepare_history};
+use crate::commands::{completed_export, connect_sessions, read_history};
 use crate::config::Settings;
 use crate::error::{Kind, fail};
 use crate::export::verify::{check_sidecar, verify_archive};
@@ -16,8 +16,8 @@ pub async fn run(settings: &Settings, args: &VerifyArgs, report: Reporter) -> an
     let target = args.target.as_str();
     let object_url = if uuid::Uuid::parse_str(target).is_ok() {
         let id = parse_export_id(target)?;
-        let mut sessions = connect_sessions(settings).await?;
-        prepare_history(&mut sessions.history, None, &report).await?;
+        let sessions = connect_sessions(settings).await?;
+        read_history(&sessions.history, &report).await?;
         completed_export(&sessions.history, id).await?.1
     } else {
         target.to_string()

@@ -72,9 +72,25 @@ impl ConnectOptions {
     /// Resolves `database_url` (URL or `key=value` form), then the `PG*` environment, then
     /// libpq's defaults, then the password file.
     pub fn resolve(database_url: Option<&str>) -> anyhow::Result<ConnectOptions> {
-        let mut params = match database_url {
+        let mut params = match database_url.map(str::trim) {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 parse_url(url)?
+            }
+            // Any other URL (`postgress://`, `mysql://`): say so without echoing it, since it
+            // may hold a password.
+            Some(text) if text.contains("://") => {
+                let scheme = text.split("://").next().unwrap_or_default();
+                let shown = if is_plain_word(scheme) {
+                    format!(" {scheme}://")
+                } else {
+                    String::new()
+                };
+                return Err(fail(
+                    Kind::Usage,
+                    format!(
+                        "the database URL's scheme{shown} is not postgres:// or postgresql://; write postgres://user:password@host:port/dbname"
+                    ),
+                ));
             }
             Some(text) => parse_key_values(text)?,
             None => Params::new(),
@@ -132,9 +148,14 @@ impl ConnectOptions {
         };
         params.remove("application_name");
         if let Some(key) = params.keys().next() {
+            let named = if is_plain_word(key) {
+                format!(" {key:?}")
+            } else {
+                String::new()
+            };
             return Err(fail(
                 Kind::Usage,
-                format!("unsupported connection parameter {key:?} in the database URL"),
+                format!("unsupported connection parameter{named} in the database URL"),
             ));
         }
         if options.password.is_none() {
@@ -188,30 +209,49 @@ pub struct Db {
 /// the target and suggests the fix.
 pub async fn connect(options: &ConnectOptions) -> anyhow::Result<Db> {
     let config = options.pg_config();
-    let client = if options.sslmode == SslMode::Disable {
-        config.connect(NoTls).await.map(|(client, connection)| {
-            tokio::spawn(connection);
-            client
-        })
-    } else {
-        let tls = crate::db::tls::connector(options.sslmode, options.sslrootcert.as_deref())?;
-        config.connect(tls).await.map(|(client, connection)| {
-            tokio::spawn(connection);
-            client
-        })
+    // `connect_timeout` bounds the whole connection — TCP, TLS, startup and authentication —
+    // as libpq's does: a server that accepts and never answers fails in that time.
+    let attempt = async {
+        if options.sslmode == SslMode::Disable {
+            config.connect(NoTls).await.map(|(client, connection)| {
+                tokio::spawn(connection);
+                client
+            })
+        } else {
+            let tls = crate::db::tls::connector(options.sslmode, options.sslrootcert.as_deref())?;
+            config.connect(tls).await.map(|(client, connection)| {
+                tokio::spawn(connection);
+                client
+            })
+        }
+        .map_err(anyhow::Error::new)
+    };
+    let client = match tokio::time::timeout(options.connect_timeout, attempt).await {
+        Ok(client) => client,
+        Err(_) => {
+            return Err(fail(
+                Kind::Connect,
+                format!(
+                    "cannot connect to the database ({}): no answer within {} s (connect_timeout); check the host and port, or raise PGCONNECT_TIMEOUT",
+                    options.describe(),
+                    options.connect_timeout.as_secs()
+                ),
+            ));
+        }
     };
     // The connection's driver runs on its own task; when it ends with an error (server gone,
     // backend terminated) the next query on the client fails with that error.
-    let client = client.map_err(|err| {
-        fail(
+    let client = client.map_err(|err| match err.downcast_ref::<tokio_postgres::Error>() {
+        Some(err) => fail(
             Kind::Connect,
             format!(
                 "cannot connect to the database ({}): {}{}",
                 options.describe(),
-                connect_cause(&err),
-                connect_hint(&err, options)
+                connect_cause(err),
+                connect_hint(err, options)
             ),
-        )
+        ),
+        None => err,
     })?;
     Ok(Db {
         client,
@@ -338,6 +378,13 @@ fn default_host() -> String {
     "localhost".to_string()
 }
 
+/// Letters, digits and `_` only: safe to repeat in an error (never a password or a URL).
+fn is_plain_word(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 40
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn parse_url(text: &str) -> anyhow::Result<Params> {
     let url = url::Url::parse(text).map_err(|e| {
         // The URL may hold a password: say what is wrong, never echo it.
@@ -393,10 +440,16 @@ fn parse_key_values(text: &str) -> anyhow::Result<Params> {
             std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
+            // Echo the key only when it cannot be a password or a URL by mistake.
+            let after = if is_plain_word(&key) {
+                format!(" after {key:?}")
+            } else {
+                String::new()
+            };
             return Err(fail(
                 Kind::Usage,
                 format!(
-                    "invalid connection string: missing \"=\" after {key:?}; expected key=value pairs or a postgres:// URL"
+                    "invalid connection string: missing \"=\"{after}; expected key=value pairs or a postgres:// URL"
                 ),
             ));
         }

@@ -129,17 +129,31 @@ impl<'a> Planner<'a> {
         types
     }
 
-    /// `SELECT <key>::text FROM <root> WHERE <column> = $1::text::<type>`; `$1` is `--org`,
-    /// already known to parse as the column's type.
+    /// `SELECT <key>::text, <label>::text FROM <root> WHERE <column> = $1::text::<type>`;
+    /// `$1` is `--org`, already known to parse as the column's type.
     pub fn lookup_sql(&self, column: &str) -> String {
         let root = self.catalog.table(self.scope.root);
         let type_name = &root.column(column).expect("lookup columns exist").type_name;
         format!(
-            "SELECT t.{key}::text FROM {from} t WHERE t.{col} = $1::text::{type_name} LIMIT 2",
+            "SELECT t.{key}::text, {label} FROM {from} t WHERE t.{col} = $1::text::{type_name} LIMIT 2",
             key = quote_ident(&self.scope.root_key),
+            label = self.label_expr(),
             from = root.from_clause(),
             col = quote_ident(column),
         )
+    }
+
+    /// The org's label (for store paths) as text, or NULL.
+    fn label_expr(&self) -> String {
+        match &self.scope.label_column {
+            Some(c) => format!("t.{}::text", quote_ident(c)),
+            None => "NULL::text".into(),
+        }
+    }
+
+    /// Whether the root key is a uuid (store paths keep uuids as they are).
+    pub fn key_is_uuid(&self) -> bool {
+        self.root_column_type(&self.scope.root_key) == "uuid"
     }
 
     /// The type of a root column (for checking that `--org` parses as it).
@@ -150,13 +164,14 @@ impl<'a> Planner<'a> {
             .unwrap_or_else(|| "text".into())
     }
 
-    /// `SELECT <key>::text, <name column>::text FROM <root> ORDER BY <key>`.
+    /// `SELECT <key>::text, <name column>::text, <label>::text FROM <root> ORDER BY <key>`.
     pub fn all_orgs_sql(&self, name_column: &str) -> String {
         let root = self.catalog.table(self.scope.root);
         format!(
-            "SELECT t.{key}::text, t.{name}::text FROM {from} t ORDER BY t.{key}",
+            "SELECT t.{key}::text, t.{name}::text, {label} FROM {from} t ORDER BY t.{key}",
             key = quote_ident(&self.scope.root_key),
             name = quote_ident(name_column),
+            label = self.label_expr(),
             from = root.from_clause(),
         )
     }

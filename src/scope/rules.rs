@@ -140,6 +140,8 @@ pub struct Scope {
     pub lookup_columns: Vec<String>,
     /// Tenant column names in effect, most used first.
     pub tenant_columns: Vec<String>,
+    /// The root column that names an org in store paths (slug, path, …, name), if any.
+    pub label_column: Option<String>,
     /// Every reference: declared, configured, polymorphic and (if enabled) inferred.
     pub references: Vec<Reference>,
     /// Sections in archive order: root, tenant tables, child tables, referenced tables.
@@ -256,6 +258,10 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         &mut warnings,
     );
     let lookup_columns = lookup_columns(catalog, config, tenancy.root, &tenancy.key)?;
+    let label_column = DEFAULT_LOOKUP_COLUMNS
+        .iter()
+        .find(|c| catalog.table(tenancy.root).column(c).is_some())
+        .map(|c| c.to_string());
     let proposals = propose_references(catalog, config, &naming);
     let polymorphic_pairs = references::polymorphic_pairs(catalog, &references);
     Ok(Scope {
@@ -263,6 +269,7 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         root_key: tenancy.key,
         lookup_columns,
         tenant_columns: tenancy.names,
+        label_column,
         references,
         sections,
         edges,

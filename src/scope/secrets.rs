@@ -145,11 +145,17 @@ const FRAGMENTS: &[&str] = &[
     "seed",
 ];
 
+/// One case-insensitive pass over the value for all fragments (this runs on every json value
+/// exported, so it must cost next to nothing).
 fn may_hold_secret_key(json: &[u8]) -> bool {
-    let lower = json.to_ascii_lowercase();
-    FRAGMENTS
-        .iter()
-        .any(|f| lower.windows(f.len()).any(|w| w == f.as_bytes()))
+    static MATCHER: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+        std::sync::LazyLock::new(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(FRAGMENTS)
+                .expect("fixed patterns")
+        });
+    MATCHER.is_match(json)
 }
 
 /// Copies a JSON text to `out`, leaving out every object member whose key is a secret name, at

@@ -31,6 +31,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{Failure, Kind, fail};
 use crate::export::archive::ChunkSink;
 
+pub mod layout;
+
 /// The longest a presigned link may live (S3 and GCS V4 signatures: 7 days).
 const MAX_LINK_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -85,11 +87,18 @@ pub struct Link {
 
 impl Store {
     /// Opens the store named by `--store`: `s3://bucket/prefix`, `gs://bucket/prefix`,
-    /// `az://container/prefix`, `file:///abs/dir` or a plain path. Nothing is contacted yet.
+    /// `az://container/prefix`, `file:///abs/dir` or a plain path (created when missing). The
+    /// store is ready to use; a cloud store is not contacted yet ([`Store::preflight`] does).
     pub fn open(config: &StoreConfig) -> anyhow::Result<Store> {
         let spec = config.url.as_str();
         let scheme = spec.split_once("://").map(|(s, _)| s);
         let root = match scheme {
+            None if spec.trim().is_empty() => {
+                return Err(fail(
+                    Kind::Usage,
+                    "the store is an empty path; pass --store DIR or s3://bucket/prefix",
+                ));
+            }
             None => std::path::absolute(spec)
                 .with_context(|| format!("store path {spec:?}"))
                 .map_err(|e| fail(Kind::Usage, format!("{e:#}")))?,
@@ -112,9 +121,31 @@ impl Store {
                 ));
             }
         };
+        if root.parent().is_none() {
+            return Err(fail(
+                Kind::Usage,
+                format!(
+                    "the store {spec:?} is the file system's root; write file:///absolute/dir or a directory"
+                ),
+            ));
+        }
+        std::fs::create_dir_all(&root).map_err(|e| {
+            fail(
+                Kind::Store,
+                format!(
+                    "cannot create the store directory {}: {e}; choose a writable --store",
+                    root.display()
+                ),
+            )
+        })?;
+        let local = LocalFileSystem::new_with_prefix(&root).map_err(|e| {
+            store_failure_explained(
+                e,
+                &format!("cannot open the store directory {}", root.display()),
+            )
+        })?;
         Ok(Store {
-            // Replaced by `preflight`: LocalFileSystem wants an existing directory.
-            inner: Arc::new(object_store::memory::InMemory::new()),
+            inner: Arc::new(local),
             signer: None,
             prefix: Path::default(),
             location: Location::Local { root },
@@ -207,7 +238,9 @@ impl Store {
             }
             let mut store = Store::open(&cloud)?;
             store.prefix = Path::default();
-            return Ok((store, Path::from(key)));
+            // The recorded key is already encoded: parse it, never encode it again.
+            let key = Path::parse(key).unwrap_or_else(|_| Path::from(key));
+            return Ok((store, key));
         }
         let path = if url.contains("://") {
             url::Url::parse(url)
@@ -259,13 +292,9 @@ impl Store {
         ))
     }
 
-    /// The sidecar beside an archive key: `<id>.json.gz` → `<id>.manifest.json`.
+    /// The sidecar beside an archive key.
     pub fn sidecar_of(key: &Path) -> Path {
-        let text = key.as_ref();
-        Path::from(format!(
-            "{}.manifest.json",
-            text.strip_suffix(".json.gz").unwrap_or(text)
-        ))
+        layout::sidecar_of(key)
     }
 
     /// Reads an object as a blocking byte stream (for `spawn_blocking` consumers such as the
@@ -320,27 +349,8 @@ impl Store {
 
     /// Checks that the store is reachable and writable (creating a local directory if
     /// needed) by writing and deleting a probe object. Failures are `Kind::Store`.
-    pub async fn preflight(&mut self) -> anyhow::Result<()> {
+    pub async fn preflight(&self) -> anyhow::Result<()> {
         let store_err = |what: String| move |e| store_failure_explained(e, &what);
-        match &self.location {
-            Location::Cloud { .. } => {}
-            Location::Local { root } => {
-                std::fs::create_dir_all(root).map_err(|e| {
-                    fail(
-                        Kind::Store,
-                        format!(
-                            "cannot create the store directory {}: {e}; choose a writable --store",
-                            root.display()
-                        ),
-                    )
-                })?;
-                let local = LocalFileSystem::new_with_prefix(root).map_err(store_err(format!(
-                    "cannot open the store directory {}",
-                    root.display()
-                )))?;
-                self.inner = Arc::new(local);
-            }
-        }
         if matches!(self.location, Location::Cloud { .. }) {
             // Listing tells a missing bucket apart (some servers create one on write). A role
             // allowed to write but not to list is fine: only "no such bucket" is conclusive.
@@ -390,20 +400,105 @@ impl Store {
         Ok(())
     }
 
-    /// `<prefix>/<org lookup>/<export_id>.json.gz`
-    pub fn archive_key(&self, org_lookup: &str, export_id: &str) -> Path {
-        self.prefix
-            .clone()
-            .join(PathPart::from(org_lookup))
-            .join(format!("{export_id}.json.gz"))
+    /// Where export `export_id` of the org in `org_dir` ([`layout::org_dir`]) goes.
+    pub fn archive_key(&self, org_dir: &str, export_id: &str) -> Path {
+        layout::archive_key(&self.prefix, org_dir, export_id)
     }
 
-    /// `<prefix>/<org lookup>/<export_id>.manifest.json`
-    pub fn sidecar_key(&self, org_lookup: &str, export_id: &str) -> Path {
-        self.prefix
-            .clone()
-            .join(PathPart::from(org_lookup))
-            .join(format!("{export_id}.manifest.json"))
+    /// The sidecar beside it.
+    pub fn sidecar_key(&self, org_dir: &str, export_id: &str) -> Path {
+        layout::sidecar_of(&self.archive_key(org_dir, export_id))
+    }
+
+    /// The key of export `export_id`'s archive from its recorded address, only if it lies
+    /// under this store and prefix and names that export: `prune` deletes nothing else,
+    /// whatever a history row says.
+    pub fn owned_key(&self, object_url: &str, export_id: &str) -> anyhow::Result<Path> {
+        let outside = || {
+            fail(
+                Kind::Usage,
+                format!(
+                    "export {export_id}'s archive {object_url} is not under the configured store {}; not deleted (prune only deletes under --store)",
+                    self.display()
+                ),
+            )
+        };
+        let key = match &self.location {
+            Location::Cloud { scheme, bucket } => {
+                let rest = object_url
+                    .strip_prefix(&format!("{scheme}://{bucket}/"))
+                    .ok_or_else(outside)?;
+                Path::parse(rest).map_err(|_| outside())?
+            }
+            Location::Local { root } => {
+                let path = url::Url::parse(object_url)
+                    .ok()
+                    .filter(|u| u.scheme() == "file")
+                    .and_then(|u| u.to_file_path().ok())
+                    .ok_or_else(outside)?;
+                let relative = path.strip_prefix(root).map_err(|_| outside())?;
+                if relative
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                {
+                    return Err(outside());
+                }
+                Path::from_iter(
+                    relative
+                        .components()
+                        .map(|c| PathPart::from(c.as_os_str().to_string_lossy().into_owned())),
+                )
+            }
+        };
+        let under_prefix = key.prefix_matches(&self.prefix);
+        if !under_prefix || !layout::names_export(&key, export_id) {
+            return Err(outside());
+        }
+        Ok(key)
+    }
+
+    /// Archives and sidecars in a local directory are readable by their owner only (0600):
+    /// they hold an org's whole data.
+    pub fn restrict(&self, key: &Path) -> anyhow::Result<()> {
+        if let Location::Local { root } = &self.location {
+            use std::os::unix::fs::PermissionsExt;
+            let path = root.join(key.as_ref());
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting {} to its owner", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Whether an object exists.
+    pub async fn exists(&self, key: &Path) -> anyhow::Result<bool> {
+        match self.inner.head(key).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(store_failure(
+                e,
+                format!("cannot look up {}", self.object_url(key)),
+            )),
+        }
+    }
+
+    /// A link TTL this store can honour: positive, and at most 7 days when links are signed.
+    pub fn check_link_ttl(&self, ttl: Duration) -> anyhow::Result<()> {
+        if ttl.is_zero() {
+            return Err(fail(
+                Kind::Usage,
+                "the link TTL is 0: the link would be expired when printed; use e.g. 15m",
+            ));
+        }
+        if self.signer.is_some() && ttl > MAX_LINK_TTL {
+            return Err(fail(
+                Kind::Usage,
+                format!(
+                    "the link TTL {} is longer than the 7 days a signed link can live; use at most 7d",
+                    humantime::format_duration(ttl)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The object's permanent address (what the history table records): never a signed URL.
@@ -425,7 +520,7 @@ impl Store {
                 expires_at: None,
             });
         };
-        let ttl = ttl.min(MAX_LINK_TTL);
+        self.check_link_ttl(ttl)?;
         let url = signer
             .signed_url(object_store::signer::Method::GET, key, ttl)
             .await
@@ -504,25 +599,25 @@ impl Store {
         Ok(())
     }
 
-    /// Removes what an abandoned (killed) export left behind: for a local directory, the
-    /// temporary file beside the final name.
-    pub fn remove_partial(&self, org_lookup: &str, export_id: &str) {
-        match &self.location {
-            // A cloud upload that was never completed holds no object; its parts expire by
-            // the bucket's lifecycle rules.
-            Location::Cloud { .. } => {}
-            Location::Local { root } => {
-                let key = self.archive_key(org_lookup, export_id);
-                let path = root.join(key.as_ref());
-                let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-                    return;
-                };
-                let prefix = format!("{}#", name.to_string_lossy());
-                for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                    if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                        let _ = std::fs::remove_file(entry.path());
-                    }
-                }
+    /// Removes what an abandoned (killed) export left behind at `object_url` (the address its
+    /// history row recorded when the upload began): for a local directory, the temporary
+    /// files beside the final name (`<id>.json.gz#<n>`). A cloud upload never completed holds
+    /// no object (its parts expire by the bucket's lifecycle rules).
+    pub fn remove_partial(object_url: &str) {
+        let Some(path) = url::Url::parse(object_url)
+            .ok()
+            .filter(|u| u.scheme() == "file")
+            .and_then(|u| u.to_file_path().ok())
+        else {
+            return;
+        };
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return;
+        };
+        let prefix = format!("{}#", name.to_string_lossy());
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
             }
         }
     }
