@@ -140,7 +140,7 @@ pub struct ListArgs {
     pub org: Option<String>,
 
     /// Only this status
-    #[arg(long, value_name = "STATUS", value_parser = ["pending", "running", "completed", "failed", "cancelled", "pruned"])]
+    #[arg(long, value_name = "STATUS", value_parser = crate::history::Status::NAMES)]
     pub status: Option<String>,
 
     /// At most N rows

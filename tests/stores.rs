@@ -56,11 +56,12 @@ fn history(db: &TestDb) -> (String, Option<String>, Option<i64>, Option<String>)
     (row.get(0), row.get(1), row.get(2), row.get(3))
 }
 
-/// `orgexport link ID --ttl 1s`: the fresh link downloads, and is refused once expired.
+/// `orgexport link ID --ttl 5s`: the fresh link downloads, and is refused once expired (5 s:
+/// a loaded machine must not expire it before the first download).
 fn assert_fresh_link_works_then_expires(db: &TestDb, id: &str, env: &[(&'static str, String)]) {
     let cwd = TempDir::new();
     let mut cmd = orgexport(cwd.path());
-    cmd.args(["link", id, "--ttl", "1s", "--database-url", &db.url]);
+    cmd.args(["link", id, "--ttl", "5s", "--database-url", &db.url]);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -68,8 +69,15 @@ fn assert_fresh_link_works_then_expires(db: &TestDb, id: &str, env: &[(&'static 
     assert_eq!(fresh.code, 0, "{}", fresh.stderr);
     let short = fresh.last_stdout_line().to_string();
     assert_eq!(http_get(&short).0, 200, "a fresh link works");
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    assert_eq!(http_get(&short).0, 403, "an expired link is refused");
+    // Expiry is the observable state: poll for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while http_get(&short).0 != 403 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the link never expired"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 fn tamper(link: &str) -> String {
@@ -281,8 +289,18 @@ fn s3_server_stopped_mid_upload_leaves_no_object_and_fails_the_export() {
     let mut s3 = S3Server::start();
     let cwd = TempDir::new();
     let child = spawn_run(&db, &format!("s3://{S3_BUCKET}/x"), &s3.env(), &cwd);
-    wait_for_copy(&db, "notes");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The run records where it writes just before the upload starts: stop the store then.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while db
+        .scalar_text("SELECT to_regclass('orgexport.exports')::text")
+        .is_none()
+        || db.scalar_i64(
+            "SELECT count(*) FROM orgexport.exports WHERE status = 'running' AND object_url IS NOT NULL",
+        ) == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "the upload never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     s3.stop();
     let run = Run::from(child.wait_with_output().unwrap());
     assert_eq!(run.code, 6, "{}", run.stderr);
@@ -302,7 +320,6 @@ fn s3_database_failure_mid_export_aborts_the_upload() {
     let cwd = TempDir::new();
     let child = spawn_run(&db, &format!("s3://{S3_BUCKET}/x"), &s3.env(), &cwd);
     let pid = wait_for_copy(&db, "notes");
-    std::thread::sleep(std::time::Duration::from_millis(300));
     db.execute(&format!("SELECT pg_terminate_backend({pid})"));
     let run = Run::from(child.wait_with_output().unwrap());
     assert_eq!(run.code, 1, "{}", run.stderr);

@@ -192,8 +192,14 @@ async fn read_privileges(
     }
 }
 
-/// Schema `orgexport`: writable if it exists, creatable if not.
+/// Schema `orgexport`: writable if it exists, creatable if not; never on a read-only database.
 async fn history_privileges(client: &tokio_postgres::Client) -> anyhow::Result<String> {
+    if crate::history::is_read_only(client).await? {
+        return Err(fail(
+            Kind::Connect,
+            "the database is read-only (a replica?): exports could not be recorded; point --database-url at the primary",
+        ));
+    }
     let row = client
         .query_one(
             "SELECT to_regclass('orgexport.exports') IS NOT NULL, \

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use crate::db::quote_ident;
 use crate::export::archive::{ArchiveWriter, ChunkSink};
 use crate::export::copy::fields;
-use crate::scope::secrets::{redact_json, redact_json_members};
+use crate::scope::secrets::{may_hold_secret_key, redact_json, redact_json_members};
 
 /// How rows are rendered (`render = "client" | "server"` in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -144,9 +144,13 @@ impl RowRenderer {
             match values.next().context("COPY row has too few fields")?? {
                 None => out.extend_from_slice(b"null"),
                 Some(value) if *redact => {
-                    let mut rendered = Vec::with_capacity(value.len());
-                    render_value(*kind, value, &mut rendered)?;
-                    redact_json(&rendered, out, redacted);
+                    // Rendered in place; only a value that may hold a secret key is rewritten.
+                    let start = out.len();
+                    render_value(*kind, value, out)?;
+                    if may_hold_secret_key(&out[start..]) {
+                        let rendered = out.split_off(start);
+                        redact_json(&rendered, out, redacted);
+                    }
                 }
                 Some(value) => render_value(*kind, value, out)?,
             }

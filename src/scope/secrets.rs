@@ -147,7 +147,7 @@ const FRAGMENTS: &[&str] = &[
 
 /// One case-insensitive pass over the value for all fragments (this runs on every json value
 /// exported, so it must cost next to nothing).
-fn may_hold_secret_key(json: &[u8]) -> bool {
+pub fn may_hold_secret_key(json: &[u8]) -> bool {
     static MATCHER: std::sync::LazyLock<aho_corasick::AhoCorasick> =
         std::sync::LazyLock::new(|| {
             aho_corasick::AhoCorasick::builder()

@@ -692,40 +692,66 @@ fn store_failure_explained(e: object_store::Error, what: &str) -> anyhow::Error 
     store_failure(e, format!("{what} ({reason})"))
 }
 
-/// What an object-store error means for the operator, in a few words.
+/// What an object-store error means for the operator, in a few words — decided by the
+/// error's type (object_store maps HTTP 404/403/401 to variants; transport failures carry an
+/// `HttpError` of kind connect or timeout; local writes an `io::Error`), never by its text.
 pub fn store_error_reason(e: &object_store::Error) -> &'static str {
-    let text = format!("{e:?} {e}").to_lowercase();
+    use object_store::client::{HttpError, HttpErrorKind};
     match e {
-        object_store::Error::NotFound { .. } => "no such bucket, container or object",
+        object_store::Error::NotFound { .. } => return "no such bucket, container or object",
         object_store::Error::PermissionDenied { .. }
-        | object_store::Error::Unauthenticated { .. } => "access denied: check the credentials",
-        _ if text.contains("nosuchbucket")
-            || text.contains("containernotfound")
-            || text.contains("bucket does not exist") =>
-        {
-            "no such bucket or container"
+        | object_store::Error::Unauthenticated { .. } => {
+            return "access denied: check the credentials";
         }
-        _ if text.contains("accessdenied")
-            || text.contains("invalidaccesskeyid")
-            || text.contains("signaturedoesnotmatch")
-            || text.contains("authorization")
-            || text.contains("403") =>
-        {
-            "access denied: check the credentials"
-        }
-        _ if text.contains("connect")
-            || text.contains("dns")
-            || text.contains("timed out")
-            || text.contains("error sending request") =>
-        {
-            "endpoint unreachable"
-        }
-        _ if text.contains("no space")
-            || text.contains("file too large")
-            || text.contains("quota") =>
-        {
-            "out of space"
-        }
-        _ => "store error",
+        _ => {}
     }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if let Some(http) = err.downcast_ref::<HttpError>()
+            && matches!(
+                http.kind(),
+                HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Interrupted
+            )
+        {
+            return "endpoint unreachable";
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::StorageFull
+                | std::io::ErrorKind::FileTooLarge
+                | std::io::ErrorKind::QuotaExceeded => return "out of space",
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    return "access denied: check the directory's permissions";
+                }
+                _ => {}
+            }
+        }
+        cause = err.source();
+    }
+    // Some requests (listings) reach us as a generic error whose HTTP status object_store
+    // keeps private; the providers' documented error codes in the response say what it was.
+    let text = e.to_string();
+    for (code, reason) in [
+        ("NoSuchBucket", "no such bucket or container"),
+        ("ContainerNotFound", "no such bucket or container"),
+        ("AccessDenied", "access denied: check the credentials"),
+        ("InvalidAccessKeyId", "access denied: check the credentials"),
+        (
+            "SignatureDoesNotMatch",
+            "access denied: check the credentials",
+        ),
+        (
+            "AuthenticationFailed",
+            "access denied: check the credentials",
+        ),
+        (
+            "AuthorizationFailure",
+            "access denied: check the credentials",
+        ),
+    ] {
+        if text.contains(code) {
+            return reason;
+        }
+    }
+    "store error"
 }

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 pub struct Cluster {
     pub port: u16,
+    _port: PortReservation,
     pub dir: PathBuf,
     pub bin: PathBuf,
     options: String,
@@ -67,12 +68,48 @@ fn find_bin() -> PathBuf {
     Path::new(&path).parent().unwrap().to_path_buf()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A port reserved for one test server for as long as this value lives. `bind(0)` lets the
+/// kernel pick a free port; an exclusive lock on a per-port file (released when the value is
+/// dropped, or when the process dies) keeps every other test — in this process or in another
+/// test binary — from picking the same port before the server binds it. A process outside
+/// the suite could still take it in between: servers are then started again on another port.
+pub struct PortReservation {
+    pub port: u16,
+    _lock: std::fs::File,
+}
+
+pub fn reserve_port() -> PortReservation {
+    let dir = std::env::temp_dir().join("orgexport-test-ports");
+    std::fs::create_dir_all(&dir).unwrap();
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(port.to_string()))
+            .unwrap();
+        if file.try_lock().is_ok() {
+            return PortReservation { port, _lock: file };
+        }
+    }
+}
+
+/// Starts a server on a reserved port with `spawn(port)`, again on another port if it exits
+/// before listening (its port was taken by something outside the suite).
+fn start_server(what: &str, spawn: impl Fn(u16) -> Child) -> (PortReservation, Child) {
+    for _ in 0..5 {
+        let reservation = reserve_port();
+        let mut child = spawn(reservation.port);
+        if wait_for_port(reservation.port, what, &mut child) {
+            return (reservation, child);
+        }
+    }
+    panic!("{what} could not start on any of five ports");
 }
 
 /// Runs a shell script as the postgres OS user when we are root.
@@ -178,7 +215,6 @@ impl Cluster {
                 "chown of the test cluster directory failed"
             );
         }
-        let port = free_port();
         let data = dir.join("data");
         let init = shell_as_server_user(&format!(
             "{} -D {} -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >{}/initdb.log 2>&1",
@@ -207,41 +243,52 @@ impl Cluster {
         )
         .unwrap();
         let pg_ctl = shell_quote(bin.join("pg_ctl").to_str().unwrap());
-        let options = format!(
-            "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB \
-             -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
-            dir = dir.display()
-        );
-        let script = format!(
-            "{pg_ctl} -D {data} -o {options} -l {log} -w -t 60 start >/dev/null || exit 1\n\
-             echo ready\n\
-             read _ignored\n\
-             {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1\n\
-             rm -rf {dir}\n",
-            data = shell_quote(data.to_str().unwrap()),
-            options = shell_quote(&options),
-            log = shell_quote(dir.join("server.log").to_str().unwrap()),
-            dir = shell_quote(dir.to_str().unwrap()),
-        );
-        let mut child = shell_as_server_user(&script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("starting the test cluster");
-        let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "the test cluster did not start; see {}/server.log",
-            dir.display()
-        );
+        // A taken port (by a process outside the suite) fails the start: try another.
+        let mut attempt = 0;
+        let (reservation, options, child, stdin) = loop {
+            attempt += 1;
+            let reservation = reserve_port();
+            let port = reservation.port;
+            let options = format!(
+                "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+                 -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB \
+                 -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
+                dir = dir.display()
+            );
+            let script = format!(
+                "{pg_ctl} -D {data} -o {options} -l {log} -w -t 60 start >/dev/null || exit 1\n\
+                 echo ready\n\
+                 read _ignored\n\
+                 {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1\n\
+                 rm -rf {dir}\n",
+                data = shell_quote(data.to_str().unwrap()),
+                options = shell_quote(&options),
+                log = shell_quote(dir.join("server.log").to_str().unwrap()),
+                dir = shell_quote(dir.to_str().unwrap()),
+            );
+            let mut child = shell_as_server_user(&script)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("starting the test cluster");
+            let stdin = child.stdin.take().unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            if line.trim() == "ready" {
+                break (reservation, options, child, stdin);
+            }
+            let _ = child.wait();
+            assert!(
+                attempt < 5,
+                "the test cluster did not start; see {}/server.log",
+                dir.display()
+            );
+        };
         let cluster = Cluster {
-            port,
+            port: reservation.port,
+            _port: reservation,
             dir,
             bin,
             options,
@@ -614,11 +661,16 @@ fn home() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
 }
 
-fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+/// Waits until `child` listens on `port`; false when it exited first (the port was taken).
+fn wait_for_port(port: u16, what: &str, child: &mut Child) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited before listening: {status}");
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Ours, not a stranger's: the child is still alive once the port answers.
+            return child.try_wait().is_ok_and(|status| status.is_none());
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -632,6 +684,7 @@ fn wait_for_port(port: u16, what: &str, child: &mut Child) {
 /// and their expiry), one per test, storing objects as files under `dir`.
 pub struct S3Server {
     pub port: u16,
+    _port: PortReservation,
     pub dir: TempDir,
     child: Child,
 }
@@ -649,17 +702,22 @@ impl S3Server {
         );
         let dir = TempDir::new();
         std::fs::create_dir_all(dir.path().join(S3_BUCKET)).unwrap();
-        let port = free_port();
-        let mut child = Command::new(bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting s3s-fs");
-        wait_for_port(port, "s3s-fs", &mut child);
-        S3Server { port, dir, child }
+        let (reservation, child) = start_server("s3s-fs", |port| {
+            Command::new(&bin)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting s3s-fs")
+        });
+        S3Server {
+            port: reservation.port,
+            _port: reservation,
+            dir,
+            child,
+        }
     }
 
     /// The environment the tool reads its S3 settings from.
@@ -696,6 +754,7 @@ impl Drop for S3Server {
 /// Azurite's blob service on loopback (validates SAS signatures and expiry).
 pub struct Azurite {
     pub port: u16,
+    _port: PortReservation,
     child: Child,
 }
 
@@ -711,21 +770,25 @@ impl Azurite {
             "azurite-blob",
             &[home().join(".cache/orgexport-test-tools/node_modules/.bin/azurite-blob")],
         );
-        let port = free_port();
-        let mut child = Command::new(bin)
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-            .args([
-                "--inMemoryPersistence",
-                "--disableTelemetry",
-                "--silent",
-                "--skipApiVersionCheck",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting azurite-blob");
-        wait_for_port(port, "azurite", &mut child);
-        Azurite { port, child }
+        let (reservation, child) = start_server("azurite", |port| {
+            Command::new(&bin)
+                .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+                .args([
+                    "--inMemoryPersistence",
+                    "--disableTelemetry",
+                    "--silent",
+                    "--skipApiVersionCheck",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting azurite-blob")
+        });
+        Azurite {
+            port: reservation.port,
+            _port: reservation,
+            child,
+        }
     }
 
     pub fn env(&self) -> Vec<(&'static str, String)> {
@@ -806,6 +869,7 @@ pub fn http_get(url: &str) -> (u16, Vec<u8>) {
 /// ListMultipartUploads, which s3s-fs lacks: the way to prove an aborted upload left no parts.
 pub struct MotoServer {
     pub port: u16,
+    _port: PortReservation,
     child: Child,
 }
 
@@ -816,15 +880,19 @@ impl MotoServer {
             "moto_server",
             &[home().join(".cache/orgexport-test-tools/moto/bin/moto_server")],
         );
-        let port = free_port();
-        let mut child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting moto_server");
-        wait_for_port(port, "moto_server", &mut child);
-        MotoServer { port, child }
+        let (reservation, child) = start_server("moto_server", |port| {
+            Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting moto_server")
+        });
+        MotoServer {
+            port: reservation.port,
+            _port: reservation,
+            child,
+        }
     }
 
     pub fn env(&self) -> Vec<(&'static str, String)> {

@@ -1,0 +1,562 @@
+//! Operator faults made to happen for real (issue "operator-grade reliability"): a server that
+//! never answers, a stopped backend, a dead log pipe, SIGHUP, hostile org names in store
+//! paths, an edited `object_url`, malformed URLs holding a password, settings that would make
+//! a wrong success, a read-only database, and log lines an org name could forge.
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Archive, Run, TempDir, TestDb, orgexport, run_export, wait_for_copy};
+
+/// A database whose org 1 ("big", ~120 MB of JSON) streams for a while.
+fn big_db() -> TestDb {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE orgs (id int PRIMARY KEY, slug text, name text);
+         CREATE TABLE rows (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs, body text);
+         INSERT INTO orgs VALUES (1, 'big', 'Big'), (2, 'small', 'Small');
+         INSERT INTO rows SELECT i, 1, repeat(md5(i::text), 30) FROM generate_series(1, 120000) i;
+         INSERT INTO rows VALUES (0, 2, 'small');
+         CREATE INDEX ON rows (org_id);",
+    );
+    db
+}
+
+fn spawn(db: &TestDb, store: &TempDir, args: &[&str]) -> Child {
+    orgexport(store.path())
+        .args(args)
+        .args(["--database-url", &db.url, "--store"])
+        .arg(store.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(pid: u32, name: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{name} {pid}");
+}
+
+fn latest_status(db: &TestDb) -> String {
+    db.scalar_text("SELECT status FROM orgexport.exports ORDER BY created_at DESC LIMIT 1")
+        .unwrap()
+}
+
+/// A TCP server that accepts connections and never answers (holding its socket: no other
+/// test can take the port).
+fn silent_server() -> (std::net::TcpListener, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepting = listener.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in accepting.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    (listener, port)
+}
+
+#[test]
+fn a_server_that_never_answers_fails_within_connect_timeout() {
+    let (_listener, port) = silent_server();
+    let cwd = TempDir::new();
+    for (command, url, env) in [
+        (
+            vec!["list"],
+            format!("postgres://u:pw-Never-Shown@127.0.0.1:{port}/db?connect_timeout=2"),
+            None,
+        ),
+        (
+            vec!["run", "--org", "acme"],
+            format!("postgres://u:pw-Never-Shown@127.0.0.1:{port}/db"),
+            Some("2"),
+        ),
+        (
+            vec!["check"],
+            format!("postgres://u:pw-Never-Shown@127.0.0.1:{port}/db"),
+            Some("2"),
+        ),
+    ] {
+        let mut cmd = orgexport(cwd.path());
+        cmd.args(&command)
+            .args(["--database-url", &url, "--store"])
+            .arg(cwd.path());
+        if let Some(timeout) = env {
+            cmd.env("PGCONNECT_TIMEOUT", timeout);
+        }
+        let started = Instant::now();
+        let run = Run::from(cmd.output().unwrap());
+        let took = started.elapsed();
+        assert_eq!(run.code, 5, "{command:?}: {}", run.stderr);
+        assert!(took < Duration::from_secs(4), "{command:?} took {took:?}");
+        // `check` reports each check on stdout; the others fail with the reason on stderr.
+        assert!(
+            run.stderr.contains("no answer within 2 s")
+                || run.stdout.contains("no answer within 2 s"),
+            "{}{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(!run.stderr.contains("pw-Never-Shown") && !run.stdout.contains("pw-Never-Shown"));
+    }
+}
+
+#[test]
+fn sigterm_with_a_stopped_backend_exits_130_within_5_seconds() {
+    let db = big_db();
+    let store = TempDir::new();
+    let child = spawn(&db, &store, &["run", "--org", "big"]);
+    let backend = wait_for_copy(&db, "rows");
+    // The backend stops answering mid-COPY (as a hung server or network would).
+    signal(backend as u32, "STOP");
+    let sent = Instant::now();
+    signal(child.id(), "TERM");
+    let run = Run::from(child.wait_with_output().unwrap());
+    let took = sent.elapsed();
+    signal(backend as u32, "CONT");
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(store.files().is_empty(), "{:?}", store.files());
+    assert_eq!(latest_status(&db), "cancelled");
+}
+
+#[test]
+fn sighup_cleans_up_like_sigint() {
+    let db = big_db();
+    let store = TempDir::new();
+    let child = spawn(&db, &store, &["run", "--org", "big"]);
+    wait_for_copy(&db, "rows");
+    let sent = Instant::now();
+    signal(child.id(), "HUP");
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(sent.elapsed() < Duration::from_secs(5));
+    assert!(store.files().is_empty(), "{:?}", store.files());
+    assert_eq!(latest_status(&db), "cancelled");
+    let audit = db
+        .scalar_text(
+            "SELECT details->>'status' FROM orgexport.audit_log WHERE action = 'export.failed'",
+        )
+        .unwrap();
+    assert_eq!(audit, "cancelled");
+}
+
+#[test]
+fn a_dead_log_pipe_never_stops_the_export() {
+    let db = big_db();
+    let store = TempDir::new();
+    // `orgexport run … 2>&1 | head -1`: the reader of stderr goes away at once.
+    let mut child = spawn(&db, &store, &["run", "--org", "small", "-v"]);
+    drop(child.stderr.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "exit {:?}", output.status);
+    assert_eq!(latest_status(&db), "completed");
+    let link = String::from_utf8(output.stdout).unwrap();
+    let path = url::Url::parse(link.trim())
+        .unwrap()
+        .to_file_path()
+        .unwrap();
+    Archive::read(&path).assert_well_formed();
+}
+
+#[test]
+fn a_full_stdout_after_a_completed_export_is_a_warning_not_a_failure() {
+    let db = big_db();
+    let store = TempDir::new();
+    let output = orgexport(store.path())
+        .args([
+            "run",
+            "--org",
+            "small",
+            "--database-url",
+            &db.url,
+            "--store",
+        ])
+        .arg(store.path())
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    let run = Run::from(output);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("could not write the link"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("orgexport link"), "{}", run.stderr);
+    assert_eq!(latest_status(&db), "completed");
+}
+
+fn hostile_orgs() -> TestDb {
+    let db = TestDb::new();
+    db.execute(&format!(
+        "CREATE TABLE orgs (id int PRIMARY KEY, slug text, name text);
+         CREATE TABLE notes (id serial PRIMARY KEY, org_id int NOT NULL REFERENCES orgs, body text);
+         INSERT INTO orgs VALUES (1, 'acme', 'Acme Corporation'), (2, 'two', 'Two'), (5, '2', 'Slug Two'),
+           (6, '', 'Empty'), (7, 'Umbrella 株式会社', 'Umbrella'), (8, 'a/b%#', 'Slashes'),
+           (9, '{long}', 'Long');
+         INSERT INTO notes (org_id, body) SELECT id, 'note of ' || id FROM orgs;",
+        long = "x".repeat(300)
+    ));
+    db
+}
+
+#[test]
+fn store_folders_come_from_the_canonical_key_and_hostile_names_work_end_to_end() {
+    let db = hostile_orgs();
+    let store = TempDir::new();
+    let mut ids = Vec::new();
+    for org in [
+        "1",
+        "01",
+        "acme",
+        "Acme Corporation",
+        "2",
+        "5",
+        "6",
+        "7",
+        "8",
+        "9",
+    ] {
+        let run = run_export(&db, &store, org, &[]);
+        let archive = Archive::from_run(&run);
+        ids.push(archive.manifest["export_id"].as_str().unwrap().to_string());
+    }
+    let mut dirs: Vec<String> = store
+        .files()
+        .iter()
+        .map(|f| f.split('/').next().unwrap().to_string())
+        .collect();
+    dirs.dedup();
+    assert_eq!(
+        dirs,
+        vec![
+            "2-5".to_string(),
+            "a-b-8".into(),
+            "acme-1".into(),
+            "org-6".into(),
+            "two-2".into(),
+            "umbrella-7".into(),
+            format!("{}-9", "x".repeat(40)),
+        ]
+    );
+    assert_eq!(
+        store
+            .files()
+            .iter()
+            .filter(|f| f.starts_with("acme-1/"))
+            .count(),
+        8,
+        "1, 01, acme and Acme Corporation are one org, one folder"
+    );
+    // verify and link work on every archive; prune removes every one of them.
+    for id in &ids {
+        let verify = Run::from(
+            orgexport(store.path())
+                .args(["verify", id, "--database-url", &db.url])
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(verify.code, 0, "{id}: {}", verify.stderr);
+        let link = Run::from(
+            orgexport(store.path())
+                .args(["link", id, "--database-url", &db.url, "--store"])
+                .arg(store.path())
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(link.code, 0, "{}", link.stderr);
+        let path = url::Url::parse(link.last_stdout_line())
+            .unwrap()
+            .to_file_path()
+            .unwrap();
+        assert!(path.exists(), "{}", path.display());
+    }
+    let prune = Run::from(
+        orgexport(store.path())
+            .args([
+                "prune",
+                "--older-than",
+                "0s",
+                "--database-url",
+                &db.url,
+                "--store",
+            ])
+            .arg(store.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(prune.code, 0, "{}", prune.stderr);
+    assert!(store.files().is_empty(), "{:?}", store.files());
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM orgexport.exports WHERE status = 'pruned'"),
+        ids.len() as i64
+    );
+}
+
+#[test]
+fn prune_never_deletes_what_an_edited_object_url_points_outside_the_store() {
+    let db = hostile_orgs();
+    let store = TempDir::new();
+    let elsewhere = TempDir::new();
+    let victim = elsewhere.path().join("precious.json.gz");
+    std::fs::write(&victim, b"keep me").unwrap();
+    let archive = Archive::from_run(&run_export(&db, &store, "acme", &[]));
+    let id = archive.manifest["export_id"].as_str().unwrap().to_string();
+    let victim_url = url::Url::from_file_path(&victim).unwrap().to_string();
+    for target in [
+        victim_url.clone(),
+        // inside the store, but another name than the export's own
+        url::Url::from_file_path(store.path().join("two-2").join("precious.json.gz"))
+            .unwrap()
+            .to_string(),
+    ] {
+        db.execute(&format!(
+            "UPDATE orgexport.exports SET object_url = '{target}' WHERE id = '{id}'"
+        ));
+        let prune = Run::from(
+            orgexport(store.path())
+                .args([
+                    "prune",
+                    "--older-than",
+                    "0s",
+                    "--database-url",
+                    &db.url,
+                    "--store",
+                ])
+                .arg(store.path())
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(prune.code, 1, "{}", prune.stderr);
+        assert!(
+            prune.stderr.contains("not under the configured store"),
+            "{}",
+            prune.stderr
+        );
+        assert!(victim.exists(), "the file outside the store is still there");
+        assert_eq!(
+            db.scalar_text(&format!(
+                "SELECT status FROM orgexport.exports WHERE id = '{id}'"
+            ))
+            .unwrap(),
+            "completed",
+            "not marked pruned"
+        );
+        assert!(
+            db.scalar_i64(
+                "SELECT count(*) FROM orgexport.audit_log WHERE action = 'export.pruned'"
+            ) == 0,
+            "no deletion audited"
+        );
+    }
+}
+
+#[test]
+fn malformed_database_urls_never_echo_the_password() {
+    let cwd = TempDir::new();
+    for (url, code) in [
+        ("postgress://u:pw-Never-Shown@127.0.0.1:1/db", 2),
+        ("mysql://u:pw-Never-Shown@127.0.0.1:1/db", 2),
+        (" postgres://u:pw-Never-Shown@127.0.0.1:1/db", 5),
+        ("u:pw-Never-Shown@127.0.0.1", 2),
+        (
+            "postgres://u:pw-Never-Shown@127.0.0.1:1/db?nonsense=pw-Never-Shown",
+            2,
+        ),
+        ("postgres://u:pw-Never-Shown@[::1/db", 2),
+    ] {
+        for json in [false, true] {
+            let mut cmd = orgexport(cwd.path());
+            cmd.args(["list", "--database-url", url]);
+            if json {
+                cmd.arg("--json");
+            }
+            let run = Run::from(cmd.output().unwrap());
+            assert_eq!(run.code, code, "{url:?}: {}", run.stderr);
+            run.assert_one_error_line();
+            assert!(
+                !run.stderr.contains("pw-Never-Shown") && !run.stdout.contains("pw-Never-Shown"),
+                "{url:?} leaked: {} {}",
+                run.stderr,
+                run.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn settings_that_would_make_a_wrong_success_are_refused_up_front() {
+    let db = hostile_orgs();
+    let store = TempDir::new();
+    for (args, expected) in [
+        (vec!["--link-ttl", "0s"], "the link TTL is 0"),
+        (
+            vec!["--tables", "public.nothing_like_this"],
+            "public.nothing_like_this",
+        ),
+    ] {
+        let run = run_export(&db, &store, "acme", &args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(expected), "{}", run.stderr);
+    }
+    let run = Run::from(
+        orgexport(store.path())
+            .args([
+                "run",
+                "--org",
+                "acme",
+                "--database-url",
+                &db.url,
+                "--store",
+                "file://",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("root"), "{}", run.stderr);
+    assert!(store.files().is_empty());
+    assert_eq!(
+        db.scalar_i64(
+            "SELECT CASE WHEN to_regclass('orgexport.exports') IS NULL THEN 0 \
+                    ELSE (SELECT count(*) FROM orgexport.exports) END"
+        ),
+        0,
+        "no export was recorded, let alone completed"
+    );
+}
+
+#[test]
+fn a_read_only_database_is_listed_never_written_and_refused_for_runs() {
+    let db = hostile_orgs();
+    let store = TempDir::new();
+    // A replica of a database that never ran an export.
+    db.execute(&format!(
+        "ALTER DATABASE {} SET default_transaction_read_only = on",
+        db.name
+    ));
+    let list = Run::from(
+        orgexport(store.path())
+            .args(["list", "--database-url", &db.url])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let check = Run::from(
+        orgexport(store.path())
+            .args(["check", "--database-url", &db.url, "--store"])
+            .arg(store.path())
+            .output()
+            .unwrap(),
+    );
+    assert_ne!(check.code, 0);
+    assert!(
+        check
+            .stdout
+            .lines()
+            .any(|l| l.starts_with('✘') && l.contains("read-only (a replica?)")),
+        "{}",
+        check.stdout
+    );
+    let run = run_export(&db, &store, "acme", &[]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the database is read-only (a replica?)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname = 'orgexport'"),
+        0,
+        "list and check never create schema orgexport"
+    );
+    assert!(store.files().is_empty());
+
+    // With history (and an abandoned row that cannot be reconciled here), list still works.
+    // One statement at a time: a multi-statement batch is one transaction, read-only here.
+    let mut admin = db.client();
+    admin
+        .batch_execute("SET default_transaction_read_only = off")
+        .unwrap();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET default_transaction_read_only = off",
+            db.name
+        ))
+        .unwrap();
+    assert_eq!(run_export(&db, &store, "acme", &[]).code, 0);
+    db.execute(&format!(
+        "UPDATE orgexport.exports SET status = 'running';
+         ALTER DATABASE {} SET default_transaction_read_only = on",
+        db.name
+    ));
+    let list = Run::from(
+        orgexport(store.path())
+            .args(["list", "--json", "--database-url", &db.url])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(
+        list.stdout.contains("\"status\":\"running\""),
+        "{}",
+        list.stdout
+    );
+}
+
+#[test]
+fn quiet_runs_keep_each_failure_reason_and_org_names_cannot_forge_log_lines() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE orgs (id int PRIMARY KEY, name text);
+         CREATE TABLE notes (id serial PRIMARY KEY, org_id int NOT NULL REFERENCES orgs, body text);
+         INSERT INTO orgs VALUES (1, E'evil\\x1b[31m\\n2026-01-01T00:00:00Z orgexport: FORGED');
+         INSERT INTO notes (org_id, body) VALUES (1, 'n');",
+    );
+    let store = TempDir::new();
+    let run = run_export(&db, &store, "1", &["--org", "nope", "-q"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("org \"nope\" not found"),
+        "the reason is kept under -q: {}",
+        run.stderr
+    );
+    let run = Run::from(
+        orgexport(store.path())
+            .args(["run", "--all-orgs", "--database-url", &db.url, "--store"])
+            .arg(store.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let list = Run::from(
+        orgexport(store.path())
+            .args(["list", "--database-url", &db.url])
+            .output()
+            .unwrap(),
+    );
+    for text in [&run.stderr, &list.stdout] {
+        assert!(!text.contains('\u{1b}'), "raw ESC: {text}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.contains("FORGED") && l.starts_with("2026-01-01")),
+            "a forged log line: {text}"
+        );
+    }
+}
