@@ -128,17 +128,21 @@ impl Catalog {
         let rels = client
             .query(
                 &format!(
-                    "WITH rels AS ({RELS}) \
+                    // One grouped pass over the leaf partitions (a per-table
+                    // pg_partition_tree cost 0.5 s with 10,000 partitions).
+                    "WITH rels AS ({RELS}), \
+                          leaves AS (SELECT pg_partition_root(c.oid) AS root, \
+                                            sum(greatest(c.reltuples, 0))::float8 AS rows \
+                                       FROM pg_class c WHERE c.relispartition AND c.relkind = 'r' \
+                                      GROUP BY 1) \
                      SELECT r.oid::int8, r.nspname::text, r.relname::text, r.relkind::text, \
-                            CASE WHEN r.relkind = 'p' THEN \
-                              (SELECT sum(greatest(p.reltuples, 0))::float8 \
-                                 FROM pg_partition_tree(r.oid) t JOIN pg_class p ON p.oid = t.relid \
-                                WHERE t.isleaf) \
+                            CASE WHEN r.relkind = 'p' THEN coalesce(l.rows, 0) \
                             ELSE r.reltuples::float8 END, \
                             r.relrowsecurity AND NOT me.rolsuper AND NOT me.rolbypassrls \
                               AND (r.relforcerowsecurity OR NOT pg_has_role(r.relowner, 'USAGE')) \
-                     FROM rels r, (SELECT rolsuper, rolbypassrls FROM pg_roles \
-                                    WHERE rolname = current_user) me \
+                     FROM rels r LEFT JOIN leaves l ON l.root = r.oid, \
+                          (SELECT rolsuper, rolbypassrls FROM pg_roles \
+                            WHERE rolname = current_user) me \
                      ORDER BY 2, 3"
                 ),
                 &[],

@@ -8,7 +8,9 @@
 //!   bind parameters, and a literal lets the planner prune partitions at plan time. A key
 //!   that does not fit a column's type matches nothing there (`false`), it is never cast.
 //! - Each table scope flows *from* is a CTE `s<id>` holding the columns its dependants join
-//!   on. A table reached through several references is a disjoint `UNION ALL` of branches,
+//!   on, `NOT MATERIALIZED`: inlined, the planner sees the tables' statistics (a materialized
+//!   CTE is estimated at 200 rows, which turns a hash join over a million child rows into a
+//!   million index probes — twice as slow, measured in bench/RESULTS.md). A table reached through several references is a disjoint `UNION ALL` of branches,
 //!   each one positive `EXISTS` (a semi-join) plus `NOT EXISTS` of the earlier branches
 //!   (anti-joins) — never `EXISTS … OR EXISTS …`, which PostgreSQL runs as a subplan per row.
 //!   A referenced table is one semi-join over the `UNION ALL` of every referencing key.
@@ -720,7 +722,7 @@ impl<'a> Planner<'a> {
                 };
                 let branches = self.branches(table, "t", org, false, true);
                 vec![format!(
-                    "s{table} AS ({})",
+                    "s{table} AS NOT MATERIALIZED ({})",
                     union_of(&branches, |cond| format!(
                         "SELECT {select} FROM {} t WHERE {cond}",
                         t.from_clause()
