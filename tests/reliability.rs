@@ -560,3 +560,89 @@ fn quiet_runs_keep_each_failure_reason_and_org_names_cannot_forge_log_lines() {
         );
     }
 }
+
+#[test]
+fn archives_in_the_old_lookup_layout_stay_usable_by_verify_link_and_prune() {
+    let db = hostile_orgs();
+    let store = TempDir::new();
+    let archive = Archive::from_run(&run_export(&db, &store, "Acme Corporation", &[]));
+    let id = archive.manifest["export_id"].as_str().unwrap().to_string();
+    // Move it where the earlier layout put it: <org lookup>/<id>.json.gz, lookup as typed.
+    let old_dir = store.path().join("Acme Corporation");
+    std::fs::rename(store.path().join("acme-1"), &old_dir).unwrap();
+    let old_url = url::Url::from_file_path(old_dir.join(format!("{id}.json.gz")))
+        .unwrap()
+        .to_string();
+    assert!(old_url.contains("Acme%20Corporation"), "{old_url}");
+    db.execute(&format!(
+        "UPDATE orgexport.exports SET object_url = '{old_url}' WHERE id = '{id}'"
+    ));
+    for command in [vec!["verify", id.as_str()], vec!["link", id.as_str()]] {
+        let run = Run::from(
+            orgexport(store.path())
+                .args(&command)
+                .args(["--database-url", &db.url, "--store"])
+                .arg(store.path())
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(run.code, 0, "{command:?}: {}", run.stderr);
+    }
+    let prune = Run::from(
+        orgexport(store.path())
+            .args(["prune", "--keep", "0", "--database-url", &db.url, "--store"])
+            .arg(store.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(prune.code, 0, "{}", prune.stderr);
+    assert!(store.files().is_empty(), "{:?}", store.files());
+    assert_eq!(
+        db.scalar_text(&format!(
+            "SELECT status FROM orgexport.exports WHERE id = '{id}'"
+        ))
+        .unwrap(),
+        "pruned"
+    );
+}
+
+#[test]
+fn a_killed_runs_partial_file_is_removed_by_the_next_run_and_archives_are_private() {
+    let db = hostile_orgs();
+    let store = TempDir::new();
+    // A first export creates the history; then the state a run killed mid-upload leaves:
+    // a `running` row whose process (and liveness lock) is gone, and a temporary file.
+    assert_eq!(run_export(&db, &store, "two", &[]).code, 0);
+    let dead = uuid::Uuid::now_v7();
+    let partial = store
+        .path()
+        .join("acme-1")
+        .join(format!("{dead}.json.gz#7"));
+    std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    std::fs::write(&partial, b"half an archive").unwrap();
+    let url = url::Url::from_file_path(store.path().join("acme-1").join(format!("{dead}.json.gz")))
+        .unwrap();
+    db.execute(&format!(
+        "INSERT INTO orgexport.exports (id, org_key, org_lookup, org_table, status, requested_by, host, object_url) \
+         VALUES ('{dead}', '1', 'acme', 'public.orgs', 'running', 'x@y', 'y', '{url}')"
+    ));
+    let run = run_export(&db, &store, "acme", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("abandoned"), "{}", run.stderr);
+    assert!(!partial.exists(), "the partial file is removed");
+    assert_eq!(
+        db.scalar_text(&format!(
+            "SELECT status FROM orgexport.exports WHERE id = '{dead}'"
+        ))
+        .unwrap(),
+        "failed"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for file in store.files() {
+        let mode = std::fs::metadata(store.path().join(&file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+}

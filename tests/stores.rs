@@ -495,3 +495,25 @@ fn gcs_links_are_v4_signed_with_the_service_account_key() {
         .verify(string_to_sign.as_bytes(), &signature)
         .expect("the link's signature verifies with the service account's public key");
 }
+
+#[test]
+fn a_link_ttl_longer_than_a_signature_can_live_is_refused_before_exporting() {
+    let db = db_with_orgs(10);
+    let s3 = S3Server::start();
+    let run = run_with(
+        &db,
+        &format!("s3://{S3_BUCKET}/x"),
+        &s3.env(),
+        &["--link-ttl", "30d"],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("at most 7d"), "{}", run.stderr);
+    assert!(objects_in(&s3.dir.path().join(S3_BUCKET)).is_empty());
+    assert_eq!(
+        db.scalar_i64(
+            "SELECT CASE WHEN to_regclass('orgexport.exports') IS NULL THEN 0 ELSE 1 END::int8"
+        ),
+        0,
+        "refused before the database was touched"
+    );
+}
