@@ -504,3 +504,27 @@ fn config_entries_that_match_nothing_are_usage_errors_naming_them() {
         assert!(store.files().is_empty());
     }
 }
+
+#[test]
+fn a_table_whose_every_column_is_excluded_renders_empty_objects_on_both_paths() {
+    let db = fixture(
+        "CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+         CREATE TABLE notes (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs, body text);
+         INSERT INTO orgs VALUES (1, 'acme');
+         INSERT INTO notes VALUES (1, 1, 'MARKER-SECRET-a'), (2, 1, 'MARKER-SECRET-b');",
+    );
+    let store = TempDir::new();
+    for render in ["client", "server"] {
+        let (_dir, config) = config(&format!(
+            "render = \"{render}\"\nexclude_columns = [\"public.notes.*\"]\n"
+        ));
+        let archive = Archive::from_run(&run_export(&db, &store, "acme", &["--config", &config]));
+        archive.assert_well_formed();
+        assert_eq!(
+            archive.section("public.notes"),
+            &vec![serde_json::json!({}), serde_json::json!({})],
+            "{render}"
+        );
+        assert_clean(&archive, &[SECRET]);
+    }
+}

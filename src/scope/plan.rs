@@ -225,6 +225,10 @@ impl<'a> Planner<'a> {
             None => rows.clone(),
         };
         let select = match mode {
+            // Every column a secret: an empty object, as the client path renders it.
+            RenderMode::Server if section.columns.is_empty() => {
+                format!("SELECT '{{}}'::text FROM ({limited}) r")
+            }
             RenderMode::Server => format!("SELECT row_to_json(r)::text FROM ({limited}) r"),
             RenderMode::Client => limited,
         };

@@ -138,6 +138,11 @@ impl Store {
                 ),
             )
         })?;
+        Store::local(root)
+    }
+
+    /// A ready store over an existing local directory.
+    fn local(root: PathBuf) -> anyhow::Result<Store> {
         let local = LocalFileSystem::new_with_prefix(&root).map_err(|e| {
             store_failure_explained(
                 e,
@@ -273,23 +278,7 @@ impl Store {
                 Path::default().join(PathPart::from(file.to_string_lossy().as_ref())),
             ),
         };
-        let local = LocalFileSystem::new_with_prefix(&root).map_err(|e| {
-            store_failure(
-                e,
-                format!("cannot open the store directory {}", root.display()),
-            )
-        })?;
-        Ok((
-            Store {
-                inner: Arc::new(local),
-                signer: None,
-                prefix: Path::default(),
-                location: Location::Local { root },
-                part_size: LOCAL_PART_SIZE,
-                max_parts_in_flight: 2,
-            },
-            key,
-        ))
+        Ok((Store::local(root)?, key))
     }
 
     /// The sidecar beside an archive key.
