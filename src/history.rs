@@ -477,6 +477,7 @@ pub struct ExportRow {
     pub status: Status,
     pub object_url: Option<String>,
     pub bytes: Option<i64>,
+    pub sha256: Option<String>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -488,11 +489,13 @@ fn export_row(row: &tokio_postgres::Row) -> ExportRow {
         status: Status::parse(row.get("status")).unwrap_or(Status::Failed),
         object_url: row.get("object_url"),
         bytes: row.get("bytes"),
+        sha256: row.get("sha256"),
         finished_at: row.get("finished_at"),
     }
 }
 
-const EXPORT_COLUMNS: &str = "id, org_key, org_lookup, status, object_url, bytes, finished_at";
+const EXPORT_COLUMNS: &str =
+    "id, org_key, org_lookup, status, object_url, bytes, sha256, finished_at";
 
 /// One export by id; `None` when there is no such export (or no history at all).
 pub async fn find(client: &Client, id: Uuid) -> anyhow::Result<Option<ExportRow>> {

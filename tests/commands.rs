@@ -315,8 +315,39 @@ fn verify_accepts_good_archives_and_names_the_first_problem_of_bad_ones() {
             run.stderr
         );
     };
-    // No sidecar beside the copy, and otherwise sound:
-    check_bad(&good, "no sidecar");
+    // The archive alone (what a customer downloads): the manifest inside is the reference.
+    std::fs::write(&copy, &good).unwrap();
+    let alone = cmd(&db, &store, &["verify", copy.to_str().unwrap()]);
+    assert_eq!(alone.code, 0, "{}", alone.stderr);
+    assert!(
+        alone.stdout.contains("checked against the manifest inside"),
+        "{}",
+        alone.stdout
+    );
+    // Not gzip at all, or empty: said plainly.
+    check_bad(
+        b"{\"manifest\": {}}",
+        "not a gzip file (it starts with 7b226d61",
+    );
+    check_bad(b"", "the file is empty");
+    // By export id without its sidecar: the history row's size and digest are the reference.
+    let sidecar_path = path.with_file_name(format!("{id}.manifest.json"));
+    let kept = std::fs::read(&sidecar_path).unwrap();
+    std::fs::remove_file(&sidecar_path).unwrap();
+    let by_id = cmd(&db, &store, &["verify", id.as_str()]);
+    assert_eq!(by_id.code, 0, "{}", by_id.stderr);
+    assert!(
+        by_id
+            .stdout
+            .contains("checked against its manifest and history row"),
+        "{}",
+        by_id.stdout
+    );
+    std::fs::write(&path, &good[..good.len() - 1]).unwrap();
+    let by_id = cmd(&db, &store, &["verify", id.as_str()]);
+    assert_eq!(by_id.code, 1, "{}", by_id.stderr);
+    std::fs::write(&path, &good).unwrap();
+    std::fs::write(&sidecar_path, kept).unwrap();
     let sidecar = std::fs::read(path.with_file_name(format!("{id}.manifest.json"))).unwrap();
     std::fs::write(
         store.path().join("acme-1").join("copy.manifest.json"),

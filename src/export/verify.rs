@@ -3,7 +3,7 @@
 //! and checks it against its own manifest and its sidecar.
 
 use std::fmt;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -55,10 +55,29 @@ pub fn verify_archive(raw: impl Read) -> Verdict {
     };
     let mut verdict = Verdict::default();
     {
-        let decoder = BufReader::with_capacity(
-            256 * 1024,
-            flate2::read::MultiGzDecoder::new(BufReader::new(&mut tap)),
-        );
+        let mut input = BufReader::new(&mut tap);
+        // Say plainly what a file that is not gzip at all is, before decoding it.
+        let head: Vec<u8> = input
+            .fill_buf()
+            .map(|b| b[..b.len().min(4)].to_vec())
+            .unwrap_or_default();
+        if !head.starts_with(&[0x1f, 0x8b]) {
+            verdict.problems.push(if head.is_empty() {
+                "the file is empty".to_string()
+            } else {
+                format!(
+                    "not a gzip file (it starts with {}; an orgexport archive is a .json.gz starting with 1f 8b)",
+                    hex::encode(&head)
+                )
+            });
+            drop(input);
+            let _ = std::io::copy(&mut tap, &mut std::io::sink());
+            verdict.bytes = tap.bytes;
+            verdict.sha256 = hex::encode(tap.hasher.finalize());
+            return verdict;
+        }
+        let decoder =
+            BufReader::with_capacity(256 * 1024, flate2::read::MultiGzDecoder::new(input));
         let mut json = serde_json::Deserializer::from_reader(decoder);
         match json.deserialize_map(DocumentVisitor) {
             Ok((manifest, counts)) => {
@@ -76,6 +95,19 @@ pub fn verify_archive(raw: impl Read) -> Verdict {
     verdict.bytes = tap.bytes;
     verdict.sha256 = hex::encode(tap.hasher.finalize());
     verdict
+}
+
+/// Checks the archive's size and digest against what the history row recorded.
+pub fn check_recorded(verdict: &mut Verdict, bytes: Option<i64>, sha256: Option<&str>) {
+    if bytes != Some(verdict.bytes as i64) || sha256 != Some(verdict.sha256.as_str()) {
+        verdict.problems.push(format!(
+            "the archive is not the one recorded: {} bytes, sha256 {}, the history says {} bytes, sha256 {}",
+            verdict.bytes,
+            verdict.sha256,
+            bytes.map_or("no".to_string(), |b| b.to_string()),
+            sha256.unwrap_or("none")
+        ));
+    }
 }
 
 /// Checks the archive's size and digest against its sidecar.
