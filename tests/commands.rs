@@ -581,3 +581,32 @@ fn check_without_a_database_exits_5_and_still_checks_the_store() {
     );
     assert!(!run.stdout.contains("pw@"), "no password in the output");
 }
+
+#[test]
+fn argument_errors_under_json_print_the_error_object_on_stdout() {
+    let cwd = TempDir::new();
+    for args in [
+        vec!["run", "--json", "--bogus"],
+        vec!["plan", "--json"],
+        vec!["--json", "list", "--status", "nope"],
+    ] {
+        let run = Run::from(orgexport(cwd.path()).args(&args).output().unwrap());
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines.len(), 1, "one JSON object on stdout: {}", run.stdout);
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["error"]["code"], "usage", "{v}");
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+        run.assert_one_error_line();
+    }
+    // Without --json: clap's own message and usage, still exit 2, nothing on stdout.
+    let run = Run::from(
+        orgexport(cwd.path())
+            .args(["run", "--bogus"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.is_empty());
+    assert!(run.stderr.contains("Usage:"), "{}", run.stderr);
+}
