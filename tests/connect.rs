@@ -226,3 +226,69 @@ fn unknown_database_and_unresolvable_host_exit_5() {
     );
     run.assert_one_error_line();
 }
+
+#[test]
+fn connection_service_files_work_from_pgservice_and_service_parameters() {
+    let db = db_with_org();
+    let dir = TempDir::new();
+    let file = dir.path().join("pg_service.conf");
+    std::fs::write(
+        &file,
+        format!(
+            "# the bastion's services\n[elsewhere]\nhost=203.0.113.1\n\n[exports]\nhost=127.0.0.1\nport={}\nuser=postgres\ndbname={}\n",
+            db.port, db.name
+        ),
+    )
+    .unwrap();
+    let service_file = file.to_str().unwrap();
+    let store = TempDir::new();
+    // PGSERVICE alone, no URL.
+    let mut cmd = orgexport(store.path());
+    cmd.args(["run", "--org", "acme", "--store"])
+        .arg(store.path())
+        .env("PGSERVICEFILE", service_file)
+        .env("PGSERVICE", "exports");
+    let run = Run::from(cmd.output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // `service=` in a key=value string and in a URL; the URL's own parameters win.
+    for url in ["service=exports", "postgres:///?service=exports"] {
+        let run = run_with_url(url, &store, &[("PGSERVICEFILE", service_file)]);
+        assert_eq!(run.code, 0, "{url}: {}", run.stderr);
+    }
+    // An undefined service is a usage error naming it and where it was looked for.
+    let run = run_with_url("service=nope", &store, &[("PGSERVICEFILE", service_file)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    run.assert_one_error_line();
+    assert!(
+        run.stderr.contains("\"nope\" is not defined in"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unsupported_libpq_settings_are_errors_naming_them_never_ignored() {
+    let db = db_with_org();
+    let store = TempDir::new();
+    let good = url("postgres", "127.0.0.1", &db, "sslmode=disable");
+    let run = run_with_url(&good, &store, &[("PGSSLCERT", "/tmp/client.crt")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("PGSSLCERT is set"), "{}", run.stderr);
+    let run = run_with_url(
+        &url(
+            "postgres",
+            "127.0.0.1",
+            &db,
+            "target_session_attrs=read-write",
+        ),
+        &store,
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("\"target_session_attrs\""),
+        "{}",
+        run.stderr
+    );
+    assert!(store.files().is_empty());
+}

@@ -538,3 +538,41 @@ fn values_larger_than_a_chunk_are_streamed_byte_exact_on_both_paths() {
         archive.assert_section_equals(&db, "public.blobs", "SELECT * FROM blobs WHERE org_id = 1");
     }
 }
+
+#[test]
+fn pgappname_names_the_sessions_in_pg_stat_activity() {
+    let db = small_db();
+    let store = TempDir::new();
+    let (holder, _) = hold_org_lock(&db, "someone-else");
+    let child = orgexport(store.path())
+        .args([
+            "run",
+            "--org",
+            "acme",
+            "--wait=60s",
+            "--database-url",
+            &db.url,
+            "--store",
+        ])
+        .arg(store.path())
+        .env("PGAPPNAME", "nightly-export")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while db.scalar_i64(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = 'nightly-export'",
+    ) < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sessions named nightly-export"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(holder);
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}

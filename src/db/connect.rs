@@ -57,6 +57,8 @@ pub struct ConnectOptions {
     pub sslrootcert: Option<PathBuf>,
     pub connect_timeout: Duration,
     options: Option<String>,
+    /// `application_name`, `PGAPPNAME`, or `orgexport`.
+    pub application_name: String,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -95,6 +97,16 @@ impl ConnectOptions {
             Some(text) => parse_key_values(text)?,
             None => Params::new(),
         };
+        reject_unsupported_environment()?;
+        // libpq's order: the connection string, then the service file, then the environment.
+        let service = params
+            .remove("service")
+            .or_else(|| std::env::var("PGSERVICE").ok().filter(|s| !s.is_empty()));
+        if let Some(name) = service {
+            for (key, value) in service_params(&name)? {
+                params.entry(key).or_insert(value);
+            }
+        }
         for (key, var) in [
             ("host", "PGHOST"),
             ("port", "PGPORT"),
@@ -105,6 +117,7 @@ impl ConnectOptions {
             ("sslrootcert", "PGSSLROOTCERT"),
             ("connect_timeout", "PGCONNECT_TIMEOUT"),
             ("options", "PGOPTIONS"),
+            ("application_name", "PGAPPNAME"),
         ] {
             if !params.contains_key(key)
                 && let Ok(value) = std::env::var(var)
@@ -135,7 +148,13 @@ impl ConnectOptions {
             })?),
             None => Duration::from_secs(10),
         };
+        let fallback = params.remove("fallback_application_name");
+        let application_name = params
+            .remove("application_name")
+            .or(fallback)
+            .unwrap_or_else(|| "orgexport".to_string());
         let mut options = ConnectOptions {
+            application_name,
             password: params.remove("password"),
             sslrootcert: params.remove("sslrootcert").map(PathBuf::from),
             options: params.remove("options"),
@@ -146,7 +165,6 @@ impl ConnectOptions {
             sslmode,
             connect_timeout,
         };
-        params.remove("application_name");
         if let Some(key) = params.keys().next() {
             let named = if is_plain_word(key) {
                 format!(" {key:?}")
@@ -179,7 +197,7 @@ impl ConnectOptions {
             .port(self.port)
             .user(&self.user)
             .dbname(&self.dbname)
-            .application_name("orgexport")
+            .application_name(&self.application_name)
             .connect_timeout(self.connect_timeout)
             .ssl_mode(match self.sslmode {
                 SslMode::Disable => tokio_postgres::config::SslMode::Disable,
@@ -376,6 +394,106 @@ fn default_host() -> String {
         }
     }
     "localhost".to_string()
+}
+
+/// libpq environment variables for features orgexport does not offer: set, they are an error
+/// naming them, never silently ignored (a connection elsewhere than the operator meant).
+const UNSUPPORTED_VARIABLES: &[&str] = &[
+    "PGHOSTADDR",
+    "PGSSLCERT",
+    "PGSSLKEY",
+    "PGSSLCRL",
+    "PGSSLCRLDIR",
+    "PGSSLSNI",
+    "PGTARGETSESSIONATTRS",
+    "PGLOADBALANCEHOSTS",
+    "PGREQUIREPEER",
+    "PGREQUIREAUTH",
+    "PGCHANNELBINDING",
+    "PGGSSENCMODE",
+    "PGKRBSRVNAME",
+    "PGGSSLIB",
+    "PGSSLMINPROTOCOLVERSION",
+    "PGSSLMAXPROTOCOLVERSION",
+    "PGSSLNEGOTIATION",
+];
+
+fn reject_unsupported_environment() -> anyhow::Result<()> {
+    for var in UNSUPPORTED_VARIABLES {
+        if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
+            return Err(fail(
+                Kind::Usage,
+                format!(
+                    "{var} is set, but orgexport does not support it yet; unset it (or pass the connection in --database-url)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The parameters of connection service `name` (libpq's `pg_service.conf`): from
+/// `PGSERVICEFILE` (or `~/.pg_service.conf`), then `PGSYSCONFDIR/pg_service.conf` (default
+/// `/etc/postgresql-common`). The first file that defines the service wins, as in libpq.
+fn service_params(name: &str) -> anyhow::Result<Params> {
+    let mut files = Vec::new();
+    match std::env::var_os("PGSERVICEFILE") {
+        Some(file) => files.push(PathBuf::from(file)),
+        None => {
+            if let Some(home) = std::env::var_os("HOME") {
+                files.push(PathBuf::from(home).join(".pg_service.conf"));
+            }
+        }
+    }
+    let sysconf = std::env::var_os("PGSYSCONFDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/postgresql-common"));
+    files.push(sysconf.join("pg_service.conf"));
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        if let Some(params) = parse_service_file(&text, name) {
+            return Ok(params);
+        }
+    }
+    Err(fail(
+        Kind::Usage,
+        format!(
+            "connection service {name:?} is not defined in {}; define it there or set PGSERVICEFILE",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    ))
+}
+
+/// The `key=value` lines of section `[name]` of a service file (`#` starts a comment).
+fn parse_service_file(text: &str, name: &str) -> Option<Params> {
+    let mut in_section = false;
+    let mut found = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            in_section = section.trim() == name;
+            if in_section {
+                found.get_or_insert_with(Params::new);
+            }
+            continue;
+        }
+        if in_section && let Some((key, value)) = line.split_once('=') {
+            found
+                .get_or_insert_with(Params::new)
+                .entry(key.trim().to_string())
+                .or_insert_with(|| value.trim().to_string());
+        }
+    }
+    found
 }
 
 /// Letters, digits and `_` only: safe to repeat in an error (never a password or a URL).
@@ -588,6 +706,15 @@ mod tests {
             split_pgpass_line("h:5432:*:u:pa\\:ss:word"),
             vec!["h", "5432", "*", "u", "pa:ss:word"]
         );
+    }
+
+    #[test]
+    fn service_files_are_read_like_libpq() {
+        let text = "# comment\n[other]\nhost=elsewhere\n[prod]\nhost = db.internal\nport=6432\ndbname=saas\n";
+        let params = parse_service_file(text, "prod").unwrap();
+        assert_eq!(params["host"], "db.internal");
+        assert_eq!(params["port"], "6432");
+        assert!(parse_service_file(text, "nope").is_none());
     }
 
     #[test]
