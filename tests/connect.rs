@@ -279,16 +279,63 @@ fn unsupported_libpq_settings_are_errors_naming_them_never_ignored() {
             "postgres",
             "127.0.0.1",
             &db,
-            "target_session_attrs=read-write",
+            "sslcert=/tmp/client.crt",
         ),
         &store,
         &[],
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr.contains("\"target_session_attrs\""),
+        run.stderr.contains("\"sslcert\""),
         "{}",
         run.stderr
     );
     assert!(store.files().is_empty());
+}
+
+#[test]
+fn several_hosts_are_tried_in_order_and_target_session_attrs_is_honoured() {
+    let db = db_with_org();
+    let store = TempDir::new();
+    // The first host's port has nothing listening (held by the suite, so nobody takes it).
+    let dead = support::reserve_port();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/{}?sslmode=disable&target_session_attrs=read-write",
+        dead.port, db.port, db.name
+    );
+    let run = run_with_url(&url, &store, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // A read-only database is refused under read-write (exit 5), accepted under any.
+    db.execute(&format!(
+        "ALTER DATABASE {} SET default_transaction_read_only = on",
+        db.name
+    ));
+    let list = |url: &str, env: &[(&str, &str)]| {
+        let mut cmd = orgexport(store.path());
+        cmd.args(["list", "--database-url", url]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().unwrap())
+    };
+    let read_write = list(&url, &[]);
+    assert_eq!(read_write.code, 5, "{}", read_write.stderr);
+    read_write.assert_one_error_line();
+    let plain = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/{}?sslmode=disable",
+        dead.port, db.port, db.name
+    );
+    assert_eq!(list(&plain, &[]).code, 0);
+    let by_env = list(&plain, &[("PGTARGETSESSIONATTRS", "read-write")]);
+    assert_eq!(by_env.code, 5, "{}", by_env.stderr);
+    let mut admin = db.client();
+    admin
+        .batch_execute("SET default_transaction_read_only = off")
+        .unwrap();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET default_transaction_read_only = off",
+            db.name
+        ))
+        .unwrap();
 }

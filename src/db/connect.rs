@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio_postgres::config::TargetSessionAttrs;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
@@ -59,6 +60,11 @@ pub struct ConnectOptions {
     options: Option<String>,
     /// `application_name`, `PGAPPNAME`, or `orgexport`.
     pub application_name: String,
+    /// Every host (`h1,h2`), tried in order; `host` is the first.
+    hosts: Vec<String>,
+    /// One port for all hosts, or one per host.
+    ports: Vec<u16>,
+    target_session_attrs: TargetSessionAttrs,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -118,6 +124,7 @@ impl ConnectOptions {
             ("connect_timeout", "PGCONNECT_TIMEOUT"),
             ("options", "PGOPTIONS"),
             ("application_name", "PGAPPNAME"),
+            ("target_session_attrs", "PGTARGETSESSIONATTRS"),
         ] {
             if !params.contains_key(key)
                 && let Ok(value) = std::env::var(var)
@@ -127,14 +134,45 @@ impl ConnectOptions {
             }
         }
         let host = params.remove("host").unwrap_or_else(default_host);
-        let port = match params.remove("port") {
-            Some(text) => text.parse().map_err(|_| {
-                fail(
+        let hosts: Vec<String> = host.split(',').map(|h| h.trim().to_string()).collect();
+        // The first host stands for the connection in the password file and in messages.
+        let host = hosts[0].clone();
+        let ports: Vec<u16> = params
+            .remove("port")
+            .unwrap_or_else(|| "5432".to_string())
+            .split(',')
+            .map(|text| {
+                text.trim().parse().map_err(|_| {
+                    fail(
+                        Kind::Usage,
+                        format!("invalid port {text:?}: expected a number"),
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        if ports.len() != 1 && ports.len() != hosts.len() {
+            return Err(fail(
+                Kind::Usage,
+                format!(
+                    "{} ports for {} hosts: give one port, or one per host",
+                    ports.len(),
+                    hosts.len()
+                ),
+            ));
+        }
+        let port = ports[0];
+        let target_session_attrs = match params.remove("target_session_attrs").as_deref() {
+            None | Some("any") => TargetSessionAttrs::Any,
+            Some("read-write") => TargetSessionAttrs::ReadWrite,
+            Some("read-only") => TargetSessionAttrs::ReadOnly,
+            Some(other) => {
+                return Err(fail(
                     Kind::Usage,
-                    format!("invalid port {text:?}: expected a number"),
-                )
-            })?,
-            None => 5432,
+                    format!(
+                        "target_session_attrs {other:?} is not supported; use any, read-write or read-only"
+                    ),
+                ));
+            }
         };
         let user = params.remove("user").unwrap_or_else(crate::os_user);
         let dbname = params.remove("dbname").unwrap_or_else(|| user.clone());
@@ -154,6 +192,9 @@ impl ConnectOptions {
             .or(fallback)
             .unwrap_or_else(|| "orgexport".to_string());
         let mut options = ConnectOptions {
+            hosts,
+            ports,
+            target_session_attrs,
             application_name,
             password: params.remove("password"),
             sslrootcert: params.remove("sslrootcert").map(PathBuf::from),
@@ -184,17 +225,26 @@ impl ConnectOptions {
 
     /// `host=… port=… user=… dbname=…`: what messages say. Never the password.
     pub fn describe(&self) -> String {
+        let ports: Vec<String> = self.ports.iter().map(u16::to_string).collect();
         format!(
             "host={} port={} user={} dbname={}",
-            self.host, self.port, self.user, self.dbname
+            self.hosts.join(","),
+            ports.join(","),
+            self.user,
+            self.dbname
         )
     }
 
     fn pg_config(&self) -> tokio_postgres::Config {
         let mut config = tokio_postgres::Config::new();
+        for host in &self.hosts {
+            config.host(host);
+        }
+        for port in &self.ports {
+            config.port(*port);
+        }
         config
-            .host(&self.host)
-            .port(self.port)
+            .target_session_attrs(self.target_session_attrs)
             .user(&self.user)
             .dbname(&self.dbname)
             .application_name(&self.application_name)
@@ -405,7 +455,6 @@ const UNSUPPORTED_VARIABLES: &[&str] = &[
     "PGSSLCRL",
     "PGSSLCRLDIR",
     "PGSSLSNI",
-    "PGTARGETSESSIONATTRS",
     "PGLOADBALANCEHOSTS",
     "PGREQUIREPEER",
     "PGREQUIREAUTH",
@@ -504,6 +553,58 @@ fn is_plain_word(text: &str) -> bool {
 }
 
 fn parse_url(text: &str) -> anyhow::Result<Params> {
+    // `postgres://user@h1:5432,h2:5433/db`: several hosts, which the url crate does not parse;
+    // they are taken out first and the rest is parsed with a stand-in host.
+    let (text, hosts) = split_host_list(text);
+    let mut params = parse_single_host_url(&text)?;
+    if let Some((hosts, ports)) = hosts {
+        params.insert("host".into(), hosts);
+        if !ports.is_empty() {
+            params.insert("port".into(), ports);
+        }
+    }
+    Ok(params)
+}
+
+/// Takes a comma-separated host list out of a URL's authority: the URL with one stand-in
+/// host, and the hosts and ports (comma lists; ports empty when none were given).
+fn split_host_list(text: &str) -> (String, Option<(String, String)>) {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return (text.to_string(), None);
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, hostlist) = match authority.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), authority),
+    };
+    if !hostlist.contains(',') {
+        return (text.to_string(), None);
+    }
+    let mut hosts = Vec::new();
+    let mut ports = Vec::new();
+    for entry in hostlist.split(',') {
+        // `[::1]:5432`, `host:5432`, `host`
+        let (host, port) = match entry.rsplit_once(':') {
+            Some((h, p)) if !entry.starts_with('[') || h.ends_with(']') => (h, Some(p)),
+            _ => (entry, None),
+        };
+        hosts.push(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        );
+        if let Some(port) = port {
+            ports.push(port.to_string());
+        }
+    }
+    (
+        format!("{scheme}://{userinfo}localhost{tail}"),
+        Some((hosts.join(","), ports.join(","))),
+    )
+}
+
+fn parse_single_host_url(text: &str) -> anyhow::Result<Params> {
     let url = url::Url::parse(text).map_err(|e| {
         // The URL may hold a password: say what is wrong, never echo it.
         fail(
@@ -706,6 +807,18 @@ mod tests {
             split_pgpass_line("h:5432:*:u:pa\\:ss:word"),
             vec!["h", "5432", "*", "u", "pa:ss:word"]
         );
+    }
+
+    #[test]
+    fn urls_with_several_hosts_are_split_like_libpq() {
+        let params = parse_url("postgres://u:pw@h1:5432,h2:5433/db?sslmode=disable").unwrap();
+        assert_eq!(params["host"], "h1,h2");
+        assert_eq!(params["port"], "5432,5433");
+        assert_eq!(params["user"], "u");
+        assert_eq!(params["dbname"], "db");
+        let params = parse_url("postgres://h1,h2/db").unwrap();
+        assert_eq!(params["host"], "h1,h2");
+        assert!(!params.contains_key("port"));
     }
 
     #[test]
