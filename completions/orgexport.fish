@@ -41,7 +41,7 @@ complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "prune" -d 'Dele
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l org -d 'The org to export: its primary key, slug or name (repeatable)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l org -d 'The org to export: its primary key, slug or name (repeatable)' -r -f
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l link-ttl -d 'How long the printed download link is valid (default 15m or link_ttl in the config; at most 7d for presigned links)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l compression-level -d 'gzip level, 0 (store only) to 9 (smallest); default 2 (smaller than gzip -1\'s output at the speed the database delivers rows) or compression_level in the config' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l max-rows-per-table -d 'Write at most N rows per section (the manifest says capped and gives total_count)' -r
@@ -56,7 +56,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l json -d 'Pri
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -s h -l help -d 'Print help'
-complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l org -d 'The org: its primary key, slug or name' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l org -d 'The org: its primary key, slug or name' -r -f
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l tables -d 'Only these sections (globs over schema.table; repeatable); scope still flows through every table' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l exclude-tables -d 'Leave these tables out entirely, as exclude_tables does (globs; repeatable)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
@@ -67,7 +67,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l json -d 'Pr
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -s h -l help -d 'Print help'
-complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l org -d 'Only this org (as recorded: its lookup or key)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l org -d 'Only this org (as recorded: its lookup or key)' -r -f
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l status -d 'Only this status' -r -f -a "pending\t''
 running\t''
 completed\t''
@@ -99,7 +99,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -s v -l verb
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l older-than -d 'Delete completed exports older than this (e.g. 30d)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l keep -d 'Keep the newest N completed exports of each org, delete the rest' -r
-complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l org -d 'Only this org' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l org -d 'Only this org' -r -f
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F

@@ -34,7 +34,7 @@ pub struct GlobalArgs {
 
     /// Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a
     /// directory or file:///abs/dir (default ./orgexports)
-    #[arg(long, global = true, env = "ORGEXPORT_STORE")]
+    #[arg(long, global = true, env = "ORGEXPORT_STORE", hide_env_values = true)]
     pub store: Option<String>,
 
     /// TOML configuration file (default ./orgexport.toml when present)
@@ -121,7 +121,7 @@ pub struct ScopeArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// The org: its primary key, slug or name
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::Other)]
     pub org: String,
 
     /// Row counts from pg_class.reltuples (whole tables, instant) instead of counting the
@@ -136,7 +136,7 @@ pub struct PlanArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only this org (as recorded: its lookup or key)
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::Other)]
     pub org: Option<String>,
 
     /// Only this status
@@ -151,6 +151,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct LinkArgs {
     /// The export's id
+    #[arg(value_hint = clap::ValueHint::Other)]
     pub export_id: String,
 
     /// How long the link is valid (default 15m or link_ttl in the config)
@@ -176,7 +177,7 @@ pub struct PruneArgs {
     pub keep: Option<u32>,
 
     /// Only this org
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::Other)]
     pub org: Option<String>,
 
     /// List what would be deleted; delete nothing
@@ -193,7 +194,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The org to export: its primary key, slug or name (repeatable)
-    #[arg(long, value_name = "KEY", required_unless_present = "all_orgs")]
+    #[arg(long, value_name = "KEY", required_unless_present = "all_orgs", value_hint = clap::ValueHint::Other)]
     pub org: Vec<String>,
 
     /// How long the printed download link is valid (default 15m or link_ttl in the config;

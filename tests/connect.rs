@@ -275,21 +275,12 @@ fn unsupported_libpq_settings_are_errors_naming_them_never_ignored() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("PGSSLCERT is set"), "{}", run.stderr);
     let run = run_with_url(
-        &url(
-            "postgres",
-            "127.0.0.1",
-            &db,
-            "sslcert=/tmp/client.crt",
-        ),
+        &url("postgres", "127.0.0.1", &db, "sslcert=/tmp/client.crt"),
         &store,
         &[],
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("\"sslcert\""),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("\"sslcert\""), "{}", run.stderr);
     assert!(store.files().is_empty());
 }
 

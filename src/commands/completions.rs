@@ -40,11 +40,49 @@ pub fn man_page() -> Vec<u8> {
         .expect("writing to memory");
     man.render_options_section(&mut out)
         .expect("writing to memory");
-    man.render_subcommands_section(&mut out)
-        .expect("writing to memory");
+    out.extend_from_slice(commands_section().as_bytes());
     out.extend_from_slice(EXTRA_SECTIONS.as_bytes());
     man.render_version_section(&mut out)
         .expect("writing to memory");
+    out
+}
+
+/// Every subcommand with its own options, in this one page (no `orgexport-run(1)` pages
+/// ship, so none are referred to).
+fn commands_section() -> String {
+    let roff = |text: &str| text.replace('\\', "\\\\").replace('-', "\\-");
+    let mut out = String::from(".SH COMMANDS\n");
+    let cli = Cli::command();
+    for sub in cli.get_subcommands() {
+        out.push_str(&format!(".SS \"orgexport {}\"\n", sub.get_name()));
+        if let Some(about) = sub.get_about() {
+            out.push_str(&format!("{}\n", roff(&about.to_string())));
+        }
+        for arg in sub.get_arguments() {
+            if arg.is_hide_set() || arg.is_global_set() || arg.get_id() == "help" {
+                continue;
+            }
+            let value = arg
+                .get_value_names()
+                .filter(|_| arg.get_action().takes_values())
+                .map(|names| {
+                    names
+                        .iter()
+                        .map(|n| format!(" \\fI{}\\fR", roff(n)))
+                        .collect::<String>()
+                })
+                .unwrap_or_default();
+            let name = match (arg.get_long(), arg.get_short()) {
+                (Some(long), _) => format!("\\fB\\-\\-{}\\fR{value}", roff(long)),
+                (None, Some(short)) => format!("\\fB\\-{short}\\fR{value}"),
+                (None, None) => format!("\\fI{}\\fR", roff(arg.get_id().as_str()).to_uppercase()),
+            };
+            out.push_str(&format!(".TP\n{name}\n"));
+            if let Some(help) = arg.get_help() {
+                out.push_str(&format!("{}\n", roff(&help.to_string())));
+            }
+        }
+    }
     out
 }
 
