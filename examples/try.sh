@@ -22,14 +22,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=55400
-while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-
-echo "== starting a throwaway PostgreSQL on 127.0.0.1:$port ($PG_BIN)"
 as_server_user "$PG_BIN/initdb" -D "$tmp/data" -U postgres --auth=trust -E UTF8 >"$tmp/initdb.log" 2>&1 \
     || { cat "$tmp/initdb.log"; exit 1; }
-as_server_user "$PG_BIN/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w \
-    -o "-p $port -k $tmp -c listen_addresses=127.0.0.1" start >/dev/null
+# A free port, again on another one if something takes it first; a server that will not
+# start shows its log before the cleanup removes it.
+port=55400
+for attempt in 1 2 3; do
+    while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+    echo "== starting a throwaway PostgreSQL on 127.0.0.1:$port ($PG_BIN)"
+    if as_server_user "$PG_BIN/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w \
+        -o "-p $port -k $tmp -c listen_addresses=127.0.0.1" start >/dev/null; then
+        break
+    fi
+    if [ "$attempt" = 3 ] || ! grep -q "could not bind" "$tmp/server.log" 2>/dev/null; then
+        echo "== PostgreSQL did not start; its log ($tmp/server.log):" >&2
+        cat "$tmp/server.log" >&2 || true
+        exit 1
+    fi
+    port=$((port + 1))
+done
 
 url="postgres://postgres@127.0.0.1:$port/saas"
 "$PG_BIN/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c "CREATE DATABASE saas"

@@ -38,3 +38,18 @@ fn man_page_is_fresh_and_documents_exit_codes_and_environment() {
         &page,
     );
 }
+
+#[test]
+fn org_keys_and_export_ids_complete_nothing_rather_than_file_names() {
+    let bash = String::from_utf8(completion(clap_complete::Shell::Bash)).unwrap();
+    let mut lines = bash.lines();
+    let mut seen = 0;
+    while let Some(line) = lines.next() {
+        if line.trim() == "--org)" {
+            seen += 1;
+            let next = lines.next().unwrap();
+            assert!(!next.contains("compgen -f"), "--org completes files: {next}");
+        }
+    }
+    assert!(seen >= 4, "--org appears in run, plan, list and prune");
+}
