@@ -125,7 +125,8 @@ pub async fn exists(client: &Client) -> anyhow::Result<bool> {
 const MIGRATION_LOCK: i64 = 0x6f72_6765_7870_6f72; // "orgexpor"
 
 /// Each entry brings the schema from version `index` to `index + 1`. Append only.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE SCHEMA IF NOT EXISTS orgexport;
 CREATE TABLE orgexport.schema_version (
     version    integer     NOT NULL,
@@ -169,7 +170,13 @@ BEGIN
 END $$;
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON orgexport.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION orgexport.audit_log_append_only();
-"#];
+"#,
+    r#"
+-- Version 2: the OS process id of the orgexport that runs an export, so that an export
+-- finding the org's lock busy can name the process and host that hold it.
+ALTER TABLE orgexport.exports ADD COLUMN pid integer;
+"#,
+];
 
 /// Creates or upgrades schema `orgexport`; idempotent and safe when several runs start at once.
 pub async fn migrate(client: &mut Client) -> anyhow::Result<()> {
@@ -243,8 +250,8 @@ pub async fn create(client: &Client, export: &NewExport<'_>) -> anyhow::Result<(
         .context("taking the export's liveness lock")?;
     client
         .execute(
-            "INSERT INTO orgexport.exports (id, org_key, org_lookup, org_table, status, requested_by, host) \
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6)",
+            "INSERT INTO orgexport.exports (id, org_key, org_lookup, org_table, status, requested_by, host, pid) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)",
             &[
                 &export.id,
                 &export.org_key,
@@ -252,6 +259,7 @@ pub async fn create(client: &Client, export: &NewExport<'_>) -> anyhow::Result<(
                 &export.org_table,
                 &actor,
                 &crate::host_name(),
+                &(std::process::id() as i32),
             ],
         )
         .await
@@ -290,6 +298,37 @@ pub async fn mark_uploading(client: &Client, id: Uuid, object_url: &str) -> anyh
         &[&object_url],
     )
     .await
+}
+
+/// The running export of an org other than `except`: who runs it, for a lock-busy message
+/// (`orgexport pid 4242 on bastion-1 (ops@bastion-1), export …, running since …`).
+pub async fn running_export_of(
+    client: &Client,
+    org_key: &str,
+    except: Uuid,
+) -> anyhow::Result<Option<String>> {
+    let row = client
+        .query_opt(
+            "SELECT id, requested_by, host, pid, \
+                    to_char(coalesce(started_at, created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+             FROM orgexport.exports \
+             WHERE org_key = $1 AND id <> $2 AND status = 'running' \
+             ORDER BY created_at LIMIT 1",
+            &[&org_key, &except],
+        )
+        .await
+        .context("looking up the export that holds the org's lock")?;
+    Ok(row.map(|r| {
+        let id: Uuid = r.get(0);
+        let requested_by: String = r.get(1);
+        let host: String = r.get(2);
+        let pid: Option<i32> = r.get(3);
+        let since: String = r.get(4);
+        format!(
+            "orgexport pid {} on {host} ({requested_by}), export {id}, running since {since}",
+            pid.map_or("?".to_string(), |p| p.to_string())
+        )
+    }))
 }
 
 /// What a completed export recorded.

@@ -48,7 +48,10 @@ fn org_keys_and_export_ids_complete_nothing_rather_than_file_names() {
         if line.trim() == "--org)" {
             seen += 1;
             let next = lines.next().unwrap();
-            assert!(!next.contains("compgen -f"), "--org completes files: {next}");
+            assert!(
+                !next.contains("compgen -f"),
+                "--org completes files: {next}"
+            );
         }
     }
     assert!(seen >= 4, "--org appears in run, plan, list and prune");

@@ -646,3 +646,26 @@ fn a_killed_runs_partial_file_is_removed_by_the_next_run_and_archives_are_privat
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
 }
+
+#[test]
+fn a_busy_lock_names_the_orgexport_process_and_host_that_hold_it() {
+    let db = big_db();
+    let store = TempDir::new();
+    let first = spawn(&db, &store, &["run", "--org", "big"]);
+    wait_for_copy(&db, "rows");
+    let second = run_export(&db, &store, "big", &[]);
+    assert_eq!(second.code, 4, "{}", second.stderr);
+    second.assert_one_error_line();
+    let host = db
+        .scalar_text("SELECT host FROM orgexport.exports ORDER BY created_at LIMIT 1")
+        .unwrap();
+    assert!(
+        second
+            .stderr
+            .contains(&format!("orgexport pid {} on {host}", first.id())),
+        "{}",
+        second.stderr
+    );
+    let first = Run::from(first.wait_with_output().unwrap());
+    assert_eq!(first.code, 0, "{}", first.stderr);
+}

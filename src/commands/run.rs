@@ -256,10 +256,18 @@ async fn export_one(
             format!(
                 "another export of org {} is in progress ({}); {}",
                 org.lookup,
-                holder.map_or_else(
-                    || "its holder just let go".to_string(),
-                    |h| format!("held by {h}")
-                ),
+                match (
+                    history::running_export_of(&ctx.history.client, &org.key, id)
+                        .await
+                        .ok()
+                        .flatten(),
+                    holder,
+                ) {
+                    (Some(export), Some(h)) => format!("{export}; database session {h}"),
+                    (Some(export), None) => export,
+                    (None, Some(h)) => format!("held by {h}"),
+                    (None, None) => "its holder just let go".to_string(),
+                },
                 match wait {
                     Some(w) => format!("gave up after waiting {}", humantime::format_duration(w)),
                     None => "retry later or pass --wait=DURATION to queue behind it".to_string(),
