@@ -221,10 +221,25 @@ fn s3_archive_of_50_mb_goes_up_in_several_parts() {
 fn s3_preflight_failures_exit_6_before_any_history() {
     let db = db_with_orgs(10);
     let s3 = S3Server::start();
+    // Each misconfiguration: one line of at most 200 characters, the cause once, the fix.
+    let short = |run: &Run| {
+        run.assert_one_error_line();
+        let line = run.stderr.trim_end().lines().last().unwrap();
+        assert!(
+            line.chars().count() <= 200,
+            "{} characters: {line}",
+            line.chars().count()
+        );
+    };
     let run = run_with(&db, "s3://no-such-bucket/x", &s3.env(), &[]);
     assert_eq!(run.code, 6, "{}", run.stderr);
-    run.assert_one_error_line();
+    short(&run);
     assert!(run.stderr.contains("no such bucket"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("create it, or fix --store"),
+        "{}",
+        run.stderr
+    );
 
     let mut wrong = s3.env();
     wrong[1].1 = "not-the-secret".into();
@@ -232,6 +247,7 @@ fn s3_preflight_failures_exit_6_before_any_history() {
     assert_eq!(run.code, 6, "{}", run.stderr);
     assert!(run.stderr.contains("access denied"), "{}", run.stderr);
     assert!(!run.stderr.contains("not-the-secret"));
+    short(&run);
 
     let mut unreachable = s3.env();
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -243,6 +259,22 @@ fn s3_preflight_failures_exit_6_before_any_history() {
     let run = run_with(&db, &format!("s3://{S3_BUCKET}/x"), &unreachable, &[]);
     assert_eq!(run.code, 6, "{}", run.stderr);
     assert!(run.stderr.contains("unreachable"), "{}", run.stderr);
+    short(&run);
+
+    // An http:// endpoint without AWS_ALLOW_HTTP: said up front, with the fix.
+    let plain: Vec<(&'static str, String)> = s3
+        .env()
+        .into_iter()
+        .filter(|(k, _)| *k != "AWS_ALLOW_HTTP")
+        .collect();
+    let run = run_with(&db, &format!("s3://{S3_BUCKET}/x"), &plain, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    short(&run);
+    assert!(
+        run.stderr.contains("set AWS_ALLOW_HTTP=true"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(
         db.scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname = 'orgexport'"),
         0,

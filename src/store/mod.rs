@@ -77,6 +77,33 @@ enum Location {
     Cloud { scheme: String, bucket: String },
 }
 
+/// An `http://` S3 endpoint is refused by the HTTP client unless allowed: say so up front,
+/// with the fix, instead of "builder error: URL scheme is not allowed" at the first request.
+fn check_plain_http(config: &StoreConfig) -> anyhow::Result<()> {
+    let setting = |env: &str, option: &str| {
+        config
+            .options
+            .get(option)
+            .cloned()
+            .or_else(|| std::env::var(env).ok())
+    };
+    let endpoint = setting("AWS_ENDPOINT_URL", "aws_endpoint")
+        .or_else(|| setting("AWS_ENDPOINT", "endpoint"))
+        .unwrap_or_default();
+    let allowed = setting("AWS_ALLOW_HTTP", "aws_allow_http")
+        .or_else(|| setting("AWS_ALLOW_HTTP", "allow_http"))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if endpoint.starts_with("http://") && !allowed {
+        return Err(fail(
+            Kind::Usage,
+            format!(
+                "the S3 endpoint {endpoint} is plain http://: set AWS_ALLOW_HTTP=true to allow it, or use https://"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A download link.
 #[derive(Debug, Clone)]
 pub struct Link {
@@ -177,6 +204,9 @@ impl Store {
                     config.url
                 ),
             ));
+        }
+        if scheme == "s3" {
+            check_plain_http(config)?;
         }
         let prefix = Path::from(url.path().trim_matches('/'));
         let bucket_url = format!("{scheme}://{bucket}");
@@ -671,15 +701,43 @@ impl Upload {
 }
 
 /// An object-store error as a `Kind::Store` failure saying what was being done.
+/// One line, the cause once: object_store's errors repeat their cause at every layer of the
+/// chain ("… HTTP error: builder error: HTTP error: builder error: …"), so only the innermost
+/// cause is kept, shortened.
 fn store_failure(e: object_store::Error, what: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(e).context(Failure::new(Kind::Store, what))
+    fail(
+        Kind::Store,
+        format!("{}: {}", what.into(), innermost_cause(&e)),
+    )
 }
 
-/// The same, with what the error means appended: "… (access denied: check the credentials)".
-fn store_failure_explained(e: object_store::Error, what: &str) -> anyhow::Error {
-    let reason = store_error_reason(&e);
-    store_failure(e, format!("{what} ({reason})"))
+fn innermost_cause(e: &object_store::Error) -> String {
+    let mut cause: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let text = cause.to_string();
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.char_indices().nth(120) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
 }
+
+/// The same, with what the error means and its fix instead of the raw cause when it is known:
+/// "cannot use the store s3://b/p: no such bucket or container: create it, or fix --store".
+fn store_failure_explained(e: object_store::Error, what: &str) -> anyhow::Error {
+    match store_error_reason(&e) {
+        "store error" => store_failure(e, what),
+        reason => fail(Kind::Store, format!("{what}: {reason}")),
+    }
+}
+
+const NO_SUCH_BUCKET: &str = "no such bucket or container: create it, or fix --store";
+const ACCESS_DENIED: &str = "access denied: check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, …) and the bucket's policy";
+const NO_CREDENTIALS: &str = "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (instance metadata is not reachable here)";
+const PLAIN_HTTP: &str =
+    "the endpoint is plain http://: set AWS_ALLOW_HTTP=true to allow it, or use https://";
 
 /// What an object-store error means for the operator, in a few words — decided by the
 /// error's type (object_store maps HTTP 404/403/401 to variants; transport failures carry an
@@ -687,10 +745,12 @@ fn store_failure_explained(e: object_store::Error, what: &str) -> anyhow::Error 
 pub fn store_error_reason(e: &object_store::Error) -> &'static str {
     use object_store::client::{HttpError, HttpErrorKind};
     match e {
-        object_store::Error::NotFound { .. } => return "no such bucket, container or object",
+        object_store::Error::NotFound { .. } => {
+            return "no such bucket, container or object: create it, or fix --store";
+        }
         object_store::Error::PermissionDenied { .. }
         | object_store::Error::Unauthenticated { .. } => {
-            return "access denied: check the credentials";
+            return ACCESS_DENIED;
         }
         _ => {}
     }
@@ -702,7 +762,7 @@ pub fn store_error_reason(e: &object_store::Error) -> &'static str {
                 HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Interrupted
             )
         {
-            return "endpoint unreachable";
+            return "endpoint unreachable: check the endpoint (AWS_ENDPOINT_URL, …) and the network";
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             match io.kind() {
@@ -721,22 +781,16 @@ pub fn store_error_reason(e: &object_store::Error) -> &'static str {
     // keeps private; the providers' documented error codes in the response say what it was.
     let text = e.to_string();
     for (code, reason) in [
-        ("NoSuchBucket", "no such bucket or container"),
-        ("ContainerNotFound", "no such bucket or container"),
-        ("AccessDenied", "access denied: check the credentials"),
-        ("InvalidAccessKeyId", "access denied: check the credentials"),
-        (
-            "SignatureDoesNotMatch",
-            "access denied: check the credentials",
-        ),
-        (
-            "AuthenticationFailed",
-            "access denied: check the credentials",
-        ),
-        (
-            "AuthorizationFailure",
-            "access denied: check the credentials",
-        ),
+        ("NoSuchBucket", NO_SUCH_BUCKET),
+        ("ContainerNotFound", NO_SUCH_BUCKET),
+        ("AccessDenied", ACCESS_DENIED),
+        ("InvalidAccessKeyId", ACCESS_DENIED),
+        ("SignatureDoesNotMatch", ACCESS_DENIED),
+        ("AuthenticationFailed", ACCESS_DENIED),
+        ("AuthorizationFailure", ACCESS_DENIED),
+        // The instance-metadata endpoint: no credentials were configured at all.
+        ("169.254.169.254", NO_CREDENTIALS),
+        ("URL scheme is not allowed", PLAIN_HTTP),
     ] {
         if text.contains(code) {
             return reason;
