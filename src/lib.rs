@@ -55,7 +55,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(args) => commands::link::run(&settings, args, report).await,
         Command::Verify(args) => commands::verify::run(&settings, args, report).await,
         Command::Prune(args) => commands::prune::run(&settings, args, report).await,
-        Command::Check => commands::check::run(&settings, report).await,
+        // check's queries are short: on Ctrl-C it stops at once, and exits 130.
+        Command::Check => tokio::select! {
+            checked = commands::check::run(&settings, report) => checked,
+            _ = cancel.cancelled() => Err(error::fail(error::Kind::Interrupted, "interrupted")),
+        },
         Command::Completions(args) => commands::completions::run(args),
     }
 }

@@ -669,3 +669,39 @@ fn a_busy_lock_names_the_orgexport_process_and_host_that_hold_it() {
     let first = Run::from(first.wait_with_output().unwrap());
     assert_eq!(first.code, 0, "{}", first.stderr);
 }
+
+#[test]
+fn ctrl_c_during_plan_cancels_its_query_server_side_and_exits_130() {
+    let db = big_db();
+    let store = TempDir::new();
+    let mut ddl = db.client();
+    ddl.batch_execute("BEGIN; LOCK TABLE rows IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                   AND application_name = 'orgexport' AND wait_event_type = 'Lock'";
+    let child = spawn(&db, &store, &["plan", "--org", "small"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db.scalar_i64(waiting) == 0 {
+        assert!(Instant::now() < deadline, "plan never waited for the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Instant::now();
+    signal(child.id(), "INT");
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        sent.elapsed()
+    );
+    // Its count was cancelled, not left queued behind the lock.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while db.scalar_i64(waiting) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the count still waits server-side"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ddl.batch_execute("ROLLBACK").unwrap();
+}

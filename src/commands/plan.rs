@@ -7,7 +7,7 @@ use crate::cli::PlanArgs;
 use crate::commands::{connect_sessions, load_scope, read_history, scope_config};
 use crate::config::Settings;
 use crate::db::quote_ident;
-use crate::error::{Kind, fail};
+use crate::error::{Kind, fail, kind_of};
 use crate::export::archive::{Counted, SectionManifest};
 use crate::export::snapshot::Snapshot;
 use crate::org;
@@ -56,46 +56,37 @@ pub async fn run(
             ));
         }
         let key = org::key_for(&sessions.db.client, &planner, &org.key).await?;
-        let snapshot = Snapshot::begin(&mut sessions.db.client).await?;
-        for section in &selected {
-            let sql = planner.section_sql(section, &key, None, settings.render);
-            report.verbose(&format!("{}: {}", sql.name, sql.count));
-            let total = snapshot.count(&sql, &sql.count, &cancel).await?;
+        let counted = count_in_snapshot(
+            &mut sessions.db.client,
+            &catalog,
+            &scope,
+            &planner,
+            &selected,
+            &key,
+            settings,
+            &report,
+            &cancel,
+        )
+        .await;
+        let (counts, values) = match counted {
+            Ok(counted) => counted,
+            Err(err) => {
+                // Ctrl-C while a count runs: cancel it server-side, not just locally.
+                if kind_of(&err) == Kind::Interrupted {
+                    sessions.db.cancel_running().await;
+                }
+                return Err(err);
+            }
+        };
+        for (total, cross_tenant, name) in counts {
             rows.push(Some(total as i64));
-            let cross_tenant = match &sql.candidates {
-                Some(query) => Some(
-                    snapshot
-                        .count(&sql, query, &cancel)
-                        .await?
-                        .saturating_sub(total),
-                ),
-                None => None,
-            };
             if let Some(n) = cross_tenant.filter(|n| *n > 0) {
                 warnings.push(format!(
-                    "{}: {n} row(s) are owned by this org and another one at once; they are exported in neither (cross_tenant_rows)",
-                    sql.name
+                    "{name}: {n} row(s) are owned by this org and another one at once; they are exported in neither (cross_tenant_rows)"
                 ));
             }
             cross.push(cross_tenant);
         }
-        let mut values = Vec::new();
-        for pair in &scope.polymorphic_pairs {
-            let table = catalog.table(pair.table);
-            let sql = format!(
-                "SELECT DISTINCT {col}::text FROM {from} WHERE {col} IS NOT NULL ORDER BY 1 LIMIT 50",
-                col = quote_ident(&pair.type_column),
-                from = table.from_clause()
-            );
-            let found: Vec<String> = snapshot
-                .query(&sql)
-                .await?
-                .iter()
-                .map(|r| r.get::<_, String>(0))
-                .collect();
-            values.push(found);
-        }
-        snapshot.finish().await?;
         proposals.extend(polymorphic_proposals(&catalog, &scope, Some(&values)));
     }
     let rows_source = if args.estimate {
@@ -258,4 +249,55 @@ fn toml_key(key: &str) -> String {
     } else {
         serde_json::to_string(key).unwrap_or_default()
     }
+}
+
+/// Per section: (rows, cross-tenant rows, name); and the type values of each polymorphic
+/// pair — all in one snapshot.
+#[allow(clippy::too_many_arguments)]
+async fn count_in_snapshot(
+    client: &mut tokio_postgres::Client,
+    catalog: &Catalog,
+    scope: &Scope,
+    planner: &Planner<'_>,
+    selected: &[&crate::scope::rules::Section],
+    key: &crate::scope::plan::OrgKey,
+    settings: &Settings,
+    report: &Reporter,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<(Vec<(u64, Option<u64>, String)>, Vec<Vec<String>>)> {
+    let snapshot = Snapshot::begin(client).await?;
+    let mut counts = Vec::with_capacity(selected.len());
+    for section in selected {
+        let sql = planner.section_sql(section, key, None, settings.render);
+        report.verbose(&format!("{}: {}", sql.name, sql.count));
+        let total = snapshot.count(&sql, &sql.count, cancel).await?;
+        let cross_tenant = match &sql.candidates {
+            Some(query) => Some(
+                snapshot
+                    .count(&sql, query, cancel)
+                    .await?
+                    .saturating_sub(total),
+            ),
+            None => None,
+        };
+        counts.push((total, cross_tenant, sql.name));
+    }
+    let mut values = Vec::new();
+    for pair in &scope.polymorphic_pairs {
+        let table = catalog.table(pair.table);
+        let sql = format!(
+            "SELECT DISTINCT {col}::text FROM {from} WHERE {col} IS NOT NULL ORDER BY 1 LIMIT 50",
+            col = quote_ident(&pair.type_column),
+            from = table.from_clause()
+        );
+        let found: Vec<String> = snapshot
+            .query(&sql)
+            .await?
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        values.push(found);
+    }
+    snapshot.finish().await?;
+    Ok((counts, values))
 }
