@@ -9,8 +9,8 @@ mod support;
 
 use sha2::{Digest, Sha256};
 use support::{
-    Archive, Azurite, MotoServer, Run, S3_BUCKET, S3Server, TempDir, TestDb, http_get, orgexport,
-    wait_for_copy,
+    AZURITE_ACCOUNT, AZURITE_KEY, Archive, Azurite, MotoServer, Run, S3_ACCESS_KEY, S3_BUCKET,
+    S3_SECRET_KEY, S3Server, TempDir, TestDb, http_get, orgexport, wait_for_copy,
 };
 
 fn db_with_orgs(rows: usize) -> TestDb {
@@ -547,5 +547,90 @@ fn a_link_ttl_longer_than_a_signature_can_live_is_refused_before_exporting() {
         ),
         0,
         "refused before the database was touched"
+    );
+}
+
+#[test]
+fn an_aws_profile_alone_configures_the_s3_store() {
+    let db = db_with_orgs(20);
+    let s3 = S3Server::start();
+    let home = TempDir::new();
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!(
+            "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n[bench]\naws_access_key_id = {S3_ACCESS_KEY}\naws_secret_access_key = {S3_SECRET_KEY}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        format!(
+            "[profile bench]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:{}\n",
+            s3.port
+        ),
+    )
+    .unwrap();
+    let cwd = TempDir::new();
+    let mut cmd = orgexport(cwd.path());
+    cmd.args(["run", "--org", "acme", "--json", "--database-url", &db.url])
+        .args(["--store", &format!("s3://{S3_BUCKET}/profiles")])
+        .env("HOME", home.path())
+        .env("AWS_PROFILE", "bench");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") && key != "AWS_PROFILE" {
+            cmd.env_remove(key);
+        }
+    }
+    let run = Run::from(cmd.output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let url = out["exports"][0]["object_url"].as_str().unwrap();
+    let key = url.strip_prefix(&format!("s3://{S3_BUCKET}/")).unwrap();
+    assert!(s3.object_file(S3_BUCKET, key).exists(), "{url}");
+
+    // A profile that does not exist is named.
+    let mut cmd = orgexport(cwd.path());
+    cmd.args(["run", "--org", "acme", "--database-url", &db.url])
+        .args(["--store", &format!("s3://{S3_BUCKET}/profiles")])
+        .env("HOME", home.path())
+        .env("AWS_PROFILE", "nope");
+    let run = Run::from(cmd.output().unwrap());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("AWS_PROFILE=nope is not defined"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_azure_connection_string_configures_the_azure_store() {
+    let db = db_with_orgs(20);
+    let azurite = Azurite::start();
+    azurite.create_container("exports");
+    let connection = format!(
+        "DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{}/{AZURITE_ACCOUNT};",
+        azurite.port
+    );
+    let cwd = TempDir::new();
+    let mut cmd = orgexport(cwd.path());
+    cmd.args(["run", "--org", "acme", "--json", "--database-url", &db.url])
+        .args(["--store", "az://exports/conn"])
+        .env("AZURE_STORAGE_CONNECTION_STRING", &connection);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AZURE") && key != "AZURE_STORAGE_CONNECTION_STRING" {
+            cmd.env_remove(key);
+        }
+    }
+    let run = Run::from(cmd.output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let link = out["exports"][0]["link"].as_str().unwrap();
+    let (status, body) = http_get(link);
+    assert_eq!(status, 200);
+    assert_eq!(
+        body.len() as u64,
+        out["exports"][0]["bytes"].as_u64().unwrap()
     );
 }

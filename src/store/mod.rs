@@ -77,6 +77,143 @@ enum Location {
     Cloud { scheme: String, bucket: String },
 }
 
+/// `[store]` options plus what the provider's usual configuration files and variables say:
+/// for S3, the `AWS_PROFILE` (default `default`) section of `~/.aws/credentials` and
+/// `~/.aws/config` (`AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`) — keys, session token,
+/// `region`, `endpoint_url` — where neither the environment nor `[store]` sets them, as the aws
+/// CLI does; for Azure, `AZURE_STORAGE_CONNECTION_STRING`.
+fn provider_options(
+    scheme: &str,
+    options: &BTreeMap<String, String>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = options.clone();
+    let unset = |out: &BTreeMap<String, String>, option: &str, envs: &[&str]| {
+        !out.contains_key(option) && envs.iter().all(|e| std::env::var_os(e).is_none())
+    };
+    match scheme {
+        "s3" => {
+            let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            let file = |env: &str, name: &str| {
+                std::env::var_os(env)
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| home.join(".aws").join(name))
+            };
+            let read = |path: PathBuf, section: &str| -> anyhow::Result<BTreeMap<String, String>> {
+                if !path.exists() {
+                    return Ok(BTreeMap::new());
+                }
+                let ini = ini::Ini::load_from_file(&path).map_err(|e| {
+                    fail(Kind::Usage, format!("cannot read {}: {e}", path.display()))
+                })?;
+                Ok(ini
+                    .section(Some(section))
+                    .map(|s| {
+                        s.iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default())
+            };
+            let credentials = read(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), &profile)?;
+            // In ~/.aws/config every section but `default` is `[profile NAME]`.
+            let config_section = if profile == "default" {
+                profile.clone()
+            } else {
+                format!("profile {profile}")
+            };
+            let settings = read(file("AWS_CONFIG_FILE", "config"), &config_section)?;
+            if std::env::var_os("AWS_PROFILE").is_some()
+                && credentials.is_empty()
+                && settings.is_empty()
+            {
+                return Err(fail(
+                    Kind::Usage,
+                    format!(
+                        "AWS_PROFILE={profile} is not defined in ~/.aws/credentials or ~/.aws/config (or AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE)"
+                    ),
+                ));
+            }
+            let from_profile = [
+                (
+                    "aws_access_key_id",
+                    &credentials,
+                    "aws_access_key_id",
+                    &["AWS_ACCESS_KEY_ID"][..],
+                ),
+                (
+                    "aws_secret_access_key",
+                    &credentials,
+                    "aws_secret_access_key",
+                    &["AWS_SECRET_ACCESS_KEY"][..],
+                ),
+                (
+                    "aws_session_token",
+                    &credentials,
+                    "aws_session_token",
+                    &["AWS_SESSION_TOKEN"][..],
+                ),
+                (
+                    "aws_region",
+                    &settings,
+                    "region",
+                    &["AWS_REGION", "AWS_DEFAULT_REGION"][..],
+                ),
+                (
+                    "aws_endpoint",
+                    &settings,
+                    "endpoint_url",
+                    &["AWS_ENDPOINT_URL", "AWS_ENDPOINT"][..],
+                ),
+            ];
+            for (option, source, key, envs) in from_profile {
+                if let Some(value) = source.get(key)
+                    && unset(&out, option, envs)
+                {
+                    // An http:// endpoint written in the profile is the operator's choice.
+                    if option == "aws_endpoint" && value.starts_with("http://") {
+                        out.entry("aws_allow_http".into())
+                            .or_insert_with(|| "true".into());
+                    }
+                    out.insert(option.to_string(), value.clone());
+                }
+            }
+        }
+        "az" => {
+            let Ok(text) = std::env::var("AZURE_STORAGE_CONNECTION_STRING") else {
+                return Ok(out);
+            };
+            for part in text.split(';').filter(|p| !p.trim().is_empty()) {
+                let Some((key, value)) = part.split_once('=') else {
+                    return Err(fail(
+                        Kind::Usage,
+                        "AZURE_STORAGE_CONNECTION_STRING is not Key=Value;… pairs",
+                    ));
+                };
+                let option = match key.trim() {
+                    "AccountName" => "azure_storage_account_name",
+                    "AccountKey" => "azure_storage_account_key",
+                    "BlobEndpoint" => "azure_storage_endpoint",
+                    "UseDevelopmentStorage" => "azure_storage_use_emulator",
+                    // Protocol, suffixes and the other services' endpoints say nothing the
+                    // blob endpoint does not.
+                    _ => continue,
+                };
+                if value.starts_with("http://") {
+                    out.entry("allow_http".into())
+                        .or_insert_with(|| "true".into());
+                }
+                out.entry(option.to_string())
+                    .or_insert_with(|| value.trim().to_string());
+            }
+        }
+        _ => {}
+    }
+    Ok(out)
+}
+
 /// An `http://` S3 endpoint is refused by the HTTP client unless allowed: say so up front,
 /// with the fix, instead of "builder error: URL scheme is not allowed" at the first request.
 fn check_plain_http(config: &StoreConfig) -> anyhow::Result<()> {
@@ -205,6 +342,11 @@ impl Store {
                 ),
             ));
         }
+        // The provider's own conventions (AWS profiles, Azure connection strings) become
+        // builder options; explicit `[store]` options and the environment still win.
+        let mut config = config.clone();
+        config.options = provider_options(scheme, &config.options)?;
+        let config = &config;
         if scheme == "s3" {
             check_plain_http(config)?;
         }
