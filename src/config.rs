@@ -60,6 +60,9 @@ pub struct Output {
     pub json: bool,
     pub quiet: bool,
     pub verbose: bool,
+    /// Without a terminal, how often a long section says how far it got (30 s;
+    /// `ORGEXPORT_HEARTBEAT_SECS` changes it, for tests and impatient logs).
+    pub heartbeat: Duration,
 }
 
 /// The TOML file, as written. Unknown keys are errors so that a typo is never silently ignored.
@@ -250,6 +253,11 @@ impl Settings {
                 json: args.json,
                 quiet: args.quiet,
                 verbose: args.verbose,
+                heartbeat: std::env::var("ORGEXPORT_HEARTBEAT_SECS")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|s| *s > 0)
+                    .map_or(Duration::from_secs(30), Duration::from_secs),
             },
             link_ttl,
             compression_level,

@@ -6,7 +6,10 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::cell::Cell;
+use std::time::Instant;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::Output;
 
@@ -59,61 +62,174 @@ impl Reporter {
         }
     }
 
-    /// Progress of one section: a bar on a terminal (a spinner with rows and rate when the
-    /// total is not known in advance), one log line at the end otherwise.
-    pub fn section(&self, name: &str, total: Option<u64>) -> SectionProgress {
-        let bar = (self.terminal && !self.output.quiet).then(|| {
-            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-            let template = match total {
-                Some(_) => "{prefix:<32} [{bar:30}] {pos:>9}/{len:<9} {per_sec:>12} ETA {eta}",
-                None => "{spinner} {prefix:<32} {pos:>9} rows {per_sec:>12} {elapsed}",
-            };
+    /// Progress of one export of `sections` sections: on a terminal, an overall bar (sections
+    /// done, rows, bytes of JSON) above each section's spinner; otherwise a line per finished
+    /// section and a heartbeat line every `heartbeat` of a long one.
+    pub fn export_progress(&self, sections: usize) -> ExportProgress {
+        let multi = (self.terminal && !self.output.quiet)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let overall = multi.as_ref().map(|multi| {
+            let bar = multi.add(ProgressBar::new(sections as u64));
             bar.set_style(
-                ProgressStyle::with_template(template)
+                ProgressStyle::with_template("{prefix:<32} [{bar:30}] {pos}/{len} sections {msg}")
                     .expect("a valid template")
                     .progress_chars("=> "),
             );
-            bar.set_prefix(name.to_string());
+            bar.set_prefix("export");
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        SectionProgress {
-            bar,
-            name: name.to_string(),
+        ExportProgress {
+            multi,
+            overall,
             report: *self,
+            rows: Cell::new(0),
+            bytes: Cell::new(0),
+            started: Instant::now(),
         }
     }
 }
 
-pub struct SectionProgress {
-    bar: Option<ProgressBar>,
-    name: String,
+/// See [`Reporter::export_progress`].
+pub struct ExportProgress {
+    multi: Option<MultiProgress>,
+    overall: Option<ProgressBar>,
     report: Reporter,
+    rows: Cell<u64>,
+    bytes: Cell<u64>,
+    started: Instant,
 }
 
-impl SectionProgress {
-    pub fn set(&self, rows: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(rows);
+impl ExportProgress {
+    pub fn section(&self, name: &str) -> SectionProgress<'_> {
+        let bar = self.multi.as_ref().map(|multi| {
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:<30} {msg}")
+                    .expect("a valid template"),
+            );
+            bar.set_prefix(name.to_string());
+            bar.set_message("waiting for the first row");
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let now = Instant::now();
+        SectionProgress {
+            export: self,
+            bar,
+            name: name.to_string(),
+            started: now,
+            last_beat: Cell::new(now),
+            bytes: Cell::new(0),
+        }
+    }
+
+    fn add(&self, rows: u64, bytes: u64) {
+        self.rows.set(self.rows.get() + rows);
+        self.bytes.set(self.bytes.get() + bytes);
+        if let Some(overall) = &self.overall {
+            overall.inc(1);
+            overall.set_message(format!(
+                "{} rows, {} of JSON, {}",
+                human_count(self.rows.get()),
+                human_bytes(self.bytes.get()),
+                rates(self.rows.get(), self.bytes.get(), self.started.elapsed())
+            ));
+        }
+    }
+}
+
+impl Drop for ExportProgress {
+    fn drop(&mut self) {
+        if let Some(overall) = &self.overall {
+            overall.finish();
+        }
+    }
+}
+
+pub struct SectionProgress<'e> {
+    export: &'e ExportProgress,
+    bar: Option<ProgressBar>,
+    name: String,
+    started: Instant,
+    last_beat: Cell<Instant>,
+    bytes: Cell<u64>,
+}
+
+impl SectionProgress<'_> {
+    /// `rows` streamed and `bytes` of JSON written so far in this section.
+    pub fn set(&self, rows: u64, bytes: u64) {
+        self.bytes.set(bytes);
+        let elapsed = self.started.elapsed();
+        match &self.bar {
+            Some(bar) => bar.set_message(format!(
+                "{} rows, {}, {}",
+                human_count(rows),
+                human_bytes(bytes),
+                rates(rows, bytes, elapsed)
+            )),
+            None => {
+                let heartbeat = self.export.report.output.heartbeat;
+                if self.last_beat.get().elapsed() >= heartbeat {
+                    self.last_beat.set(Instant::now());
+                    self.export.report.info(&format!(
+                        "… {}: {} rows so far, {}",
+                        self.name,
+                        human_count(rows),
+                        rates(rows, bytes, elapsed)
+                    ));
+                }
+            }
         }
     }
 
     pub fn finish(self, rows: u64) {
-        match self.bar {
-            Some(bar) => {
-                bar.set_position(rows);
-                bar.finish();
-            }
-            None => self.report.info(&format!("{}: {rows} rows", self.name)),
+        let bytes = self.bytes.get();
+        let elapsed = self.started.elapsed();
+        match &self.bar {
+            Some(bar) => bar.finish_with_message(format!(
+                "{} rows, {} in {:.1}s",
+                human_count(rows),
+                human_bytes(bytes),
+                elapsed.as_secs_f64()
+            )),
+            None => self.export.report.info(&format!(
+                "{}: {rows} rows, {} in {:.1}s ({})",
+                self.name,
+                human_bytes(bytes),
+                elapsed.as_secs_f64(),
+                rates(rows, bytes, elapsed)
+            )),
         }
+        self.export.add(rows, bytes);
     }
 
     /// A failed section: the bar goes away, the error is reported by the caller.
     pub fn abandon(self) {
-        if let Some(bar) = self.bar {
+        if let Some(bar) = &self.bar {
             bar.abandon();
         }
     }
+}
+
+/// `12`, `12.3k`, `1.2M`, `3.4G`: counts as people read them.
+pub fn human_count(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1}M", n as f64 / 1e6),
+        _ => format!("{:.1}G", n as f64 / 1e9),
+    }
+}
+
+/// `45.3k rows/s, 12.1 MiB/s`.
+fn rates(rows: u64, bytes: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    format!(
+        "{} rows/s, {}/s",
+        human_count((rows as f64 / secs) as u64),
+        human_bytes((bytes as f64 / secs) as u64)
+    )
 }
 
 impl Reporter {

@@ -541,7 +541,15 @@ fn a_terminal_gets_progress_bars_per_section() {
         screen.contains("public.tasks") && screen.contains("300 rows"),
         "{screen}"
     );
-    assert!(screen.contains("/s"), "rows per second: {screen}");
+    assert!(screen.contains("rows/s"), "rows per second: {screen}");
+    assert!(
+        screen.contains("/s,") || screen.contains("B/s"),
+        "bytes per second: {screen}"
+    );
+    assert!(
+        screen.contains("14/14 sections"),
+        "the overall bar: {screen}"
+    );
     assert!(screen.contains("exported org acme"), "{screen}");
     let stamp = screen
         .lines()

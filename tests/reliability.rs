@@ -705,3 +705,33 @@ fn ctrl_c_during_plan_cancels_its_query_server_side_and_exits_130() {
     }
     ddl.batch_execute("ROLLBACK").unwrap();
 }
+
+#[test]
+fn without_a_terminal_a_long_section_says_how_far_it_got() {
+    let db = big_db();
+    let store = TempDir::new();
+    let output = orgexport(store.path())
+        .args(["run", "--org", "big", "--database-url", &db.url, "--store"])
+        .arg(store.path())
+        .env("ORGEXPORT_HEARTBEAT_SECS", "1")
+        .output()
+        .unwrap();
+    let run = Run::from(output);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let beats: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("orgexport: … public.rows: ") && l.contains("rows so far"))
+        .collect();
+    assert!(!beats.is_empty(), "no heartbeat: {}", run.stderr);
+    assert!(
+        beats[0].contains("rows/s") && beats[0].contains("B/s"),
+        "{}",
+        beats[0]
+    );
+    assert!(
+        run.stderr.contains("public.rows: 120000 rows, "),
+        "the section's own line: {}",
+        run.stderr
+    );
+}

@@ -20,7 +20,7 @@ use crate::export::archive::{
 use crate::export::snapshot::Snapshot;
 use crate::history::{self, Completed, NewExport, Status};
 use crate::org::{self, Org};
-use crate::output::{Reporter, human_bytes};
+use crate::output::{ExportProgress, Reporter, human_bytes};
 use crate::scope::catalog::Catalog;
 use crate::scope::plan::{Planner, SectionSql};
 use crate::scope::rules::{Scope, Section, row_security_message};
@@ -353,9 +353,10 @@ async fn export_locked(
     // counts (and the redacted json keys) without a separate counting pass.
     let mut writer = ArchiveWriter::new(Spool::new()?, ctx.compression_level);
     let mut sections = Vec::with_capacity(sqls.len());
+    let progress = ctx.report.export_progress(sqls.len());
     for (section, sql) in selected.iter().zip(&sqls) {
         ctx.report.verbose(&format!("{}: {}", sql.name, sql.copy));
-        let counted = stream_section(ctx, &snapshot, sql, &mut writer).await?;
+        let counted = stream_section(ctx, &snapshot, sql, &mut writer, &progress).await?;
         sections.push(SectionManifest::new(
             ctx.catalog,
             ctx.scope,
@@ -457,10 +458,13 @@ async fn stream_section(
     snapshot: &Snapshot<'_>,
     sql: &SectionSql,
     writer: &mut ArchiveWriter<Spool>,
+    export: &ExportProgress,
 ) -> anyhow::Result<Counted> {
-    let progress = ctx.report.section(&sql.name, None);
+    let progress = export.section(&sql.name);
     let streamed = snapshot
-        .stream(sql, writer, ctx.cancel, |rows| progress.set(rows))
+        .stream(sql, writer, ctx.cancel, |rows, bytes| {
+            progress.set(rows, bytes)
+        })
         .await;
     let (written, redacted_json_keys) = match streamed {
         Ok(streamed) => streamed,

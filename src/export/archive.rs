@@ -199,6 +199,11 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         self.maybe_flush().await
     }
 
+    /// Bytes of JSON written so far (compressed or still buffered).
+    pub fn json_bytes(&self) -> u64 {
+        self.json_bytes + self.buf.len() as u64
+    }
+
     /// Starts a row that is then written piece by piece with [`ArchiveWriter::append`].
     pub fn begin_row(&mut self) {
         if !self.first_row {

@@ -75,7 +75,7 @@ impl<'c> Snapshot<'c> {
         sql: &SectionSql,
         writer: &mut ArchiveWriter<S>,
         cancel: &CancellationToken,
-        mut on_rows: impl FnMut(u64),
+        mut on_rows: impl FnMut(u64, u64),
     ) -> anyhow::Result<(u64, Vec<String>)> {
         // Starting the COPY may wait for a table lock (behind DDL): interruptible too.
         let stream = tokio::select! {
@@ -89,6 +89,7 @@ impl<'c> Snapshot<'c> {
         let mut parser = BinaryRows::new();
         let mut rows = 0u64;
         let mut redacted = Vec::new();
+        let start_bytes = writer.json_bytes();
         writer.begin_section(&sql.name).await?;
         loop {
             let chunk = tokio::select! {
@@ -119,7 +120,7 @@ impl<'c> Snapshot<'c> {
                     .await?;
                 rows += 1;
                 if rows.is_multiple_of(4096) {
-                    on_rows(rows);
+                    on_rows(rows, writer.json_bytes() - start_bytes);
                 }
             }
         }
@@ -127,7 +128,7 @@ impl<'c> Snapshot<'c> {
             bail!("reading {}: the COPY stream ended early", sql.name);
         }
         writer.end_section().await?;
-        on_rows(rows);
+        on_rows(rows, writer.json_bytes() - start_bytes);
         Ok((rows, redacted))
     }
 
