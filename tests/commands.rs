@@ -547,7 +547,7 @@ fn a_terminal_gets_progress_bars_per_section() {
         "bytes per second: {screen}"
     );
     assert!(
-        screen.contains("14/14 sections"),
+        screen.contains("15/15 sections"),
         "the overall bar: {screen}"
     );
     assert!(screen.contains("exported org acme"), "{screen}");
