@@ -114,6 +114,12 @@ fn s3_export_uploads_and_its_presigned_link_downloads_the_exact_archive() {
         "{link}"
     );
     assert!(export["link_expires_at"].is_string());
+    // Whole seconds, as people read them: 2026-11-23T18:00:00Z.
+    let expires = export["link_expires_at"].as_str().unwrap();
+    assert!(
+        expires.ends_with('Z') && !expires.contains('.'),
+        "{expires}"
+    );
 
     // A plain GET without credentials fetches exactly the stored archive.
     let (status, body) = http_get(link);

@@ -29,7 +29,7 @@ pub async fn run(settings: &Settings, args: &LinkArgs, report: Reporter) -> anyh
         Some(&export.org_key),
         json!({
             "ttl_seconds": ttl.as_secs(),
-            "expires_at": link.expires_at.map(|t| t.to_rfc3339()),
+            "expires_at": link.expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             "signed": link.expires_at.is_some(),
         }),
     )
@@ -38,11 +38,14 @@ pub async fn run(settings: &Settings, args: &LinkArgs, report: Reporter) -> anyh
         report.json(&json!({
             "export_id": id.to_string(),
             "link": link.url,
-            "expires_at": link.expires_at.map(|t| t.to_rfc3339()),
+            "expires_at": link.expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         }))?;
     } else {
         match link.expires_at {
-            Some(at) => report.info(&format!("link valid until {}", at.to_rfc3339())),
+            Some(at) => report.info(&format!(
+                "link valid until {}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
             None => report.info("local file: the link is an unsigned file:// URL"),
         }
         report.stdout_line(&link.url)?;

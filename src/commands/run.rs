@@ -166,7 +166,7 @@ fn print_results(
                     "status": "completed",
                     "object_url": e.object_url,
                     "link": e.link.url,
-                    "link_expires_at": e.link.expires_at.map(|t| t.to_rfc3339()),
+                    "link_expires_at": e.link.expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                     "bytes": e.bytes,
                     "sha256": e.sha256,
                     "record_count": e.record_count,
@@ -289,9 +289,10 @@ async fn export_one(
                 started.elapsed().as_secs_f64()
             ));
             match exported.link.expires_at {
-                Some(at) => ctx
-                    .report
-                    .info(&format!("download link valid until {}", at.to_rfc3339())),
+                Some(at) => ctx.report.info(&format!(
+                    "download link valid until {}",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )),
                 None => ctx
                     .report
                     .info("local file: the link is an unsigned file:// URL"),

@@ -696,8 +696,13 @@ impl Store {
             })?;
         Ok(Link {
             url: url.to_string(),
+            // Whole seconds: what people read, and what the signature itself counts in.
             expires_at: Some(
-                chrono::Utc::now() + chrono::Duration::from_std(ttl).expect("at most 7 days"),
+                chrono::DurationRound::duration_trunc(
+                    chrono::Utc::now() + chrono::Duration::from_std(ttl).expect("at most 7 days"),
+                    chrono::Duration::seconds(1),
+                )
+                .expect("a second divides any instant"),
             ),
         })
     }
