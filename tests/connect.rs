@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{APP_PASSWORD, Cluster, Run, TempDir, TestDb, orgexport};
+use support::{APP_PASSWORD, CERT_USER, Cluster, Run, TempDir, TestDb, orgexport};
 
 fn db_with_org() -> TestDb {
     let db = TestDb::new();
@@ -271,16 +271,16 @@ fn unsupported_libpq_settings_are_errors_naming_them_never_ignored() {
     let db = db_with_org();
     let store = TempDir::new();
     let good = url("postgres", "127.0.0.1", &db, "sslmode=disable");
-    let run = run_with_url(&good, &store, &[("PGSSLCERT", "/tmp/client.crt")]);
+    let run = run_with_url(&good, &store, &[("PGSSLCRL", "/tmp/revoked.crl")]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("PGSSLCERT is set"), "{}", run.stderr);
+    assert!(run.stderr.contains("PGSSLCRL is set"), "{}", run.stderr);
     let run = run_with_url(
-        &url("postgres", "127.0.0.1", &db, "sslcert=/tmp/client.crt"),
+        &url("postgres", "127.0.0.1", &db, "sslcrl=/tmp/revoked.crl"),
         &store,
         &[],
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("\"sslcert\""), "{}", run.stderr);
+    assert!(run.stderr.contains("\"sslcrl\""), "{}", run.stderr);
     assert!(store.files().is_empty());
 }
 
@@ -329,4 +329,77 @@ fn several_hosts_are_tried_in_order_and_target_session_attrs_is_honoured() {
             db.name
         ))
         .unwrap();
+}
+
+#[test]
+fn a_client_certificate_authenticates_like_libpq() {
+    let db = db_with_org();
+    let cluster = Cluster::get();
+    let (cert, key) = cluster.client_cert_files();
+    let ca = cluster.ca_file();
+    let store = TempDir::new();
+    let base = |params: &str| {
+        url(
+            CERT_USER,
+            "localhost",
+            &db,
+            &format!("sslmode=verify-full&sslrootcert={}{params}", ca.display()),
+        )
+    };
+    // sslcert/sslkey in the URL
+    let run = run_with_url(
+        &base(&format!(
+            "&sslcert={}&sslkey={}",
+            cert.display(),
+            key.display()
+        )),
+        &store,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // PGSSLCERT / PGSSLKEY
+    let run = run_with_url(
+        &base(""),
+        &store,
+        &[
+            ("PGSSLCERT", cert.to_str().unwrap()),
+            ("PGSSLKEY", key.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // libpq's defaults: ~/.postgresql/postgresql.crt and postgresql.key
+    let home = TempDir::new();
+    let dot = home.path().join(".postgresql");
+    std::fs::create_dir_all(&dot).unwrap();
+    std::fs::copy(&cert, dot.join("postgresql.crt")).unwrap();
+    std::fs::copy(&key, dot.join("postgresql.key")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dot.join("postgresql.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let run = run_with_url(
+        &base(""),
+        &store,
+        &[("HOME", home.path().to_str().unwrap())],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Without a certificate the server refuses: exit 5.
+    let run = run_with_url(&base(""), &store, &[]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    run.assert_one_error_line();
+    // A key others can read is refused before connecting, as libpq does.
+    std::fs::set_permissions(
+        dot.join("postgresql.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let run = run_with_url(
+        &base(""),
+        &store,
+        &[("HOME", home.path().to_str().unwrap())],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("chmod 0600"), "{}", run.stderr);
 }

@@ -14,6 +14,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::Guards;
+use crate::db::tls::ClientCert;
 use crate::error::{Kind, fail};
 
 /// libpq's `sslmode`.
@@ -65,6 +66,8 @@ pub struct ConnectOptions {
     /// One port for all hosts, or one per host.
     ports: Vec<u16>,
     target_session_attrs: TargetSessionAttrs,
+    /// `sslcert`/`sslkey`, `PGSSLCERT`/`PGSSLKEY`, or `~/.postgresql/postgresql.crt`/`.key`.
+    client_cert: Option<ClientCert>,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -121,6 +124,8 @@ impl ConnectOptions {
             ("dbname", "PGDATABASE"),
             ("sslmode", "PGSSLMODE"),
             ("sslrootcert", "PGSSLROOTCERT"),
+            ("sslcert", "PGSSLCERT"),
+            ("sslkey", "PGSSLKEY"),
             ("connect_timeout", "PGCONNECT_TIMEOUT"),
             ("options", "PGOPTIONS"),
             ("application_name", "PGAPPNAME"),
@@ -191,7 +196,33 @@ impl ConnectOptions {
             .remove("application_name")
             .or(fallback)
             .unwrap_or_else(|| "orgexport".to_string());
+        // libpq's defaults: ~/.postgresql/postgresql.crt and .key, when the certificate exists.
+        let home_file = |name: &str| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".postgresql").join(name))
+        };
+        let sslcert = params
+            .remove("sslcert")
+            .map(PathBuf::from)
+            .or_else(|| home_file("postgresql.crt").filter(|p| p.exists()));
+        let sslkey = params
+            .remove("sslkey")
+            .map(PathBuf::from)
+            .or_else(|| home_file("postgresql.key"));
+        let client_cert = match (sslcert, sslkey) {
+            (Some(cert), Some(key)) => Some(ClientCert { cert, key }),
+            (Some(cert), None) => {
+                return Err(fail(
+                    Kind::Usage,
+                    format!(
+                        "sslcert {} is given without sslkey; set both",
+                        cert.display()
+                    ),
+                ));
+            }
+            (None, _) => None,
+        };
         let mut options = ConnectOptions {
+            client_cert,
             hosts,
             ports,
             target_session_attrs,
@@ -286,7 +317,11 @@ pub async fn connect(options: &ConnectOptions) -> anyhow::Result<Db> {
                 client
             })
         } else {
-            let tls = crate::db::tls::connector(options.sslmode, options.sslrootcert.as_deref())?;
+            let tls = crate::db::tls::connector(
+                options.sslmode,
+                options.sslrootcert.as_deref(),
+                options.client_cert.as_ref(),
+            )?;
             config.connect(tls).await.map(|(client, connection)| {
                 tokio::spawn(connection);
                 client
@@ -405,9 +440,11 @@ impl Db {
         let cancel = async {
             if self.options.sslmode == SslMode::Disable {
                 let _ = token.cancel_query(NoTls).await;
-            } else if let Ok(tls) =
-                crate::db::tls::connector(self.options.sslmode, self.options.sslrootcert.as_deref())
-            {
+            } else if let Ok(tls) = crate::db::tls::connector(
+                self.options.sslmode,
+                self.options.sslrootcert.as_deref(),
+                self.options.client_cert.as_ref(),
+            ) {
                 let _ = token.cancel_query(tls).await;
             }
         };
@@ -450,8 +487,6 @@ fn default_host() -> String {
 /// naming them, never silently ignored (a connection elsewhere than the operator meant).
 const UNSUPPORTED_VARIABLES: &[&str] = &[
     "PGHOSTADDR",
-    "PGSSLCERT",
-    "PGSSLKEY",
     "PGSSLCRL",
     "PGSSLCRLDIR",
     "PGSSLSNI",

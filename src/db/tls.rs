@@ -17,7 +17,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -34,8 +34,21 @@ enum Check {
     ChainAndName,
 }
 
+/// A client certificate and its private key (PEM files), for servers that authenticate by
+/// certificate (`hostssl … cert` in pg_hba.conf).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// The rustls connector for a mode other than `disable`.
-pub fn connector(mode: SslMode, rootcert: Option<&Path>) -> anyhow::Result<MakeRustlsConnect> {
+pub fn connector(
+    mode: SslMode,
+    rootcert: Option<&Path>,
+    client: Option<&ClientCert>,
+) -> anyhow::Result<MakeRustlsConnect> {
+    let identity = client.map(client_identity).transpose()?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let check = match mode {
         SslMode::Disable | SslMode::Prefer => Check::Nothing,
@@ -53,7 +66,7 @@ pub fn connector(mode: SslMode, rootcert: Option<&Path>) -> anyhow::Result<MakeR
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(
                 provider.signature_verification_algorithms,
             )))
-            .with_no_client_auth()
+            .with_client_identity(identity)?
     } else {
         let roots = Arc::new(load_roots(rootcert)?);
         let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
@@ -65,9 +78,66 @@ pub fn connector(mode: SslMode, rootcert: Option<&Path>) -> anyhow::Result<MakeR
                 webpki,
                 check_name: check == Check::ChainAndName,
             }))
-            .with_no_client_auth()
+            .with_client_identity(identity)?
     };
     Ok(MakeRustlsConnect::new(config))
+}
+
+type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+/// Reads a client certificate chain and key; like libpq, a key file others can read is refused.
+fn client_identity(client: &ClientCert) -> anyhow::Result<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    let unreadable = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
+        fail(
+            Kind::Usage,
+            format!("cannot read the client {what} {}: {e}", path.display()),
+        )
+    };
+    let certs = CertificateDer::pem_file_iter(&client.cert)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| unreadable("certificate (sslcert)", &client.cert, &e))?;
+    if certs.is_empty() {
+        return Err(fail(
+            Kind::Usage,
+            format!("sslcert {} holds no certificate", client.cert.display()),
+        ));
+    }
+    let meta =
+        std::fs::metadata(&client.key).map_err(|e| unreadable("key (sslkey)", &client.key, &e))?;
+    // libpq: u=rw (0600) or less, or 0640 when root owns it.
+    let allowed = if meta.uid() == 0 { 0o640 } else { 0o600 };
+    if meta.mode() & 0o777 & !allowed != 0 {
+        return Err(fail(
+            Kind::Usage,
+            format!(
+                "private key file {} has group or world access; chmod 0600 it",
+                client.key.display()
+            ),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&client.key)
+        .map_err(|e| unreadable("key (sslkey)", &client.key, &e))?;
+    Ok((certs, key))
+}
+
+/// The last step of a rustls client configuration: with or without a client identity.
+trait WithClientIdentity {
+    fn with_client_identity(self, identity: Option<Identity>) -> anyhow::Result<ClientConfig>;
+}
+
+impl WithClientIdentity for rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert> {
+    fn with_client_identity(self, identity: Option<Identity>) -> anyhow::Result<ClientConfig> {
+        match identity {
+            None => Ok(self.with_no_client_auth()),
+            Some((certs, key)) => self.with_client_auth_cert(certs, key).map_err(|e| {
+                fail(
+                    Kind::Usage,
+                    format!("the client certificate and key do not go together: {e}"),
+                )
+            }),
+        }
+    }
 }
 
 fn load_roots(rootcert: Option<&Path>) -> anyhow::Result<RootCertStore> {

@@ -129,6 +129,9 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// The role that authenticates with a client certificate (`hostssl … cert`).
+pub const CERT_USER: &str = "cert_user";
+
 /// The password of role `app` (password authentication tests).
 pub const APP_PASSWORD: &str = "app-pw-Zq9";
 
@@ -156,6 +159,17 @@ fn write_tls_files(dir: &Path) {
     std::fs::write(&key_path, server_key.serialize_pem()).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A client certificate for role cert_user (`hostssl … cert` authenticates by its CN).
+    let client_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, CERT_USER);
+    let client = params.signed_by(&client_key, &ca).unwrap();
+    std::fs::write(dir.join("client.crt"), client.pem()).unwrap();
+    let client_key_path = dir.join("client.key");
+    std::fs::write(&client_key_path, client_key.serialize_pem()).unwrap();
+    std::fs::set_permissions(&client_key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
     if is_root() {
         let status = Command::new("chown")
             .args(["-R", "postgres:", dir.to_str().unwrap()])
@@ -239,6 +253,7 @@ impl Cluster {
              hostnossl all tls_only 127.0.0.1/32 reject\n\
              host all postgres 127.0.0.1/32 trust\n\
              host all tls_only 127.0.0.1/32 trust\n\
+             hostssl all cert_user 127.0.0.1/32 cert\n\
              host all all 127.0.0.1/32 scram-sha-256\n",
         )
         .unwrap();
@@ -252,7 +267,8 @@ impl Cluster {
             let options = format!(
                 "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
                  -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB \
-                 -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
+                 -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key \
+                 -c ssl_ca_file={dir}/ca.crt",
                 dir = dir.display()
             );
             let script = format!(
@@ -298,10 +314,16 @@ impl Cluster {
         admin
             .batch_execute(&format!(
                 "CREATE ROLE app LOGIN SUPERUSER PASSWORD '{APP_PASSWORD}';
-                 CREATE ROLE tls_only LOGIN SUPERUSER;"
+                 CREATE ROLE tls_only LOGIN SUPERUSER;
+                 CREATE ROLE {CERT_USER} LOGIN SUPERUSER;"
             ))
             .unwrap();
         cluster
+    }
+
+    /// The client certificate and key of role [`CERT_USER`], signed by the test CA.
+    pub fn client_cert_files(&self) -> (PathBuf, PathBuf) {
+        (self.dir.join("client.crt"), self.dir.join("client.key"))
     }
 
     /// The CA that signed the server's certificate (for `sslrootcert`).
