@@ -12,7 +12,8 @@ pub mod verify;
 
 use crate::cli::ScopeArgs;
 use crate::config::Settings;
-use crate::db::connect::{ConnectOptions, Db, connect};
+use crate::db::connect::{Db, connect};
+use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail};
 use crate::history::{self, Status};
 use crate::output::Reporter;

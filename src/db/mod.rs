@@ -2,6 +2,7 @@
 
 pub mod connect;
 pub mod lock;
+pub mod options;
 pub mod tls;
 
 /// Quotes an identifier the way `quote_ident` does: always, so that capitals, spaces, quotes

@@ -23,7 +23,7 @@ use rustls::{
 };
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::db::connect::SslMode;
+use crate::db::options::{ClientCert, SslMode};
 use crate::error::{Kind, fail};
 
 /// How much of the server's certificate is checked.
@@ -32,14 +32,6 @@ enum Check {
     Nothing,
     Chain,
     ChainAndName,
-}
-
-/// A client certificate and its private key (PEM files), for servers that authenticate by
-/// certificate (`hostssl … cert` in pg_hba.conf).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientCert {
-    pub cert: PathBuf,
-    pub key: PathBuf,
 }
 
 /// The rustls connector for a mode other than `disable`.
