@@ -12,10 +12,7 @@ use clap::{Args, Parser, Subcommand};
     about = "Export everything one organization owns in a multi-tenant PostgreSQL database",
     long_about = "Export everything one organization (tenant) owns in a multi-tenant PostgreSQL \
                   database into one gzipped JSON archive that opens with a coverage manifest, \
-                  store it, record it in a history table and print a download link.",
-    after_help = "Exit codes: 0 success, 1 export failed, 2 invalid usage or configuration, \
-                  3 org not found, 4 another export of this org is in progress, 5 cannot connect \
-                  to the database, 6 object store unreachable, 130 interrupted."
+                  store it, record it in a history table and print a download link."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -23,6 +20,17 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The command line with its exit-code table as after-help ([`crate::error::exit_codes`]):
+/// what `main` parses and what the man page and completions are generated from.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let codes: Vec<String> = crate::error::exit_codes()
+        .iter()
+        .map(|(code, meaning)| format!("  {code:>3}  {meaning}"))
+        .collect();
+    Cli::command().after_help(format!("Exit codes:\n{}", codes.join("\n")))
 }
 
 /// Options shared by every command.

@@ -37,6 +37,32 @@ impl Kind {
         }
     }
 
+    /// Every kind, in exit-code order.
+    pub const ALL: [Kind; 7] = [
+        Kind::ExportFailed,
+        Kind::Usage,
+        Kind::OrgNotFound,
+        Kind::LockBusy,
+        Kind::Connect,
+        Kind::Store,
+        Kind::Interrupted,
+    ];
+
+    /// What the exit code means, in the words `--help`, the man page and the README use.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Kind::ExportFailed => "the export failed (details in the message and the history row)",
+            Kind::Usage => "invalid usage or configuration",
+            Kind::OrgNotFound => "org not found",
+            Kind::LockBusy => "another export of this org is in progress",
+            Kind::Connect => "cannot connect or authenticate to the database",
+            Kind::Store => "store unreachable or not writable",
+            Kind::Interrupted => {
+                "interrupted (SIGINT, SIGTERM or SIGHUP): upload aborted, history row cancelled"
+            }
+        }
+    }
+
     /// The stable name used in `--json` error objects.
     pub fn name(self) -> &'static str {
         match self {
@@ -49,6 +75,14 @@ impl Kind {
             Kind::Interrupted => "interrupted",
         }
     }
+}
+
+/// The exit-code table (DESIGN §7): `(code, meaning)`, success first. The one source of the
+/// table in `--help`, the man page and (checked by a test) the README.
+pub fn exit_codes() -> Vec<(u8, &'static str)> {
+    std::iter::once((0, "success"))
+        .chain(Kind::ALL.iter().map(|k| (k.exit_code(), k.meaning())))
+        .collect()
 }
 
 /// A message tagged with its [`Kind`]; used as an error or as `anyhow` context.

@@ -2,13 +2,16 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use clap::error::ErrorKind;
 use orgexport::error::{kind_of, one_line};
 
 fn main() -> ExitCode {
     orgexport::tune_allocator();
-    let cli = match orgexport::cli::Cli::try_parse() {
+    let parsed = orgexport::cli::command()
+        .try_get_matches()
+        .and_then(|matches| orgexport::cli::Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => return argument_error(err),
     };

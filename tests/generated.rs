@@ -56,3 +56,36 @@ fn org_keys_and_export_ids_complete_nothing_rather_than_file_names() {
     }
     assert!(seen >= 4, "--org appears in run, plan, list and prune");
 }
+
+#[test]
+fn the_readme_exit_code_table_is_the_tools_own() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme
+        .split("## Exit codes and faults")
+        .nth(1)
+        .expect("README has an exit code section");
+    let rows: Vec<(u8, String)> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| code"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells[1].parse().unwrap(), cells[2].to_string())
+        })
+        .collect();
+    let table = orgexport::error::exit_codes();
+    assert_eq!(
+        rows.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+        table.iter().map(|(c, _)| *c).collect::<Vec<_>>()
+    );
+    // Same meaning: the README's text starts like the table's (up to its first parenthesis).
+    for ((code, readme_meaning), (_, meaning)) in rows.iter().zip(&table) {
+        let head = meaning.split(" (").next().unwrap();
+        assert!(
+            readme_meaning.starts_with(head),
+            "exit code {code}: README says {readme_meaning:?}, the tool {meaning:?}"
+        );
+    }
+}

@@ -3,10 +3,9 @@
 
 use std::io::Write;
 
-use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::cli::{Cli, CompletionsArgs};
+use crate::cli::CompletionsArgs;
 
 pub fn run(args: &CompletionsArgs) -> anyhow::Result<()> {
     std::io::stdout().write_all(&completion(args.shell))?;
@@ -16,7 +15,7 @@ pub fn run(args: &CompletionsArgs) -> anyhow::Result<()> {
 /// A completion script.
 pub fn completion(shell: Shell) -> Vec<u8> {
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "orgexport", &mut out);
+    clap_complete::generate(shell, &mut crate::cli::command(), "orgexport", &mut out);
     out
 }
 
@@ -30,7 +29,7 @@ pub const GENERATED_COMPLETIONS: &[(Shell, &str)] = &[
 /// `man/orgexport.1`: clap's page plus the exit codes and the environment.
 pub fn man_page() -> Vec<u8> {
     let mut out = Vec::new();
-    let man = clap_mangen::Man::new(Cli::command());
+    let man = clap_mangen::Man::new(crate::cli::command());
     man.render_title(&mut out).expect("writing to memory");
     man.render_name_section(&mut out)
         .expect("writing to memory");
@@ -41,9 +40,22 @@ pub fn man_page() -> Vec<u8> {
     man.render_options_section(&mut out)
         .expect("writing to memory");
     out.extend_from_slice(commands_section().as_bytes());
+    out.extend_from_slice(exit_status_section().as_bytes());
     out.extend_from_slice(EXTRA_SECTIONS.as_bytes());
     man.render_version_section(&mut out)
         .expect("writing to memory");
+    out
+}
+
+/// EXIT STATUS, from the one table.
+fn exit_status_section() -> String {
+    let mut out = String::from(".SH \"EXIT STATUS\"\n");
+    for (code, meaning) in crate::error::exit_codes() {
+        out.push_str(&format!(
+            ".TP\n\\fB{code}\\fR\n{}\n",
+            meaning.replace('-', "\\-")
+        ));
+    }
     out
 }
 
@@ -52,7 +64,7 @@ pub fn man_page() -> Vec<u8> {
 fn commands_section() -> String {
     let roff = |text: &str| text.replace('\\', "\\\\").replace('-', "\\-");
     let mut out = String::from(".SH COMMANDS\n");
-    let cli = Cli::command();
+    let cli = crate::cli::command();
     for sub in cli.get_subcommands() {
         out.push_str(&format!(".SS \"orgexport {}\"\n", sub.get_name()));
         if let Some(about) = sub.get_about() {
@@ -86,32 +98,7 @@ fn commands_section() -> String {
     out
 }
 
-const EXTRA_SECTIONS: &str = r#".SH "EXIT STATUS"
-.TP
-\fB0\fR
-success
-.TP
-\fB1\fR
-the export failed (details in the message and the history row); verify found a problem
-.TP
-\fB2\fR
-invalid usage or configuration
-.TP
-\fB3\fR
-org not found
-.TP
-\fB4\fR
-another export of this org is in progress
-.TP
-\fB5\fR
-cannot connect or authenticate to the database
-.TP
-\fB6\fR
-object store unreachable or access denied
-.TP
-\fB130\fR
-interrupted (SIGINT or SIGTERM): upload aborted, history row cancelled
-.SH ENVIRONMENT
+const EXTRA_SECTIONS: &str = r#".SH ENVIRONMENT
 .TP
 \fBDATABASE_URL\fR
 connection URL, as \-\-database\-url
