@@ -1,7 +1,8 @@
 //! Settings, resolved once: flags > environment > config file > defaults (ripgrep's
-//! lowargs → hiargs). Nothing downstream reads flags, the environment or the file again —
-//! except the libpq `PG*` variables, which belong to `db::connect`, and the object-store
-//! credentials, which belong to the store's provider.
+//! lowargs → hiargs), the command's own overriding flags and the libpq connection options
+//! (`db::options`) included. Nothing downstream reads flags, the environment or the file
+//! again — except the object-store credentials and settings, which belong to the store's
+//! provider (`object_store`'s builders, AWS profiles, Azure connection strings).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,8 +10,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::cli::GlobalArgs;
-use crate::error::{Kind, fail};
+use crate::cli::{Cli, Command, GlobalArgs, ScopeArgs};
+use crate::db::options::ConnectOptions;
+use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::render::RenderMode;
 use crate::scope::references::PolymorphicConfig;
 use crate::scope::rules::ScopeConfig;
@@ -24,6 +26,9 @@ const DEFAULT_CONFIG_FILE: &str = "orgexport.toml";
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: Option<String>,
+    /// The connection options, resolved once from the URL, the service file and the `PG*`
+    /// variables; a resolution error is kept for the commands that connect.
+    pub connect: Result<ConnectOptions, (Kind, String)>,
     pub store: StoreConfig,
     pub scope: ScopeConfig,
     pub output: Output,
@@ -110,7 +115,44 @@ struct StoreTable {
 }
 
 impl Settings {
-    pub fn resolve(args: &GlobalArgs) -> anyhow::Result<Settings> {
+    /// Everything the command line, the environment and the file say, with the command's own
+    /// overriding flags (`--link-ttl`/`--ttl`, `--compression-level`, `--tables`,
+    /// `--exclude-tables`) applied: nothing downstream reads flags or the environment again.
+    pub fn resolve(cli: &Cli) -> anyhow::Result<Settings> {
+        let mut settings = Settings::resolve_global(&cli.global)?;
+        match &cli.command {
+            Command::Run(args) => {
+                if let Some(level) = args.compression_level {
+                    settings.compression_level = level;
+                }
+                if let Some(ttl) = args.link_ttl {
+                    settings.link_ttl = ttl;
+                }
+                settings.scope.apply(&args.scope);
+            }
+            Command::Plan(args) => settings.scope.apply(&args.scope),
+            Command::Link(args) => {
+                if let Some(ttl) = args.ttl {
+                    settings.link_ttl = ttl;
+                }
+            }
+            _ => {}
+        }
+        if !matches!(cli.command, Command::Completions(_)) {
+            settings.connect = ConnectOptions::resolve(settings.database_url.as_deref())
+                .map_err(|e| (kind_of(&e), one_line(&e)));
+        }
+        Ok(settings)
+    }
+
+    /// The connection options, or why there are none.
+    pub fn connect_options(&self) -> anyhow::Result<ConnectOptions> {
+        self.connect
+            .clone()
+            .map_err(|(kind, message)| fail(kind, message))
+    }
+
+    fn resolve_global(args: &GlobalArgs) -> anyhow::Result<Settings> {
         let (file, text) = match &args.config {
             Some(path) => read_file(path)?,
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
@@ -246,6 +288,7 @@ impl Settings {
             .or(file_store_url)
             .unwrap_or_else(|| DEFAULT_STORE.to_string());
         Ok(Settings {
+            connect: Err((Kind::Usage, "no connection for this command".into())),
             database_url: args.database_url.clone().or(file.database_url),
             store,
             scope,
@@ -264,6 +307,15 @@ impl Settings {
             guards,
             render,
         })
+    }
+}
+
+impl ScopeConfig {
+    /// `--tables` and `--exclude-tables`.
+    fn apply(&mut self, args: &ScopeArgs) {
+        self.exclude_tables
+            .extend(args.exclude_tables.iter().cloned());
+        self.only_tables = args.tables.clone();
     }
 }
 
@@ -338,7 +390,7 @@ mod tests {
     #[test]
     fn unknown_key_names_the_key_file_and_line() {
         let (args, _dir) = args_with_config("store = \"/tmp/x\"\ntenant_colums = [\"org_id\"]\n");
-        let err = Settings::resolve(&args).unwrap_err();
+        let err = Settings::resolve_global(&args).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("line 2"), "{text}");
         assert!(text.contains("tenant_colums"), "{text}");
@@ -348,19 +400,19 @@ mod tests {
     #[test]
     fn bad_values_name_the_key_file_and_line() {
         let (args, _dir) = args_with_config("store = \"/x\"\n\nlink_ttl = \"soon\"\n");
-        let text = Settings::resolve(&args).unwrap_err().to_string();
+        let text = Settings::resolve_global(&args).unwrap_err().to_string();
         assert!(
             text.contains("orgexport.toml line 3: link_ttl = \"soon\""),
             "{text}"
         );
         let (args, _dir) = args_with_config("compression_level = 12\n");
-        let text = Settings::resolve(&args).unwrap_err().to_string();
+        let text = Settings::resolve_global(&args).unwrap_err().to_string();
         assert!(
             text.contains("line 1: compression_level = 12 is out of range"),
             "{text}"
         );
         let (args, _dir) = args_with_config("\nrender = \"gpu\"\n");
-        let text = Settings::resolve(&args).unwrap_err().to_string();
+        let text = Settings::resolve_global(&args).unwrap_err().to_string();
         assert!(text.contains("line 2: render = \"gpu\""), "{text}");
     }
 
@@ -369,11 +421,14 @@ mod tests {
         let (mut args, _dir) = args_with_config(
             "store = \"/from/file\"\ntenant_columns = [\"tenant_id\"]\nlink_ttl = \"5m\"\n",
         );
-        let settings = Settings::resolve(&args).unwrap();
+        let settings = Settings::resolve_global(&args).unwrap();
         assert_eq!(settings.store.url, "/from/file");
         assert_eq!(settings.scope.tenant_columns, vec!["tenant_id"]);
         assert_eq!(settings.link_ttl, Duration::from_secs(300));
         args.store = Some("/from/flag".into());
-        assert_eq!(Settings::resolve(&args).unwrap().store.url, "/from/flag");
+        assert_eq!(
+            Settings::resolve_global(&args).unwrap().store.url,
+            "/from/flag"
+        );
     }
 }

@@ -44,7 +44,7 @@ pub fn tune_allocator() {
 
 /// Runs a parsed command line. `main` maps the error to an exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::resolve(&cli.global)?;
+    let settings = Settings::resolve(&cli)?;
     let report = Reporter::new(settings.output);
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());

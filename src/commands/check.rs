@@ -3,8 +3,7 @@
 
 use serde_json::json;
 
-use crate::cli::ScopeArgs;
-use crate::commands::{connect_sessions, load_scope, scope_config};
+use crate::commands::{connect_sessions, load_scope};
 use crate::config::Settings;
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::output::Reporter;
@@ -145,7 +144,7 @@ async fn read_privileges(
     settings: &Settings,
     db: &crate::db::connect::Db,
 ) -> anyhow::Result<String> {
-    let (catalog, scope) = load_scope(db, &scope_config(settings, &ScopeArgs::default())).await?;
+    let (catalog, scope) = load_scope(db, &settings.scope).await?;
     let mut missing = Vec::new();
     for section in &scope.sections {
         let t = catalog.table(section.table);

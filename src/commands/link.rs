@@ -18,7 +18,7 @@ pub async fn run(settings: &Settings, args: &LinkArgs, report: Reporter) -> anyh
     let mut sessions = connect_sessions(settings).await?;
     prepare_history(&mut sessions.history, &report).await?;
     let (export, object_url) = completed_export(&sessions.history, id).await?;
-    let ttl = args.ttl.unwrap_or(settings.link_ttl);
+    let ttl = settings.link_ttl;
     let (store, key) = Store::locate(&object_url, &settings.store).await?;
     store.check_link_ttl(ttl)?;
     let link = store.link(&key, ttl).await?;

@@ -10,10 +10,8 @@ pub mod prune;
 pub mod run;
 pub mod verify;
 
-use crate::cli::ScopeArgs;
 use crate::config::Settings;
 use crate::db::connect::{Db, connect};
-use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail};
 use crate::history::{self, Status};
 use crate::output::Reporter;
@@ -29,7 +27,7 @@ pub struct Sessions {
 }
 
 pub async fn connect_sessions(settings: &Settings) -> anyhow::Result<Sessions> {
-    let options = ConnectOptions::resolve(settings.database_url.as_deref())?;
+    let options = settings.connect_options()?;
     let db = connect(&options).await?;
     let history = connect(&options).await?;
     db.apply_guards(&settings.guards).await?;
@@ -74,16 +72,6 @@ async fn reconcile(history_db: &Db, report: &Reporter) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The scope configuration with the command line's `--tables` / `--exclude-tables` applied.
-pub fn scope_config(settings: &Settings, args: &ScopeArgs) -> ScopeConfig {
-    let mut config = settings.scope.clone();
-    config
-        .exclude_tables
-        .extend(args.exclude_tables.iter().cloned());
-    config.only_tables = args.tables.clone();
-    config
 }
 
 /// Reads the catalog and classifies it.

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::cli::PlanArgs;
-use crate::commands::{connect_sessions, load_scope, read_history, scope_config};
+use crate::commands::{connect_sessions, load_scope, read_history};
 use crate::config::Settings;
 use crate::db::quote_ident;
 use crate::error::{Kind, fail, kind_of};
@@ -25,7 +25,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut sessions = connect_sessions(settings).await?;
     read_history(&sessions.history, &report).await?;
-    let (catalog, scope) = load_scope(&sessions.db, &scope_config(settings, &args.scope)).await?;
+    let (catalog, scope) = load_scope(&sessions.db, &settings.scope).await?;
     let planner = Planner::new(&catalog, &scope);
     let org = org::resolve(&sessions.db.client, &catalog, &scope, &planner, &args.org).await?;
 

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::cli::RunArgs;
-use crate::commands::{Sessions, connect_sessions, load_scope, prepare_history, scope_config};
+use crate::commands::{Sessions, connect_sessions, load_scope, prepare_history};
 use crate::config::Settings;
 use crate::db::connect::Db;
 use crate::db::lock::{self, Acquired};
@@ -61,7 +61,7 @@ pub async fn run(
     report: Reporter,
 ) -> anyhow::Result<()> {
     let store = Store::open(&settings.store)?;
-    let link_ttl = args.link_ttl.unwrap_or(settings.link_ttl);
+    let link_ttl = settings.link_ttl;
     // A link the store cannot honour is refused before anything is exported.
     store.check_link_ttl(link_ttl)?;
     store.preflight().await?;
@@ -70,7 +70,7 @@ pub async fn run(
         history: mut history_db,
     } = connect_sessions(settings).await?;
     prepare_history(&mut history_db, &report).await?;
-    let (catalog, scope) = load_scope(&db, &scope_config(settings, &args.scope)).await?;
+    let (catalog, scope) = load_scope(&db, &settings.scope).await?;
     // Scope warnings are `plan`'s to show; a nightly run repeats them only with -v.
     for warning in &scope.warnings {
         report.verbose(&format!("warning: {warning}"));
@@ -84,7 +84,7 @@ pub async fn run(
         planner: &planner,
         cancel: &cancel,
         report,
-        compression_level: args.compression_level.unwrap_or(settings.compression_level),
+        compression_level: settings.compression_level,
         max_rows: args.max_rows_per_table,
         link_ttl,
         render: settings.render,

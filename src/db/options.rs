@@ -234,7 +234,12 @@ impl ConnectOptions {
             target_session_attrs,
             application_name,
             password: params.remove("password"),
-            sslrootcert: params.remove("sslrootcert").map(PathBuf::from),
+            // libpq's default: ~/.postgresql/root.crt when it exists (then `require` checks
+            // the chain too, as libpq does).
+            sslrootcert: params
+                .remove("sslrootcert")
+                .map(PathBuf::from)
+                .or_else(|| home_file("root.crt").filter(|p| p.exists())),
             options: params.remove("options"),
             host,
             port,

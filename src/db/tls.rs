@@ -10,7 +10,7 @@
 //! Roots: `sslrootcert` (a PEM file; `system` for the system roots), else
 //! `~/.postgresql/root.crt` when it exists, else the system roots.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
@@ -134,17 +134,11 @@ impl WithClientIdentity for rustls::ConfigBuilder<ClientConfig, rustls::client::
 
 fn load_roots(rootcert: Option<&Path>) -> anyhow::Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
-    let default_file = std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".postgresql/root.crt"))
-        .filter(|p| p.exists());
-    let file = match rootcert {
-        Some(path) if path == Path::new("system") => None,
-        Some(path) => Some(path.to_path_buf()),
-        None => default_file,
-    };
+    // `~/.postgresql/root.crt` is already the default of `rootcert` (options.rs).
+    let file = rootcert.filter(|path| *path != Path::new("system"));
     match file {
         Some(path) => {
-            let certs = CertificateDer::pem_file_iter(&path)
+            let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
                 .map_err(|e| {
                     fail(
