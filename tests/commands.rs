@@ -542,6 +542,8 @@ fn a_terminal_gets_progress_bars_per_section() {
         "{screen}"
     );
     assert!(screen.contains("rows/s"), "rows per second: {screen}");
+    // Before a section's first row (its query may take a while), its spinner says so.
+    assert!(screen.contains("waiting for the first row"), "{screen}");
     assert!(
         screen.contains("/s,") || screen.contains("B/s"),
         "bytes per second: {screen}"

@@ -882,7 +882,7 @@ fn store_failure_explained(e: object_store::Error, what: &str) -> anyhow::Error 
 
 const NO_SUCH_BUCKET: &str = "no such bucket or container: create it, or fix --store";
 const ACCESS_DENIED: &str = "access denied: check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, …) and the bucket's policy";
-const NO_CREDENTIALS: &str = "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (instance metadata is not reachable here)";
+const NO_CREDENTIALS: &str = "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (instance metadata is not reachable here)";
 const PLAIN_HTTP: &str =
     "the endpoint is plain http://: set AWS_ALLOW_HTTP=true to allow it, or use https://";
 
