@@ -126,10 +126,7 @@ impl RowRenderer {
         redacted: &mut Vec<String>,
     ) -> anyhow::Result<()> {
         if self.mode == RenderMode::Server {
-            let value = fields(row)
-                .next()
-                .context("empty COPY row")??
-                .context("NULL row")?;
+            let value = server_rendered(row)?;
             if self.redacted_columns.is_empty() {
                 out.extend_from_slice(value);
             } else {
@@ -174,10 +171,7 @@ impl RowRenderer {
         redacted: &mut Vec<String>,
     ) -> anyhow::Result<()> {
         if self.mode == RenderMode::Server {
-            let value = fields(row)
-                .next()
-                .context("empty COPY row")??
-                .context("NULL row")?;
+            let value = server_rendered(row)?;
             if !self.redacted_columns.is_empty() {
                 let mut out = Vec::new();
                 redact_json_members(value, &self.redacted_columns, &mut out, redacted);
@@ -246,6 +240,14 @@ async fn stream_value<S: ChunkSink>(
             .await?;
     }
     writer.append(|buf| buf.extend_from_slice(close)).await
+}
+
+/// The one field of a row the server rendered (`row_to_json(r)::text`).
+fn server_rendered(row: &[u8]) -> anyhow::Result<&[u8]> {
+    fields(row)
+        .next()
+        .context("empty COPY row")??
+        .context("NULL row")
 }
 
 fn be<const N: usize>(value: &[u8]) -> anyhow::Result<[u8; N]> {
