@@ -538,11 +538,7 @@ const EXPORT_COLUMNS: &str =
 
 /// One export by id; `None` when there is no such export (or no history at all).
 pub async fn find(client: &Client, id: Uuid) -> anyhow::Result<Option<ExportRow>> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass('orgexport.exports') IS NOT NULL", &[])
-        .await?
-        .get(0);
-    if !exists {
+    if !exists(client).await? {
         return Ok(None);
     }
     let row = client

@@ -20,7 +20,6 @@ pub async fn run(settings: &Settings, args: &LinkArgs, report: Reporter) -> anyh
     let (export, object_url) = completed_export(&sessions.history, id).await?;
     let ttl = settings.link_ttl;
     let (store, key) = Store::locate(&object_url, &settings.store).await?;
-    store.check_link_ttl(ttl)?;
     let link = store.link(&key, ttl).await?;
     history::audit(
         &sessions.history.client,

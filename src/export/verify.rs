@@ -70,24 +70,8 @@ pub fn verify_archive(raw: impl Read) -> Verdict {
                     hex::encode(&head)
                 )
             });
-            drop(input);
-            let _ = std::io::copy(&mut tap, &mut std::io::sink());
-            verdict.bytes = tap.bytes;
-            verdict.sha256 = hex::encode(tap.hasher.finalize());
-            return verdict;
-        }
-        let decoder =
-            BufReader::with_capacity(256 * 1024, flate2::read::MultiGzDecoder::new(input));
-        let mut json = serde_json::Deserializer::from_reader(decoder);
-        match json.deserialize_map(DocumentVisitor) {
-            Ok((manifest, counts)) => {
-                if let Err(e) = json.end() {
-                    verdict.problems.push(describe(&e, "after the document"));
-                } else {
-                    compare(&manifest, &counts, &mut verdict);
-                }
-            }
-            Err(e) => verdict.problems.push(describe(&e, "")),
+        } else {
+            check_document(input, &mut verdict);
         }
     }
     // Read whatever is left so that the size and digest cover the whole object.
@@ -95,6 +79,22 @@ pub fn verify_archive(raw: impl Read) -> Verdict {
     verdict.bytes = tap.bytes;
     verdict.sha256 = hex::encode(tap.hasher.finalize());
     verdict
+}
+
+/// Decodes the gzip stream and checks the document against its own manifest.
+fn check_document(input: impl Read, verdict: &mut Verdict) {
+    let decoder = BufReader::with_capacity(256 * 1024, flate2::read::MultiGzDecoder::new(input));
+    let mut json = serde_json::Deserializer::from_reader(decoder);
+    match json.deserialize_map(DocumentVisitor) {
+        Ok((manifest, counts)) => {
+            if let Err(e) = json.end() {
+                verdict.problems.push(describe(&e, "after the document"));
+            } else {
+                compare(&manifest, &counts, verdict);
+            }
+        }
+        Err(e) => verdict.problems.push(describe(&e, "")),
+    }
 }
 
 /// Checks the archive's size and digest against what the history row recorded.

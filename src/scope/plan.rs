@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::db::{quote_ident, quote_literal};
 use crate::export::render::{RenderMode, RowRenderer, ValueKind};
-use crate::scope::catalog::{Catalog, RelKind, TableId};
+use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::references::Reference;
 use crate::scope::rules::{Edge, EdgeKind, Role, Scope, Section};
 
@@ -359,37 +359,24 @@ impl<'a> Planner<'a> {
                 column,
                 root_column,
             } => {
-                let mut out = vec![self.tenant_match(table, column, root_column, alias, org)];
                 let owned = self.owned_terms(table, alias, keep);
                 let null = format!("{alias}.{} IS NULL", quote_ident(column));
-                for (i, term) in owned.iter().enumerate() {
-                    let mut cond = format!("{null} AND {}", term.exists);
-                    if disjoint {
-                        for earlier in &owned[..i] {
-                            cond.push_str(&format!(" AND {}", earlier.not_exists));
-                        }
-                    }
-                    out.push(with_taint(cond));
-                }
-                out
+                std::iter::once(self.tenant_match(table, column, root_column, alias, org))
+                    .chain(
+                        branches_of(&owned, disjoint)
+                            .into_iter()
+                            .map(|cond| with_taint(format!("{null} AND {cond}"))),
+                    )
+                    .collect()
             }
             Role::Child => {
                 let owned = self.owned_terms(table, alias, keep);
                 if owned.is_empty() {
                     return vec!["false".into()];
                 }
-                owned
-                    .iter()
-                    .enumerate()
-                    .map(|(i, term)| {
-                        let mut cond = term.exists.clone();
-                        if disjoint {
-                            for earlier in &owned[..i] {
-                                cond.push_str(&format!(" AND {}", earlier.not_exists));
-                            }
-                        }
-                        with_taint(cond)
-                    })
+                branches_of(&owned, disjoint)
+                    .into_iter()
+                    .map(with_taint)
                     .collect()
             }
             Role::Referenced => {
@@ -397,20 +384,7 @@ impl<'a> Planner<'a> {
                 if groups.is_empty() {
                     return vec!["false".into()];
                 }
-                groups
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (is_in, not_in))| {
-                        let mut cond = is_in.clone();
-                        if disjoint {
-                            for (_, earlier) in &groups[..i] {
-                                cond.push_str(&format!(" AND {earlier}"));
-                            }
-                        }
-                        let _ = not_in;
-                        cond
-                    })
-                    .collect()
+                branches_of(&groups, disjoint)
             }
         }
     }
@@ -452,7 +426,7 @@ impl<'a> Planner<'a> {
         table: TableId,
         alias: &str,
         keep: &dyn Fn(&Edge) -> bool,
-    ) -> Vec<(String, String)> {
+    ) -> Vec<Term> {
         let mut groups: Vec<(Vec<String>, Vec<String>)> = Vec::new();
         for edge in self
             .scope
@@ -494,9 +468,9 @@ impl<'a> Planner<'a> {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let set = selects.join(" UNION ALL ");
-                (
-                    format!("({tuple}) IN ({set})"),
-                    format!(
+                Term {
+                    exists: format!("({tuple}) IN ({set})"),
+                    not_exists: format!(
                         "NOT EXISTS (SELECT 1 FROM ({set}) u({}) WHERE {})",
                         (0..cols.len())
                             .map(|i| format!("k{i}"))
@@ -508,7 +482,7 @@ impl<'a> Planner<'a> {
                             .collect::<Vec<_>>()
                             .join(" AND ")
                     ),
-                )
+                }
             })
             .collect()
     }
@@ -893,10 +867,28 @@ fn without_typmod(type_name: &str) -> String {
     }
 }
 
-/// An ownership condition and its negation.
+/// A condition that brings rows in (an ownership edge, a group of references) and its
+/// negation.
 struct Term {
     exists: String,
     not_exists: String,
+}
+
+/// One branch per term; with `disjoint`, each also excludes the rows of the earlier ones.
+fn branches_of(terms: &[Term], disjoint: bool) -> Vec<String> {
+    terms
+        .iter()
+        .enumerate()
+        .map(|(i, term)| {
+            let mut cond = term.exists.clone();
+            if disjoint {
+                for earlier in &terms[..i] {
+                    cond.push_str(&format!(" AND {}", earlier.not_exists));
+                }
+            }
+            cond
+        })
+        .collect()
 }
 
 /// `SELECT … WHERE b1 UNION ALL SELECT … WHERE b2 …`.
@@ -948,12 +940,6 @@ fn slot_type(table: &crate::scope::catalog::Table, column: &str) -> String {
 
 fn slot_name(member: usize, column: &str) -> String {
     quote_ident(&format!("m{member}.{column}"))
-}
-
-/// Whether a table is read with `ONLY` (plain tables) — for tests.
-#[allow(dead_code)]
-fn reads_only(kind: RelKind) -> bool {
-    kind == RelKind::Table
 }
 
 /// Tarjan's algorithm over the scope graph; components in reverse topological order.

@@ -242,11 +242,11 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
     );
     assign_child_tables(&references, &ownership, &eligible, &mut roles);
     let referenced_but_off = assign_referenced_tables(config, &references, &eligible, &mut roles);
-    let edges = build_edges(&references, &ownership, &roles, &nulls, catalog);
+    let edges = build_edges(&references, &ownership, &roles, &nulls);
     let depth = ownership_depth(&edges, catalog.tables.len());
     let sections = ordered_sections(catalog, config, &roles, &depth);
     check_section_names(catalog, &sections)?;
-    check_selection(catalog, config, &sections, &roles)?;
+    check_selection(catalog, config, &sections)?;
     warn_unindexed_tenant_columns(catalog, &sections, &mut warnings);
     warn_row_security(catalog, &sections, &mut warnings);
     let skipped = skipped_tables(
@@ -445,7 +445,6 @@ struct Tenancy {
 
 /// Single-column, unconditional references `(name, table) → (target, target column)`.
 fn tenant_votes(
-    catalog: &Catalog,
     references: &[Reference],
     eligible: &[bool],
     names: &[String],
@@ -464,7 +463,6 @@ fn tenant_votes(
                 .insert(r.table);
         }
     }
-    let _ = catalog;
     votes
 }
 
@@ -506,7 +504,7 @@ fn find_tenancy(
     } else {
         candidate_names()
     };
-    let votes = tenant_votes(catalog, references, eligible, &names);
+    let votes = tenant_votes(references, eligible, &names);
     let root = match &config.root_table {
         Some(name) => references::table_by_name(catalog, name, "root_table")?,
         None => discover_root(catalog, config, &names, &votes, eligible)?,
@@ -805,7 +803,6 @@ fn build_edges(
     ownership: &[bool],
     roles: &Roles,
     nulls: &NullFacts,
-    catalog: &Catalog,
 ) -> Vec<Edge> {
     let mut edges = Vec::new();
     for (id, r) in references.iter().enumerate() {
@@ -836,7 +833,6 @@ fn build_edges(
             });
         }
     }
-    let _ = catalog;
     edges
 }
 
@@ -933,14 +929,12 @@ fn check_selection(
     catalog: &Catalog,
     config: &ScopeConfig,
     sections: &[Section],
-    roles: &Roles,
 ) -> anyhow::Result<()> {
     for pattern in &config.only_tables {
         let selects = sections
             .iter()
             .any(|s| glob_match(pattern, &catalog.table(s.table).qualified_name()));
         if !selects {
-            let _ = roles;
             return Err(usage(format!(
                 "tables: {pattern:?} matches no table in the org's scope; see `orgexport plan --org …` for the sections and why other tables are not exported"
             )));

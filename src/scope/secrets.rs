@@ -163,25 +163,7 @@ pub fn may_hold_secret_key(json: &[u8]) -> bool {
 /// normalized text, json's original spacing) is kept. Removed keys are added to `removed`
 /// (deduplicated). Input that is not valid JSON is copied as is.
 pub fn redact_json(json: &[u8], out: &mut Vec<u8>, removed: &mut Vec<String>) {
-    if !may_hold_secret_key(json) {
-        out.extend_from_slice(json);
-        return;
-    }
-    let start = out.len();
-    let mut scanner = Scanner {
-        input: json,
-        at: 0,
-        out,
-        removed,
-    };
-    let end = scanner.value().map(|()| scanner.at);
-    match end {
-        Some(end) => out.extend_from_slice(&json[end..]),
-        None => {
-            out.truncate(start);
-            out.extend_from_slice(json);
-        }
-    }
+    rewrite(json, out, removed, |scanner| scanner.value());
 }
 
 /// Like [`redact_json`] for a whole row rendered by the server (`row_to_json`): only the
@@ -193,23 +175,34 @@ pub fn redact_json_members(
     out: &mut Vec<u8>,
     removed: &mut Vec<String>,
 ) {
-    if !may_hold_secret_key(row) {
-        out.extend_from_slice(row);
+    rewrite(row, out, removed, |scanner| scanner.members(columns));
+}
+
+/// Runs `scan` over `json` into `out` unless the prefilter says nothing can be redacted;
+/// input the scanner does not understand is copied as is.
+fn rewrite(
+    json: &[u8],
+    out: &mut Vec<u8>,
+    removed: &mut Vec<String>,
+    scan: impl FnOnce(&mut Scanner<'_>) -> Option<()>,
+) {
+    if !may_hold_secret_key(json) {
+        out.extend_from_slice(json);
         return;
     }
     let start = out.len();
     let mut scanner = Scanner {
-        input: row,
+        input: json,
         at: 0,
         out,
         removed,
     };
-    let end = scanner.members(columns).map(|()| scanner.at);
+    let end = scan(&mut scanner).map(|()| scanner.at);
     match end {
-        Some(end) => out.extend_from_slice(&row[end..]),
+        Some(end) => out.extend_from_slice(&json[end..]),
         None => {
             out.truncate(start);
-            out.extend_from_slice(row);
+            out.extend_from_slice(json);
         }
     }
 }
@@ -221,7 +214,7 @@ struct Scanner<'a> {
     removed: &'a mut Vec<String>,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
     fn peek(&self) -> Option<u8> {
         self.input.get(self.at).copied()
     }
@@ -282,6 +275,15 @@ impl Scanner<'_> {
     /// Copies a string; returns its raw (still escaped) contents.
     fn string(&mut self) -> Option<&[u8]> {
         let start = self.at;
+        let raw = self.skip_string()?;
+        let input = self.input;
+        self.out.extend_from_slice(&input[start..self.at]);
+        Some(raw)
+    }
+
+    /// Moves past a string without copying it; returns its raw (still escaped) contents.
+    fn skip_string(&mut self) -> Option<&'a [u8]> {
+        let start = self.at;
         self.at += 1;
         loop {
             match self.peek()? {
@@ -292,7 +294,6 @@ impl Scanner<'_> {
         }
         self.at += 1;
         let input = self.input;
-        self.out.extend_from_slice(&input[start..self.at]);
         Some(&input[start + 1..self.at - 1])
     }
 
@@ -390,20 +391,7 @@ impl Scanner<'_> {
             }
             // Read the key without copying it yet.
             let key_start = self.at;
-            let mut probe = Vec::new();
-            let mut probe_removed = Vec::new();
-            let key_raw = {
-                let mut inner = Scanner {
-                    input: self.input,
-                    at: self.at,
-                    out: &mut probe,
-                    removed: &mut probe_removed,
-                };
-                inner.string()?;
-                self.at = inner.at;
-                &self.input[key_start + 1..self.at - 1]
-            };
-            let key = unescape(key_raw);
+            let key = unescape(self.skip_string()?);
             // `: value`
             let secret = is_secret_name(&key);
             if secret {
