@@ -106,6 +106,14 @@ pub enum Command {
     #[command(after_help = "Example:\n  orgexport check --store s3://exports/prod")]
     Check,
 
+    /// Load an archive into a database: relocate an org, undo a deletion, seed staging
+    #[command(
+        after_help = "Examples:\n  orgexport restore 0192f6c4-… --target-url postgres://staging/app --dry-run\n  \
+                            orgexport restore s3://exports/acme-1/0192f6c4-….json.gz --target-url $SHARD2 --remap-keys\n  \
+                            orgexport restore ./acme.json.gz --target-url $STAGING --fill \"public.users.password_hash='!'\""
+    )]
+    Restore(RestoreArgs),
+
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  orgexport completions bash > /etc/bash_completion.d/orgexport"
@@ -191,6 +199,43 @@ pub struct PruneArgs {
     /// List what would be deleted; delete nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// An export id (its archive is found through the history of --database-url), an
+    /// archive path, or its URL (s3://…, gs://…, az://…, file://…)
+    #[arg(value_hint = clap::ValueHint::AnyPath)]
+    pub source: String,
+
+    /// The database to load into: a postgres:// URL or key=value conninfo (PG* variables
+    /// fill what it leaves out, as for --database-url)
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ORGEXPORT_TARGET_URL",
+        hide_env_values = true
+    )]
+    pub target_url: String,
+
+    /// Do everything, report what would happen, then roll back
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Give the org's integer keys (serial, identity, sequence defaults) fresh values from
+    /// the target's sequences and rewrite every reference to them, so that the org can join
+    /// a database that holds other orgs
+    #[arg(long)]
+    pub remap_keys: bool,
+
+    /// Restore an archive capped by --max-rows-per-table
+    #[arg(long)]
+    pub allow_partial: bool,
+
+    /// A value for a column the archive does not hold (a NOT NULL secret):
+    /// schema.table.column=SQL, evaluated per row (repeatable)
+    #[arg(long, value_name = "COLUMN=SQL")]
+    pub fill: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ use crate::cli::{Cli, Command, GlobalArgs, ScopeArgs};
 use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::render::RenderMode;
+use crate::restore::plan::Fill;
 use crate::scope::references::PolymorphicConfig;
 use crate::scope::rules::ScopeConfig;
 use crate::store::StoreConfig;
@@ -36,6 +37,14 @@ pub struct Settings {
     pub compression_level: u32,
     pub guards: Guards,
     pub render: RenderMode,
+    /// `restore`: the target's connection options (resolved like `connect`) and `--fill`.
+    pub restore: Option<RestoreSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RestoreSettings {
+    pub target: Result<ConnectOptions, (Kind, String)>,
+    pub fills: Vec<Fill>,
 }
 
 /// Server-side limits on the export's sessions, so that an export never waits forever behind
@@ -131,6 +140,18 @@ impl Settings {
                 settings.scope.apply(&args.scope);
             }
             Command::Plan(args) => settings.scope.apply(&args.scope),
+            Command::Restore(args) => {
+                let fills = args
+                    .fill
+                    .iter()
+                    .map(|f| Fill::parse(f).map_err(|e| fail(Kind::Usage, e)))
+                    .collect::<anyhow::Result<Vec<Fill>>>()?;
+                settings.restore = Some(RestoreSettings {
+                    target: ConnectOptions::resolve(Some(&args.target_url))
+                        .map_err(|e| (kind_of(&e), one_line(&e))),
+                    fills,
+                });
+            }
             Command::Link(args) => {
                 if let Some(ttl) = args.ttl {
                     settings.link_ttl = ttl;
@@ -306,6 +327,7 @@ impl Settings {
             compression_level,
             guards,
             render,
+            restore: None,
         })
     }
 }

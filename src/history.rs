@@ -184,6 +184,16 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<()> {
         .transaction()
         .await
         .context("starting the history migration")?;
+    migrate_in(&txn).await?;
+    txn.commit()
+        .await
+        .context("committing the history migration")?;
+    Ok(())
+}
+
+/// [`migrate`] inside a transaction the caller owns (`restore`'s: on a rollback the target
+/// keeps no trace, not even the schema).
+pub async fn migrate_in(txn: &impl tokio_postgres::GenericClient) -> anyhow::Result<()> {
     txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .context("locking the history migration")?;
@@ -215,9 +225,6 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<()> {
         )
         .await?;
     }
-    txn.commit()
-        .await
-        .context("committing the history migration")?;
     Ok(())
 }
 

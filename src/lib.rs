@@ -22,6 +22,7 @@ pub mod export;
 pub mod history;
 pub mod org;
 pub mod output;
+pub mod restore;
 pub mod store;
 
 use tokio_util::sync::CancellationToken;
@@ -55,6 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(args) => commands::link::run(&settings, args, report).await,
         Command::Verify(args) => commands::verify::run(&settings, args, report).await,
         Command::Prune(args) => commands::prune::run(&settings, args, report).await,
+        Command::Restore(args) => commands::restore::run(&settings, args, cancel, report).await,
         // check's queries are short: on Ctrl-C it stops at once, and exits 130.
         Command::Check => tokio::select! {
             checked = commands::check::run(&settings, report) => checked,

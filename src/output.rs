@@ -66,6 +66,11 @@ impl Reporter {
     /// done, rows, bytes of JSON) above each section's spinner; otherwise a line per finished
     /// section and a heartbeat line every `heartbeat` of a long one.
     pub fn export_progress(&self, sections: usize) -> ExportProgress {
+        self.progress("export", sections)
+    }
+
+    /// [`Reporter::export_progress`] under another label (`restore`).
+    pub fn progress(&self, label: &str, sections: usize) -> ExportProgress {
         let multi = (self.terminal && !self.output.quiet)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         let overall = multi.as_ref().map(|multi| {
@@ -75,7 +80,7 @@ impl Reporter {
                     .expect("a valid template")
                     .progress_chars("=> "),
             );
-            bar.set_prefix("export");
+            bar.set_prefix(label.to_string());
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });

@@ -7,6 +7,7 @@ pub mod link;
 pub mod list;
 pub mod plan;
 pub mod prune;
+pub mod restore;
 pub mod run;
 pub mod verify;
 

@@ -145,23 +145,45 @@ fn connect_hint(err: &tokio_postgres::Error, options: &ConnectOptions) -> &'stat
     }
 }
 
-impl Db {
-    /// Asks the server to cancel whatever statement this session is running (after Ctrl-C),
+/// What cancels a session's running statement from elsewhere (while the session itself is
+/// busy in a transaction).
+#[derive(Clone)]
+pub struct Canceller {
+    token: tokio_postgres::CancelToken,
+    options: ConnectOptions,
+}
+
+impl Canceller {
+    /// Asks the server to cancel whatever statement the session is running (after Ctrl-C),
     /// waiting at most two seconds; failures are ignored — the session ends with the process.
-    pub async fn cancel_running(&self) {
-        let token = self.client.cancel_token();
+    pub async fn cancel(&self) {
+        let options = &self.options;
         let cancel = async {
-            if self.options.sslmode == SslMode::Disable {
-                let _ = token.cancel_query(NoTls).await;
+            if options.sslmode == SslMode::Disable {
+                let _ = self.token.cancel_query(NoTls).await;
             } else if let Ok(tls) = crate::db::tls::connector(
-                self.options.sslmode,
-                self.options.sslrootcert.as_deref(),
-                self.options.client_cert.as_ref(),
+                options.sslmode,
+                options.sslrootcert.as_deref(),
+                options.client_cert.as_ref(),
             ) {
-                let _ = token.cancel_query(tls).await;
+                let _ = self.token.cancel_query(tls).await;
             }
         };
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), cancel).await;
+    }
+}
+
+impl Db {
+    pub fn canceller(&self) -> Canceller {
+        Canceller {
+            token: self.client.cancel_token(),
+            options: self.options.clone(),
+        }
+    }
+
+    /// Cancels whatever statement this session is running; see [`Canceller::cancel`].
+    pub async fn cancel_running(&self) {
+        self.canceller().cancel().await;
     }
 
     /// Applies the session guards (see [`Guards`]).

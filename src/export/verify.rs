@@ -1,12 +1,13 @@
-//! Reading an archive back (`orgexport verify`): streams it — gzip, then JSON with serde's
-//! visitor API, rows skipped as they are read — so memory stays bounded whatever its size,
-//! and checks it against its own manifest and its sidecar.
+//! Reading an archive back (`orgexport verify`, `orgexport restore`): streams it — gzip, then
+//! JSON with serde's visitor API, each row handed on as it is read — so memory stays bounded
+//! whatever its size, and checks it against its own manifest and its sidecar.
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 /// What `verify` found.
@@ -46,8 +47,33 @@ impl<R: Read> Read for Tap<R> {
 /// Section name and row count, in document order.
 type Counts = Vec<(String, u64)>;
 
+/// What reading an archive hands on, in document order: the manifest before any row, then
+/// every row's exact JSON text (what `restore` loads). An error stops the read; it becomes
+/// the verdict's problem.
+pub trait ArchiveSink {
+    fn manifest(&mut self, _manifest: &Value) -> Result<(), String> {
+        Ok(())
+    }
+    fn row(&mut self, section: &str, json: &str) -> Result<(), String>;
+}
+
+/// `verify` keeps nothing.
+struct Discard;
+
+impl ArchiveSink for Discard {
+    fn row(&mut self, _section: &str, _json: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// Verifies an archive read from `raw` (the compressed bytes).
 pub fn verify_archive(raw: impl Read) -> Verdict {
+    read_archive(raw, &mut Discard)
+}
+
+/// Reads an archive from `raw` (the compressed bytes) as a stream, checking it against its
+/// own manifest, and hands its manifest and rows to `sink` as they pass.
+pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink) -> Verdict {
     let mut tap = Tap {
         inner: raw,
         hasher: Sha256::new(),
@@ -71,7 +97,7 @@ pub fn verify_archive(raw: impl Read) -> Verdict {
                 )
             });
         } else {
-            check_document(input, &mut verdict);
+            check_document(input, sink, &mut verdict);
         }
     }
     // Read whatever is left so that the size and digest cover the whole object.
@@ -82,10 +108,10 @@ pub fn verify_archive(raw: impl Read) -> Verdict {
 }
 
 /// Decodes the gzip stream and checks the document against its own manifest.
-fn check_document(input: impl Read, verdict: &mut Verdict) {
+fn check_document(input: impl Read, sink: &mut dyn ArchiveSink, verdict: &mut Verdict) {
     let decoder = BufReader::with_capacity(256 * 1024, flate2::read::MultiGzDecoder::new(input));
     let mut json = serde_json::Deserializer::from_reader(decoder);
-    match json.deserialize_map(DocumentVisitor) {
+    match json.deserialize_map(DocumentVisitor { sink }) {
         Ok((manifest, counts)) => {
             if let Err(e) = json.end() {
                 verdict.problems.push(describe(&e, "after the document"));
@@ -207,9 +233,11 @@ fn compare(manifest: &Value, counts: &Counts, verdict: &mut Verdict) {
 }
 
 /// The top level: `"manifest"` first, then `"sections"`, nothing else.
-struct DocumentVisitor;
+struct DocumentVisitor<'s> {
+    sink: &'s mut dyn ArchiveSink,
+}
 
-impl<'de> Visitor<'de> for DocumentVisitor {
+impl<'de> Visitor<'de> for DocumentVisitor<'_> {
     type Value = (Value, Counts);
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -227,6 +255,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             None => return Err(de::Error::custom("the document is empty")),
         }
         let manifest: Value = map.next_value()?;
+        self.sink.manifest(&manifest).map_err(de::Error::custom)?;
         match map.next_key::<String>()? {
             Some(key) if key == "sections" => {}
             other => {
@@ -235,7 +264,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
                 )));
             }
         }
-        let counts = map.next_value_seed(SectionsSeed)?;
+        let counts = map.next_value_seed(SectionsSeed { sink: self.sink })?;
         if let Some(key) = map.next_key::<String>()? {
             return Err(de::Error::custom(format!(
                 "unexpected key {key:?} after the sections"
@@ -245,16 +274,18 @@ impl<'de> Visitor<'de> for DocumentVisitor {
     }
 }
 
-struct SectionsSeed;
+struct SectionsSeed<'s> {
+    sink: &'s mut dyn ArchiveSink,
+}
 
-impl<'de> DeserializeSeed<'de> for SectionsSeed {
+impl<'de> DeserializeSeed<'de> for SectionsSeed<'_> {
     type Value = Counts;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Counts, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for SectionsSeed {
+impl<'de> Visitor<'de> for SectionsSeed<'_> {
     type Value = Counts;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -264,24 +295,30 @@ impl<'de> Visitor<'de> for SectionsSeed {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Counts, A::Error> {
         let mut counts = Vec::new();
         while let Some(name) = map.next_key::<String>()? {
-            let rows = map.next_value_seed(RowsSeed)?;
+            let rows = map.next_value_seed(RowsSeed {
+                sink: &mut *self.sink,
+                section: &name,
+            })?;
             counts.push((name, rows));
         }
         Ok(counts)
     }
 }
 
-/// A section: an array of objects, counted and skipped.
-struct RowsSeed;
+/// A section: an array of objects, counted and handed to the sink.
+struct RowsSeed<'s> {
+    sink: &'s mut dyn ArchiveSink,
+    section: &'s str,
+}
 
-impl<'de> DeserializeSeed<'de> for RowsSeed {
+impl<'de> DeserializeSeed<'de> for RowsSeed<'_> {
     type Value = u64;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for RowsSeed {
+impl<'de> Visitor<'de> for RowsSeed<'_> {
     type Value = u64;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -290,33 +327,20 @@ impl<'de> Visitor<'de> for RowsSeed {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
         let mut n = 0;
-        while seq.next_element_seed(RowSeed)?.is_some() {
+        while let Some(row) = seq.next_element::<Box<RawValue>>()? {
+            if !row.get().starts_with('{') {
+                return Err(de::Error::custom(format!(
+                    "row {} of section {} is not an object",
+                    n + 1,
+                    self.section
+                )));
+            }
+            self.sink
+                .row(self.section, row.get())
+                .map_err(de::Error::custom)?;
             n += 1;
         }
         Ok(n)
-    }
-}
-
-/// A row: any JSON object, skipped without being kept.
-struct RowSeed;
-
-impl<'de> DeserializeSeed<'de> for RowSeed {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RowSeed {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a row object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(())
     }
 }
 

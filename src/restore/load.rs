@@ -1,0 +1,442 @@
+//! Carrying out a [`LoadPlan`] in one transaction on the target (DESIGN §9):
+//!
+//! 1. every section's rows are staged, batch by batch as the archive is read, into temporary
+//!    tables of the target's column types (`json_populate_recordset`: PostgreSQL's own input
+//!    functions); the archive is verified while read, and a bad one stops here;
+//! 2. references into the org's own rows that point outside the archive are cleared (or are
+//!    an error when NOT NULL); with `--remap-keys`, key maps are drawn from the target's
+//!    sequences and every staged key and reference is rewritten through them;
+//! 3. keys the target already holds are an error listing them (org rows) or matched (shared
+//!    rows);
+//! 4. the groups of the plan's order are inserted, one statement each; sequences are moved
+//!    past the restored values; the audit event is written; then commit — or rollback for a
+//!    dry run, or for any failure, so that the target is exactly as before.
+//!
+//! Memory: the reader thread holds one batch being filled and the channel a few more.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::connect::Canceller;
+use crate::error::{Kind, fail};
+use crate::export::verify::{ArchiveSink, Verdict, read_archive};
+use crate::output::Reporter;
+use crate::restore::manifest::ArchivedManifest;
+use crate::restore::plan::{LoadPlan, insert_group};
+
+/// JSON per staging statement: large enough that round trips cost nothing measurable,
+/// small enough to keep memory flat.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches in flight between the reader thread and the loader.
+const CHANNEL_DEPTH: usize = 4;
+
+/// What the reader thread hands the loader.
+#[derive(Debug)]
+pub enum Event {
+    Manifest(Value),
+    /// Rows of one section, as one JSON array.
+    Rows {
+        section: String,
+        json: String,
+        rows: u64,
+    },
+    /// The archive was read to its end (or to its first problem).
+    Done(Verdict),
+}
+
+/// Collects rows into batches for the channel.
+struct Batcher {
+    tx: mpsc::Sender<Event>,
+    section: String,
+    json: String,
+    rows: u64,
+}
+
+impl Batcher {
+    fn flush(&mut self) -> Result<(), String> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        self.json.push(']');
+        let event = Event::Rows {
+            section: self.section.clone(),
+            json: std::mem::replace(&mut self.json, String::with_capacity(BATCH_BYTES + 4096)),
+            rows: std::mem::take(&mut self.rows),
+        };
+        self.tx
+            .blocking_send(event)
+            .map_err(|_| "the restore stopped".to_string())
+    }
+}
+
+impl ArchiveSink for Batcher {
+    fn manifest(&mut self, manifest: &Value) -> Result<(), String> {
+        self.tx
+            .blocking_send(Event::Manifest(manifest.clone()))
+            .map_err(|_| "the restore stopped".to_string())
+    }
+
+    fn row(&mut self, section: &str, json: &str) -> Result<(), String> {
+        if section != self.section || self.json.len() >= BATCH_BYTES {
+            self.flush()?;
+            if section != self.section {
+                self.section = section.to_string();
+            }
+        }
+        self.json.push(if self.rows == 0 { '[' } else { ',' });
+        self.json.push_str(json);
+        self.rows += 1;
+        Ok(())
+    }
+}
+
+/// Reads the archive on a blocking thread; events arrive on the returned channel, the last
+/// one always `Done`.
+pub fn start_reading(raw: impl Read + Send + 'static) -> mpsc::Receiver<Event> {
+    let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+    tokio::task::spawn_blocking(move || {
+        let mut batcher = Batcher {
+            tx: tx.clone(),
+            section: String::new(),
+            json: String::with_capacity(BATCH_BYTES + 4096),
+            rows: 0,
+        };
+        let mut verdict = read_archive(raw, &mut batcher);
+        if let Err(e) = batcher.flush() {
+            verdict.problems.push(e);
+        }
+        let _ = tx.blocking_send(Event::Done(verdict));
+    });
+    rx
+}
+
+/// What happened to one section.
+#[derive(Debug, Clone, Default)]
+pub struct SectionOutcome {
+    pub name: String,
+    pub rows: u64,
+    pub inserted: u64,
+    /// Shared rows the target already held.
+    pub matched: u64,
+    /// Rows whose key was replaced by a fresh one.
+    pub remapped: u64,
+    /// References cleared because they pointed at rows outside the archive.
+    pub cleared: u64,
+}
+
+impl SectionOutcome {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "rows": self.rows,
+            "inserted": self.inserted,
+            "matched": self.matched,
+            "remapped": self.remapped,
+            "cleared": self.cleared,
+        })
+    }
+}
+
+/// The session the restore runs in, its cancellation, and where it reports.
+pub struct Loader<'a> {
+    pub client: &'a Client,
+    pub canceller: Canceller,
+    pub cancel: &'a CancellationToken,
+    pub report: Reporter,
+}
+
+impl Loader<'_> {
+    /// Runs a statement, abandoning it (and cancelling it server-side) on Ctrl-C.
+    async fn run<T>(
+        &self,
+        what: impl FnOnce() -> String,
+        query: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> anyhow::Result<T> {
+        tokio::select! {
+            result = query => result.map_err(|e| anyhow::Error::new(DbFailure(e)).context(what())),
+            _ = self.cancel.cancelled() => {
+                self.canceller.cancel().await;
+                Err(fail(Kind::Interrupted, "interrupted"))
+            }
+        }
+    }
+
+    pub async fn execute(&self, what: impl FnOnce() -> String, sql: &str) -> anyhow::Result<u64> {
+        self.report.verbose(sql);
+        self.run(what, self.client.execute(sql, &[])).await
+    }
+
+    async fn batch(&self, what: impl FnOnce() -> String, sql: &str) -> anyhow::Result<()> {
+        self.report.verbose(sql);
+        self.run(what, self.client.batch_execute(sql)).await
+    }
+
+    async fn query(
+        &self,
+        what: impl FnOnce() -> String,
+        sql: &str,
+    ) -> anyhow::Result<Vec<tokio_postgres::Row>> {
+        self.report.verbose(sql);
+        self.run(what, self.client.query(sql, &[])).await
+    }
+
+    /// Stages every section's rows from `events` (the manifest already taken) and returns
+    /// the archive's verdict. Rows of a section the manifest does not list stop the load.
+    pub async fn stage(
+        &self,
+        plan: &LoadPlan,
+        events: &mut mpsc::Receiver<Event>,
+        outcomes: &mut [SectionOutcome],
+    ) -> anyhow::Result<Verdict> {
+        for section in &plan.sections {
+            self.batch(
+                || format!("creating the staging table of {}", section.name),
+                &section.create_stage(),
+            )
+            .await?;
+        }
+        let index: HashMap<&str, usize> = plan
+            .sections
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        let statements: Vec<tokio_postgres::Statement> = {
+            let mut prepared = Vec::new();
+            for section in &plan.sections {
+                prepared.push(
+                    self.run(
+                        || format!("preparing the load of {}", section.name),
+                        self.client.prepare(&section.stage_batch()),
+                    )
+                    .await?,
+                );
+            }
+            prepared
+        };
+        let progress = self.report.progress("restore", plan.sections.len());
+        let mut current: Option<(usize, crate::output::SectionProgress)> = None;
+        let mut bytes = 0u64;
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                _ = self.cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
+            };
+            match event {
+                Some(Event::Rows {
+                    section,
+                    json,
+                    rows,
+                }) => {
+                    let Some(&i) = index.get(section.as_str()) else {
+                        anyhow::bail!(
+                            "the archive holds rows of {section}, which its manifest does not list"
+                        );
+                    };
+                    if current.as_ref().is_none_or(|(c, _)| *c != i) {
+                        if let Some((c, bar)) = current.take() {
+                            bar.finish(outcomes[c].rows);
+                        }
+                        bytes = 0;
+                        current = Some((i, progress.section(&section)));
+                    }
+                    let name = &plan.sections[i].name;
+                    self.run(
+                        || format!("loading rows of {name}"),
+                        self.client.execute(&statements[i], &[&json]),
+                    )
+                    .await?;
+                    outcomes[i].rows += rows;
+                    bytes += json.len() as u64;
+                    if let Some((_, bar)) = &current {
+                        bar.set(outcomes[i].rows, bytes);
+                    }
+                }
+                Some(Event::Done(verdict)) => {
+                    if let Some((c, bar)) = current.take() {
+                        bar.finish(outcomes[c].rows);
+                    }
+                    return Ok(verdict);
+                }
+                Some(Event::Manifest(_)) | None => {
+                    anyhow::bail!("the archive reader stopped unexpectedly")
+                }
+            }
+        }
+    }
+
+    /// Step 2: clears references that point outside the archive, draws the key maps and
+    /// rewrites the staged rows through them.
+    pub async fn prepare(
+        &self,
+        plan: &LoadPlan,
+        outcomes: &mut [SectionOutcome],
+    ) -> anyhow::Result<()> {
+        let mut not_null = Vec::new();
+        for (i, section) in plan.sections.iter().enumerate() {
+            for clear in &section.clears {
+                let target = &plan.sections[clear.target];
+                let rows = self
+                    .query(
+                        || format!("checking the references of {}", section.name),
+                        &section.count_dangling(clear, target),
+                    )
+                    .await?;
+                let dangling = rows[0].get::<_, i64>(0) as u64;
+                if dangling == 0 {
+                    continue;
+                }
+                let what = format!(
+                    "{} row(s) of {} reference rows of {} that are not in the archive ({})",
+                    dangling,
+                    section.name,
+                    target.name,
+                    clear.columns.join(", ")
+                );
+                if clear.nullable.is_empty() {
+                    not_null.push(format!("{what}, and the column is NOT NULL"));
+                    continue;
+                }
+                self.execute(
+                    || format!("clearing references of {}", section.name),
+                    &section.clear_dangling(clear, target),
+                )
+                .await?;
+                self.report
+                    .verbose(&format!("{what}: set to NULL (they belong to other orgs)"));
+                outcomes[i].cleared += dangling;
+            }
+        }
+        if !not_null.is_empty() {
+            anyhow::bail!("{}", not_null.join("; "));
+        }
+        for (i, section) in plan.sections.iter().enumerate() {
+            if let Some(sql) = section.create_map(i) {
+                self.batch(|| format!("drawing new keys for {}", section.name), &sql)
+                    .await?;
+                outcomes[i].remapped = outcomes[i].rows;
+            }
+        }
+        for (i, section) in plan.sections.iter().enumerate() {
+            for sql in section.rewrite_statements(i) {
+                self.execute(|| format!("rewriting the keys of {}", section.name), &sql)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 3: keys of org rows the target already holds, listed per section.
+    pub async fn conflicts(&self, plan: &LoadPlan) -> anyhow::Result<Vec<String>> {
+        let mut found = Vec::new();
+        for section in plan.sections.iter().filter(|s| s.role.is_owned()) {
+            let Some(sql) = section.conflicts() else {
+                continue;
+            };
+            let rows = self
+                .query(|| format!("checking the keys of {}", section.name), &sql)
+                .await?;
+            if let Some(first) = rows.first() {
+                let total: i64 = first.get(1);
+                let keys: Vec<String> = rows
+                    .iter()
+                    .map(|r| format!("({})", r.get::<_, Option<String>>(0).unwrap_or_default()))
+                    .collect();
+                found.push(format!(
+                    "{} ({}): {}{}",
+                    section.name,
+                    section.key.join(", "),
+                    keys.join(" "),
+                    if total as usize > keys.len() {
+                        format!(" and {} more", total as usize - keys.len())
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Step 4: the inserts, in the plan's order, and the sequences.
+    pub async fn insert(
+        &self,
+        plan: &LoadPlan,
+        outcomes: &mut [SectionOutcome],
+    ) -> anyhow::Result<()> {
+        for group in &plan.order {
+            let names: Vec<&str> = group
+                .iter()
+                .map(|&i| plan.sections[i].name.as_str())
+                .collect();
+            let rows = self
+                .query(
+                    || format!("inserting into {}", names.join(", ")),
+                    &insert_group(plan, group),
+                )
+                .await?;
+            for (k, &i) in group.iter().enumerate() {
+                let inserted = rows[0].get::<_, i64>(k) as u64;
+                outcomes[i].inserted = inserted;
+                outcomes[i].matched = outcomes[i].rows - inserted;
+            }
+        }
+        for section in &plan.sections {
+            for sql in section.advance_sequences() {
+                self.query(
+                    || format!("moving the sequences of {} forward", section.name),
+                    &sql,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A database error with what the server said in full (message, detail, constraint), in
+/// one line: the operator sees which key or constraint failed.
+#[derive(Debug)]
+struct DbFailure(tokio_postgres::Error);
+
+impl std::fmt::Display for DbFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => {
+                write!(f, "{}", db.message())?;
+                if let Some(detail) = db.detail() {
+                    write!(f, " ({detail})")?;
+                }
+                Ok(())
+            }
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl std::error::Error for DbFailure {}
+
+/// Whether the manifest's caps allow a restore.
+pub fn check_complete(manifest: &ArchivedManifest, allow_partial: bool) -> anyhow::Result<()> {
+    let capped: Vec<&str> = manifest
+        .sections
+        .iter()
+        .filter(|s| s.capped)
+        .map(|s| s.name.as_str())
+        .collect();
+    if capped.is_empty() || allow_partial {
+        return Ok(());
+    }
+    Err(fail(
+        Kind::Usage,
+        format!(
+            "the archive is capped (--max-rows-per-table) in {}: it does not hold all of the org's rows; pass --allow-partial to restore it anyway",
+            capped.join(", ")
+        ),
+    ))
+}

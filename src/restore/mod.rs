@@ -1,0 +1,9 @@
+//! `orgexport restore` (DESIGN §9): an archive loaded back into a database. The manifest
+//! says what the archive holds (`manifest`), the target's catalog what it can take
+//! (`target`), the plan how the two meet (`plan`, pure), and `load` carries it out in one
+//! transaction.
+
+pub mod load;
+pub mod manifest;
+pub mod plan;
+pub mod target;
