@@ -37,6 +37,9 @@ _orgexport() {
             orgexport,prune)
                 cmd="orgexport__subcmd__prune"
                 ;;
+            orgexport,restore)
+                cmd="orgexport__subcmd__restore"
+                ;;
             orgexport,run)
                 cmd="orgexport__subcmd__run"
                 ;;
@@ -64,6 +67,9 @@ _orgexport() {
             orgexport__subcmd__help,prune)
                 cmd="orgexport__subcmd__help__subcmd__prune"
                 ;;
+            orgexport__subcmd__help,restore)
+                cmd="orgexport__subcmd__help__subcmd__restore"
+                ;;
             orgexport__subcmd__help,run)
                 cmd="orgexport__subcmd__help__subcmd__run"
                 ;;
@@ -77,7 +83,7 @@ _orgexport() {
 
     case "${cmd}" in
         orgexport)
-            opts="-q -v -h -V --database-url --store --config --json --quiet --verbose --help --version run plan list link verify prune check completions help"
+            opts="-q -v -h -V --database-url --store --config --json --quiet --verbose --help --version run plan list link verify prune check restore completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -155,7 +161,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__help)
-            opts="run plan list link verify prune check completions help"
+            opts="run plan list link verify prune check restore completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -253,6 +259,20 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -426,6 +446,40 @@ _orgexport() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
                     fi
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__restore)
+            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --fill --database-url --store --config --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --target-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fill)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --database-url)

@@ -39,6 +39,7 @@ complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "link" -d 'Issue
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "verify" -d 'Re-read an archive and check it against its manifest and sidecar'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "prune" -d 'Delete old archives from the store (their history rows are kept, marked pruned)'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
+complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "restore" -d 'Load an archive into a database: relocate an org, undo a deletion, seed staging'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l org -d 'The org to export: its primary key, slug or name (repeatable)' -r -f
@@ -115,6 +116,18 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l json -d 'P
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s h -l help -d 'Print help'
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l target-url -d 'The database to load into: a postgres:// URL or key=value conninfo (PG* variables fill what it leaves out, as for --database-url)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l fill -d 'A value for a column the archive does not hold (a NOT NULL secret): schema.table.column=SQL, evaluated per row (repeatable)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l dry-run -d 'Do everything, report what would happen, then roll back'
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l remap-keys -d 'Give the org\'s integer keys (serial, identity, sequence defaults) fresh values from the target\'s sequences and rewrite every reference to them, so that the org can join a database that holds other orgs'
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l allow-partial -d 'Restore an archive capped by --max-rows-per-table'
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l json -d 'Print one JSON object on stdout and nothing else there'
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -s q -l quiet -d 'Only errors on stderr'
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
@@ -122,12 +135,13 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l json
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check completions help" -f -a "run" -d 'Export one or more orgs'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check completions help" -f -a "plan" -d 'Show an org\'s scope: sections, how each is scoped, rows, excluded columns, warnings'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check completions help" -f -a "list" -d 'Export history, newest first'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check completions help" -f -a "link" -d 'Issue a fresh download link for a completed export (audited)'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check completions help" -f -a "verify" -d 'Re-read an archive and check it against its manifest and sidecar'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check completions help" -f -a "prune" -d 'Delete old archives from the store (their history rows are kept, marked pruned)'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check completions help" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "run" -d 'Export one or more orgs'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "plan" -d 'Show an org\'s scope: sections, how each is scoped, rows, excluded columns, warnings'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "list" -d 'Export history, newest first'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "link" -d 'Issue a fresh download link for a completed export (audited)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "verify" -d 'Re-read an archive and check it against its manifest and sidecar'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "prune" -d 'Delete old archives from the store (their history rows are kept, marked pruned)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "restore" -d 'Load an archive into a database: relocate an org, undo a deletion, seed staging'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

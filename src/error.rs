@@ -51,7 +51,9 @@ impl Kind {
     /// What the exit code means, in the words `--help`, the man page and the README use.
     pub fn meaning(self) -> &'static str {
         match self {
-            Kind::ExportFailed => "the export failed (details in the message and the history row)",
+            Kind::ExportFailed => {
+                "the export or restore failed (details in the message and the history row; a failed restore leaves the target unchanged)"
+            }
             Kind::Usage => "invalid usage or configuration",
             Kind::OrgNotFound => "org not found",
             Kind::LockBusy => "another export of this org is in progress",

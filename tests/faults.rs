@@ -323,25 +323,7 @@ fn several_orgs_keep_going_past_a_failure_and_exit_with_the_worst_code() {
 #[test]
 fn hostile_data_and_identifiers_are_exported_exactly_and_never_injected() {
     let db = TestDb::new();
-    db.execute(
-        r#"CREATE SCHEMA "select";
-           CREATE TABLE "select"."o""rgs; DROP TABLE x; --" (id text PRIMARY KEY, "name" text);
-           CREATE TABLE "select"."$1 table" (
-               "$1" serial PRIMARY KEY,
-               org_id text NOT NULL REFERENCES "select"."o""rgs; DROP TABLE x; --",
-               "from" text, "a""b" text, "with space" jsonb, "ünï" text);
-           CREATE TABLE "select"."child; --" ("end" int NOT NULL REFERENCES "select"."$1 table", "order" text);
-           INSERT INTO "select"."o""rgs; DROP TABLE x; --" VALUES
-               ('a''; DROP TABLE "select"."$1 table"; --', 'evil org'), ('b', 'MARKER-OTHER-ORG');
-           INSERT INTO "select"."$1 table" (org_id, "from", "a""b", "with space", "ünï") VALUES
-               ('a''; DROP TABLE "select"."$1 table"; --', repeat('0123456789abcdef', 1310720), '', '{}', ''),
-               ('a''; DROP TABLE "select"."$1 table"; --',
-                E'ctl \x01\x02\x1b[31m\x7f \\x00 literal, quote \' " backslash \\ \\\\ \u0085 \u00a0 \u200b \u202e RTL \ufeff \uffff \U0010FFFF 👩‍👩‍👧 é é',
-                '{"looks": "like json", "n": 1e400}', '{"nested": {"\\u0000": "x", "e\u0301": [1.5e300, -0.0]}}',
-                'SELECT 1; -- $1 $$ $tag$'),
-               ('b', 'MARKER-OTHER-ORG', 'MARKER-OTHER-ORG', '{}', '');
-           INSERT INTO "select"."child; --" SELECT "$1", 'child ' || "$1" FROM "select"."$1 table";"#,
-    );
+    db.execute(include_str!("fixtures/hostile.sql"));
     let store = TempDir::new();
     let org = "a'; DROP TABLE \"select\".\"$1 table\"; --";
     let run = run_export(&db, &store, org, &[]);

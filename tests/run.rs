@@ -400,45 +400,7 @@ fn lock_held_elsewhere_exits_4_naming_the_holder() {
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
-const TYPED_TABLE: &str = r#"CREATE TYPE mood AS ENUM ('happy', 'sad', 'it''s complicated');
-   CREATE DOMAIN short_text AS varchar(10);
-   CREATE TABLE orgs (id int PRIMARY KEY, slug text);
-   CREATE TABLE typed (
-       id serial PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
-       c_numeric numeric, c_numeric_scaled numeric(12, 4), c_bigint bigint, c_int int, c_smallint smallint,
-       c_float8 float8, c_float4 real, c_bool bool, c_text text, c_varchar varchar(20),
-       c_char char(3), c_name name, c_oid oid, c_domain short_text, c_bytea bytea, c_int_array int[],
-       c_text_array text[], c_2d_array int[][], c_int4range int4range, c_tstzrange tstzrange, c_jsonb jsonb,
-       c_json json, c_mood mood, c_interval interval, c_timestamptz timestamptz,
-       c_timestamp timestamp, c_date date, c_time time, c_timetz timetz, c_inet inet, c_cidr cidr,
-       c_uuid uuid, c_money money, c_point point, c_bit bit varying(8), c_xml xml
-   );
-   INSERT INTO orgs VALUES (1, 'a');
-   INSERT INTO typed (org_id, c_numeric, c_numeric_scaled, c_bigint, c_int, c_smallint, c_float8, c_float4, c_bool,
-       c_text, c_varchar, c_char, c_name, c_oid, c_domain, c_bytea, c_int_array, c_text_array, c_2d_array, c_int4range,
-       c_tstzrange, c_jsonb, c_json, c_mood, c_interval, c_timestamptz, c_timestamp, c_date,
-       c_time, c_timetz, c_inet, c_cidr, c_uuid, c_money, c_point, c_bit, c_xml) VALUES
-   (1, 12345678901234567890.123456789012345678901, 1.1, 9223372036854775807, -2147483648, -32768,
-    1.0000000000000002, 3.14, true,
-    E'quote " backslash \\ newline \n tab \t cr \r bell \x07 \x1f é 😀 \u2028', 'x', 'ab', 'a name', 4294967295, 'dom',
-    '\x00ff10', '{1,NULL,3}', '{"a b","c\"d",NULL}', '{{1,2},{3,4}}', '[1,10)',
-    '[2026-01-01 00:00+00,2026-02-01 00:00+00)', '{"n": 1.10, "nested": {"k": [true, null]}, "s": "\u00e9"}',
-    '{"keep":  "whitespace" , "dup": 1, "dup": 2}', 'it''s complicated', '1 year 2 mons 3 days 04:05:06.789',
-    '2026-11-22 10:00:00.123456+01', '2026-11-22 10:00:00.5', '2026-11-22', '23:59:59.999999', '10:00+05:30',
-    '192.168.0.1/24', '10.0.0.0/8', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 12.34, '(1.5,-2)', B'1011', '<a>x</a>'),
-   (1, 'NaN', 0.0001, -9223372036854775808, 0, 0, 'Infinity', '-Infinity', false, '', '', '', '', 0, '',
-    '', '{}', '{}', '{}', 'empty', '(,)', '[]', 'null', 'sad', '-1 day', '-infinity', 'infinity', '-infinity',
-    '00:00', '00:00+00', '::1', '::/0', '00000000-0000-0000-0000-000000000000', -0.01, '(0,0)', B'', ''),
-   (1, '-Infinity', -99999999.9999, 0, NULL, NULL, 'NaN', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '0044-03-15 12:00:00.000001+00 BC', '4713-01-01 00:00:00 BC',
-    '0001-01-01 BC', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-   (1, 0.000000000000000000001, 0, 1, 2, 3, 1e-300, 1e30, true, 'plain', 'v', 'xyz', 'n', 1, 'd', '\x', NULL, NULL,
-    NULL, NULL, NULL, '{"a": {"b": []}}', '[1, 2]', 'happy', '00:00:01', '294276-12-31 23:59:59.999999+00',
-    '2000-01-01 00:00:00', '5874897-12-31', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-   (1, -1234.5678, 12345678.1234, -1, -2, -3, -0.5, 0.1, false, E'\u00e9\u0301 combining; RTL \u202e; \ufeff BOM',
-    'ü', 'ä  ', 'ñ', 7, 'x', '\xdeadbeef', NULL, NULL, NULL, NULL, NULL, '"just a string"', '"s"', 'sad',
-    '1 microsecond', '1999-12-31 23:59:59.999999+00', '1970-01-01 00:00:00.1', '1999-12-31', NULL, NULL, NULL, NULL,
-    NULL, NULL, NULL, NULL, NULL);"#;
+const TYPED_TABLE: &str = include_str!("fixtures/typed.sql");
 
 #[test]
 fn values_of_every_common_type_arrive_exactly_on_both_rendering_paths() {

@@ -208,37 +208,7 @@ fn composite_fk_children_and_multi_hop_ownership() {
 #[test]
 fn self_referencing_and_cyclic_tables_reach_their_fixpoint() {
     let db = TestDb::new();
-    db.execute(
-        "CREATE TABLE orgs (id int PRIMARY KEY, slug text);
-         -- global people who invite each other (self reference) and belong to teams that
-         -- have leads (a reference cycle between two global tables)
-         CREATE TABLE teams (id int PRIMARY KEY, name text, lead_id int);
-         CREATE TABLE people (id int PRIMARY KEY, name text, invited_by int REFERENCES people,
-                              team_id int REFERENCES teams);
-         ALTER TABLE teams ADD FOREIGN KEY (lead_id) REFERENCES people;
-         CREATE TABLE seats (org_id int NOT NULL REFERENCES orgs, person_id int NOT NULL REFERENCES people);
-         -- folders: a child tree whose parent link is nullable (a reference, not ownership)
-         CREATE TABLE folders (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs, parent_id int REFERENCES folders);
-         -- two child tables that own each other (a NOT NULL cycle, made possible by deferral)
-         CREATE TABLE docs (id int PRIMARY KEY, folder_id int NOT NULL REFERENCES folders,
-                            head_rev int NOT NULL);
-         CREATE TABLE revs (id int PRIMARY KEY, doc_id int NOT NULL REFERENCES docs DEFERRABLE INITIALLY DEFERRED, body text);
-         ALTER TABLE docs ADD FOREIGN KEY (head_rev) REFERENCES revs DEFERRABLE INITIALLY DEFERRED;
-         INSERT INTO orgs VALUES (1, 'a'), (2, 'b');
-         INSERT INTO teams VALUES (100, 'red', NULL), (200, 'blue MARKER-OTHER-ORG', NULL), (300, 'green', NULL);
-         -- chain: 1 invited by 2 invited by 3; 3 in team 300 led by 4; 5 is org b's only
-         INSERT INTO people VALUES (4, 'lead of green', NULL, NULL), (3, 'root inviter', NULL, 300),
-             (2, 'middle', 3, NULL), (1, 'member of a', 2, 100), (5, 'b person MARKER-OTHER-ORG', NULL, 200);
-         UPDATE teams SET lead_id = 4 WHERE id = 300;
-         UPDATE teams SET lead_id = 5 WHERE id = 200;
-         INSERT INTO seats VALUES (1, 1), (2, 5);
-         INSERT INTO folders VALUES (1, 1, NULL), (2, 1, 1), (3, 2, NULL);
-         BEGIN;
-         INSERT INTO docs VALUES (1, 2, 10), (2, 3, 20);
-         -- rev 11 belongs to doc 1 though doc 2 (org b) does not point at it
-         INSERT INTO revs VALUES (10, 1, 'a text'), (11, 1, 'a older'), (20, 2, 'b text MARKER-OTHER-ORG');
-         COMMIT;",
-    );
+    db.execute(include_str!("fixtures/cyclic.sql"));
     let store = TempDir::new();
     let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));
     archive.assert_well_formed();
@@ -269,22 +239,7 @@ fn self_referencing_and_cyclic_tables_reach_their_fixpoint() {
 #[test]
 fn partitioned_tenant_table_is_one_section() {
     let db = TestDb::new();
-    db.execute(
-        "CREATE TABLE orgs (id uuid PRIMARY KEY, slug text UNIQUE);
-         CREATE TABLE events (org_id uuid NOT NULL REFERENCES orgs, at date NOT NULL, what text)
-             PARTITION BY RANGE (at);
-         CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
-         CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')
-             PARTITION BY HASH (org_id);
-         CREATE TABLE events_2026_a PARTITION OF events_2026 FOR VALUES WITH (MODULUS 2, REMAINDER 0);
-         CREATE TABLE events_2026_b PARTITION OF events_2026 FOR VALUES WITH (MODULUS 2, REMAINDER 1);
-         CREATE INDEX ON events (org_id);
-         INSERT INTO orgs VALUES ('00000000-0000-0000-0000-00000000000a', 'a'), ('00000000-0000-0000-0000-00000000000b', 'b');
-         INSERT INTO events SELECT '00000000-0000-0000-0000-00000000000a', date '2025-06-01' + i * 2, 'a' || i
-             FROM generate_series(1, 200) i;
-         INSERT INTO events SELECT '00000000-0000-0000-0000-00000000000b', date '2025-06-01' + i * 2, 'MARKER-OTHER-ORG'
-             FROM generate_series(1, 200) i;",
-    );
+    db.execute(include_str!("fixtures/partitioned.sql"));
     let store = TempDir::new();
     // looked up by slug; the uuid primary key does not parse "a" and simply does not match
     let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));

@@ -397,6 +397,89 @@ impl TestDb {
             .collect()
     }
 
+    /// A new database holding this one's schema and nothing else (`pg_dump --schema-only`,
+    /// the tool's own schema left out): what a restore starts from.
+    pub fn schema_copy(&self) -> TestDb {
+        let copy = Cluster::get().database();
+        let bin = find_bin();
+        let dump = Command::new(bin.join("pg_dump"))
+            .args([
+                "--schema-only",
+                "--no-owner",
+                "--exclude-schema=orgexport",
+                "--dbname",
+            ])
+            .arg(&self.url)
+            .output()
+            .unwrap();
+        assert!(
+            dump.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&dump.stderr)
+        );
+        // Without psql's meta-commands (`\restrict`, which newer pg_dump writes).
+        let sql: String = String::from_utf8(dump.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('\\'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        copy.client().batch_execute(&sql).unwrap();
+        copy
+    }
+
+    /// A new database that is a copy of this one, rows included (`CREATE DATABASE … TEMPLATE`).
+    pub fn copy(&self) -> TestDb {
+        let cluster = Cluster::get();
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut admin = postgres::Client::connect(&cluster.admin_url(), postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {}", self.name))
+            .unwrap();
+        TestDb {
+            url: format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port),
+            name,
+            port: cluster.port,
+        }
+    }
+
+    /// A digest of every row of every table outside the system schemas (and whether schema
+    /// `orgexport` exists): equal before and after means the database is unchanged.
+    pub fn digest(&self) -> String {
+        let mut client = self.client();
+        let tables: Vec<String> = client
+            .query(
+                "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables \
+                 WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut digest = String::new();
+        for table in tables {
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
+                    ),
+                    &[],
+                )
+                .unwrap();
+            digest.push_str(&format!(
+                "{table}: {} {}\n",
+                row.get::<_, i64>(0),
+                row.get::<_, String>(1)
+            ));
+        }
+        digest
+    }
+
     pub fn scalar_i64(&self, sql: &str) -> i64 {
         self.client().query_one(sql, &[]).unwrap().get(0)
     }

@@ -1,0 +1,554 @@
+//! `orgexport restore`: round trips on every scope fixture (export → restore into an empty
+//! copy of the schema → export again gives the same rows), relocation into a database whose
+//! other orgs' integer keys collide (`--remap-keys`), and the faults that must leave the
+//! target exactly as it was.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use support::{Archive, Run, TempDir, TestDb, orgexport, run_export};
+
+/// The example database's NOT NULL secrets, supplied on restore.
+const SAAS_FILLS: &[&str] = &[
+    "--fill",
+    "public.users.password_hash='!'",
+    "--fill",
+    "public.api_keys.value=md5(random()::text)",
+];
+
+fn saas() -> TestDb {
+    let db = TestDb::new();
+    db.execute(include_str!("../examples/saas.sql"));
+    db
+}
+
+fn restore(cwd: &TempDir, archive: &Path, target: &TestDb, extra: &[&str]) -> Run {
+    Run::from(
+        orgexport(cwd.path())
+            .arg("restore")
+            .arg(archive)
+            .args(["--target-url", &target.url])
+            .args(extra)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// The archive file a successful run printed the link of.
+fn archive_path(run: &Run) -> PathBuf {
+    assert_eq!(run.code, 0, "export failed: {}", run.stderr);
+    url::Url::parse(run.last_stdout_line())
+        .unwrap()
+        .to_file_path()
+        .unwrap()
+}
+
+/// Every section's rows as a sorted list of JSON texts: rows compared as sets.
+fn row_sets(archive: &Archive) -> BTreeMap<String, Vec<String>> {
+    archive
+        .sections
+        .iter()
+        .map(|(name, rows)| {
+            let mut rows: Vec<String> = rows.iter().map(Value::to_string).collect();
+            rows.sort();
+            (name.clone(), rows)
+        })
+        .collect()
+}
+
+/// Export `org`, restore it into an empty copy of the schema, export it again from there;
+/// returns both archives and the restore's `--json` report.
+fn round_trip(db: &TestDb, org: &str, extra: &[&str], fills: &[&str]) -> (Archive, Archive, Value) {
+    let store = TempDir::new();
+    let first = run_export(db, &store, org, extra);
+    let original = Archive::read(&archive_path(&first));
+    let target = db.schema_copy();
+    let mut args = [extra, fills].concat();
+    args.push("--json");
+    let restored = restore(&store, &archive_path(&first), &target, &args);
+    assert_eq!(restored.code, 0, "restore failed: {}", restored.stderr);
+    let report: Value = serde_json::from_str(&restored.stdout).unwrap();
+    let again = Archive::read(&archive_path(&run_export(&target, &store, org, extra)));
+    again.assert_well_formed();
+    assert_eq!(again.section_order, original.section_order);
+    (original, again, report)
+}
+
+fn assert_same_rows(original: &Archive, again: &Archive) {
+    let (a, b) = (row_sets(original), row_sets(again));
+    for (name, rows) in &a {
+        assert_eq!(rows.len(), b[name].len(), "{name}: row count");
+        assert_eq!(rows, &b[name], "{name}: rows differ after the round trip");
+    }
+}
+
+#[test]
+fn example_database_round_trips_with_shared_rows_and_secrets_filled() {
+    let db = saas();
+    let (mut original, again, report) = round_trip(&db, "acme", &[], SAAS_FILLS);
+    // A shared user's default org that is another org points outside the archive: it is
+    // cleared (the other org does not exist in the target), and counted.
+    let mut cleared = 0;
+    for user in original.sections.get_mut("public.users").unwrap() {
+        if user["default_org_id"] != 1 {
+            user["default_org_id"] = Value::Null;
+            cleared += 1;
+        }
+    }
+    assert!(cleared > 0);
+    assert_same_rows(&original, &again);
+    let users = report["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "public.users")
+        .unwrap();
+    assert_eq!(users["cleared"], cleared);
+    let records: usize = original.sections.values().map(Vec::len).sum();
+    assert_eq!(report["inserted"], records);
+    assert_eq!(report["matched"], 0);
+    assert_eq!(report["target_org_key"], "1");
+}
+
+#[test]
+fn cyclic_and_self_referencing_schema_round_trips() {
+    let db = TestDb::new();
+    db.execute(include_str!("fixtures/cyclic.sql"));
+    let (original, again, _) = round_trip(&db, "a", &[], &[]);
+    assert_same_rows(&original, &again);
+    assert_eq!(again.section("public.revs").len(), 2);
+}
+
+#[test]
+fn partitioned_schema_round_trips() {
+    let db = TestDb::new();
+    db.execute(include_str!("fixtures/partitioned.sql"));
+    let (original, again, _) = round_trip(&db, "a", &[], &[]);
+    assert_same_rows(&original, &again);
+    assert_eq!(again.section("public.events").len(), 200);
+}
+
+#[test]
+fn hostile_data_and_identifiers_round_trip_byte_exact() {
+    let db = TestDb::new();
+    db.execute(include_str!("fixtures/hostile.sql"));
+    let org = "a'; DROP TABLE \"select\".\"$1 table\"; --";
+    let (original, again, _) = round_trip(&db, org, &[], &[]);
+    assert_same_rows(&original, &again);
+    assert_eq!(again.section("select.$1 table").len(), 2);
+}
+
+#[test]
+fn every_common_type_round_trips_on_both_rendering_paths() {
+    let db = TestDb::new();
+    db.execute(include_str!("fixtures/typed.sql"));
+    for mode in ["client", "server"] {
+        let config = TempDir::new();
+        let file = config.path().join("orgexport.toml");
+        std::fs::write(&file, format!("render = \"{mode}\"\n")).unwrap();
+        let (original, again, _) = round_trip(&db, "a", &["--config", file.to_str().unwrap()], &[]);
+        assert_same_rows(&original, &again);
+        assert_eq!(again.section("public.typed").len(), 5, "{mode}");
+    }
+}
+
+/// A copy of the example database whose five orgs are renamed: other orgs whose integer
+/// keys (and shared users) are exactly the archive's.
+fn shard_with_colliding_keys(db: &TestDb) -> TestDb {
+    let shard = db.copy();
+    shard.execute(
+        "UPDATE orgs SET slug = slug || '-shard2'; \
+         UPDATE billing.invoices SET number = 'S2-' || number;",
+    );
+    shard
+}
+
+#[test]
+fn relocation_needs_remap_keys_and_then_rewrites_every_reference() {
+    let db = saas();
+    let store = TempDir::new();
+    let path = archive_path(&run_export(&db, &store, "acme", &[]));
+    let original = Archive::read(&path);
+    let shard = shard_with_colliding_keys(&db);
+    let before = shard.digest();
+
+    // Without --remap-keys: refused, the conflicting keys listed, nothing written.
+    let refused = restore(&store, &path, &shard, SAAS_FILLS);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    refused.assert_one_error_line();
+    assert!(
+        refused.stderr.contains("public.orgs (id): (1)")
+            && refused.stderr.contains("public.projects (id): (")
+            && refused.stderr.contains("--remap-keys"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(shard.digest(), before, "the target is unchanged");
+
+    let mut args = SAAS_FILLS.to_vec();
+    args.extend(["--remap-keys", "--json"]);
+    let relocated = restore(&store, &path, &shard, &args);
+    assert_eq!(relocated.code, 0, "{}", relocated.stderr);
+    let report: Value = serde_json::from_str(&relocated.stdout).unwrap();
+    let new_key = report["target_org_key"].as_str().unwrap().to_string();
+    assert_ne!(new_key, "1");
+
+    // The other orgs' rows are untouched: every row that is not the restore's own (by the
+    // transaction id the audit event carries) is as it was.
+    let xid = shard.scalar_text(
+        "SELECT xmin::text FROM orgexport.audit_log WHERE action = 'restore.completed'",
+    );
+    let xid = xid.unwrap();
+    let mut untouched = String::new();
+    let mut client = shard.client();
+    for line in before.lines() {
+        let table = line.split(": ").next().unwrap();
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) \
+                     FROM {table} t WHERE t.xmin::text <> '{xid}'"
+                ),
+                &[],
+            )
+            .unwrap();
+        untouched.push_str(&format!(
+            "{table}: {} {}\n",
+            row.get::<_, i64>(0),
+            row.get::<_, String>(1)
+        ));
+    }
+    assert_eq!(untouched, before, "rows of the other orgs are unchanged");
+
+    // Every reference of a restored row points at a restored row or at a shared row the
+    // target already had (a matched `P` row).
+    let foreign_keys: Vec<(String, String, String, String)> = client
+        .query(
+            "SELECT c.conrelid::regclass::text, a.attname::text, c.confrelid::regclass::text, \
+                    fa.attname::text \
+             FROM pg_constraint c \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+             JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = c.confkey[1] \
+             WHERE c.contype = 'f' AND cardinality(c.conkey) = 1 \
+               AND c.connamespace::regnamespace::text <> 'orgexport'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let shared = ["users", "ref.countries", "ref.plans"];
+    for (table, column, target, target_column) in &foreign_keys {
+        let dangling: i64 = client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {table} s WHERE s.xmin::text = '{xid}' AND s.{column} IS NOT NULL \
+                     AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.{target_column} = s.{column} \
+                                     AND (t.xmin::text = '{xid}' OR {is_shared}))",
+                    is_shared = shared.contains(&target.as_str())
+                ),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(dangling, 0, "{table}.{column} -> {target}");
+    }
+
+    // Exporting acme from the shard gives the original's rows once the integer keys are
+    // mapped: fresh keys are handed out in the order of the old ones, so each table's map
+    // pairs the sorted old keys with the sorted new ones.
+    let again = Archive::read(&archive_path(&run_export(&shard, &store, "acme", &[])));
+    assert_eq!(again.manifest["org"]["key"], new_key.as_str());
+    let mut maps: HashMap<String, HashMap<i64, i64>> = HashMap::new();
+    for section in report["sections"].as_array().unwrap() {
+        if section["remapped"].as_u64().unwrap() == 0 {
+            continue;
+        }
+        let name = section["name"].as_str().unwrap();
+        let ids = |a: &Archive| {
+            let mut ids: Vec<i64> = a
+                .section(name)
+                .iter()
+                .map(|r| r["id"].as_i64().unwrap())
+                .collect();
+            ids.sort();
+            ids
+        };
+        let map: HashMap<i64, i64> = ids(&original).into_iter().zip(ids(&again)).collect();
+        assert!(
+            map.iter().all(|(old, new)| old != new),
+            "{name}: fresh keys"
+        );
+        // Short names as regclass::text prints them for the public schema.
+        maps.insert(name.trim_start_matches("public.").to_string(), map);
+    }
+    let mut mapped = Archive::read(&path);
+    for (name, rows) in mapped.sections.iter_mut() {
+        let short = name.trim_start_matches("public.");
+        // Matched shared rows are the shard's own and keep their references.
+        if shared.contains(&short) {
+            continue;
+        }
+        for row in rows.iter_mut() {
+            if let Some(map) = maps.get(short) {
+                let old = row["id"].as_i64().unwrap();
+                row["id"] = map[&old].into();
+            }
+            for (table, column, target, _) in &foreign_keys {
+                let (Some(map), true) = (maps.get(target.as_str()), table == short) else {
+                    continue;
+                };
+                if let Some(old) = row[column.as_str()].as_i64()
+                    && let Some(new) = map.get(&old)
+                {
+                    row[column.as_str()] = (*new).into();
+                }
+            }
+        }
+    }
+    // The matched users are the shard's own, whose default orgs are the shard's orgs.
+    assert_same_rows(&mapped, &again);
+}
+
+/// The example database's archive of acme and an empty copy of its schema.
+fn saas_archive_and_empty_target() -> (TestDb, TempDir, PathBuf, TestDb) {
+    let db = saas();
+    let store = TempDir::new();
+    let path = archive_path(&run_export(&db, &store, "acme", &[]));
+    let target = db.schema_copy();
+    (db, store, path, target)
+}
+
+fn assert_refused(run: &Run, code: i32, needles: &[&str]) {
+    assert_eq!(run.code, code, "{}", run.stderr);
+    run.assert_one_error_line();
+    for needle in needles {
+        assert!(run.stderr.contains(needle), "{needle:?} in {}", run.stderr);
+    }
+}
+
+#[test]
+fn truncated_and_bit_flipped_archives_are_refused_before_anything_is_written() {
+    let (_db, store, path, target) = saas_archive_and_empty_target();
+    let before = target.digest();
+    let bytes = std::fs::read(&path).unwrap();
+    let damaged = TempDir::new();
+    let truncated = damaged.path().join("truncated.json.gz");
+    std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let run = restore(&store, &truncated, &target, SAAS_FILLS);
+    assert_refused(&run, 1, &["truncated", "unchanged"]);
+    assert_eq!(target.digest(), before);
+
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x10;
+    let flipped_path = damaged.path().join("flipped.json.gz");
+    std::fs::write(&flipped_path, &flipped).unwrap();
+    let run = restore(&store, &flipped_path, &target, SAAS_FILLS);
+    assert_refused(&run, 1, &["not a sound archive", "unchanged"]);
+    assert_eq!(target.digest(), before);
+
+    // Beside its sidecar, an archive whose bytes changed is caught by the digest too.
+    let sidecar = path.with_file_name(
+        path.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace(".json.gz", ".manifest.json"),
+    );
+    let sidecar_json: Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    assert!(sidecar_json["archive"]["sha256"].is_string());
+    std::fs::write(&path, &flipped).unwrap();
+    let run = restore(&store, &path, &target, SAAS_FILLS);
+    assert_refused(&run, 1, &["not a sound archive"]);
+    assert_eq!(target.digest(), before);
+}
+
+#[test]
+fn a_target_missing_a_table_or_column_is_listed_before_anything_is_written() {
+    let (_db, store, path, target) = saas_archive_and_empty_target();
+    target.execute(
+        "DROP TABLE public.task_labels; ALTER TABLE public.projects DROP COLUMN settings CASCADE;",
+    );
+    let before = target.digest();
+    let run = restore(&store, &path, &target, SAAS_FILLS);
+    assert_refused(
+        &run,
+        1,
+        &[
+            "table public.task_labels does not exist in the target",
+            "column public.projects.settings does not exist in the target",
+            "nothing was written",
+        ],
+    );
+    assert_eq!(target.digest(), before);
+}
+
+#[test]
+fn a_not_null_secret_column_is_reported_and_fill_supplies_it() {
+    let (_db, store, path, target) = saas_archive_and_empty_target();
+    let before = target.digest();
+    let run = restore(&store, &path, &target, &[]);
+    assert_refused(
+        &run,
+        1,
+        &[
+            "column public.users.password_hash is NOT NULL without a default and was left out of the archive as a secret",
+            "--fill public.users.password_hash=SQL",
+            "public.api_keys.value",
+        ],
+    );
+    assert_eq!(target.digest(), before);
+    let bad = restore(
+        &store,
+        &path,
+        &target,
+        &["--fill", "public.users.email='x'"],
+    );
+    assert_refused(
+        &bad,
+        2,
+        &["--fill public.users.email: the archive holds this column"],
+    );
+
+    // A dry run does everything, reports the same, and writes nothing.
+    let mut args = SAAS_FILLS.to_vec();
+    args.push("--dry-run");
+    let dry = restore(&store, &path, &target, &args);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains("dry run: would restore org acme"),
+        "{}",
+        dry.stderr
+    );
+    assert!(
+        dry.stderr.contains("public.tasks: 300 inserted"),
+        "{}",
+        dry.stderr
+    );
+    assert_eq!(target.digest(), before);
+
+    let done = restore(&store, &path, &target, SAAS_FILLS);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.last_stdout_line(), "1");
+    assert_eq!(
+        target.scalar_i64("SELECT count(*) FROM users WHERE password_hash = '!'"),
+        132
+    );
+    // The audit event on the target names the source export.
+    let audited = target.scalar_text(
+        "SELECT details->>'records' FROM orgexport.audit_log WHERE action = 'restore.completed'",
+    );
+    assert_eq!(audited.as_deref(), Some("1501"));
+    // Sequences are past the restored values: the next project gets a fresh id.
+    let max: i64 = target.scalar_i64("SELECT max(id) FROM projects");
+    let next: i64 =
+        target.scalar_i64("INSERT INTO projects (org_id, name) VALUES (1, 'new') RETURNING id");
+    assert!(next > max, "{next} > {max}");
+}
+
+#[test]
+fn a_unique_violation_halfway_rolls_everything_back() {
+    let (_db, store, path, target) = saas_archive_and_empty_target();
+    // A shared row the archive does not know, holding an email one of acme's users has:
+    // the users insert fails after the orgs, projects and tasks went in.
+    target.execute(
+        "INSERT INTO ref.countries VALUES ('US', 'United States'); \
+         INSERT INTO users (id, email, full_name, password_hash) \
+         SELECT 100000, email, 'someone else', 'x' FROM (VALUES ('user5@example.com')) v(email);",
+    );
+    let before = target.digest();
+    let run = restore(&store, &path, &target, SAAS_FILLS);
+    assert_refused(
+        &run,
+        1,
+        &[
+            "duplicate key value violates unique constraint",
+            "user5@example.com",
+            "unchanged",
+        ],
+    );
+    assert_eq!(target.digest(), before);
+}
+
+/// Starts a restore that blocks on inserting into public.comments (another session holds
+/// a SHARE lock: reads go on, inserts wait), and returns it with the restore's backend pid
+/// once it waits there: mid-load, with earlier tables already inserted.
+fn restore_blocked_mid_load() -> (
+    TestDb,
+    TempDir,
+    std::process::Child,
+    postgres::Client,
+    i32,
+    String,
+) {
+    let (_db, store, path, target) = saas_archive_and_empty_target();
+    let before = target.digest();
+    let mut blocker = target.client();
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE public.comments IN SHARE MODE;")
+        .unwrap();
+    let child = orgexport(store.path())
+        .arg("restore")
+        .arg(&path)
+        .args(["--target-url", &target.url])
+        .args(SAAS_FILLS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let pid = loop {
+        let found = target
+            .client()
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = 'orgexport' AND wait_event_type = 'Lock' \
+                 AND query LIKE '%INSERT INTO \"public\".\"comments\"%'",
+                &[],
+            )
+            .unwrap();
+        if let Some(row) = found {
+            break row.get::<_, i32>(0);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never reached comments"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    (target, store, child, blocker, pid, before)
+}
+
+#[test]
+fn connection_killed_mid_load_exits_1_and_leaves_the_target_unchanged() {
+    let (target, _store, child, mut blocker, pid, before) = restore_blocked_mid_load();
+    target
+        .client()
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap();
+    let run = Run::from(child.wait_with_output().unwrap());
+    blocker.batch_execute("ROLLBACK").unwrap();
+    assert_refused(&run, 1, &["restore failed", "unchanged"]);
+    assert_eq!(target.digest(), before);
+}
+
+#[test]
+fn sigint_mid_load_exits_130_and_leaves_the_target_unchanged() {
+    let (target, _store, child, mut blocker, _pid, before) = restore_blocked_mid_load();
+    let started = std::time::Instant::now();
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    // The cancelled statement released its wait: the blocker can end, and nothing stayed.
+    blocker.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(target.digest(), before);
+}
