@@ -137,7 +137,26 @@ for shape in $SHAPES; do
     rm -rf "$tmp/store"
     case "$shape" in
         big)
-            measure "big: small org in the big database" "$bin" run --org small --database-url "$(url big)" --store "$tmp/store" -q ;;
+            measure "big: small org in the big database" "$bin" run --org small --database-url "$(url big)" --store "$tmp/store" -q
+            # Restore of the big org into an empty copy of the schema, against psql loading
+            # the same rows with COPY FROM (text files written beforehand); each run starts
+            # from empty tables.
+            psql -d postgres -c "CREATE DATABASE big_target"
+            "$PG_BIN/pg_dump" -s -N orgexport -h 127.0.0.1 -p "$port" -U postgres big | grep -v '^\\' | psql -d big_target
+            "$bin" run --org big --database-url "$(url big)" --store "$tmp/restore-src" -q >/dev/null
+            archive=$(ls "$tmp"/restore-src/*/*.json.gz)
+            empty="TRUNCATE orgs, events, event_notes"
+            copyin="$tmp/copyin.sql"; echo "$empty;" >"$copyin"
+            i=0
+            for table in orgs events event_notes; do
+                q=$(sed -n "$((i + 1))p" bench/big.sections)
+                psql -d big -c "\\copy ($q) to '$tmp/section$i.copy'"
+                echo "\\copy $table from '$tmp/section$i.copy'" >>"$copyin"
+                i=$((i + 1))
+            done
+            measure "big: restore, psql COPY FROM" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d big_target -f "$copyin"
+            measure "big: restore, orgexport" bash -c "$PG_BIN/psql -X -q -h 127.0.0.1 -p $port -U postgres -d big_target -c '$empty' && $bin restore $archive --target-url $(url big_target) -q"
+            ;;
         wide)
             measure "wide: plan --estimate" "$bin" plan --org o1 --estimate --database-url "$(url wide)"
             measure "wide: plan (exact counts)" "$bin" plan --org o1 --database-url "$(url wide)" ;;
@@ -175,6 +194,13 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
         [ -n "${WALLS[$name]:-}" ] || continue
         echo "- $name: $(median "${WALLS[$name]}") s, peak RSS $(( $(max "${RSS[$name]}") / 1024 )) MiB"
     done
+    if [ -n "${WALLS["big: restore, orgexport"]:-}" ]; then
+        r=$(median "${WALLS["big: restore, orgexport"]}"); p=$(median "${WALLS["big: restore, psql COPY FROM"]}")
+        echo "- big: restore of the big org (${ROWS[big]} rows) into an empty copy of the schema:" \
+             "orgexport $r s ($(awk -v n="${ROWS[big]}" -v t="$r" 'BEGIN {printf "%.0f", n / t}') rows/s)," \
+             "psql COPY FROM of the same rows $p s ($(awk -v n="${ROWS[big]}" -v t="$p" 'BEGIN {printf "%.0f", n / t}') rows/s)," \
+             "$(ratio "$r" "$p")× psql's time; orgexport peak RSS $(( $(max "${RSS["big: restore, orgexport"]}") / 1024 )) MiB"
+    fi
 } >bench/RESULTS.md.new
 cat bench/RESULTS.md.new
 echo "== wrote bench/RESULTS.md.new; the notes of bench/RESULTS.md are kept by hand" >&2

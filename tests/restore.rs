@@ -552,3 +552,82 @@ fn sigint_mid_load_exits_130_and_leaves_the_target_unchanged() {
     blocker.batch_execute("ROLLBACK").unwrap();
     assert_eq!(target.digest(), before);
 }
+
+#[test]
+fn restores_by_export_id_and_from_an_s3_url() {
+    let db = saas();
+    let s3 = support::S3Server::start();
+    let cwd = TempDir::new();
+    let with_s3 = |args: &[&str]| {
+        let mut cmd = orgexport(cwd.path());
+        cmd.args(args);
+        for (k, v) in s3.env() {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().unwrap())
+    };
+    let store = format!("s3://{}/nightly", support::S3_BUCKET);
+    let run = with_s3(&[
+        "run",
+        "--org",
+        "acme",
+        "--json",
+        "--database-url",
+        &db.url,
+        "--store",
+        &store,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let id = out["exports"][0]["export_id"].as_str().unwrap().to_string();
+    let object_url = out["exports"][0]["object_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // By id: the archive is found through the source's history, checked against it.
+    let target = db.schema_copy();
+    let mut args = vec![
+        "restore",
+        id.as_str(),
+        "--database-url",
+        &db.url,
+        "--store",
+        &store,
+    ];
+    args.extend(["--target-url", &target.url, "--json"]);
+    args.extend(SAAS_FILLS);
+    let by_id = with_s3(&args);
+    assert_eq!(by_id.code, 0, "{}", by_id.stderr);
+    let report: Value = serde_json::from_str(by_id.stdout.trim()).unwrap();
+    assert_eq!(report["export_id"], id.as_str());
+    assert_eq!(target.scalar_i64("SELECT count(*) FROM tasks"), 300);
+
+    // By URL, into another empty copy.
+    let target = db.schema_copy();
+    let mut args = vec!["restore", object_url.as_str(), "--target-url", &target.url];
+    args.extend(SAAS_FILLS);
+    let by_url = with_s3(&args);
+    assert_eq!(by_url.code, 0, "{}", by_url.stderr);
+    assert_eq!(target.scalar_i64("SELECT count(*) FROM comments"), 500);
+}
+
+#[test]
+fn a_restore_while_the_org_is_locked_on_the_target_exits_4() {
+    let (_db, store, path, target) = saas_archive_and_empty_target();
+    let before = target.digest();
+    // The org's lock key, derived independently: sha256('orgexport:' || key), 8 bytes.
+    let mut holder = target.client();
+    holder
+        .batch_execute(
+            "SELECT pg_advisory_lock(('x' || substr(encode(sha256('orgexport:1'), 'hex'), 1, 16))::bit(64)::bigint)",
+        )
+        .unwrap();
+    let run = restore(&store, &path, &target, SAAS_FILLS);
+    assert_refused(
+        &run,
+        4,
+        &["org acme is being exported or restored on the target"],
+    );
+    assert_eq!(target.digest(), before);
+}
