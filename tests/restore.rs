@@ -631,3 +631,24 @@ fn a_restore_while_the_org_is_locked_on_the_target_exits_4() {
     );
     assert_eq!(target.digest(), before);
 }
+
+#[test]
+fn a_capped_archive_is_refused_unless_allow_partial() {
+    let db = TestDb::new();
+    db.execute(include_str!("fixtures/partitioned.sql"));
+    let store = TempDir::new();
+    let path = archive_path(&run_export(
+        &db,
+        &store,
+        "a",
+        &["--max-rows-per-table", "5"],
+    ));
+    let target = db.schema_copy();
+    let before = target.digest();
+    let refused = restore(&store, &path, &target, &[]);
+    assert_refused(&refused, 2, &["capped", "public.events", "--allow-partial"]);
+    assert_eq!(target.digest(), before);
+    let partial = restore(&store, &path, &target, &["--allow-partial"]);
+    assert_eq!(partial.code, 0, "{}", partial.stderr);
+    assert_eq!(target.scalar_i64("SELECT count(*) FROM events"), 5);
+}

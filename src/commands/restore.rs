@@ -79,7 +79,10 @@ pub async fn run(
             ),
         ));
     }
-    let (catalog, scope) = load_scope(&target, &settings.scope).await?;
+    // The same configuration as `run` (--config) says which references keys flow along.
+    let (catalog, scope) = load_scope(&target, &settings.scope)
+        .await
+        .map_err(|e| e.context("reading the target's scope"))?;
 
     let mut events = start_reading(reader);
     let manifest = match events.recv().await {

@@ -759,19 +759,8 @@ mod tests {
                 fk(1, "lead_task_id", 2),
             ],
         };
-        let references = catalog
-            .foreign_keys
-            .iter()
-            .map(|fk| Reference {
-                table: fk.table,
-                columns: fk.columns.clone(),
-                target: fk.referenced,
-                target_columns: fk.referenced_columns.clone(),
-                when: None,
-                origin: Origin::Declared,
-            })
-            .collect();
-        let seq = |t: &str| Some(format!("{t}_id_seq")).filter(|_| true);
+        let references = crate::scope::references::declared(&catalog);
+        let seq = |t: &str| Some(format!("{t}_id_seq"));
         let mut columns = HashMap::new();
         columns.insert(
             "public.orgs".to_string(),
