@@ -82,6 +82,23 @@ pub async fn load_scope(db: &Db, config: &ScopeConfig) -> anyhow::Result<(Catalo
     Ok((catalog, scope))
 }
 
+/// Where an archive named on the command line is (`verify`, `restore`): an export id is
+/// looked up in the history (with the row that vouches for it), a path or URL is taken as is.
+pub async fn archive_location(
+    settings: &Settings,
+    source: &str,
+    report: &Reporter,
+) -> anyhow::Result<(String, Option<history::ExportRow>)> {
+    if uuid::Uuid::parse_str(source).is_err() {
+        return Ok((source.to_string(), None));
+    }
+    let id = crate::commands::link::parse_export_id(source)?;
+    let sessions = connect_sessions(settings).await?;
+    read_history(&sessions.history, report).await?;
+    let (export, url) = completed_export(&sessions.history, id).await?;
+    Ok((url, Some(export)))
+}
+
 /// The archive URL of a completed export, or a usage error saying why there is none.
 pub async fn completed_export(
     history_db: &Db,

@@ -10,8 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RestoreArgs;
-use crate::commands::link::parse_export_id;
-use crate::commands::{completed_export, connect_sessions, load_scope, read_history};
+use crate::commands::{archive_location, load_scope};
 use crate::config::Settings;
 use crate::db::connect::connect;
 use crate::db::lock;
@@ -45,16 +44,7 @@ pub async fn run(
     let started = Instant::now();
 
     // The archive: by export id through the history, or by path or URL.
-    let (object_url, recorded) = match uuid::Uuid::parse_str(&args.source) {
-        Ok(_) => {
-            let id = parse_export_id(&args.source)?;
-            let sessions = connect_sessions(settings).await?;
-            read_history(&sessions.history, &report).await?;
-            let (export, url) = completed_export(&sessions.history, id).await?;
-            (url, Some(export))
-        }
-        Err(_) => (args.source.clone(), None),
-    };
+    let (object_url, recorded) = archive_location(settings, &args.source, &report).await?;
     let (store, key) = Store::locate(&object_url, &settings.store).await?;
     let source = Source {
         url: store.object_url(&key),

@@ -4,8 +4,7 @@
 use serde_json::json;
 
 use crate::cli::VerifyArgs;
-use crate::commands::link::parse_export_id;
-use crate::commands::{completed_export, connect_sessions, read_history};
+use crate::commands::archive_location;
 use crate::config::Settings;
 use crate::error::{Kind, fail};
 use crate::export::verify::{check_recorded, check_sidecar, verify_archive};
@@ -13,16 +12,7 @@ use crate::output::{Reporter, human_bytes};
 use crate::store::Store;
 
 pub async fn run(settings: &Settings, args: &VerifyArgs, report: Reporter) -> anyhow::Result<()> {
-    let target = args.target.as_str();
-    let (object_url, recorded) = if uuid::Uuid::parse_str(target).is_ok() {
-        let id = parse_export_id(target)?;
-        let sessions = connect_sessions(settings).await?;
-        read_history(&sessions.history, &report).await?;
-        let (export, url) = completed_export(&sessions.history, id).await?;
-        (url, Some(export))
-    } else {
-        (target.to_string(), None)
-    };
+    let (object_url, recorded) = archive_location(settings, &args.target, &report).await?;
     let (store, key) = Store::locate(&object_url, &settings.store).await?;
     let reader = store.open_read(&key).await?;
     let mut verdict = tokio::task::spawn_blocking(move || verify_archive(reader)).await?;

@@ -185,6 +185,17 @@ impl Loader<'_> {
         self.run(what, self.client.query(sql, &[])).await
     }
 
+    /// The reader's next event, or `Interrupted` on Ctrl-C.
+    async fn next_event(
+        &self,
+        events: &mut mpsc::Receiver<Event>,
+    ) -> anyhow::Result<Option<Event>> {
+        tokio::select! {
+            event = events.recv() => Ok(event),
+            _ = self.cancel.cancelled() => Err(fail(Kind::Interrupted, "interrupted")),
+        }
+    }
+
     /// Stages every section's rows from `events` (the manifest already taken) and returns
     /// the archive's verdict. Rows of a section the manifest does not list stop the load.
     pub async fn stage(
@@ -223,10 +234,7 @@ impl Loader<'_> {
         let mut current: Option<(usize, crate::output::SectionProgress)> = None;
         let mut bytes = 0u64;
         loop {
-            let event = tokio::select! {
-                event = events.recv() => event,
-                _ = self.cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
-            };
+            let event = self.next_event(events).await?;
             match event {
                 Some(Event::Rows {
                     section,
@@ -290,10 +298,7 @@ impl Loader<'_> {
             return Err(err);
         }
         loop {
-            let event = tokio::select! {
-                event = events.recv() => event,
-                _ = self.cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
-            };
+            let event = self.next_event(events).await?;
             match event {
                 Some(Event::Done(verdict)) if !verdict.ok() => return Ok(verdict),
                 Some(Event::Done(_)) | None => return Err(err),
