@@ -155,8 +155,8 @@ pub struct ListArgs {
     #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::Other)]
     pub org: Option<String>,
 
-    /// Only this status
-    #[arg(long, value_name = "STATUS", value_parser = crate::history::Status::NAMES)]
+    /// Only this status: pending, running, completed, failed, cancelled or pruned
+    #[arg(long, value_name = "STATUS")]
     pub status: Option<String>,
 
     /// At most N rows

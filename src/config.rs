@@ -11,10 +11,12 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::cli::{Cli, Command, GlobalArgs, ScopeArgs};
+use crate::db::guards::Guards;
 use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail, kind_of, one_line};
+use crate::history::Status;
+use crate::output::Output;
 use crate::export::render::RenderMode;
-use crate::restore::plan::Fill;
 use crate::scope::references::PolymorphicConfig;
 use crate::scope::rules::ScopeConfig;
 use crate::store::StoreConfig;
@@ -39,6 +41,8 @@ pub struct Settings {
     pub render: RenderMode,
     /// `restore`: the target's connection options (resolved like `connect`) and `--fill`.
     pub restore: Option<RestoreSettings>,
+    /// `list --status`: the one status shown.
+    pub status_filter: Option<Status>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,36 +51,32 @@ pub struct RestoreSettings {
     pub fills: Vec<Fill>,
 }
 
-/// Server-side limits on the export's sessions, so that an export never waits forever behind
-/// DDL, nor holds its snapshot (and the locks DDL would wait for) forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Guards {
-    /// `lock_timeout`: how long a statement may wait for a table lock (e.g. behind DDL).
-    pub lock_timeout: Duration,
-    /// `statement_timeout`: the longest one statement (one section's COPY) may run; 0 = none.
-    pub statement_timeout: Duration,
-    /// `idle_in_transaction_session_timeout`: the server ends the snapshot if the tool stalls.
-    pub idle_in_transaction_timeout: Duration,
+/// `--fill schema.table.column=SQL`: a value for a column the archive does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fill {
+    pub table: String,
+    pub column: String,
+    pub sql: String,
 }
 
-impl Default for Guards {
-    fn default() -> Self {
-        Guards {
-            lock_timeout: Duration::from_secs(10),
-            statement_timeout: Duration::from_secs(6 * 3600),
-            idle_in_transaction_timeout: Duration::from_secs(10 * 60),
+impl Fill {
+    pub fn parse(text: &str) -> Result<Fill, String> {
+        let usage = || {
+            format!(
+                "--fill {text:?}: write schema.table.column=SQL, e.g. --fill \"public.users.password_hash='!'\""
+            )
+        };
+        let (target, sql) = text.split_once('=').ok_or_else(usage)?;
+        let (table, column) = target.trim().rsplit_once('.').ok_or_else(usage)?;
+        if !table.contains('.') || column.is_empty() || sql.trim().is_empty() {
+            return Err(usage());
         }
+        Ok(Fill {
+            table: table.to_string(),
+            column: column.to_string(),
+            sql: sql.trim().to_string(),
+        })
     }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Output {
-    pub json: bool,
-    pub quiet: bool,
-    pub verbose: bool,
-    /// Without a terminal, how often a long section says how far it got (30 s;
-    /// `ORGEXPORT_HEARTBEAT_SECS` changes it, for tests and impatient logs).
-    pub heartbeat: Duration,
 }
 
 /// The TOML file, as written. Unknown keys are errors so that a typo is never silently ignored.
@@ -151,6 +151,9 @@ impl Settings {
                         .map_err(|e| (kind_of(&e), one_line(&e))),
                     fills,
                 });
+            }
+            Command::List(args) => {
+                settings.status_filter = args.status.as_deref().map(status_filter).transpose()?;
             }
             Command::Link(args) => {
                 if let Some(ttl) = args.ttl {
@@ -328,6 +331,7 @@ impl Settings {
             guards,
             render,
             restore: None,
+            status_filter: None,
         })
     }
 }
@@ -349,6 +353,19 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+
+/// `--status TEXT`: one of the history's statuses.
+fn status_filter(text: &str) -> anyhow::Result<Status> {
+    Status::parse(text).ok_or_else(|| {
+        fail(
+            Kind::Usage,
+            format!(
+                "--status {text:?} is not a status: use one of {}",
+                Status::NAMES.join(", ")
+            ),
+        )
+    })
+}
 fn read_file(path: &Path) -> anyhow::Result<(FileConfig, String)> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         fail(

@@ -228,11 +228,6 @@ pub async fn migrate_in(txn: &impl tokio_postgres::GenericClient) -> anyhow::Res
     Ok(())
 }
 
-/// Who acts: the OS user and host (the database role is recorded by the server).
-pub fn actor() -> String {
-    format!("{}@{}", crate::os_user(), crate::host_name())
-}
-
 /// A new export request.
 pub struct NewExport<'a> {
     pub id: Uuid,
@@ -250,7 +245,7 @@ pub fn liveness_key(id: Uuid) -> i64 {
 /// Records the request: row `pending`, event `export.requested`. The liveness lock is taken
 /// before the row becomes visible, so no other process can mistake it for abandoned.
 pub async fn create(client: &Client, export: &NewExport<'_>) -> anyhow::Result<()> {
-    let actor = actor();
+    let actor = crate::host::actor();
     client
         .execute("SELECT pg_advisory_lock($1)", &[&liveness_key(export.id)])
         .await
@@ -265,7 +260,7 @@ pub async fn create(client: &Client, export: &NewExport<'_>) -> anyhow::Result<(
                 &export.org_lookup,
                 &export.org_table,
                 &actor,
-                &crate::host_name(),
+                &crate::host::host_name(),
                 &(std::process::id() as i32),
             ],
         )
@@ -507,7 +502,7 @@ pub async fn audit(
         .execute(
             "INSERT INTO orgexport.audit_log (actor, action, export_id, org_key, details) \
              VALUES ($1, $2, $3, $4, $5)",
-            &[&actor(), &action, &export_id, &org_key, &details],
+            &[&crate::host::actor(), &action, &export_id, &org_key, &details],
         )
         .await
         .with_context(|| format!("writing audit event {action}"))?;
@@ -543,6 +538,69 @@ fn export_row(row: &tokio_postgres::Row) -> ExportRow {
 const EXPORT_COLUMNS: &str =
     "id, org_key, org_lookup, status, object_url, bytes, sha256, finished_at";
 
+/// The SQL condition "the export is of the org given as parameter `$n`" (NULL: every org),
+/// matched against what was recorded: the lookup the operator typed or the canonical key.
+fn org_filter(n: usize) -> String {
+    format!("(${n}::text IS NULL OR org_lookup = ${n} OR org_key = ${n})")
+}
+
+/// The newest `limit` exports, optionally of one org and one status, each as the JSON object
+/// `list --json` prints (with `duration_seconds`).
+pub async fn list(
+    client: &Client,
+    org: Option<&str>,
+    status: Option<Status>,
+    limit: u32,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT row_to_json(e)::text FROM ( \
+                 SELECT id, org_lookup, org_key, org_table, status, requested_by, host, \
+                        created_at, started_at, finished_at, \
+                        extract(epoch FROM finished_at - started_at)::float8 AS duration_seconds, \
+                        record_count, bytes, sha256, object_url, error \
+                 FROM orgexport.exports \
+                 WHERE {} AND ($2::text IS NULL OR status = $2) \
+                 ORDER BY created_at DESC, id DESC LIMIT $3) e",
+                org_filter(1)
+            ),
+            &[&org, &status.map(Status::as_str), &i64::from(limit)],
+        )
+        .await
+        .context("reading orgexport.exports")?;
+    rows.iter()
+        .map(|r| serde_json::from_str(r.get::<_, &str>(0)))
+        .collect::<Result<_, _>>()
+        .context("decoding history rows")
+}
+
+/// What this role may do with schema `orgexport` (for `check`).
+pub struct Access {
+    pub exists: bool,
+    pub can_create: bool,
+    pub can_write: bool,
+}
+
+pub async fn access(client: &Client) -> anyhow::Result<Access> {
+    let row = client
+        .query_one(
+            "SELECT to_regclass('orgexport.exports') IS NOT NULL, \
+                    has_database_privilege(current_database(), 'CREATE'), \
+                    CASE WHEN to_regclass('orgexport.exports') IS NOT NULL \
+                         THEN has_table_privilege('orgexport.exports', 'INSERT,UPDATE') \
+                          AND has_table_privilege('orgexport.audit_log', 'INSERT') ELSE false END",
+            &[],
+        )
+        .await
+        .context("reading the privileges on schema orgexport")?;
+    Ok(Access {
+        exists: row.get(0),
+        can_create: row.get(1),
+        can_write: row.get(2),
+    })
+}
+
 /// One export by id; `None` when there is no such export (or no history at all).
 pub async fn find(client: &Client, id: Uuid) -> anyhow::Result<Option<ExportRow>> {
     if !exists(client).await? {
@@ -573,11 +631,11 @@ pub async fn prune_candidates(
             &format!(
                 "SELECT {EXPORT_COLUMNS} FROM ( \
                     SELECT *, row_number() OVER (PARTITION BY org_key ORDER BY finished_at DESC, id DESC) AS newest \
-                    FROM orgexport.exports WHERE status = 'completed' \
-                      AND ($3::text IS NULL OR org_lookup = $3 OR org_key = $3)) e \
+                    FROM orgexport.exports WHERE status = 'completed' AND {}) e \
                  WHERE ($1::float8 IS NULL OR finished_at < now() - make_interval(secs => $1)) \
                    AND ($2::int8 IS NULL OR newest > $2) \
-                 ORDER BY finished_at, id"
+                 ORDER BY finished_at, id",
+                org_filter(3)
             ),
             &[&older_than_secs, &keep, &org],
         )

@@ -5,17 +5,8 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod host;
 pub mod scope;
-
-/// The OS user running the tool (for libpq's default user and the audit trail).
-pub fn os_user() -> String {
-    whoami::username().unwrap_or_else(|_| "unknown".to_string())
-}
-
-/// This host's name (for the history table and the audit trail).
-pub fn host_name() -> String {
-    whoami::hostname().unwrap_or_else(|_| "unknown".to_string())
-}
 
 pub mod commands;
 pub mod export;

@@ -11,7 +11,16 @@ use std::time::Instant;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::config::Output;
+/// How much the tool says and in which form: the resolved `--json`, `-q`, `-v` and heartbeat.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Output {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    /// Without a terminal, how often a long section says how far it got (30 s;
+    /// `ORGEXPORT_HEARTBEAT_SECS` changes it, for tests and impatient logs).
+    pub heartbeat: Duration,
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Reporter {

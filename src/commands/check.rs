@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::commands::{connect_sessions, load_scope};
 use crate::config::Settings;
+use crate::db::connect::Db;
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::output::Reporter;
 use crate::store::Store;
@@ -14,91 +15,90 @@ struct Outcome {
     result: Result<String, anyhow::Error>,
 }
 
-pub async fn run(settings: &Settings, report: Reporter) -> anyhow::Result<()> {
-    let mut outcomes = Vec::new();
-    match connect_sessions(settings).await {
-        Err(err) => outcomes.push(Outcome {
-            name: "database",
-            result: Err(err),
-        }),
-        Ok(sessions) => {
-            let client = &sessions.db.client;
-            let version = client
-                .query_one(
-                    "SELECT split_part(current_setting('server_version'), ' ', 1), current_user::text, current_database()::text",
-                    &[],
-                )
-                .await;
-            outcomes.push(Outcome {
-                name: "database",
-                result: version
-                    .map(|r| {
-                        format!(
-                            "{} — PostgreSQL {} as role {} on {}",
-                            sessions.db.options.describe(),
-                            r.get::<_, String>(0),
-                            r.get::<_, String>(1),
-                            r.get::<_, String>(2)
-                        )
-                    })
-                    .map_err(anyhow::Error::new),
-            });
-            outcomes.push(Outcome {
-                name: "read privileges",
-                result: read_privileges(settings, &sessions.db).await,
-            });
-            outcomes.push(Outcome {
-                name: "history schema",
-                result: history_privileges(client).await,
-            });
-            outcomes.push(Outcome {
-                name: "advisory locks",
-                result: client
-                    .query_one(
-                        "SELECT pg_try_advisory_lock(-1), pg_advisory_unlock(-1)",
-                        &[],
-                    )
-                    .await
-                    .map(|_| "pg_try_advisory_lock works".to_string())
-                    .map_err(anyhow::Error::new),
-            });
-        }
+impl Outcome {
+    fn new(name: &'static str, result: anyhow::Result<String>) -> Outcome {
+        Outcome { name, result }
     }
-    let store = async {
+}
+
+pub async fn run(settings: &Settings, report: Reporter) -> anyhow::Result<()> {
+    let mut outcomes = database_checks(settings).await;
+    outcomes.extend(store_checks(settings).await);
+    print(&report, &outcomes)?;
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+    let Some(first) = failed.first() else {
+        return Ok(());
+    };
+    let kind = first
+        .result
+        .as_ref()
+        .err()
+        .map(kind_of)
+        .unwrap_or(Kind::ExportFailed);
+    let names: Vec<&str> = failed.iter().map(|o| o.name).collect();
+    Err(fail(
+        kind,
+        format!(
+            "{} of {} checks failed: {}",
+            failed.len(),
+            outcomes.len(),
+            names.join(", ")
+        ),
+    ))
+}
+
+/// The database, the read privileges, the history schema and advisory locks.
+async fn database_checks(settings: &Settings) -> Vec<Outcome> {
+    let sessions = match connect_sessions(settings).await {
+        Ok(sessions) => sessions,
+        Err(err) => return vec![Outcome::new("database", Err(err))],
+    };
+    let db = &sessions.db;
+    vec![
+        Outcome::new("database", db.server_identity().await),
+        Outcome::new("read privileges", read_privileges(settings, db).await),
+        Outcome::new("history schema", history_privileges(db).await),
+        Outcome::new(
+            "advisory locks",
+            crate::db::lock::probe(&db.client)
+                .await
+                .map(|()| "pg_try_advisory_lock works".to_string()),
+        ),
+    ]
+}
+
+/// The store (a probe written, read back and deleted) and, when it works, link signing.
+async fn store_checks(settings: &Settings) -> Vec<Outcome> {
+    let opened = async {
         let store = Store::open(&settings.store)?;
         store.preflight().await?;
         Ok::<_, anyhow::Error>(store)
     }
     .await;
-    match store {
-        Err(err) => {
-            outcomes.push(Outcome {
-                name: "store",
-                result: Err(err),
-            });
+    let store = match opened {
+        Ok(store) => store,
+        Err(err) => return vec![Outcome::new("store", Err(err))],
+    };
+    let probe = store.archive_key("check", "probe");
+    let links = store.link(&probe, settings.link_ttl).await.map(|link| {
+        match link.expires_at {
+            Some(_) => "signed links can be issued".to_string(),
+            None => "local store: links are unsigned file:// URLs".to_string(),
         }
-        Ok(store) => {
-            outcomes.push(Outcome {
-                name: "store",
-                result: Ok(format!(
-                    "{} is writable (probe written, read back, deleted)",
-                    store.display()
-                )),
-            });
-            let probe = store.archive_key("check", "probe");
-            outcomes.push(Outcome {
-                name: "links",
-                result: store.link(&probe, settings.link_ttl).await.map(|link| {
-                    match link.expires_at {
-                        Some(_) => "signed links can be issued".to_string(),
-                        None => "local store: links are unsigned file:// URLs".to_string(),
-                    }
-                }),
-            });
-        }
-    }
+    });
+    vec![
+        Outcome::new(
+            "store",
+            Ok(format!(
+                "{} is writable (probe written, read back, deleted)",
+                store.display()
+            )),
+        ),
+        Outcome::new("links", links),
+    ]
+}
 
-    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+fn print(report: &Reporter, outcomes: &[Outcome]) -> anyhow::Result<()> {
     if report.output.json {
         let checks: Vec<_> = outcomes
             .iter()
@@ -107,54 +107,30 @@ pub async fn run(settings: &Settings, report: Reporter) -> anyhow::Result<()> {
                 Err(e) => json!({"name": o.name, "ok": false, "detail": one_line(e)}),
             })
             .collect();
-        report.json(&json!({ "ok": failed.is_empty(), "checks": checks }))?;
-    } else {
-        for o in &outcomes {
-            let line = match &o.result {
-                Ok(detail) => format!("✔ {}: {detail}", o.name),
-                Err(e) => format!("✘ {}: {}", o.name, one_line(e)),
-            };
-            report.stdout_line(&line)?;
-        }
+        let ok = outcomes.iter().all(|o| o.result.is_ok());
+        report.json(&json!({ "ok": ok, "checks": checks }))?;
+        return Ok(());
     }
-    match failed.first() {
-        None => Ok(()),
-        Some(first) => {
-            let kind = first
-                .result
-                .as_ref()
-                .err()
-                .map(kind_of)
-                .unwrap_or(Kind::ExportFailed);
-            Err(fail(
-                kind,
-                format!(
-                    "{} of {} checks failed: {}",
-                    failed.len(),
-                    outcomes.len(),
-                    failed.iter().map(|o| o.name).collect::<Vec<_>>().join(", ")
-                ),
-            ))
-        }
+    for o in outcomes {
+        let line = match &o.result {
+            Ok(detail) => format!("✔ {}: {detail}", o.name),
+            Err(e) => format!("✘ {}: {}", o.name, one_line(e)),
+        };
+        report.stdout_line(&line)?;
     }
+    Ok(())
 }
 
 /// SELECT on every table an export reads (all the scope's tables).
-async fn read_privileges(
-    settings: &Settings,
-    db: &crate::db::connect::Db,
-) -> anyhow::Result<String> {
+async fn read_privileges(settings: &Settings, db: &Db) -> anyhow::Result<String> {
     let (catalog, scope) = load_scope(db, &settings.scope).await?;
     let mut missing = Vec::new();
     for section in &scope.sections {
         let t = catalog.table(section.table);
-        let qualified = crate::db::quote_qualified(&t.schema, &t.name);
-        let ok: bool = db
-            .client
-            .query_one("SELECT has_table_privilege($1, 'SELECT')", &[&qualified])
+        if !db
+            .can_select(&crate::db::quote_qualified(&t.schema, &t.name))
             .await?
-            .get(0);
-        if !ok {
+        {
             missing.push(t.qualified_name());
         }
     }
@@ -174,43 +150,32 @@ async fn read_privileges(
             ),
         ));
     }
-    if missing.is_empty() {
-        Ok(format!(
-            "SELECT on all {} in-scope tables (root {})",
-            scope.sections.len(),
-            catalog.table(scope.root).qualified_name()
-        ))
-    } else {
-        Err(fail(
+    if !missing.is_empty() {
+        return Err(fail(
             Kind::Connect,
             format!(
                 "no SELECT privilege on {}; GRANT SELECT to this role",
                 missing.join(", ")
             ),
-        ))
+        ));
     }
+    Ok(format!(
+        "SELECT on all {} in-scope tables (root {})",
+        scope.sections.len(),
+        catalog.table(scope.root).qualified_name()
+    ))
 }
 
 /// Schema `orgexport`: writable if it exists, creatable if not; never on a read-only database.
-async fn history_privileges(client: &tokio_postgres::Client) -> anyhow::Result<String> {
-    if crate::history::is_read_only(client).await? {
+async fn history_privileges(db: &Db) -> anyhow::Result<String> {
+    if crate::history::is_read_only(&db.client).await? {
         return Err(fail(
             Kind::Connect,
             "the database is read-only (a replica?): exports could not be recorded; point --database-url at the primary",
         ));
     }
-    let row = client
-        .query_one(
-            "SELECT to_regclass('orgexport.exports') IS NOT NULL, \
-                    has_database_privilege(current_database(), 'CREATE'), \
-                    CASE WHEN to_regclass('orgexport.exports') IS NOT NULL \
-                         THEN has_table_privilege('orgexport.exports', 'INSERT,UPDATE') \
-                          AND has_table_privilege('orgexport.audit_log', 'INSERT') ELSE false END",
-            &[],
-        )
-        .await?;
-    let (exists, can_create, can_write): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
-    match (exists, can_create, can_write) {
+    let access = crate::history::access(&db.client).await?;
+    match (access.exists, access.can_create, access.can_write) {
         (true, _, true) => Ok("schema orgexport exists and is writable".into()),
         (true, _, false) => Err(fail(
             Kind::Connect,

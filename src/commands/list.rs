@@ -1,43 +1,28 @@
 //! `orgexport list`: the export history, newest first (abandoned runs reconciled first).
 
-use anyhow::Context;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cli::ListArgs;
 use crate::commands::{connect_sessions, read_history};
 use crate::config::Settings;
+use crate::history;
 use crate::output::{Reporter, human_bytes};
 
 pub async fn run(settings: &Settings, args: &ListArgs, report: Reporter) -> anyhow::Result<()> {
     let sessions = connect_sessions(settings).await?;
     // A database that never ran an export (or a replica of one) has no history: nothing to
     // list, and nothing is created.
-    let rows = if !read_history(&sessions.history, &report).await? {
-        Vec::new()
+    let exports = if read_history(&sessions.history, &report).await? {
+        history::list(
+            &sessions.history.client,
+            args.org.as_deref(),
+            settings.status_filter,
+            args.limit,
+        )
+        .await?
     } else {
-        sessions
-            .history
-            .client
-            .query(
-                "SELECT row_to_json(e)::text FROM ( \
-                SELECT id, org_lookup, org_key, org_table, status, requested_by, host, \
-                       created_at, started_at, finished_at, \
-                       extract(epoch FROM finished_at - started_at)::float8 AS duration_seconds, \
-                       record_count, bytes, sha256, object_url, error \
-                FROM orgexport.exports \
-                WHERE ($1::text IS NULL OR org_lookup = $1 OR org_key = $1) \
-                  AND ($2::text IS NULL OR status = $2) \
-                ORDER BY created_at DESC, id DESC LIMIT $3) e",
-                &[&args.org, &args.status, &(args.limit as i64)],
-            )
-            .await
-            .context("reading orgexport.exports")?
+        Vec::new()
     };
-    let exports: Vec<Value> = rows
-        .iter()
-        .map(|r| serde_json::from_str(r.get::<_, &str>(0)))
-        .collect::<Result<_, _>>()
-        .context("decoding history rows")?;
 
     if report.output.json {
         report.json(&json!({ "exports": exports }))?;

@@ -31,8 +31,8 @@ pub async fn connect_sessions(settings: &Settings) -> anyhow::Result<Sessions> {
     let options = settings.connect_options()?;
     let db = connect(&options).await?;
     let history = connect(&options).await?;
-    db.apply_guards(&settings.guards).await?;
-    history.apply_guards(&settings.guards).await?;
+    settings.guards.apply(&db).await?;
+    settings.guards.apply(&history).await?;
     Ok(Sessions { db, history })
 }
 

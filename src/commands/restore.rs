@@ -59,7 +59,7 @@ pub async fn run(
         .clone()
         .map_err(|(kind, message)| fail(kind, format!("--target-url: {message}")))?;
     let target = connect(&options).await?;
-    target.apply_guards(&settings.guards).await?;
+    settings.guards.apply(&target).await?;
     if history::is_read_only(&target.client).await? {
         return Err(fail(
             Kind::Connect,

@@ -1,12 +1,10 @@
 //! Opening a connection with [`ConnectOptions`] (TLS per `sslmode`, the whole attempt bounded
 //! by `connect_timeout`), and what a failure means for the operator; the open session
-//! ([`Db`]): server-side guards and cancelling the running statement.
+//! ([`Db`]) and cancelling its running statement.
 
-use anyhow::Context;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
-use crate::config::Guards;
 use crate::db::options::{ConnectOptions, SslMode};
 use crate::error::{Kind, fail};
 
@@ -181,29 +179,35 @@ impl Db {
         }
     }
 
+    /// The server's version, the session's role and database, as `check` reports them.
+    pub async fn server_identity(&self) -> anyhow::Result<String> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT split_part(current_setting('server_version'), ' ', 1), current_user::text, current_database()::text",
+                &[],
+            )
+            .await?;
+        Ok(format!(
+            "{} — PostgreSQL {} as role {} on {}",
+            self.options.describe(),
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2)
+        ))
+    }
+
+    /// Whether the session's role may SELECT from a table (`"schema"."table"`).
+    pub async fn can_select(&self, qualified: &str) -> anyhow::Result<bool> {
+        Ok(self
+            .client
+            .query_one("SELECT has_table_privilege($1, 'SELECT')", &[&qualified])
+            .await?
+            .get(0))
+    }
+
     /// Cancels whatever statement this session is running; see [`Canceller::cancel`].
     pub async fn cancel_running(&self) {
         self.canceller().cancel().await;
-    }
-
-    /// Applies the session guards (see [`Guards`]).
-    pub async fn apply_guards(&self, guards: &Guards) -> anyhow::Result<()> {
-        let ms = |d: std::time::Duration| d.as_millis().to_string();
-        self.client
-            .execute(
-                "SELECT set_config('lock_timeout', $1, false), \
-                        set_config('statement_timeout', $2, false), \
-                        set_config('idle_in_transaction_session_timeout', $3, false)",
-                &[
-                    &ms(guards.lock_timeout),
-                    &ms(guards.statement_timeout),
-                    &ms(guards.idle_in_transaction_timeout),
-                ],
-            )
-            .await
-            .context(
-                "setting lock_timeout, statement_timeout and idle_in_transaction_session_timeout",
-            )?;
-        Ok(())
     }
 }

@@ -17,6 +17,19 @@ pub fn lock_key(org_key: &str) -> i64 {
     i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
+/// Whether this role may take advisory locks at all (for `check`): takes and releases a key
+/// no org derives to in practice.
+pub async fn probe(client: &Client) -> anyhow::Result<()> {
+    client
+        .query_one(
+            "SELECT pg_try_advisory_lock(-1), pg_advisory_unlock(-1)",
+            &[],
+        )
+        .await
+        .context("taking an advisory lock")?;
+    Ok(())
+}
+
 /// Who holds an org's lock, from `pg_locks` and `pg_stat_activity`.
 #[derive(Debug, Clone)]
 pub struct Holder {

@@ -1,6 +1,7 @@
 //! Talking to PostgreSQL: connection options and the advisory lock.
 
 pub mod connect;
+pub mod guards;
 pub mod lock;
 pub mod options;
 pub mod tls;

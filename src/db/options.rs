@@ -185,7 +185,7 @@ impl ConnectOptions {
                 ));
             }
         };
-        let user = params.remove("user").unwrap_or_else(crate::os_user);
+        let user = params.remove("user").unwrap_or_else(crate::host::os_user);
         let dbname = params.remove("dbname").unwrap_or_else(|| user.clone());
         let sslmode = SslMode::parse(params.remove("sslmode").as_deref().unwrap_or("prefer"))?;
         let connect_timeout = match params.remove("connect_timeout") {

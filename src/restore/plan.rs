@@ -7,40 +7,13 @@
 
 use std::collections::HashMap;
 
+use crate::config::Fill;
 use crate::db::{quote_ident, quote_literal, quote_qualified};
 use crate::restore::manifest::{ArchivedManifest, Role};
 use crate::restore::target::TargetColumn;
 use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::references::{Origin, Reference};
 use crate::scope::rules::{Role as ScopeRole, Scope};
-
-/// `--fill schema.table.column=SQL`: a value for a column the archive does not hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fill {
-    pub table: String,
-    pub column: String,
-    pub sql: String,
-}
-
-impl Fill {
-    pub fn parse(text: &str) -> Result<Fill, String> {
-        let usage = || {
-            format!(
-                "--fill {text:?}: write schema.table.column=SQL, e.g. --fill \"public.users.password_hash='!'\""
-            )
-        };
-        let (target, sql) = text.split_once('=').ok_or_else(usage)?;
-        let (table, column) = target.trim().rsplit_once('.').ok_or_else(usage)?;
-        if !table.contains('.') || column.is_empty() || sql.trim().is_empty() {
-            return Err(usage());
-        }
-        Ok(Fill {
-            table: table.to_string(),
-            column: column.to_string(),
-            sql: sql.trim().to_string(),
-        })
-    }
-}
 
 pub struct Options<'a> {
     pub remap_keys: bool,
