@@ -3,6 +3,8 @@
 
 pub mod archive;
 pub mod copy;
+pub mod job;
+pub mod preview;
 pub mod render;
 pub mod snapshot;
 pub mod verify;

@@ -7,3 +7,4 @@ pub mod plan;
 pub mod references;
 pub mod rules;
 pub mod secrets;
+pub mod selection;

@@ -1,0 +1,401 @@
+//! One export of one org, end to end (DESIGN §1): the history row, the org's lock, the
+//! snapshot read into a spool section by section, the archive (manifest first) uploaded with
+//! its sidecar, the history row completed, the link. Failures are recorded on the row
+//! (`failed`, or `cancelled` on Ctrl-C) and nothing partial is left in the store. Choosing
+//! which orgs to export and printing the results is the `run` command's.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::db::connect::Db;
+use crate::db::lock::{self, Acquired, Holder};
+use crate::error::{Kind, fail, kind_of, one_line};
+use crate::export::archive::{
+    ArchiveInfo, ArchiveWriter, Counted, FORMAT, Manifest, OrgRef, SectionManifest, Sidecar, Spool,
+    assemble,
+};
+use crate::export::render::RenderMode;
+use crate::export::snapshot::Snapshot;
+use crate::history::{self, Completed, NewExport, Status};
+use crate::org::{self, Org};
+use crate::output::{ExportProgress, Reporter, human_bytes};
+use crate::scope::catalog::Catalog;
+use crate::scope::plan::{Planner, SectionSql};
+use crate::scope::rules::Scope;
+use crate::store::{Link, Store, Uploaded};
+
+/// The result of one successful export.
+#[derive(Debug)]
+pub struct Exported {
+    pub id: Uuid,
+    pub org: Org,
+    pub object_url: String,
+    pub link: Link,
+    pub bytes: u64,
+    pub sha256: String,
+    pub record_count: u64,
+    pub sections: usize,
+}
+
+/// Everything an export of one org needs, opened once per invocation.
+pub struct Job<'a> {
+    pub store: &'a Store,
+    pub history: &'a Db,
+    pub catalog: &'a Catalog,
+    pub scope: &'a Scope,
+    pub planner: &'a Planner<'a>,
+    pub cancel: &'a CancellationToken,
+    pub report: Reporter,
+    pub compression_level: u32,
+    pub max_rows: Option<u64>,
+    pub link_ttl: Duration,
+    pub render: RenderMode,
+}
+
+/// One org to export: as typed by the operator, or already resolved (`--all-orgs`).
+pub enum Request {
+    Lookup(String),
+    Resolved(Org),
+}
+
+impl Request {
+    pub fn name(&self) -> &str {
+        match self {
+            Request::Lookup(lookup) => lookup,
+            Request::Resolved(org) => &org.lookup,
+        }
+    }
+}
+
+impl Job<'_> {
+    /// Exports one org: resolves it, records the request, takes the org's lock (waiting up to
+    /// `wait`), exports, and records the outcome.
+    pub async fn export(
+        &self,
+        db: &mut Db,
+        request: &Request,
+        wait: Option<Duration>,
+    ) -> anyhow::Result<Exported> {
+        let org = match request {
+            Request::Lookup(lookup) => {
+                org::resolve(&db.client, self.catalog, self.scope, self.planner, lookup).await?
+            }
+            Request::Resolved(org) => org.clone(),
+        };
+        let id = Uuid::now_v7();
+        let new = NewExport {
+            id,
+            org_key: &org.key,
+            org_lookup: &org.lookup,
+            org_table: &org.table,
+        };
+        history::create(&self.history.client, &new).await?;
+        let started = Instant::now();
+        match self.export_with_lock(db, &org, id, wait).await {
+            Ok(exported) => {
+                self.report_done(&exported, started);
+                Ok(exported)
+            }
+            Err(err) => {
+                self.record_failure(id, &org, &err).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn export_with_lock(
+        &self,
+        db: &mut Db,
+        org: &Org,
+        id: Uuid,
+        wait: Option<Duration>,
+    ) -> anyhow::Result<Exported> {
+        let key = lock::lock_key(&org.key);
+        match lock::acquire(&db.client, key, wait, self.cancel).await? {
+            Acquired::Taken => {
+                let outcome = self.export_locked(db, org, id).await;
+                match &outcome {
+                    // A statement may still run on the session (a COPY, or a count waiting for
+                    // a lock): cancel it server-side; the lock goes with the session at exit.
+                    Err(err) if kind_of(err) == Kind::Interrupted => db.cancel_running().await,
+                    // The lock also goes with the session; a dead connection has released it.
+                    _ => {
+                        let _ = lock::release(&db.client, key).await;
+                    }
+                }
+                outcome
+            }
+            Acquired::Busy(holder) => Err(self.busy(org, id, holder, wait).await),
+        }
+    }
+
+    /// Exit 4: who holds the org's lock — the export recorded in the history and the
+    /// database session — and what to do.
+    async fn busy(
+        &self,
+        org: &Org,
+        id: Uuid,
+        holder: Option<Holder>,
+        wait: Option<Duration>,
+    ) -> anyhow::Error {
+        let running = history::running_export_of(&self.history.client, &org.key, id)
+            .await
+            .ok()
+            .flatten();
+        let who = match (running, holder) {
+            (Some(export), Some(h)) => format!("{export}; database session {h}"),
+            (Some(export), None) => export,
+            (None, Some(h)) => format!("held by {h}"),
+            (None, None) => "its holder just let go".to_string(),
+        };
+        let advice = match wait {
+            Some(w) => format!("gave up after waiting {}", humantime::format_duration(w)),
+            None => "retry later or pass --wait=DURATION to queue behind it".to_string(),
+        };
+        fail(
+            Kind::LockBusy,
+            format!(
+                "another export of org {} is in progress ({who}); {advice}",
+                org.lookup
+            ),
+        )
+    }
+
+    fn report_done(&self, exported: &Exported, started: Instant) {
+        let org = &exported.org;
+        self.report.info(&format!(
+            "exported org {} ({} {}): {} sections, {} rows, {} in {:.1}s",
+            org.lookup,
+            org.table,
+            org.key,
+            exported.sections,
+            exported.record_count,
+            human_bytes(exported.bytes),
+            started.elapsed().as_secs_f64()
+        ));
+        match exported.link.expires_at {
+            Some(at) => self.report.info(&format!(
+                "download link valid until {}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
+            None => self
+                .report
+                .info("local file: the link is an unsigned file:// URL"),
+        }
+    }
+
+    /// Marks the history row `failed` (or `cancelled` on Ctrl-C) with the one-line reason.
+    async fn record_failure(&self, id: Uuid, org: &Org, err: &anyhow::Error) {
+        let status = if kind_of(err) == Kind::Interrupted {
+            Status::Cancelled
+        } else {
+            Status::Failed
+        };
+        let marked =
+            history::mark_failed(&self.history.client, id, &org.key, status, &one_line(err)).await;
+        if let Err(history_err) = marked {
+            self.report.warn(&format!(
+                "could not record the failure in orgexport.exports: {}",
+                one_line(&history_err)
+            ));
+        }
+    }
+
+    /// The export proper, with the org's lock held.
+    async fn export_locked(&self, db: &mut Db, org: &Org, id: Uuid) -> anyhow::Result<Exported> {
+        history::mark_running(&self.history.client, id).await?;
+        let (manifest, spool) = self.read_snapshot(db, org, id).await?;
+        let key = self.store.archive_key(&org.dir, &id.to_string());
+        let object_url = self.store.object_url(&key);
+        let uploaded = self.upload(&key, &object_url, id, &manifest, spool).await?;
+        self.record_completed(org, id, &manifest, &key, &object_url, &uploaded)
+            .await?;
+        let link = self.store.link(&key, self.link_ttl).await?;
+        Ok(Exported {
+            id,
+            org: org.clone(),
+            object_url,
+            link,
+            bytes: uploaded.bytes,
+            sha256: uploaded.sha256,
+            record_count: manifest.record_count(),
+            sections: manifest.sections.len(),
+        })
+    }
+
+    /// Reads every selected section in one snapshot into the spool and builds the manifest.
+    /// Sections first: the manifest that leads the archive then holds exact counts (and the
+    /// redacted json keys) without a separate counting pass.
+    async fn read_snapshot(
+        &self,
+        db: &mut Db,
+        org: &Org,
+        id: Uuid,
+    ) -> anyhow::Result<(Manifest, Spool)> {
+        // Row-level security would hide rows: fail before anything is written.
+        let selected = self.scope.selected_sections(self.catalog)?;
+        let key = org::key_for(&db.client, self.planner, &org.key).await?;
+        let sqls: Vec<SectionSql> = selected
+            .iter()
+            .map(|s| self.planner.section_sql(s, &key, self.max_rows, self.render))
+            .collect();
+        let snapshot = Snapshot::begin(&mut db.client).await?;
+        let snapshot_at = snapshot.snapshot_at.clone();
+        let server_version = snapshot.server_version.clone();
+        let mut writer = ArchiveWriter::new(Spool::new()?, self.compression_level);
+        let mut sections = Vec::with_capacity(sqls.len());
+        let progress = self.report.export_progress(sqls.len());
+        for (section, sql) in selected.iter().zip(&sqls) {
+            self.report
+                .verbose(&format!("{}: {}", sql.name, sql.copy));
+            let counted = self
+                .stream_section(&snapshot, sql, &mut writer, &progress)
+                .await?;
+            sections.push(SectionManifest::new(
+                self.catalog,
+                self.scope,
+                section,
+                counted,
+            ));
+        }
+        writer.finish().await?;
+        let spool = writer.into_sink();
+        snapshot.finish().await?;
+        let manifest = Manifest {
+            format: FORMAT,
+            export_id: id.to_string(),
+            org: OrgRef {
+                table: org.table.clone(),
+                key: org.key.clone(),
+                lookup: org.lookup.clone(),
+            },
+            generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            snapshot_at,
+            server_version,
+            tool_version: env!("CARGO_PKG_VERSION"),
+            sections,
+        };
+        Ok((manifest, spool))
+    }
+
+    /// Uploads the archive (manifest first, then the spooled sections) and its sidecar. On
+    /// failure nothing is left at either key.
+    async fn upload(
+        &self,
+        key: &object_store::path::Path,
+        object_url: &str,
+        id: Uuid,
+        manifest: &Manifest,
+        spool: Spool,
+    ) -> anyhow::Result<Uploaded> {
+        // Recorded before the first byte: a run killed mid-upload leaves a row that says where
+        // to clean up.
+        history::mark_uploading(&self.history.client, id, object_url).await?;
+        let mut upload = self.store.upload(key).await?;
+        let written = tokio::select! {
+            written = assemble(manifest, spool, self.compression_level, &mut upload) => written,
+            _ = self.cancel.cancelled() => Err(fail(Kind::Interrupted, "interrupted")),
+        };
+        if let Err(err) = written {
+            upload.abort().await;
+            return Err(err);
+        }
+        let uploaded = upload.finish().await?;
+        self.store.restrict(key)?;
+        let sidecar_key = Store::sidecar_of(key);
+        let sidecar = Sidecar {
+            manifest,
+            archive: ArchiveInfo {
+                object_url: object_url.to_string(),
+                bytes: uploaded.bytes,
+                sha256: uploaded.sha256.clone(),
+            },
+        };
+        if let Err(err) = self
+            .store
+            .put(&sidecar_key, serde_json::to_vec_pretty(&sidecar)?)
+            .await
+        {
+            // Nothing partial: an archive without its sidecar is removed again.
+            let _ = self.store.delete(key).await;
+            return Err(err);
+        }
+        self.store.restrict(&sidecar_key)?;
+        Ok(uploaded)
+    }
+
+    /// Completes the history row; when that fails, the archive and sidecar are removed: an
+    /// archive the history does not know about would never be pruned nor linked.
+    async fn record_completed(
+        &self,
+        org: &Org,
+        id: Uuid,
+        manifest: &Manifest,
+        key: &object_store::path::Path,
+        object_url: &str,
+        uploaded: &Uploaded,
+    ) -> anyhow::Result<()> {
+        let manifest_json = serde_json::to_value(manifest).context("serializing the manifest")?;
+        let completed = Completed {
+            object_url,
+            bytes: uploaded.bytes,
+            sha256: &uploaded.sha256,
+            record_count: manifest.record_count(),
+            manifest: manifest_json,
+        };
+        let recorded =
+            history::mark_completed(&self.history.client, id, &org.key, &completed).await;
+        if let Err(err) = recorded {
+            let _ = self.store.delete(&Store::sidecar_of(key)).await;
+            let _ = self.store.delete(key).await;
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Streams one section into the spool and counts what the manifest needs: the rows
+    /// written, the total when capped, and the cross-tenant rows left out.
+    async fn stream_section(
+        &self,
+        snapshot: &Snapshot<'_>,
+        sql: &SectionSql,
+        writer: &mut ArchiveWriter<Spool>,
+        export: &ExportProgress,
+    ) -> anyhow::Result<Counted> {
+        let progress = export.section(&sql.name);
+        let streamed = snapshot
+            .stream(sql, writer, self.cancel, |rows, bytes| {
+                progress.set(rows, bytes)
+            })
+            .await;
+        let (written, mut redacted_json_keys) = match streamed {
+            Ok(streamed) => streamed,
+            Err(err) => {
+                progress.abandon();
+                return Err(err);
+            }
+        };
+        progress.finish(written);
+        redacted_json_keys.sort();
+        let total = match self.max_rows {
+            Some(cap) if written >= cap => snapshot.count(sql, &sql.count, self.cancel).await?,
+            _ => written,
+        };
+        let cross_tenant = match &sql.candidates {
+            Some(query) => {
+                let candidates = snapshot.count(sql, query, self.cancel).await?;
+                Some(candidates.saturating_sub(total))
+            }
+            None => None,
+        };
+        Ok(Counted {
+            written,
+            total,
+            cross_tenant,
+            redacted_json_keys,
+        })
+    }
+}
