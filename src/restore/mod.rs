@@ -7,3 +7,4 @@ pub mod load;
 pub mod manifest;
 pub mod plan;
 pub mod target;
+pub mod transaction;
