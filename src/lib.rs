@@ -14,6 +14,7 @@ pub mod history;
 pub mod org;
 pub mod output;
 pub mod restore;
+pub mod retention;
 pub mod store;
 
 use tokio_util::sync::CancellationToken;
