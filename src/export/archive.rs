@@ -24,7 +24,6 @@ use tokio::task::JoinHandle;
 use crate::scope::catalog::Catalog;
 use crate::scope::rules::{Scope, Section};
 
-pub const FORMAT: &str = "orgexport/1";
 /// JSON per gzip member: small enough to keep memory flat, large enough that the 32 KiB
 /// deflate window loses nothing measurable (see bench/RESULTS.md).
 const CHUNK_SIZE: usize = 1 << 20;
@@ -342,6 +341,7 @@ fn gzip(data: &[u8], level: u32) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::manifest::FORMAT;
     use std::io::Read;
 
     struct VecSink(Vec<u8>);

@@ -14,9 +14,9 @@ use crate::db::connect::Db;
 use crate::db::lock::{self, Acquired, Holder};
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::archive::{
-    ArchiveInfo, ArchiveWriter, Counted, FORMAT, Manifest, OrgRef, SectionManifest, Sidecar, Spool,
-    assemble,
+    ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionManifest, Sidecar, Spool, assemble,
 };
+use crate::export::manifest::FORMAT;
 use crate::export::render::RenderMode;
 use crate::export::snapshot::Snapshot;
 use crate::history::{self, Completed, NewExport, Status};

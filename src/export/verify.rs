@@ -2,6 +2,7 @@
 //! JSON with serde's visitor API, each row handed on as it is read — so memory stays bounded
 //! whatever its size, and checks it against its own manifest and its sidecar.
 
+use crate::export::manifest::FORMAT;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 
@@ -190,7 +191,7 @@ fn describe(e: &serde_json::Error, place: &str) -> String {
 
 fn compare(manifest: &Value, counts: &Counts, verdict: &mut Verdict) {
     verdict.export_id = manifest["export_id"].as_str().map(str::to_string);
-    if manifest["format"] != "orgexport/1" {
+    if manifest["format"] != FORMAT {
         verdict
             .problems
             .push(format!("unknown format {}", manifest["format"]));

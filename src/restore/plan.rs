@@ -142,6 +142,7 @@ const INTEGER_TYPES: &[&str] = &["smallint", "integer", "bigint"];
 /// Plans the load, or lists every difference between the archive and the target.
 pub fn plan(
     manifest: &ArchivedManifest,
+    roles: &[Role],
     catalog: &Catalog,
     columns: &HashMap<String, Vec<TargetColumn>>,
     references: &[Reference],
@@ -151,6 +152,7 @@ pub fn plan(
     let mut sections = Vec::new();
     let mut table_ids = Vec::new();
     for (index, archived) in manifest.sections.iter().enumerate() {
+        let role = roles[index];
         let (Some(id), Some(target_columns)) =
             (catalog.find(&archived.name), columns.get(&archived.name))
         else {
@@ -207,7 +209,7 @@ pub fn plan(
             Vec::new()
         };
         let remap = match key.as_slice() {
-            [k] if options.remap_keys && archived.role.is_owned() => column(k).and_then(|c| {
+            [k] if options.remap_keys && role.is_owned() => column(k).and_then(|c| {
                 let referencing = references
                     .iter()
                     .any(|r| r.table == id && r.columns.contains(k));
@@ -225,7 +227,7 @@ pub fn plan(
         };
         sections.push(LoadSection {
             name: archived.name.clone(),
-            role: archived.role,
+            role,
             table: quote_qualified(&table.schema, &table.name),
             read: table.from_clause(),
             stage: format!("orgexport_restore_{index}"),
@@ -658,7 +660,7 @@ pub fn insert_group(plan: &LoadPlan, group: &[usize]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::restore::manifest::ArchivedSection;
+    use crate::restore::manifest::{ArchivedSection, roles};
     use crate::scope::catalog::{Column, ForeignKey, RelKind, Table};
 
     fn table(name: &str, columns: &[&str]) -> Table {
@@ -698,9 +700,15 @@ mod tests {
     }
 
     fn section(name: &str, role: Role, columns: &[&str]) -> ArchivedSection {
+        let scope = match role {
+            Role::Root => "root row",
+            Role::Tenant => "tenant column org_id",
+            Role::Child => "owned via",
+            Role::Referenced => "referenced via",
+        };
         ArchivedSection {
             name: format!("public.{name}"),
-            role,
+            scope: scope.into(),
             columns: columns.iter().map(|c| c.to_string()).collect(),
             excluded_columns: vec![],
             record_count: 0,
@@ -802,7 +810,7 @@ mod tests {
             remap_keys: false,
             fills: &[],
         };
-        let problems = plan(&manifest, &catalog, &columns, &references, &options).unwrap_err();
+        let problems = plan(&manifest, &roles(&manifest).unwrap(), &catalog, &columns, &references, &options).unwrap_err();
         assert_eq!(
             problems,
             [
@@ -815,7 +823,7 @@ mod tests {
             remap_keys: false,
             fills: &fills,
         };
-        let plan = plan(&manifest, &catalog, &columns, &references, &options).unwrap();
+        let plan = plan(&manifest, &roles(&manifest).unwrap(), &catalog, &columns, &references, &options).unwrap();
         assert!(
             plan.sections[3]
                 .insert()
@@ -838,7 +846,7 @@ mod tests {
             remap_keys: false,
             fills: &[Fill::parse("public.users.password=''").unwrap()],
         };
-        let problems = plan(&manifest, &catalog, &columns, &references, &options).unwrap_err();
+        let problems = plan(&manifest, &roles(&manifest).unwrap(), &catalog, &columns, &references, &options).unwrap_err();
         assert_eq!(
             problems,
             [
@@ -856,7 +864,7 @@ mod tests {
             remap_keys: false,
             fills: &fills,
         };
-        let plan = plan(&manifest, &catalog, &columns, &references, &options).unwrap();
+        let plan = plan(&manifest, &roles(&manifest).unwrap(), &catalog, &columns, &references, &options).unwrap();
         // orgs first, users (→ orgs) next, then the projects ⇄ tasks cycle in one statement.
         assert_eq!(plan.order, vec![vec![0], vec![3], vec![1, 2]]);
         let sql = insert_group(&plan, &[1, 2]);
@@ -876,7 +884,7 @@ mod tests {
             remap_keys: true,
             fills: &fills,
         };
-        let plan = plan(&manifest, &catalog, &columns, &references, &options).unwrap();
+        let plan = plan(&manifest, &roles(&manifest).unwrap(), &catalog, &columns, &references, &options).unwrap();
         let remapped: Vec<bool> = plan.sections.iter().map(|s| s.remap.is_some()).collect();
         assert_eq!(remapped, [true, true, true, false]);
         let rewritten = |i: usize| -> Vec<(String, usize)> {

@@ -16,7 +16,7 @@ use crate::export::verify::{check_recorded, check_sidecar};
 use crate::history::{self, ExportRow};
 use crate::output::Reporter;
 use crate::restore::load::{Event, Loader, SectionOutcome, check_complete, start_reading};
-use crate::restore::manifest::{ArchivedManifest, Role};
+use crate::restore::manifest::{ArchivedManifest, Role, roles};
 use crate::restore::plan::{self, LoadPlan, Options, check_fills, map_table, references_of};
 use crate::restore::target;
 use crate::scope::catalog::Catalog;
@@ -150,7 +150,13 @@ async fn plan_load(
         remap_keys: request.remap_keys,
         fills: request.fills,
     };
-    plan::plan(manifest, target.catalog, &columns, &references, &options).map_err(|problems| {
+    let roles = roles(manifest).map_err(|e| {
+        fail(
+            Kind::ExportFailed,
+            format!("the archive cannot be restored: {e}"),
+        )
+    })?;
+    plan::plan(manifest, &roles, target.catalog, &columns, &references, &options).map_err(|problems| {
         fail(
             Kind::ExportFailed,
             format!(
