@@ -14,9 +14,9 @@ use crate::cli::{Cli, Command, GlobalArgs, ScopeArgs};
 use crate::db::guards::Guards;
 use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail, kind_of, one_line};
+use crate::export::render::RenderMode;
 use crate::history::Status;
 use crate::output::Output;
-use crate::export::render::RenderMode;
 use crate::scope::references::PolymorphicConfig;
 use crate::scope::rules::ScopeConfig;
 use crate::store::StoreConfig;
@@ -352,7 +352,6 @@ fn line_of(text: &str, offset: usize) -> usize {
         .count()
         + 1
 }
-
 
 /// `--status TEXT`: one of the history's statuses.
 fn status_filter(text: &str) -> anyhow::Result<Status> {

@@ -502,7 +502,13 @@ pub async fn audit(
         .execute(
             "INSERT INTO orgexport.audit_log (actor, action, export_id, org_key, details) \
              VALUES ($1, $2, $3, $4, $5)",
-            &[&crate::host::actor(), &action, &export_id, &org_key, &details],
+            &[
+                &crate::host::actor(),
+                &action,
+                &export_id,
+                &org_key,
+                &details,
+            ],
         )
         .await
         .with_context(|| format!("writing audit event {action}"))?;

@@ -80,12 +80,13 @@ async fn store_checks(settings: &Settings) -> Vec<Outcome> {
         Err(err) => return vec![Outcome::new("store", Err(err))],
     };
     let probe = store.archive_key("check", "probe");
-    let links = store.link(&probe, settings.link_ttl).await.map(|link| {
-        match link.expires_at {
+    let links = store
+        .link(&probe, settings.link_ttl)
+        .await
+        .map(|link| match link.expires_at {
             Some(_) => "signed links can be issued".to_string(),
             None => "local store: links are unsigned file:// URLs".to_string(),
-        }
-    });
+        });
     vec![
         Outcome::new(
             "store",

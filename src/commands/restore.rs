@@ -74,7 +74,8 @@ pub async fn run(
         dry_run: args.dry_run,
         fills: &restore.fills,
     };
-    let restored = transaction::restore(&target, &source, reader, &request, &cancel, report).await?;
+    let restored =
+        transaction::restore(&target, &source, reader, &request, &cancel, report).await?;
     print_summary(&report, &restored, args.dry_run, started, &target.describe)
 }
 

@@ -14,7 +14,8 @@ use crate::db::connect::Db;
 use crate::db::lock::{self, Acquired, Holder};
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::archive::{
-    ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionManifest, Sidecar, Spool, assemble,
+    ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionManifest, Sidecar, Spool,
+    assemble,
 };
 use crate::export::manifest::FORMAT;
 use crate::export::render::RenderMode;
@@ -240,7 +241,10 @@ impl Job<'_> {
         let key = org::key_for(&db.client, self.planner, &org.key).await?;
         let sqls: Vec<SectionSql> = selected
             .iter()
-            .map(|s| self.planner.section_sql(s, &key, self.max_rows, self.render))
+            .map(|s| {
+                self.planner
+                    .section_sql(s, &key, self.max_rows, self.render)
+            })
             .collect();
         let snapshot = Snapshot::begin(&mut db.client).await?;
         let snapshot_at = snapshot.snapshot_at.clone();
@@ -249,8 +253,7 @@ impl Job<'_> {
         let mut sections = Vec::with_capacity(sqls.len());
         let progress = self.report.export_progress(sqls.len());
         for (section, sql) in selected.iter().zip(&sqls) {
-            self.report
-                .verbose(&format!("{}: {}", sql.name, sql.copy));
+            self.report.verbose(&format!("{}: {}", sql.name, sql.copy));
             let counted = self
                 .stream_section(&snapshot, sql, &mut writer, &progress)
                 .await?;

@@ -8,13 +8,13 @@ use tokio_util::sync::CancellationToken;
 use crate::db::connect::Db;
 use crate::db::quote_ident;
 use crate::error::{Kind, kind_of};
+use crate::export::render::RenderMode;
 use crate::export::snapshot::Snapshot;
 use crate::org::{self, Org};
 use crate::output::Reporter;
 use crate::scope::catalog::Catalog;
 use crate::scope::plan::{OrgKey, Planner};
 use crate::scope::references::table_for_class;
-use crate::export::render::RenderMode;
 use crate::scope::rules::{Scope, Section};
 
 /// One section of the preview: its rows (`None`: unknown) and cross-tenant rows.
@@ -69,8 +69,8 @@ pub async fn preview<'s>(
     } else {
         let selected = scope.selected_sections(catalog)?;
         let key = org::key_for(&db.client, &planner, &org.key).await?;
-        let counted = count_in_snapshot(db, catalog, scope, &planner, &selected, &key, counting)
-            .await;
+        let counted =
+            count_in_snapshot(db, catalog, scope, &planner, &selected, &key, counting).await;
         let (counts, values) = counted?;
         proposals.extend(polymorphic_proposals(catalog, scope, Some(&values)));
         selected
@@ -186,8 +186,16 @@ async fn count_in_snapshot(
     key: &OrgKey,
     counting: &Counting<'_>,
 ) -> anyhow::Result<(Vec<(u64, Option<u64>)>, Vec<Vec<String>>)> {
-    let counted = count_sections(&mut db.client, catalog, scope, planner, selected, key, counting)
-        .await;
+    let counted = count_sections(
+        &mut db.client,
+        catalog,
+        scope,
+        planner,
+        selected,
+        key,
+        counting,
+    )
+    .await;
     if let Err(err) = &counted
         && kind_of(err) == Kind::Interrupted
     {

@@ -27,7 +27,8 @@ use crate::error::{Kind, fail};
 use crate::export::verify::{ArchiveSink, Verdict, read_archive};
 use crate::output::Reporter;
 use crate::restore::manifest::ArchivedManifest;
-use crate::restore::plan::{LoadPlan, insert_group};
+use crate::restore::plan::LoadPlan;
+use crate::restore::sql::insert_group;
 
 /// JSON per staging statement: large enough that round trips cost nothing measurable,
 /// small enough to keep memory flat.

@@ -6,5 +6,6 @@
 pub mod load;
 pub mod manifest;
 pub mod plan;
+pub mod sql;
 pub mod target;
 pub mod transaction;

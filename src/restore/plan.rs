@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use crate::config::Fill;
-use crate::db::{quote_ident, quote_literal, quote_qualified};
-use crate::restore::manifest::{ArchivedManifest, Role};
+use crate::db::quote_qualified;
+use crate::restore::manifest::{ArchivedManifest, ArchivedSection, Role};
 use crate::restore::target::TargetColumn;
 use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::references::{Origin, Reference};
@@ -151,99 +151,21 @@ pub fn plan(
     let mut problems = Vec::new();
     let mut sections = Vec::new();
     let mut table_ids = Vec::new();
-    for (index, archived) in manifest.sections.iter().enumerate() {
-        let role = roles[index];
-        let (Some(id), Some(target_columns)) =
-            (catalog.find(&archived.name), columns.get(&archived.name))
-        else {
-            problems.push(format!(
-                "table {} does not exist in the target",
-                archived.name
-            ));
-            continue;
-        };
-        let table = catalog.table(id);
-        let column = |name: &str| target_columns.iter().find(|c| c.name == name);
-        for name in &archived.columns {
-            if column(name).is_none() {
-                problems.push(format!(
-                    "column {}.{name} does not exist in the target",
-                    archived.name
-                ));
-            }
+    for (index, (archived, role)) in manifest.sections.iter().zip(roles).enumerate() {
+        let planned = plan_section(
+            index,
+            archived,
+            *role,
+            catalog,
+            columns,
+            references,
+            options,
+            &mut problems,
+        );
+        if let Some((section, id)) = planned {
+            sections.push(section);
+            table_ids.push(id);
         }
-        let fills: Vec<(String, String)> = options
-            .fills
-            .iter()
-            .filter(|f| f.table == archived.name)
-            .map(|f| (f.column.clone(), f.sql.clone()))
-            .collect();
-        for c in target_columns {
-            if archived.columns.contains(&c.name)
-                || c.may_be_omitted()
-                || fills.iter().any(|(f, _)| *f == c.name)
-            {
-                continue;
-            }
-            let why = if archived.excluded_columns.contains(&c.name) {
-                "was left out of the archive as a secret"
-            } else {
-                "is not in the archive"
-            };
-            problems.push(format!(
-                "column {}.{} is NOT NULL without a default and {why}: supply its value with --fill {}.{}=SQL",
-                archived.name, c.name, archived.name, c.name
-            ));
-        }
-        let inserted: Vec<String> = archived
-            .columns
-            .iter()
-            .filter(|c| column(c).is_some_and(|c| !c.generated))
-            .cloned()
-            .collect();
-        let key = if !table.primary_key.is_empty()
-            && table.primary_key.iter().all(|k| inserted.contains(k))
-        {
-            table.primary_key.clone()
-        } else {
-            Vec::new()
-        };
-        let remap = match key.as_slice() {
-            [k] if options.remap_keys && role.is_owned() => column(k).and_then(|c| {
-                let referencing = references
-                    .iter()
-                    .any(|r| r.table == id && r.columns.contains(k));
-                (INTEGER_TYPES.contains(&c.type_name.as_str()) && !referencing)
-                    .then(|| {
-                        c.sequence.clone().map(|sequence| Remap {
-                            column: k.clone(),
-                            type_name: c.type_name.clone(),
-                            sequence,
-                        })
-                    })
-                    .flatten()
-            }),
-            _ => None,
-        };
-        sections.push(LoadSection {
-            name: archived.name.clone(),
-            role,
-            table: quote_qualified(&table.schema, &table.name),
-            read: table.from_clause(),
-            stage: format!("orgexport_restore_{index}"),
-            sequences: target_columns
-                .iter()
-                .filter(|c| inserted.contains(&c.name))
-                .filter_map(|c| c.sequence.clone().map(|s| (c.name.clone(), s)))
-                .collect(),
-            columns: inserted,
-            fills,
-            key,
-            remap,
-            rewrites: Vec::new(),
-            clears: Vec::new(),
-        });
-        table_ids.push(id);
     }
     if !problems.is_empty() {
         return Err(problems);
@@ -262,6 +184,128 @@ pub fn plan(
     Ok(LoadPlan { sections, order })
 }
 
+/// One section's load: its columns checked against the target's (every problem listed), the
+/// key, whether it is remapped, and what is filled. `None` when the table is missing.
+#[allow(clippy::too_many_arguments)]
+fn plan_section(
+    index: usize,
+    archived: &ArchivedSection,
+    role: Role,
+    catalog: &Catalog,
+    columns: &HashMap<String, Vec<TargetColumn>>,
+    references: &[Reference],
+    options: &Options,
+    problems: &mut Vec<String>,
+) -> Option<(LoadSection, TableId)> {
+    let (Some(id), Some(target_columns)) =
+        (catalog.find(&archived.name), columns.get(&archived.name))
+    else {
+        problems.push(format!(
+            "table {} does not exist in the target",
+            archived.name
+        ));
+        return None;
+    };
+    let table = catalog.table(id);
+    let column = |name: &str| target_columns.iter().find(|c| c.name == name);
+    let fills: Vec<(String, String)> = options
+        .fills
+        .iter()
+        .filter(|f| f.table == archived.name)
+        .map(|f| (f.column.clone(), f.sql.clone()))
+        .collect();
+    column_problems(archived, target_columns, &fills, problems);
+    let inserted: Vec<String> = archived
+        .columns
+        .iter()
+        .filter(|c| column(c).is_some_and(|c| !c.generated))
+        .cloned()
+        .collect();
+    let key = if !table.primary_key.is_empty()
+        && table.primary_key.iter().all(|k| inserted.contains(k))
+    {
+        table.primary_key.clone()
+    } else {
+        Vec::new()
+    };
+    let remap = match key.as_slice() {
+        [k] if options.remap_keys && role.is_owned() => {
+            column(k).and_then(|c| remap_of(c, id, references))
+        }
+        _ => None,
+    };
+    let section = LoadSection {
+        name: archived.name.clone(),
+        role,
+        table: quote_qualified(&table.schema, &table.name),
+        read: table.from_clause(),
+        stage: format!("orgexport_restore_{index}"),
+        sequences: target_columns
+            .iter()
+            .filter(|c| inserted.contains(&c.name))
+            .filter_map(|c| c.sequence.clone().map(|s| (c.name.clone(), s)))
+            .collect(),
+        columns: inserted,
+        fills,
+        key,
+        remap,
+        rewrites: Vec::new(),
+        clears: Vec::new(),
+    };
+    Some((section, id))
+}
+
+/// What the target cannot take of a section: archive columns it lacks, and NOT NULL columns
+/// without a default that neither the archive nor a `--fill` supplies.
+fn column_problems(
+    archived: &ArchivedSection,
+    target_columns: &[TargetColumn],
+    fills: &[(String, String)],
+    problems: &mut Vec<String>,
+) {
+    for name in &archived.columns {
+        if !target_columns.iter().any(|c| c.name == *name) {
+            problems.push(format!(
+                "column {}.{name} does not exist in the target",
+                archived.name
+            ));
+        }
+    }
+    for c in target_columns {
+        if archived.columns.contains(&c.name)
+            || c.may_be_omitted()
+            || fills.iter().any(|(f, _)| *f == c.name)
+        {
+            continue;
+        }
+        let why = if archived.excluded_columns.contains(&c.name) {
+            "was left out of the archive as a secret"
+        } else {
+            "is not in the archive"
+        };
+        problems.push(format!(
+            "column {}.{} is NOT NULL without a default and {why}: supply its value with --fill {}.{}=SQL",
+            archived.name, c.name, archived.name, c.name
+        ));
+    }
+}
+
+/// A single-column integer key fed by a sequence gets fresh values — unless the key is itself
+/// a reference (its values are another table's keys).
+fn remap_of(key: &TargetColumn, table: TableId, references: &[Reference]) -> Option<Remap> {
+    let referencing = references
+        .iter()
+        .any(|r| r.table == table && r.columns.contains(&key.name));
+    if !INTEGER_TYPES.contains(&key.type_name.as_str()) || referencing {
+        return None;
+    }
+    key.sequence.clone().map(|sequence| Remap {
+        column: key.name.clone(),
+        type_name: key.type_name.clone(),
+        sequence,
+    })
+}
+
 type Followed = (Vec<Vec<Rewrite>>, Vec<Vec<Clear>>);
 
 /// For each section: the columns rewritten through a key map, and the references into
@@ -276,33 +320,6 @@ fn follow_references(
         .iter()
         .filter_map(|r| Some((r, *section_of.get(&r.table)?, *section_of.get(&r.target)?)))
         .collect();
-    // The key map a column's values follow: its own section's, or — through a reference —
-    // the map of the column it points at, transitively (a composite key's tenant column).
-    fn map_of(
-        sections: &[LoadSection],
-        restored: &[(&Reference, usize, usize)],
-        section: usize,
-        column: &str,
-        depth: usize,
-    ) -> Option<usize> {
-        if sections[section]
-            .remap
-            .as_ref()
-            .is_some_and(|r| r.column == column)
-        {
-            return Some(section);
-        }
-        if depth > sections.len() {
-            return None;
-        }
-        restored
-            .iter()
-            .filter(|(r, from, _)| *from == section && r.when.is_none())
-            .find_map(|(r, _, to)| {
-                let k = r.columns.iter().position(|c| c == column)?;
-                map_of(sections, restored, *to, &r.target_columns[k], depth + 1)
-            })
-    }
     let mut rewrites = vec![Vec::new(); sections.len()];
     let mut clears = vec![Vec::new(); sections.len()];
     for (r, from, to) in &restored {
@@ -337,30 +354,69 @@ fn follow_references(
             }
         }
         if sections[*to].role.is_owned() && !(from == to && source.role == Role::Root) {
-            let nullable = r
-                .columns
-                .iter()
-                .filter(|c| {
-                    columns
-                        .get(&source.name)
-                        .and_then(|cs| cs.iter().find(|t| &t.name == *c))
-                        .is_some_and(|t| !t.not_null)
-                })
-                .cloned()
-                .collect();
-            let clear = Clear {
-                columns: r.columns.clone(),
-                nullable,
-                when: r.when.clone(),
-                target: *to,
-                target_columns: r.target_columns.clone(),
-            };
+            let clear = clear_of(r, source, *to, columns);
             if !clears[*from].contains(&clear) {
                 clears[*from].push(clear);
             }
         }
     }
     (rewrites, clears)
+}
+
+/// The key map a column's values follow: its own section's, or — through a reference —
+/// the map of the column it points at, transitively (a composite key's tenant column).
+fn map_of(
+    sections: &[LoadSection],
+    restored: &[(&Reference, usize, usize)],
+    section: usize,
+    column: &str,
+    depth: usize,
+) -> Option<usize> {
+    if sections[section]
+        .remap
+        .as_ref()
+        .is_some_and(|r| r.column == column)
+    {
+        return Some(section);
+    }
+    if depth > sections.len() {
+        return None;
+    }
+    restored
+        .iter()
+        .filter(|(r, from, _)| *from == section && r.when.is_none())
+        .find_map(|(r, _, to)| {
+            let k = r.columns.iter().position(|c| c == column)?;
+            map_of(sections, restored, *to, &r.target_columns[k], depth + 1)
+        })
+}
+
+/// A reference into an org-owned section: which of its columns may be cleared when a value
+/// points outside the archive.
+fn clear_of(
+    r: &Reference,
+    source: &LoadSection,
+    target: usize,
+    columns: &HashMap<String, Vec<TargetColumn>>,
+) -> Clear {
+    let nullable = r
+        .columns
+        .iter()
+        .filter(|c| {
+            columns
+                .get(&source.name)
+                .and_then(|cs| cs.iter().find(|t| &t.name == *c))
+                .is_some_and(|t| !t.not_null)
+        })
+        .cloned()
+        .collect();
+    Clear {
+        columns: r.columns.clone(),
+        nullable,
+        when: r.when.clone(),
+        target,
+        target_columns: r.target_columns.clone(),
+    }
 }
 
 /// Strongly connected groups of the restored tables over the target's foreign keys,
@@ -437,230 +493,11 @@ fn load_order(
     tarjan.groups
 }
 
-fn idents(columns: &[String], alias: &str) -> String {
-    columns
-        .iter()
-        .map(|c| {
-            if alias.is_empty() {
-                quote_ident(c)
-            } else {
-                format!("{alias}.{}", quote_ident(c))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn equal(columns: &[String], left: &str, right_columns: &[String], right: &str) -> String {
-    columns
-        .iter()
-        .zip(right_columns)
-        .map(|(l, r)| format!("{left}.{} = {right}.{}", quote_ident(l), quote_ident(r)))
-        .collect::<Vec<_>>()
-        .join(" AND ")
-}
-
-fn when_sql(when: &Option<(String, String)>, alias: &str) -> String {
-    match when {
-        Some((column, value)) => format!(
-            " AND {alias}.{} = {}",
-            quote_ident(column),
-            quote_literal(value)
-        ),
-        None => String::new(),
-    }
-}
-
-/// The key map of a remapped section: old key → fresh key.
-pub fn map_table(section: usize) -> String {
-    format!("orgexport_map_{section}")
-}
-
-impl LoadSection {
-    /// The staging table: the target's column types, no constraints, gone at the end.
-    pub fn create_stage(&self) -> String {
-        format!(
-            "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA",
-            self.stage,
-            idents(&self.columns, ""),
-            self.table
-        )
-    }
-
-    /// One batch of rows (`$1`, a JSON array of the archive's row objects) into the stage,
-    /// converted by PostgreSQL's own input functions for the target's column types.
-    pub fn stage_batch(&self) -> String {
-        format!(
-            "INSERT INTO {} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{}, $1::text::json)",
-            self.stage,
-            self.table,
-            cols = idents(&self.columns, "")
-        )
-    }
-
-    /// Fresh keys from the target's sequence, handed out in the order of the old keys.
-    pub fn create_map(&self, index: usize) -> Option<String> {
-        let remap = self.remap.as_ref()?;
-        let map = map_table(index);
-        Some(format!(
-            "CREATE TEMP TABLE {map} ON COMMIT DROP AS \
-             SELECT old, nextval({})::{} AS new FROM (SELECT {} AS old FROM {} ORDER BY 1) o; \
-             ALTER TABLE {map} ADD PRIMARY KEY (old); ANALYZE {map}",
-            quote_literal(&remap.sequence),
-            remap.type_name,
-            quote_ident(&remap.column),
-            self.stage
-        ))
-    }
-
-    /// Rewrites the staged rows' remapped key and the columns that point at remapped keys.
-    pub fn rewrite_statements(&self, index: usize) -> Vec<String> {
-        let own = self.remap.as_ref().map(|remap| Rewrite {
-            column: remap.column.clone(),
-            when: None,
-            map: index,
-        });
-        own.iter()
-            .chain(&self.rewrites)
-            .map(|w| {
-                let column = quote_ident(&w.column);
-                format!(
-                    "UPDATE {} s SET {column} = m.new FROM {} m WHERE s.{column} = m.old{}",
-                    self.stage,
-                    map_table(w.map),
-                    when_sql(&w.when, "s")
-                )
-            })
-            .collect()
-    }
-
-    /// The staged rows whose reference `clear` points at no row of the archive.
-    pub fn dangling(&self, clear: &Clear, target: &LoadSection) -> String {
-        let not_null: Vec<String> = clear
-            .columns
-            .iter()
-            .map(|c| format!("s.{} IS NOT NULL", quote_ident(c)))
-            .collect();
-        format!(
-            "{}{} AND NOT EXISTS (SELECT 1 FROM {} t WHERE {})",
-            not_null.join(" AND "),
-            when_sql(&clear.when, "s"),
-            target.stage,
-            equal(&clear.target_columns, "t", &clear.columns, "s")
-        )
-    }
-
-    pub fn count_dangling(&self, clear: &Clear, target: &LoadSection) -> String {
-        format!(
-            "SELECT count(*) FROM {} s WHERE {}",
-            self.stage,
-            self.dangling(clear, target)
-        )
-    }
-
-    pub fn clear_dangling(&self, clear: &Clear, target: &LoadSection) -> String {
-        let sets: Vec<String> = clear
-            .nullable
-            .iter()
-            .map(|c| format!("{} = NULL", quote_ident(c)))
-            .collect();
-        format!(
-            "UPDATE {} s SET {} WHERE {}",
-            self.stage,
-            sets.join(", "),
-            self.dangling(clear, target)
-        )
-    }
-
-    /// Staged rows whose key the target already holds: up to 5 keys and how many in all.
-    pub fn conflicts(&self) -> Option<String> {
-        if self.key.is_empty() {
-            return None;
-        }
-        let key_text = self
-            .key
-            .iter()
-            .map(|k| format!("s.{}::text", quote_ident(k)))
-            .collect::<Vec<_>>()
-            .join(" || ', ' || ");
-        Some(format!(
-            "SELECT {key_text}, count(*) OVER () FROM {} s WHERE {} LIMIT 5",
-            self.stage,
-            self.exists_in_target()
-        ))
-    }
-
-    fn exists_in_target(&self) -> String {
-        format!(
-            "EXISTS (SELECT 1 FROM {} t WHERE {})",
-            self.read,
-            equal(&self.key, "t", &self.key, "s")
-        )
-    }
-
-    /// The insert of the staged rows; shared rows (`P`) already present are skipped.
-    pub fn insert(&self) -> String {
-        let mut columns = self.columns.clone();
-        let mut values = vec![idents(&self.columns, "s")];
-        for (column, sql) in &self.fills {
-            columns.push(column.clone());
-            values.push(format!("({sql})"));
-        }
-        let values: Vec<&String> = values.iter().filter(|v| !v.is_empty()).collect();
-        let skip_present = if self.role == Role::Referenced && !self.key.is_empty() {
-            format!(" WHERE NOT {}", self.exists_in_target())
-        } else {
-            String::new()
-        };
-        format!(
-            "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} s{skip_present}",
-            self.table,
-            idents(&columns, ""),
-            values
-                .iter()
-                .map(|v| v.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            self.stage
-        )
-    }
-
-    /// Moves each sequence past the largest value now in its column.
-    pub fn advance_sequences(&self) -> Vec<String> {
-        self.sequences
-            .iter()
-            .map(|(column, sequence)| {
-                format!(
-                    "SELECT setval({}, m) FROM (SELECT max({})::bigint AS m FROM {}) x \
-                     WHERE m >= (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {sequence})",
-                    quote_literal(sequence),
-                    quote_ident(column),
-                    self.table
-                )
-            })
-            .collect()
-    }
-}
-
-/// One statement inserting a group of sections: a single insert, or writable CTEs whose
-/// foreign-key checks all run at the end of the one statement (a cycle of NOT NULL,
-/// non-deferrable references loads this way). Returns the rows inserted per section.
-pub fn insert_group(plan: &LoadPlan, group: &[usize]) -> String {
-    let ctes: Vec<String> = group
-        .iter()
-        .map(|&i| format!("i{i} AS ({} RETURNING 1)", plan.sections[i].insert()))
-        .collect();
-    let counts: Vec<String> = group
-        .iter()
-        .map(|&i| format!("(SELECT count(*) FROM i{i})"))
-        .collect();
-    format!("WITH {} SELECT {}", ctes.join(", "), counts.join(", "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::restore::manifest::{ArchivedSection, roles};
+    use crate::restore::sql::insert_group;
     use crate::scope::catalog::{Column, ForeignKey, RelKind, Table};
 
     fn table(name: &str, columns: &[&str]) -> Table {
@@ -810,7 +647,15 @@ mod tests {
             remap_keys: false,
             fills: &[],
         };
-        let problems = plan(&manifest, &roles(&manifest).unwrap(), &catalog, &columns, &references, &options).unwrap_err();
+        let problems = plan(
+            &manifest,
+            &roles(&manifest).unwrap(),
+            &catalog,
+            &columns,
+            &references,
+            &options,
+        )
+        .unwrap_err();
         assert_eq!(
             problems,
             [
@@ -823,7 +668,15 @@ mod tests {
             remap_keys: false,
             fills: &fills,
         };
-        let plan = plan(&manifest, &roles(&manifest).unwrap(), &catalog, &columns, &references, &options).unwrap();
+        let plan = plan(
+            &manifest,
+            &roles(&manifest).unwrap(),
+            &catalog,
+            &columns,
+            &references,
+            &options,
+        )
+        .unwrap();
         assert!(
             plan.sections[3]
                 .insert()
@@ -846,7 +699,15 @@ mod tests {
             remap_keys: false,
             fills: &[Fill::parse("public.users.password=''").unwrap()],
         };
-        let problems = plan(&manifest, &roles(&manifest).unwrap(), &catalog, &columns, &references, &options).unwrap_err();
+        let problems = plan(
+            &manifest,
+            &roles(&manifest).unwrap(),
+            &catalog,
+            &columns,
+            &references,
+            &options,
+        )
+        .unwrap_err();
         assert_eq!(
             problems,
             [
@@ -864,7 +725,15 @@ mod tests {
             remap_keys: false,
             fills: &fills,
         };
-        let plan = plan(&manifest, &roles(&manifest).unwrap(), &catalog, &columns, &references, &options).unwrap();
+        let plan = plan(
+            &manifest,
+            &roles(&manifest).unwrap(),
+            &catalog,
+            &columns,
+            &references,
+            &options,
+        )
+        .unwrap();
         // orgs first, users (→ orgs) next, then the projects ⇄ tasks cycle in one statement.
         assert_eq!(plan.order, vec![vec![0], vec![3], vec![1, 2]]);
         let sql = insert_group(&plan, &[1, 2]);
@@ -884,7 +753,15 @@ mod tests {
             remap_keys: true,
             fills: &fills,
         };
-        let plan = plan(&manifest, &roles(&manifest).unwrap(), &catalog, &columns, &references, &options).unwrap();
+        let plan = plan(
+            &manifest,
+            &roles(&manifest).unwrap(),
+            &catalog,
+            &columns,
+            &references,
+            &options,
+        )
+        .unwrap();
         let remapped: Vec<bool> = plan.sections.iter().map(|s| s.remap.is_some()).collect();
         assert_eq!(remapped, [true, true, true, false]);
         let rewritten = |i: usize| -> Vec<(String, usize)> {

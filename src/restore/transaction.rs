@@ -17,7 +17,8 @@ use crate::history::{self, ExportRow};
 use crate::output::Reporter;
 use crate::restore::load::{Event, Loader, SectionOutcome, check_complete, start_reading};
 use crate::restore::manifest::{ArchivedManifest, Role, roles};
-use crate::restore::plan::{self, LoadPlan, Options, check_fills, map_table, references_of};
+use crate::restore::plan::{self, LoadPlan, Options, check_fills, references_of};
+use crate::restore::sql::map_table;
 use crate::restore::target;
 use crate::scope::catalog::Catalog;
 use crate::scope::rules::Scope;
@@ -156,7 +157,15 @@ async fn plan_load(
             format!("the archive cannot be restored: {e}"),
         )
     })?;
-    plan::plan(manifest, &roles, target.catalog, &columns, &references, &options).map_err(|problems| {
+    plan::plan(
+        manifest,
+        &roles,
+        target.catalog,
+        &columns,
+        &references,
+        &options,
+    )
+    .map_err(|problems| {
         fail(
             Kind::ExportFailed,
             format!(
@@ -239,7 +248,11 @@ async fn load(
         }),
     )
     .await?;
-    let end = if request.dry_run { "ROLLBACK" } else { "COMMIT" };
+    let end = if request.dry_run {
+        "ROLLBACK"
+    } else {
+        "COMMIT"
+    };
     loader
         .execute(
             || {
