@@ -188,124 +188,16 @@ impl Settings {
             .config
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
-        // "orgexport.toml line 3": where a value the TOML parser accepted turned out invalid.
-        let place = |span: std::ops::Range<usize>| {
-            format!(
-                "{} line {}",
-                file_name.display(),
-                line_of(&text, span.start)
-            )
+        let source = Source {
+            name: &file_name,
+            text: &text,
         };
-
-        let defaults = ScopeConfig::default();
-        let file_named_no_tenant_columns = file.tenant_columns.as_ref().is_some_and(Vec::is_empty);
-        let scope = ScopeConfig {
-            root_table: file.root_table,
-            lookup_columns: file.lookup_columns.unwrap_or(defaults.lookup_columns),
-            tenant_columns: file.tenant_columns.unwrap_or(defaults.tenant_columns),
-            follow_nullable: file.follow_nullable.unwrap_or_default(),
-            references: file.references.unwrap_or_default(),
-            polymorphic: file.polymorphic.unwrap_or_default(),
-            infer_references: file.infer_references.unwrap_or(false),
-            exclude_tables: file.exclude_tables.unwrap_or_default(),
-            exclude_columns: file.exclude_columns.unwrap_or_default(),
-            allow_columns: file.allow_columns.unwrap_or_default(),
-            include_referenced: file.include_referenced.unwrap_or(true),
-            only_tables: Vec::new(),
-        };
-        if file_named_no_tenant_columns {
-            return Err(fail(
-                Kind::Usage,
-                format!(
-                    "{}: tenant_columns must name at least one column (or leave it out to discover it)",
-                    file_name.display()
-                ),
-            ));
-        }
-        let duration = |key: &str, value: Option<Spanned<String>>, default: Duration| match value {
-            Some(value) => humantime::parse_duration(value.get_ref()).map_err(|e| {
-                fail(
-                    Kind::Usage,
-                    format!(
-                        "{}: {key} = {:?} is not a duration ({e}); write e.g. \"15m\"",
-                        place(value.span()),
-                        value.get_ref()
-                    ),
-                )
-            }),
-            None => Ok(default),
-        };
-        let link_ttl = duration("link_ttl", file.link_ttl, Duration::from_secs(15 * 60))?;
-        let defaults = Guards::default();
-        let guards = Guards {
-            lock_timeout: duration("lock_timeout", file.lock_timeout, defaults.lock_timeout)?,
-            statement_timeout: duration(
-                "statement_timeout",
-                file.statement_timeout,
-                defaults.statement_timeout,
-            )?,
-            idle_in_transaction_timeout: duration(
-                "idle_in_transaction_timeout",
-                file.idle_in_transaction_timeout,
-                defaults.idle_in_transaction_timeout,
-            )?,
-        };
-        let render = match &file.render {
-            None => RenderMode::Client,
-            Some(value) => match value.get_ref().as_str() {
-                "client" => RenderMode::Client,
-                "server" => RenderMode::Server,
-                other => {
-                    return Err(fail(
-                        Kind::Usage,
-                        format!(
-                            "{}: render = {other:?}; use \"client\" or \"server\"",
-                            place(value.span())
-                        ),
-                    ));
-                }
-            },
-        };
-        // Level 2 (zlib-rs): smaller than `gzip -1` and fast enough not to slow the export
-        // below the database's pace on two cores; see bench/RESULTS.md.
-        let compression_level = match &file.compression_level {
-            None => 2,
-            Some(level) if *level.get_ref() <= 9 => *level.get_ref(),
-            Some(level) => {
-                return Err(fail(
-                    Kind::Usage,
-                    format!(
-                        "{}: compression_level = {} is out of range; use 0-9",
-                        place(level.span()),
-                        level.get_ref()
-                    ),
-                ));
-            }
-        };
-        let (file_store_url, mut store) = match file.store {
-            None => (None, StoreConfig::new(DEFAULT_STORE)),
-            Some(StoreSpec::Url(url)) => (Some(url), StoreConfig::new(DEFAULT_STORE)),
-            Some(StoreSpec::Table(table)) => {
-                let mut store = StoreConfig::new(DEFAULT_STORE);
-                if let Some(mib) = table.part_size_mib {
-                    if !(5..=5 * 1024).contains(&mib) {
-                        return Err(fail(
-                            Kind::Usage,
-                            format!(
-                                "{}: [store] part_size_mib = {mib} is out of range; use 5 to 5120",
-                                file_name.display()
-                            ),
-                        ));
-                    }
-                    store.part_size = mib << 20;
-                }
-                if let Some(n) = table.max_parts_in_flight {
-                    store.max_parts_in_flight = n.clamp(1, 64);
-                }
-                store.options = table.options;
-                (table.url, store)
-            }
-        };
+        let scope = source.scope(&file)?;
+        let link_ttl = source.duration("link_ttl", &file.link_ttl, Duration::from_secs(15 * 60))?;
+        let guards = source.guards(&file)?;
+        let render = source.render(&file.render)?;
+        let compression_level = source.compression_level(&file.compression_level)?;
+        let (file_store_url, mut store) = source.store(file.store.as_ref())?;
         store.url = args
             .store
             .clone()
@@ -313,7 +205,7 @@ impl Settings {
             .unwrap_or_else(|| DEFAULT_STORE.to_string());
         Ok(Settings {
             connect: Err((Kind::Usage, "no connection for this command".into())),
-            database_url: args.database_url.clone().or(file.database_url),
+            database_url: args.database_url.clone().or(file.database_url.clone()),
             store,
             scope,
             output: Output {
@@ -332,6 +224,159 @@ impl Settings {
             render,
             restore: None,
             status_filter: None,
+        })
+    }
+}
+
+/// The config file being resolved: its name and text, to say where a value the TOML parser
+/// accepted turned out invalid ("orgexport.toml line 3").
+struct Source<'a> {
+    name: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn place(&self, span: std::ops::Range<usize>) -> String {
+        format!(
+            "{} line {}",
+            self.name.display(),
+            line_of(self.text, span.start)
+        )
+    }
+
+    fn duration(
+        &self,
+        key: &str,
+        value: &Option<Spanned<String>>,
+        default: Duration,
+    ) -> anyhow::Result<Duration> {
+        let Some(value) = value else {
+            return Ok(default);
+        };
+        humantime::parse_duration(value.get_ref()).map_err(|e| {
+            fail(
+                Kind::Usage,
+                format!(
+                    "{}: {key} = {:?} is not a duration ({e}); write e.g. \"15m\"",
+                    self.place(value.span()),
+                    value.get_ref()
+                ),
+            )
+        })
+    }
+
+    fn guards(&self, file: &FileConfig) -> anyhow::Result<Guards> {
+        let defaults = Guards::default();
+        Ok(Guards {
+            lock_timeout: self.duration(
+                "lock_timeout",
+                &file.lock_timeout,
+                defaults.lock_timeout,
+            )?,
+            statement_timeout: self.duration(
+                "statement_timeout",
+                &file.statement_timeout,
+                defaults.statement_timeout,
+            )?,
+            idle_in_transaction_timeout: self.duration(
+                "idle_in_transaction_timeout",
+                &file.idle_in_transaction_timeout,
+                defaults.idle_in_transaction_timeout,
+            )?,
+        })
+    }
+
+    fn render(&self, value: &Option<Spanned<String>>) -> anyhow::Result<RenderMode> {
+        let Some(value) = value else {
+            return Ok(RenderMode::Client);
+        };
+        match value.get_ref().as_str() {
+            "client" => Ok(RenderMode::Client),
+            "server" => Ok(RenderMode::Server),
+            other => Err(fail(
+                Kind::Usage,
+                format!(
+                    "{}: render = {other:?}; use \"client\" or \"server\"",
+                    self.place(value.span())
+                ),
+            )),
+        }
+    }
+
+    /// Level 2 (zlib-rs) by default: smaller than `gzip -1` and fast enough not to slow the
+    /// export below the database's pace on two cores; see bench/RESULTS.md.
+    fn compression_level(&self, value: &Option<Spanned<u32>>) -> anyhow::Result<u32> {
+        match value {
+            None => Ok(2),
+            Some(level) if *level.get_ref() <= 9 => Ok(*level.get_ref()),
+            Some(level) => Err(fail(
+                Kind::Usage,
+                format!(
+                    "{}: compression_level = {} is out of range; use 0-9",
+                    self.place(level.span()),
+                    level.get_ref()
+                ),
+            )),
+        }
+    }
+
+    /// The file's store URL (if any) and the store's tuning and provider options.
+    fn store(&self, spec: Option<&StoreSpec>) -> anyhow::Result<(Option<String>, StoreConfig)> {
+        let mut store = StoreConfig::new(DEFAULT_STORE);
+        let table = match spec {
+            None => return Ok((None, store)),
+            Some(StoreSpec::Url(url)) => return Ok((Some(url.clone()), store)),
+            Some(StoreSpec::Table(table)) => table,
+        };
+        if let Some(mib) = table.part_size_mib {
+            if !(5..=5 * 1024).contains(&mib) {
+                return Err(fail(
+                    Kind::Usage,
+                    format!(
+                        "{}: [store] part_size_mib = {mib} is out of range; use 5 to 5120",
+                        self.name.display()
+                    ),
+                ));
+            }
+            store.part_size = mib << 20;
+        }
+        if let Some(n) = table.max_parts_in_flight {
+            store.max_parts_in_flight = n.clamp(1, 64);
+        }
+        store.options = table.options.clone();
+        Ok((table.url.clone(), store))
+    }
+
+    fn scope(&self, file: &FileConfig) -> anyhow::Result<ScopeConfig> {
+        if file.tenant_columns.as_ref().is_some_and(Vec::is_empty) {
+            return Err(fail(
+                Kind::Usage,
+                format!(
+                    "{}: tenant_columns must name at least one column (or leave it out to discover it)",
+                    self.name.display()
+                ),
+            ));
+        }
+        let defaults = ScopeConfig::default();
+        Ok(ScopeConfig {
+            root_table: file.root_table.clone(),
+            lookup_columns: file
+                .lookup_columns
+                .clone()
+                .unwrap_or(defaults.lookup_columns),
+            tenant_columns: file
+                .tenant_columns
+                .clone()
+                .unwrap_or(defaults.tenant_columns),
+            follow_nullable: file.follow_nullable.clone().unwrap_or_default(),
+            references: file.references.clone().unwrap_or_default(),
+            polymorphic: file.polymorphic.clone().unwrap_or_default(),
+            infer_references: file.infer_references.unwrap_or(false),
+            exclude_tables: file.exclude_tables.clone().unwrap_or_default(),
+            exclude_columns: file.exclude_columns.clone().unwrap_or_default(),
+            allow_columns: file.allow_columns.clone().unwrap_or_default(),
+            include_referenced: file.include_referenced.unwrap_or(true),
+            only_tables: Vec::new(),
         })
     }
 }

@@ -199,38 +199,42 @@ impl Loader<'_> {
 
     /// Stages every section's rows from `events` (the manifest already taken) and returns
     /// the archive's verdict. Rows of a section the manifest does not list stop the load.
-    pub async fn stage(
+    /// Creates each section's staging table and prepares its batch insert.
+    async fn create_stages(
         &self,
         plan: &LoadPlan,
-        events: &mut mpsc::Receiver<Event>,
-        outcomes: &mut [SectionOutcome],
-    ) -> anyhow::Result<Verdict> {
+    ) -> anyhow::Result<Vec<tokio_postgres::Statement>> {
+        let mut prepared = Vec::new();
         for section in &plan.sections {
             self.batch(
                 || format!("creating the staging table of {}", section.name),
                 &section.create_stage(),
             )
             .await?;
+            prepared.push(
+                self.run(
+                    || format!("preparing the load of {}", section.name),
+                    self.client.prepare(&section.stage_batch()),
+                )
+                .await?,
+            );
         }
+        Ok(prepared)
+    }
+
+    pub async fn stage(
+        &self,
+        plan: &LoadPlan,
+        events: &mut mpsc::Receiver<Event>,
+        outcomes: &mut [SectionOutcome],
+    ) -> anyhow::Result<Verdict> {
+        let statements = self.create_stages(plan).await?;
         let index: HashMap<&str, usize> = plan
             .sections
             .iter()
             .enumerate()
             .map(|(i, s)| (s.name.as_str(), i))
             .collect();
-        let statements: Vec<tokio_postgres::Statement> = {
-            let mut prepared = Vec::new();
-            for section in &plan.sections {
-                prepared.push(
-                    self.run(
-                        || format!("preparing the load of {}", section.name),
-                        self.client.prepare(&section.stage_batch()),
-                    )
-                    .await?,
-                );
-            }
-            prepared
-        };
         let progress = self.report.progress("restore", plan.sections.len());
         let mut current: Option<(usize, crate::output::SectionProgress)> = None;
         let mut bytes = 0u64;

@@ -12,7 +12,7 @@ use crate::config::Fill;
 use crate::db::connect::Db;
 use crate::db::lock;
 use crate::error::{Kind, fail};
-use crate::export::verify::{check_recorded, check_sidecar};
+use crate::export::verify::{Verdict, check_recorded, check_sidecar};
 use crate::history::{self, ExportRow};
 use crate::output::Reporter;
 use crate::restore::load::{Event, Loader, SectionOutcome, check_complete, start_reading};
@@ -199,20 +199,7 @@ async fn load(
         .await?;
 
     let mut verdict = loader.stage(plan, events, outcomes).await?;
-    match (&source.sidecar, &source.recorded) {
-        (Some(sidecar), _) => check_sidecar(&mut verdict, sidecar),
-        (None, Some(export)) => {
-            check_recorded(&mut verdict, export.bytes, export.sha256.as_deref())
-        }
-        (None, None) => {}
-    }
-    if let Some(problem) = verdict.problems.first() {
-        return Err(fail(
-            Kind::ExportFailed,
-            format!("{} is not a sound archive: {problem}", source.url),
-        ));
-    }
-
+    check_source(&mut verdict, source)?;
     loader.prepare(plan, outcomes).await?;
     let conflicts = loader.conflicts(plan).await?;
     if !conflicts.is_empty() {
@@ -263,6 +250,23 @@ async fn load(
         )
         .await?;
     Ok(target_key)
+}
+
+/// The archive as read against what vouches for it: its own manifest (counts, CRC), then the
+/// sidecar or, without one, the history row (size and digest).
+fn check_source(verdict: &mut Verdict, source: &Source) -> anyhow::Result<()> {
+    match (&source.sidecar, &source.recorded) {
+        (Some(sidecar), _) => check_sidecar(verdict, sidecar),
+        (None, Some(export)) => check_recorded(verdict, export.bytes, export.sha256.as_deref()),
+        (None, None) => {}
+    }
+    match verdict.problems.first() {
+        Some(problem) => Err(fail(
+            Kind::ExportFailed,
+            format!("{} is not a sound archive: {problem}", source.url),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The org's lock, as `run` takes it (for the transaction): no export of this org reads the
