@@ -69,9 +69,14 @@ pub async fn preview<'s>(
     } else {
         let selected = scope.selected_sections(catalog)?;
         let key = org::key_for(&db.client, &planner, &org.key).await?;
-        let counted =
-            count_in_snapshot(db, catalog, scope, &planner, &selected, &key, counting).await;
-        let (counts, values) = counted?;
+        let what = Counted {
+            catalog,
+            scope,
+            planner: &planner,
+            selected: &selected,
+            key: &key,
+        };
+        let (counts, values) = count_in_snapshot(db, &what, counting).await?;
         proposals.extend(polymorphic_proposals(catalog, scope, Some(&values)));
         selected
             .into_iter()
@@ -175,27 +180,23 @@ fn toml_key(key: &str) -> String {
     }
 }
 
+/// What is counted: the org's selected sections, and the scope's polymorphic pairs.
+struct Counted<'a> {
+    catalog: &'a Catalog,
+    scope: &'a Scope,
+    planner: &'a Planner<'a>,
+    selected: &'a [&'a Section],
+    key: &'a OrgKey,
+}
+
 /// Per section: (rows, cross-tenant rows); and the type values of each polymorphic pair —
 /// all in one snapshot. Ctrl-C while a count runs cancels it server-side, not just locally.
 async fn count_in_snapshot(
     db: &mut Db,
-    catalog: &Catalog,
-    scope: &Scope,
-    planner: &Planner<'_>,
-    selected: &[&Section],
-    key: &OrgKey,
+    what: &Counted<'_>,
     counting: &Counting<'_>,
 ) -> anyhow::Result<(Vec<(u64, Option<u64>)>, Vec<Vec<String>>)> {
-    let counted = count_sections(
-        &mut db.client,
-        catalog,
-        scope,
-        planner,
-        selected,
-        key,
-        counting,
-    )
-    .await;
+    let counted = count_sections(&mut db.client, what, counting).await;
     if let Err(err) = &counted
         && kind_of(err) == Kind::Interrupted
     {
@@ -206,13 +207,16 @@ async fn count_in_snapshot(
 
 async fn count_sections(
     client: &mut tokio_postgres::Client,
-    catalog: &Catalog,
-    scope: &Scope,
-    planner: &Planner<'_>,
-    selected: &[&Section],
-    key: &OrgKey,
+    what: &Counted<'_>,
     counting: &Counting<'_>,
 ) -> anyhow::Result<(Vec<(u64, Option<u64>)>, Vec<Vec<String>>)> {
+    let Counted {
+        catalog,
+        scope,
+        planner,
+        selected,
+        key,
+    } = *what;
     let cancel = counting.cancel;
     let snapshot = Snapshot::begin(client).await?;
     let mut counts = Vec::with_capacity(selected.len());

@@ -630,6 +630,19 @@ mod tests {
         (manifest, catalog, columns, references)
     }
 
+    fn planned(
+        manifest: &ArchivedManifest,
+        catalog: &Catalog,
+        columns: &HashMap<String, Vec<TargetColumn>>,
+        references: &[Reference],
+        remap_keys: bool,
+        fills: &[Fill],
+    ) -> Result<LoadPlan, Vec<String>> {
+        let options = Options { remap_keys, fills };
+        let roles = roles(manifest).unwrap();
+        plan(manifest, &roles, catalog, columns, references, &options)
+    }
+
     fn fk(table: usize, column: &str, referenced: usize) -> ForeignKey {
         ForeignKey {
             name: format!("fk_{column}"),
@@ -643,19 +656,7 @@ mod tests {
     #[test]
     fn a_not_null_secret_column_is_listed_with_the_fill_that_supplies_it() {
         let (manifest, catalog, columns, references) = fixture();
-        let options = Options {
-            remap_keys: false,
-            fills: &[],
-        };
-        let problems = plan(
-            &manifest,
-            &roles(&manifest).unwrap(),
-            &catalog,
-            &columns,
-            &references,
-            &options,
-        )
-        .unwrap_err();
+        let problems = planned(&manifest, &catalog, &columns, &references, false, &[]).unwrap_err();
         assert_eq!(
             problems,
             [
@@ -664,19 +665,7 @@ mod tests {
         );
         let fills = [Fill::parse("public.users.password='!'").unwrap()];
         assert_eq!(fills[0].sql, "'!'");
-        let options = Options {
-            remap_keys: false,
-            fills: &fills,
-        };
-        let plan = plan(
-            &manifest,
-            &roles(&manifest).unwrap(),
-            &catalog,
-            &columns,
-            &references,
-            &options,
-        )
-        .unwrap();
+        let plan = planned(&manifest, &catalog, &columns, &references, false, &fills).unwrap();
         assert!(
             plan.sections[3]
                 .insert()
@@ -695,17 +684,13 @@ mod tests {
         manifest
             .sections
             .push(section("gone", Role::Child, &["id"]));
-        let options = Options {
-            remap_keys: false,
-            fills: &[Fill::parse("public.users.password=''").unwrap()],
-        };
-        let problems = plan(
+        let problems = planned(
             &manifest,
-            &roles(&manifest).unwrap(),
             &catalog,
             &columns,
             &references,
-            &options,
+            false,
+            &[Fill::parse("public.users.password=''").unwrap()],
         )
         .unwrap_err();
         assert_eq!(
@@ -721,19 +706,7 @@ mod tests {
     fn cycles_load_as_one_group_after_what_they_reference() {
         let (manifest, catalog, columns, references) = fixture();
         let fills = [Fill::parse("public.users.password=''").unwrap()];
-        let options = Options {
-            remap_keys: false,
-            fills: &fills,
-        };
-        let plan = plan(
-            &manifest,
-            &roles(&manifest).unwrap(),
-            &catalog,
-            &columns,
-            &references,
-            &options,
-        )
-        .unwrap();
+        let plan = planned(&manifest, &catalog, &columns, &references, false, &fills).unwrap();
         // orgs first, users (→ orgs) next, then the projects ⇄ tasks cycle in one statement.
         assert_eq!(plan.order, vec![vec![0], vec![3], vec![1, 2]]);
         let sql = insert_group(&plan, &[1, 2]);
@@ -749,19 +722,7 @@ mod tests {
     fn remapped_keys_are_followed_by_every_reference_and_shared_rows_keep_theirs() {
         let (manifest, catalog, columns, references) = fixture();
         let fills = [Fill::parse("public.users.password=''").unwrap()];
-        let options = Options {
-            remap_keys: true,
-            fills: &fills,
-        };
-        let plan = plan(
-            &manifest,
-            &roles(&manifest).unwrap(),
-            &catalog,
-            &columns,
-            &references,
-            &options,
-        )
-        .unwrap();
+        let plan = planned(&manifest, &catalog, &columns, &references, true, &fills).unwrap();
         let remapped: Vec<bool> = plan.sections.iter().map(|s| s.remap.is_some()).collect();
         assert_eq!(remapped, [true, true, true, false]);
         let rewritten = |i: usize| -> Vec<(String, usize)> {
