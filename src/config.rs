@@ -15,8 +15,8 @@ use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::render::RenderMode;
 use crate::restore::plan::Fill;
+use crate::scope::config::ScopeConfig;
 use crate::scope::references::PolymorphicConfig;
-use crate::scope::rules::ScopeConfig;
 use crate::store::StoreConfig;
 
 /// The default store when neither `--store`, `ORGEXPORT_STORE` nor the file names one.

@@ -13,9 +13,9 @@ use crate::export::snapshot::Snapshot;
 use crate::org;
 use crate::output::Reporter;
 use crate::scope::catalog::Catalog;
+use crate::scope::model::{Scope, row_security_message};
 use crate::scope::plan::Planner;
 use crate::scope::references::table_for_class;
-use crate::scope::rules::{Scope, row_security_message};
 
 pub async fn run(
     settings: &Settings,
@@ -259,7 +259,7 @@ async fn count_in_snapshot(
     catalog: &Catalog,
     scope: &Scope,
     planner: &Planner<'_>,
-    selected: &[&crate::scope::rules::Section],
+    selected: &[&crate::scope::model::Section],
     key: &crate::scope::plan::OrgKey,
     settings: &Settings,
     report: &Reporter,

@@ -22,8 +22,8 @@ use crate::history::{self, Completed, NewExport, Status};
 use crate::org::{self, Org};
 use crate::output::{ExportProgress, Reporter, human_bytes};
 use crate::scope::catalog::Catalog;
+use crate::scope::model::{Scope, Section, row_security_message};
 use crate::scope::plan::{Planner, SectionSql};
-use crate::scope::rules::{Scope, Section, row_security_message};
 use crate::store::{Link, Store};
 
 /// The result of one successful export.

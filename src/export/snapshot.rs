@@ -176,7 +176,7 @@ fn explain(err: tokio_postgres::Error) -> anyhow::Error {
             .nth(1)
             .unwrap_or("a table")
             .to_string();
-        return anyhow::anyhow!(crate::scope::rules::row_security_message(&table));
+        return anyhow::anyhow!(crate::scope::model::row_security_message(&table));
     }
     let message = match err.as_db_error() {
         Some(db) => db.message().to_string(),

@@ -3,7 +3,13 @@
 
 pub mod catalog;
 pub mod checks;
+pub mod config;
+pub mod model;
+mod ownership;
 pub mod plan;
 pub mod references;
 pub mod rules;
 pub mod secrets;
+mod tenancy;
+#[cfg(test)]
+pub(crate) mod testing;

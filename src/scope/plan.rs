@@ -27,8 +27,8 @@ use std::collections::{HashMap, HashSet};
 use crate::db::{quote_ident, quote_literal};
 use crate::export::render::{RenderMode, RowRenderer, ValueKind};
 use crate::scope::catalog::{Catalog, TableId};
+use crate::scope::model::{Edge, EdgeKind, Role, Scope, Section};
 use crate::scope::references::Reference;
-use crate::scope::rules::{Edge, EdgeKind, Role, Scope, Section};
 
 /// The org key, and for each column type whether the key is a valid value of it.
 #[derive(Debug, Clone)]
@@ -1008,8 +1008,9 @@ fn strongly_connected(nodes: &[TableId], edges: &[Edge]) -> Vec<Vec<TableId>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scope::rules::testing::Builder;
-    use crate::scope::rules::{ScopeConfig, classify};
+    use crate::scope::config::ScopeConfig;
+    use crate::scope::rules::classify;
+    use crate::scope::testing::Builder;
 
     fn org(types: &[&str]) -> OrgKey {
         OrgKey {
