@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod graph;
 pub mod scope;
 
 /// The OS user running the tool (for libpq's default user and the audit trail).
