@@ -8,8 +8,8 @@
 
 mod support;
 
-use orgexport::export::render::RenderMode;
 use orgexport::scope::catalog::Catalog;
+use orgexport::scope::columns::RenderMode;
 use orgexport::scope::config::ScopeConfig;
 use orgexport::scope::plan::{OrgKey, Planner};
 use orgexport::scope::references::PolymorphicConfig;

@@ -51,7 +51,7 @@ struct Job<'a> {
     compression_level: u32,
     max_rows: Option<u64>,
     link_ttl: std::time::Duration,
-    render: crate::export::render::RenderMode,
+    render: crate::scope::columns::RenderMode,
 }
 
 pub async fn run(

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod checks;
+pub mod columns;
 pub mod config;
 pub mod model;
 mod ownership;
