@@ -14,11 +14,11 @@ use crate::cli::{Cli, Command, GlobalArgs, ScopeArgs};
 use crate::db::guards::Guards;
 use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail, kind_of, one_line};
-use crate::export::render::RenderMode;
 use crate::history::Status;
 use crate::output::Output;
+use crate::scope::columns::RenderMode;
+use crate::scope::config::ScopeConfig;
 use crate::scope::references::PolymorphicConfig;
-use crate::scope::rules::ScopeConfig;
 use crate::store::StoreConfig;
 
 /// The default store when neither `--store`, `ORGEXPORT_STORE` nor the file names one.

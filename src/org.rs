@@ -7,8 +7,8 @@ use tokio_postgres::Client;
 
 use crate::error::{Kind, fail};
 use crate::scope::catalog::Catalog;
+use crate::scope::model::Scope;
 use crate::scope::plan::{OrgKey, Planner};
-use crate::scope::rules::Scope;
 use crate::store::layout;
 
 /// The org being exported.

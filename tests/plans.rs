@@ -8,11 +8,12 @@
 
 mod support;
 
-use orgexport::export::render::RenderMode;
 use orgexport::scope::catalog::Catalog;
+use orgexport::scope::columns::RenderMode;
+use orgexport::scope::config::ScopeConfig;
 use orgexport::scope::plan::{OrgKey, Planner};
 use orgexport::scope::references::PolymorphicConfig;
-use orgexport::scope::rules::{ScopeConfig, classify};
+use orgexport::scope::rules::classify;
 use serde_json::Value;
 use support::TestDb;
 

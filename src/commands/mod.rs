@@ -17,7 +17,9 @@ use crate::error::{Kind, fail};
 use crate::history::{self, Status};
 use crate::output::Reporter;
 use crate::scope::catalog::Catalog;
-use crate::scope::rules::{self, Scope, ScopeConfig};
+use crate::scope::config::ScopeConfig;
+use crate::scope::model::Scope;
+use crate::scope::rules;
 use crate::store::Store;
 
 /// The two sessions of a command: one reads (and holds the org lock and the snapshot), one

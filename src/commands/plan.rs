@@ -11,8 +11,8 @@ use crate::export::preview::{Counting, Preview, preview};
 use crate::org::{self, Org};
 use crate::output::Reporter;
 use crate::scope::catalog::Catalog;
+use crate::scope::model::Scope;
 use crate::scope::plan::Planner;
-use crate::scope::rules::Scope;
 
 pub async fn run(
     settings: &Settings,

@@ -22,7 +22,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use crate::scope::catalog::Catalog;
-use crate::scope::rules::{Scope, Section};
+use crate::scope::model::{Scope, Section};
 
 /// JSON per gzip member: small enough to keep memory flat, large enough that the 32 KiB
 /// deflate window loses nothing measurable (see bench/RESULTS.md).
@@ -371,8 +371,9 @@ mod tests {
 
     #[test]
     fn capped_sections_say_so_and_give_the_total() {
-        use crate::scope::rules::testing::Builder;
-        use crate::scope::rules::{ScopeConfig, classify};
+        use crate::scope::config::ScopeConfig;
+        use crate::scope::rules::classify;
+        use crate::scope::testing::Builder;
         let catalog = Builder::default()
             .table("public.orgs", &["id!"])
             .table("public.tasks", &["id!", "org_id!", "secret_token$"])

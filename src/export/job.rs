@@ -18,14 +18,14 @@ use crate::export::archive::{
     assemble,
 };
 use crate::export::manifest::FORMAT;
-use crate::export::render::RenderMode;
 use crate::export::snapshot::Snapshot;
 use crate::history::{self, Completed, NewExport, Status};
 use crate::org::{self, Org};
 use crate::output::{ExportProgress, Reporter, human_bytes};
 use crate::scope::catalog::Catalog;
+use crate::scope::columns::RenderMode;
+use crate::scope::model::Scope;
 use crate::scope::plan::{Planner, SectionSql};
-use crate::scope::rules::Scope;
 use crate::store::{Link, Store, Uploaded};
 
 /// The result of one successful export.

@@ -8,14 +8,14 @@ use tokio_util::sync::CancellationToken;
 use crate::db::connect::Db;
 use crate::db::quote_ident;
 use crate::error::{Kind, kind_of};
-use crate::export::render::RenderMode;
 use crate::export::snapshot::Snapshot;
 use crate::org::{self, Org};
 use crate::output::Reporter;
 use crate::scope::catalog::Catalog;
+use crate::scope::columns::RenderMode;
+use crate::scope::model::{Scope, Section};
 use crate::scope::plan::{OrgKey, Planner};
 use crate::scope::references::table_for_class;
-use crate::scope::rules::{Scope, Section};
 
 /// One section of the preview: its rows (`None`: unknown) and cross-tenant rows.
 pub struct PreviewSection<'s> {

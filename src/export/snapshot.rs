@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Kind, fail};
 use crate::export::archive::{ArchiveWriter, ChunkSink};
 use crate::export::copy::BinaryRows;
-use crate::export::render::LARGE_VALUE;
+use crate::export::render::{LARGE_VALUE, RowRenderer};
 use crate::scope::plan::SectionSql;
 
 pub struct Snapshot<'c> {
@@ -86,6 +86,7 @@ impl<'c> Snapshot<'c> {
             .map_err(explain)
             .with_context(|| format!("reading {}", sql.name))?;
         let mut stream = std::pin::pin!(stream);
+        let renderer = RowRenderer::new(sql.mode, &sql.typed_columns());
         let mut parser = BinaryRows::new();
         let mut rows = 0u64;
         let mut redacted = Vec::new();
@@ -104,7 +105,7 @@ impl<'c> Snapshot<'c> {
             while let Some(row) = parser.next_row()? {
                 if row.len() > LARGE_VALUE {
                     writer.begin_row();
-                    sql.renderer
+                    renderer
                         .render_large(&row, writer, &mut redacted)
                         .await
                         .with_context(|| format!("rendering a row of {}", sql.name))?;
@@ -113,7 +114,7 @@ impl<'c> Snapshot<'c> {
                 }
                 writer
                     .row_with(|buf| {
-                        sql.renderer
+                        renderer
                             .render(&row, buf, &mut redacted)
                             .with_context(|| format!("rendering a row of {}", sql.name))
                     })
@@ -176,7 +177,7 @@ fn explain(err: tokio_postgres::Error) -> anyhow::Error {
             .nth(1)
             .unwrap_or("a table")
             .to_string();
-        return anyhow::anyhow!(crate::scope::rules::row_security_message(&table));
+        return anyhow::anyhow!(crate::scope::model::row_security_message(&table));
     }
     let message = match err.as_db_error() {
         Some(db) => db.message().to_string(),

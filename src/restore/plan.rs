@@ -12,8 +12,8 @@ use crate::db::quote_qualified;
 use crate::restore::manifest::{ArchivedManifest, ArchivedSection, Role};
 use crate::restore::target::TargetColumn;
 use crate::scope::catalog::{Catalog, TableId};
+use crate::scope::model::{Role as ScopeRole, Scope};
 use crate::scope::references::{Origin, Reference};
-use crate::scope::rules::{Role as ScopeRole, Scope};
 
 pub struct Options<'a> {
     pub remap_keys: bool,
@@ -436,61 +436,7 @@ fn load_order(
             edges[from].push(to);
         }
     }
-    struct Tarjan<'e> {
-        edges: &'e [Vec<usize>],
-        index: Vec<Option<usize>>,
-        low: Vec<usize>,
-        on_stack: Vec<bool>,
-        stack: Vec<usize>,
-        next: usize,
-        groups: Vec<Vec<usize>>,
-    }
-    impl Tarjan<'_> {
-        fn visit(&mut self, v: usize) {
-            self.index[v] = Some(self.next);
-            self.low[v] = self.next;
-            self.next += 1;
-            self.stack.push(v);
-            self.on_stack[v] = true;
-            for &w in &self.edges[v] {
-                match self.index[w] {
-                    None => {
-                        self.visit(w);
-                        self.low[v] = self.low[v].min(self.low[w]);
-                    }
-                    Some(iw) if self.on_stack[w] => self.low[v] = self.low[v].min(iw),
-                    Some(_) => {}
-                }
-            }
-            if Some(self.low[v]) == self.index[v] {
-                let mut group = Vec::new();
-                while let Some(w) = self.stack.pop() {
-                    self.on_stack[w] = false;
-                    group.push(w);
-                    if w == v {
-                        break;
-                    }
-                }
-                group.sort_unstable();
-                self.groups.push(group);
-            }
-        }
-    }
-    let mut tarjan = Tarjan {
-        edges: &edges,
-        index: vec![None; n],
-        low: vec![0; n],
-        on_stack: vec![false; n],
-        stack: Vec::new(),
-        next: 0,
-        groups: Vec::new(),
-    };
-    for v in 0..n {
-        if tarjan.index[v].is_none() {
-            tarjan.visit(v);
-        }
-    }
-    tarjan.groups
+    crate::graph::strongly_connected(&edges)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::restore::plan::{self, LoadPlan, Options, check_fills, references_of};
 use crate::restore::sql::map_table;
 use crate::restore::target;
 use crate::scope::catalog::Catalog;
-use crate::scope::rules::Scope;
+use crate::scope::model::Scope;
 
 /// Where the archive came from, and what vouches for it besides its own manifest.
 pub struct Source {

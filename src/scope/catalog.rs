@@ -118,176 +118,224 @@ impl Catalog {
 
     /// Reads the catalog of the current database (system schemas left out).
     pub async fn load(client: &Client) -> anyhow::Result<Catalog> {
-        const RELS: &str = "SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples, \
+        let mut catalog = Catalog::default();
+        let by_oid = read_tables(client, &mut catalog).await?;
+        read_columns(client, &mut catalog, &by_oid).await?;
+        read_indexes(client, &mut catalog, &by_oid).await?;
+        read_checks(client, &mut catalog, &by_oid).await?;
+        read_foreign_keys(client, &mut catalog, &by_oid).await?;
+        Ok(catalog)
+    }
+}
+
+/// The relations listed: tables, partitioned tables, views, materialized views and foreign
+/// tables outside the system schemas; partitions are read through their parent. Every query
+/// below starts from it, so they all see the same tables.
+const RELS: &str = "SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples, \
                     c.relrowsecurity, c.relforcerowsecurity, c.relowner \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition \
                AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
                AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
 
-        let rels = client
-            .query(
-                &format!(
-                    // One grouped pass over the leaf partitions (a per-table
-                    // pg_partition_tree cost 0.5 s with 10,000 partitions).
-                    "WITH rels AS ({RELS}), \
-                          leaves AS (SELECT pg_partition_root(c.oid) AS root, \
-                                            sum(greatest(c.reltuples, 0))::float8 AS rows \
-                                       FROM pg_class c WHERE c.relispartition AND c.relkind = 'r' \
-                                      GROUP BY 1) \
-                     SELECT r.oid::int8, r.nspname::text, r.relname::text, r.relkind::text, \
-                            CASE WHEN r.relkind = 'p' THEN coalesce(l.rows, 0) \
-                            ELSE r.reltuples::float8 END, \
-                            r.relrowsecurity AND NOT me.rolsuper AND NOT me.rolbypassrls \
-                              AND (r.relforcerowsecurity OR NOT pg_has_role(r.relowner, 'USAGE')) \
-                     FROM rels r LEFT JOIN leaves l ON l.root = r.oid, \
-                          (SELECT rolsuper, rolbypassrls FROM pg_roles \
-                            WHERE rolname = current_user) me \
-                     ORDER BY 2, 3"
-                ),
-                &[],
-            )
-            .await
-            .context("reading tables from pg_class")?;
+/// `pg_class` OID → the table's index in [`Catalog::tables`].
+type TablesByOid = HashMap<i64, TableId>;
 
-        let mut catalog = Catalog::default();
-        let mut by_oid: HashMap<i64, TableId> = HashMap::new();
-        for row in rels {
-            let kind = match row.get::<_, String>(3).as_str() {
-                "r" => RelKind::Table,
-                "p" => RelKind::Partitioned,
-                "v" => RelKind::View,
-                "m" => RelKind::MaterializedView,
-                _ => RelKind::Foreign,
-            };
-            let estimate: Option<f64> = row.get(4);
-            by_oid.insert(row.get(0), catalog.tables.len());
-            catalog.tables.push(Table {
-                schema: row.get(1),
-                name: row.get(2),
-                kind,
-                columns: Vec::new(),
-                primary_key: Vec::new(),
-                indexed_leading_columns: Vec::new(),
-                estimated_rows: estimate.filter(|e| *e >= 0.0).map(|e| e as i64),
-                checks: Vec::new(),
-                row_security_blocks: row.get(5),
-            });
-        }
-
-        let columns = client
-            .query(
-                &format!(
-                    "WITH rels AS ({RELS}) \
-                     SELECT a.attrelid::int8, a.attname::text, \
-                            format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid::int8, \
-                            coalesce(eb.typname, b.typname)::text \
-                     FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid \
-                     JOIN pg_type ty ON ty.oid = a.atttypid \
-                     JOIN pg_type b ON b.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END \
-                     LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A' \
-                     LEFT JOIN pg_type eb ON eb.oid = CASE WHEN e.typtype = 'd' THEN e.typbasetype ELSE e.oid END \
-                     WHERE a.attnum > 0 AND NOT a.attisdropped \
-                     ORDER BY a.attrelid, a.attnum"
-                ),
-                &[],
-            )
-            .await
-            .context("reading columns from pg_attribute")?;
-        for row in columns {
-            if let Some(&id) = by_oid.get(&row.get::<_, i64>(0)) {
-                let base: String = row.get(5);
-                catalog.tables[id].columns.push(Column {
-                    name: row.get(1),
-                    type_name: row.get(2),
-                    not_null: row.get(3),
-                    type_oid: row.get::<_, i64>(4) as u32,
-                    text_like: TEXT_LIKE_TYPES.contains(&base.as_str()),
-                    json_like: base == "json" || base == "jsonb",
-                });
-            }
-        }
-
-        let indexes = client
-            .query(
-                &format!(
-                    "WITH rels AS ({RELS}) \
-                     SELECT i.indrelid::int8, i.indisprimary, \
-                            ARRAY(SELECT a.attname::text \
-                                    FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord) \
-                                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-                                   ORDER BY k.ord) \
-                     FROM pg_index i JOIN rels r ON r.oid = i.indrelid \
-                     WHERE i.indkey[0] <> 0"
-                ),
-                &[],
-            )
-            .await
-            .context("reading indexes from pg_index")?;
-        for row in indexes {
-            if let Some(&id) = by_oid.get(&row.get::<_, i64>(0)) {
-                let columns: Vec<String> = row.get(2);
-                let table = &mut catalog.tables[id];
-                if row.get::<_, bool>(1) {
-                    table.primary_key = columns.clone();
-                }
-                if let Some(first) = columns.into_iter().next() {
-                    table.indexed_leading_columns.push(first);
-                }
-            }
-        }
-
-        let checks = client
-            .query(
-                &format!(
-                    "WITH rels AS ({RELS}) \
-                     SELECT con.conrelid::int8, pg_get_constraintdef(con.oid) \
-                     FROM pg_constraint con JOIN rels r ON r.oid = con.conrelid \
-                     WHERE con.contype = 'c' AND con.convalidated \
-                     ORDER BY con.conrelid, con.conname"
-                ),
-                &[],
-            )
-            .await
-            .context("reading CHECK constraints from pg_constraint")?;
-        for row in checks {
-            if let Some(&id) = by_oid.get(&row.get::<_, i64>(0)) {
-                catalog.tables[id].checks.push(row.get(1));
-            }
-        }
-
-        // conparentid = 0: the constraint as declared, not its clones on partitions.
-        let fks = client
-            .query(
-                "SELECT con.conname::text, con.conrelid::int8, con.confrelid::int8, \
-                        ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, ord) \
-                                JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n \
-                               ORDER BY k.ord), \
-                        ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, ord) \
-                                JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n \
-                               ORDER BY k.ord) \
-                 FROM pg_constraint con \
-                 WHERE con.contype = 'f' AND con.conparentid = 0 \
-                 ORDER BY con.conrelid, con.conname",
-                &[],
-            )
-            .await
-            .context("reading foreign keys from pg_constraint")?;
-        for row in fks {
-            let (Some(&table), Some(&referenced)) = (
-                by_oid.get(&row.get::<_, i64>(1)),
-                by_oid.get(&row.get::<_, i64>(2)),
-            ) else {
-                continue;
-            };
-            catalog.foreign_keys.push(ForeignKey {
-                name: row.get(0),
-                table,
-                columns: row.get(3),
-                referenced,
-                referenced_columns: row.get(4),
-            });
-        }
-        Ok(catalog)
+/// The tables with their kind, row estimate and whether row-level security hides rows.
+async fn read_tables(client: &Client, catalog: &mut Catalog) -> anyhow::Result<TablesByOid> {
+    let rels = client
+        .query(
+            &format!(
+                // One grouped pass over the leaf partitions (a per-table
+                // pg_partition_tree cost 0.5 s with 10,000 partitions).
+                "WITH rels AS ({RELS}), \
+                      leaves AS (SELECT pg_partition_root(c.oid) AS root, \
+                                        sum(greatest(c.reltuples, 0))::float8 AS rows \
+                                   FROM pg_class c WHERE c.relispartition AND c.relkind = 'r' \
+                                  GROUP BY 1) \
+                 SELECT r.oid::int8, r.nspname::text, r.relname::text, r.relkind::text, \
+                        CASE WHEN r.relkind = 'p' THEN coalesce(l.rows, 0) \
+                        ELSE r.reltuples::float8 END, \
+                        r.relrowsecurity AND NOT me.rolsuper AND NOT me.rolbypassrls \
+                          AND (r.relforcerowsecurity OR NOT pg_has_role(r.relowner, 'USAGE')) \
+                 FROM rels r LEFT JOIN leaves l ON l.root = r.oid, \
+                      (SELECT rolsuper, rolbypassrls FROM pg_roles \
+                        WHERE rolname = current_user) me \
+                 ORDER BY 2, 3"
+            ),
+            &[],
+        )
+        .await
+        .context("reading tables from pg_class")?;
+    let mut by_oid = TablesByOid::new();
+    for row in rels {
+        let kind = match row.get::<_, String>(3).as_str() {
+            "r" => RelKind::Table,
+            "p" => RelKind::Partitioned,
+            "v" => RelKind::View,
+            "m" => RelKind::MaterializedView,
+            _ => RelKind::Foreign,
+        };
+        let estimate: Option<f64> = row.get(4);
+        by_oid.insert(row.get(0), catalog.tables.len());
+        catalog.tables.push(Table {
+            schema: row.get(1),
+            name: row.get(2),
+            kind,
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+            indexed_leading_columns: Vec::new(),
+            estimated_rows: estimate.filter(|e| *e >= 0.0).map(|e| e as i64),
+            checks: Vec::new(),
+            row_security_blocks: row.get(5),
+        });
     }
+    Ok(by_oid)
+}
+
+/// Columns in table order, with their type and the base type that decides `text_like` and
+/// `json_like` (through domains and arrays).
+async fn read_columns(
+    client: &Client,
+    catalog: &mut Catalog,
+    by_oid: &TablesByOid,
+) -> anyhow::Result<()> {
+    let columns = client
+        .query(
+            &format!(
+                "WITH rels AS ({RELS}) \
+                 SELECT a.attrelid::int8, a.attname::text, \
+                        format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid::int8, \
+                        coalesce(eb.typname, b.typname)::text \
+                 FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid \
+                 JOIN pg_type ty ON ty.oid = a.atttypid \
+                 JOIN pg_type b ON b.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END \
+                 LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A' \
+                 LEFT JOIN pg_type eb ON eb.oid = CASE WHEN e.typtype = 'd' THEN e.typbasetype ELSE e.oid END \
+                 WHERE a.attnum > 0 AND NOT a.attisdropped \
+                 ORDER BY a.attrelid, a.attnum"
+            ),
+            &[],
+        )
+        .await
+        .context("reading columns from pg_attribute")?;
+    for row in columns {
+        if let Some(&id) = by_oid.get(&row.get::<_, i64>(0)) {
+            let base: String = row.get(5);
+            catalog.tables[id].columns.push(Column {
+                name: row.get(1),
+                type_name: row.get(2),
+                not_null: row.get(3),
+                type_oid: row.get::<_, i64>(4) as u32,
+                text_like: TEXT_LIKE_TYPES.contains(&base.as_str()),
+                json_like: base == "json" || base == "jsonb",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The primary key, and the leading column of every index.
+async fn read_indexes(
+    client: &Client,
+    catalog: &mut Catalog,
+    by_oid: &TablesByOid,
+) -> anyhow::Result<()> {
+    let indexes = client
+        .query(
+            &format!(
+                "WITH rels AS ({RELS}) \
+                 SELECT i.indrelid::int8, i.indisprimary, \
+                        ARRAY(SELECT a.attname::text \
+                                FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord) \
+                                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                               ORDER BY k.ord) \
+                 FROM pg_index i JOIN rels r ON r.oid = i.indrelid \
+                 WHERE i.indkey[0] <> 0"
+            ),
+            &[],
+        )
+        .await
+        .context("reading indexes from pg_index")?;
+    for row in indexes {
+        if let Some(&id) = by_oid.get(&row.get::<_, i64>(0)) {
+            let columns: Vec<String> = row.get(2);
+            let table = &mut catalog.tables[id];
+            if row.get::<_, bool>(1) {
+                table.primary_key = columns.clone();
+            }
+            if let Some(first) = columns.into_iter().next() {
+                table.indexed_leading_columns.push(first);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Validated CHECK constraints, by name within each table.
+async fn read_checks(
+    client: &Client,
+    catalog: &mut Catalog,
+    by_oid: &TablesByOid,
+) -> anyhow::Result<()> {
+    let checks = client
+        .query(
+            &format!(
+                "WITH rels AS ({RELS}) \
+                 SELECT con.conrelid::int8, pg_get_constraintdef(con.oid) \
+                 FROM pg_constraint con JOIN rels r ON r.oid = con.conrelid \
+                 WHERE con.contype = 'c' AND con.convalidated \
+                 ORDER BY con.conrelid, con.conname"
+            ),
+            &[],
+        )
+        .await
+        .context("reading CHECK constraints from pg_constraint")?;
+    for row in checks {
+        if let Some(&id) = by_oid.get(&row.get::<_, i64>(0)) {
+            catalog.tables[id].checks.push(row.get(1));
+        }
+    }
+    Ok(())
+}
+
+/// Declared foreign keys between listed tables.
+async fn read_foreign_keys(
+    client: &Client,
+    catalog: &mut Catalog,
+    by_oid: &TablesByOid,
+) -> anyhow::Result<()> {
+    // conparentid = 0: the constraint as declared, not its clones on partitions.
+    let fks = client
+        .query(
+            "SELECT con.conname::text, con.conrelid::int8, con.confrelid::int8, \
+                    ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, ord) \
+                            JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n \
+                           ORDER BY k.ord), \
+                    ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, ord) \
+                            JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n \
+                           ORDER BY k.ord) \
+             FROM pg_constraint con \
+             WHERE con.contype = 'f' AND con.conparentid = 0 \
+             ORDER BY con.conrelid, con.conname",
+            &[],
+        )
+        .await
+        .context("reading foreign keys from pg_constraint")?;
+    for row in fks {
+        let (Some(&table), Some(&referenced)) = (
+            by_oid.get(&row.get::<_, i64>(1)),
+            by_oid.get(&row.get::<_, i64>(2)),
+        ) else {
+            continue;
+        };
+        catalog.foreign_keys.push(ForeignKey {
+            name: row.get(0),
+            table,
+            columns: row.get(3),
+            referenced,
+            referenced_columns: row.get(4),
+        });
+    }
+    Ok(())
 }

@@ -3,8 +3,15 @@
 
 pub mod catalog;
 pub mod checks;
+pub mod columns;
+pub mod config;
+pub mod model;
+mod ownership;
 pub mod plan;
 pub mod references;
 pub mod rules;
 pub mod secrets;
 pub mod selection;
+mod tenancy;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -11,7 +11,7 @@ use crate::error::{Kind, fail};
 use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::secrets::words;
 
-/// Index of a reference in [`crate::scope::rules::Scope::references`].
+/// Index of a reference in [`crate::scope::model::Scope::references`].
 pub type RefId = usize;
 
 /// Where a reference comes from.

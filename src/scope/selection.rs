@@ -4,7 +4,7 @@
 
 use crate::error::{Kind, fail};
 use crate::scope::catalog::Catalog;
-use crate::scope::rules::{Scope, Section, row_security_message};
+use crate::scope::model::{Scope, Section, row_security_message};
 
 impl Scope {
     /// The sections written, in order; an error naming the first table whose rows row-level

@@ -1,0 +1,392 @@
+//! Ownership (DESIGN §2): which references own their rows (NOT NULL by `attnotnull` or CHECK,
+//! or named by `follow_nullable`), the roles of the tables — T (tenant), C (child, a fixpoint
+//! over ownership), P (referenced) — the edges scope flows along, and how deep each table sits
+//! below its owners. The root and the tenant columns come from `tenancy.rs`; putting the
+//! tables in archive order is `rules.rs`'s.
+
+use crate::scope::catalog::{Catalog, TableId};
+use crate::scope::checks::non_null_groups;
+use crate::scope::config::{ScopeConfig, usage};
+use crate::scope::model::{Edge, EdgeKind, Role};
+use crate::scope::references::Reference;
+use crate::scope::tenancy::Tenancy;
+
+/// What the catalog says about NULLs: `attnotnull`, plus validated CHECK constraints.
+pub(super) struct NullFacts {
+    /// Per table: groups of columns at least one of which is non-NULL (one column: NOT NULL).
+    groups: Vec<Vec<Vec<String>>>,
+}
+
+impl NullFacts {
+    pub(super) fn new(catalog: &Catalog) -> NullFacts {
+        let groups = catalog
+            .tables
+            .iter()
+            .map(|t| {
+                let mut groups: Vec<Vec<String>> = t
+                    .columns
+                    .iter()
+                    .filter(|c| c.not_null)
+                    .map(|c| vec![c.name.clone()])
+                    .collect();
+                groups.extend(t.checks.iter().flat_map(|c| non_null_groups(c)));
+                groups
+            })
+            .collect();
+        NullFacts { groups }
+    }
+
+    fn not_null(&self, table: TableId, column: &str) -> bool {
+        self.groups[table]
+            .iter()
+            .any(|g| g.len() == 1 && g[0] == column)
+    }
+
+    /// Whether the column takes part in an "at least one of these is non-NULL" group.
+    fn in_group(&self, table: TableId, column: &str) -> bool {
+        self.groups[table]
+            .iter()
+            .any(|g| g.len() > 1 && g.iter().any(|c| c == column))
+    }
+}
+
+/// Which references are ownership (DESIGN §2): NOT NULL columns (by attnotnull or CHECK), a
+/// column of an exactly/at-least-one-of CHECK, or named by `follow_nullable`.
+pub(super) fn ownership_flags(
+    catalog: &Catalog,
+    config: &ScopeConfig,
+    references: &[Reference],
+    nulls: &NullFacts,
+) -> anyhow::Result<Vec<bool>> {
+    for entry in &config.follow_nullable {
+        let named = references.iter().any(|r| {
+            r.columns
+                .iter()
+                .any(|c| format!("{}.{c}", catalog.table(r.table).qualified_name()) == *entry)
+        });
+        if !named {
+            return Err(usage(format!(
+                "follow_nullable: {entry:?} is not a reference column of this database; write it as schema.table.column of a foreign key (or add it to references first)"
+            )));
+        }
+    }
+    Ok(references
+        .iter()
+        .map(|r| {
+            let table = catalog.table(r.table);
+            r.columns.iter().all(|c| nulls.not_null(r.table, c))
+                || r.columns.iter().any(|c| nulls.in_group(r.table, c))
+                || r.columns.iter().any(|c| {
+                    config
+                        .follow_nullable
+                        .contains(&format!("{}.{c}", table.qualified_name()))
+                })
+        })
+        .collect())
+}
+
+/// The role of each table; `None` while it has none.
+pub(super) struct Roles {
+    pub(super) role: Vec<Option<Role>>,
+}
+
+impl Roles {
+    pub(super) fn new(n: usize, root: TableId) -> Roles {
+        let mut role = vec![None; n];
+        role[root] = Some(Role::Root);
+        Roles { role }
+    }
+
+    /// R ∪ T ∪ C: the tables whose rows an org owns.
+    fn owned(&self, table: TableId) -> bool {
+        matches!(
+            self.role[table],
+            Some(Role::Root | Role::Tenant { .. } | Role::Child)
+        )
+    }
+}
+
+/// T: tables with a tenant column whose reference, if any, points at the root.
+pub(super) fn assign_tenant_tables(
+    catalog: &Catalog,
+    tenancy: &Tenancy,
+    references: &[Reference],
+    eligible: &[bool],
+    roles: &mut Roles,
+    warnings: &mut Vec<String>,
+) {
+    for (id, table) in catalog.tables.iter().enumerate() {
+        if id == tenancy.root || !eligible[id] {
+            continue;
+        }
+        for name in &tenancy.names {
+            if table.column(name).is_none() {
+                continue;
+            }
+            let refs: Vec<&Reference> = references
+                .iter()
+                .filter(|r| r.table == id && r.columns == [name.clone()] && r.when.is_none())
+                .collect();
+            let to_root = refs.iter().find(|r| r.target == tenancy.root);
+            let root_column = match (to_root, refs.first()) {
+                (Some(r), _) => r.target_columns[0].clone(),
+                (None, Some(other)) => {
+                    warnings.push(format!(
+                        "{}.{name} is named like a tenant column but references {}, not the root {}: treated as an ordinary reference",
+                        table.qualified_name(),
+                        catalog.table(other.target).qualified_name(),
+                        catalog.table(tenancy.root).qualified_name()
+                    ));
+                    continue;
+                }
+                (None, None) if tenancy.trusted.contains(name) => {
+                    warnings.push(format!(
+                        "{}.{name} has no foreign key: trusted as the tenant column by its name (declare it, or add references = [\"{}.{name} -> {}.{}\"])",
+                        table.qualified_name(),
+                        table.qualified_name(),
+                        catalog.table(tenancy.root).qualified_name(),
+                        tenancy.key
+                    ));
+                    tenancy.key.clone()
+                }
+                (None, None) => continue,
+            };
+            roles.role[id] = Some(Role::Tenant {
+                column: name.clone(),
+                root_column,
+            });
+            break;
+        }
+    }
+}
+
+/// C: least fixpoint of "has an ownership reference into R ∪ T ∪ C".
+pub(super) fn assign_child_tables(
+    references: &[Reference],
+    ownership: &[bool],
+    eligible: &[bool],
+    roles: &mut Roles,
+) {
+    loop {
+        let mut changed = false;
+        for (id, r) in references.iter().enumerate() {
+            if ownership[id]
+                && roles.role[r.table].is_none()
+                && eligible[r.table]
+                && roles.owned(r.target)
+            {
+                roles.role[r.table] = Some(Role::Child);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// P: global tables referenced, transitively, by in-scope rows. Returns the tables that would
+/// be referenced but `include_referenced = false`.
+pub(super) fn assign_referenced_tables(
+    config: &ScopeConfig,
+    references: &[Reference],
+    eligible: &[bool],
+    roles: &mut Roles,
+) -> Vec<TableId> {
+    let mut off = Vec::new();
+    loop {
+        let mut changed = false;
+        for r in references {
+            if roles.role[r.table].is_some() && roles.role[r.target].is_none() && eligible[r.target]
+            {
+                if config.include_referenced {
+                    roles.role[r.target] = Some(Role::Referenced);
+                    changed = true;
+                } else if !off.contains(&r.target) {
+                    off.push(r.target);
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    off
+}
+
+/// Owns edges into C (and into T, for rows whose tenant column is NULL), References edges
+/// into P.
+pub(super) fn build_edges(
+    references: &[Reference],
+    ownership: &[bool],
+    roles: &Roles,
+    nulls: &NullFacts,
+) -> Vec<Edge> {
+    let mut edges = Vec::new();
+    for (id, r) in references.iter().enumerate() {
+        let owns = ownership[id]
+            && roles.owned(r.target)
+            && match &roles.role[r.table] {
+                Some(Role::Child) => true,
+                // A tenant row falls through to ownership only when its tenant column can be
+                // NULL; the tenant column's own reference is the tenant rule, not an edge.
+                Some(Role::Tenant { column, .. }) => {
+                    !nulls.not_null(r.table, column) && r.columns != [column.clone()]
+                }
+                _ => false,
+            };
+        if owns {
+            edges.push(Edge {
+                reference: id,
+                source: r.target,
+                target: r.table,
+                kind: EdgeKind::Owns,
+            });
+        } else if roles.role[r.table].is_some() && roles.role[r.target] == Some(Role::Referenced) {
+            edges.push(Edge {
+                reference: id,
+                source: r.table,
+                target: r.target,
+                kind: EdgeKind::References,
+            });
+        }
+    }
+    edges
+}
+
+/// Longest ownership path to each table (children after their owners); bounded for cycles.
+pub(super) fn ownership_depth(edges: &[Edge], n: usize) -> Vec<usize> {
+    let mut depth = vec![0usize; n];
+    for _ in 0..n {
+        let mut changed = false;
+        for edge in edges.iter().filter(|e| e.kind == EdgeKind::Owns) {
+            if edge.source != edge.target && depth[edge.target] < depth[edge.source] + 1 {
+                depth[edge.target] = depth[edge.source] + 1;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    depth
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scope::config::ScopeConfig;
+    use crate::scope::model::Role;
+    use crate::scope::references::PolymorphicConfig;
+    use crate::scope::rules::classify;
+    use crate::scope::testing::{Builder, role_of, saas, tenant};
+
+    #[test]
+    fn nullable_reference_never_pulls_the_root_in_and_follow_nullable_makes_it_ownership() {
+        let catalog = saas();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        assert!(scope.edges.iter().all(|e| e.target != scope.root));
+        let audit = catalog.find("public.audit").unwrap();
+        let skipped = scope.skipped.iter().find(|s| s.table == audit).unwrap();
+        assert!(skipped.reason.contains("nullable"), "{}", skipped.reason);
+        assert!(
+            scope
+                .warnings
+                .iter()
+                .any(|w| w.contains("follow_nullable = [\"public.audit.org_ref\"]"))
+        );
+        let config = ScopeConfig {
+            follow_nullable: vec!["public.audit.org_ref".into()],
+            ..ScopeConfig::default()
+        };
+        let scope = classify(&catalog, &config).unwrap();
+        assert_eq!(role_of(&catalog, &scope, "public.audit"), Some(Role::Child));
+    }
+
+    #[test]
+    fn check_constraints_make_ownership_and_null_tenant_rows_fall_through() {
+        let catalog = Builder::default()
+            .table("public.orgs", &["id!"])
+            .table("public.groups", &["id!", "org_id!"])
+            .table("public.projects", &["id!", "org_id!"])
+            .table(
+                "public.issues",
+                &["id!", "org_id", "group_id", "project_id"],
+            )
+            .table("public.notes", &["id!", "issue_id"])
+            .table("public.loose", &["id!", "issue_id"])
+            .check(
+                "public.issues",
+                "CHECK ((num_nonnulls(org_id, group_id, project_id) = 1))",
+            )
+            .check("public.notes", "CHECK ((issue_id IS NOT NULL))")
+            .fk("public.groups", &["org_id"], "public.orgs", &["id"])
+            .fk("public.projects", &["org_id"], "public.orgs", &["id"])
+            .fk("public.issues", &["org_id"], "public.orgs", &["id"])
+            .fk("public.issues", &["group_id"], "public.groups", &["id"])
+            .fk("public.issues", &["project_id"], "public.projects", &["id"])
+            .fk("public.notes", &["issue_id"], "public.issues", &["id"])
+            .fk("public.loose", &["issue_id"], "public.issues", &["id"])
+            .build();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        assert_eq!(role_of(&catalog, &scope, "public.issues"), tenant("org_id"));
+        let issues = catalog.find("public.issues").unwrap();
+        let owners: Vec<String> = scope
+            .incoming(issues)
+            .map(|e| catalog.table(e.source).qualified_name())
+            .collect();
+        assert_eq!(owners, vec!["public.groups", "public.projects"]);
+        assert_eq!(role_of(&catalog, &scope, "public.notes"), Some(Role::Child));
+        assert_eq!(role_of(&catalog, &scope, "public.loose"), None);
+    }
+
+    #[test]
+    fn configured_and_polymorphic_references_carry_scope() {
+        let catalog = Builder::default()
+            .table("public.accounts", &["id!"])
+            .table("public.issues", &["id!", "account_id!"])
+            .table("public.merge_requests", &["id!", "account_id!"])
+            .table("public.notes", &["id!", "noteable_type$!", "noteable_id!"])
+            .table("public.events", &["id!", "target_id!"])
+            .fk("public.issues", &["account_id"], "public.accounts", &["id"])
+            .fk(
+                "public.merge_requests",
+                &["account_id"],
+                "public.accounts",
+                &["id"],
+            )
+            .build();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        assert_eq!(role_of(&catalog, &scope, "public.notes"), None);
+        assert_eq!(scope.polymorphic_pairs.len(), 1);
+        let config = ScopeConfig {
+            references: vec!["public.events.target_id -> public.issues.id".into()],
+            polymorphic: vec![PolymorphicConfig {
+                column: "public.notes.noteable_id".into(),
+                type_column: "noteable_type".into(),
+                targets: [
+                    ("Issue".to_string(), "public.issues".to_string()),
+                    (
+                        "MergeRequest".to_string(),
+                        "public.merge_requests".to_string(),
+                    ),
+                ]
+                .into(),
+            }],
+            ..ScopeConfig::default()
+        };
+        let scope = classify(&catalog, &config).unwrap();
+        assert_eq!(role_of(&catalog, &scope, "public.notes"), Some(Role::Child));
+        assert_eq!(
+            role_of(&catalog, &scope, "public.events"),
+            Some(Role::Child)
+        );
+        let notes = catalog.find("public.notes").unwrap();
+        let section = scope.section_of(notes).unwrap();
+        let (description, via) = scope.describe(&catalog, section);
+        assert_eq!(via.len(), 2);
+        assert!(
+            description.contains("where noteable_type = 'Issue' [polymorphic]"),
+            "{description}"
+        );
+    }
+}
