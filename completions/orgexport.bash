@@ -359,7 +359,7 @@ _orgexport() {
                     return 0
                     ;;
                 --status)
-                    COMPREPLY=($(compgen -W "pending running completed failed cancelled pruned" -- "${cur}"))
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --limit)

@@ -69,12 +69,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -s q -l quiet 
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l org -d 'Only this org (as recorded: its lookup or key)' -r -f
-complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l status -d 'Only this status' -r -f -a "pending\t''
-running\t''
-completed\t''
-failed\t''
-cancelled\t''
-pruned\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l status -d 'Only this status: pending, running, completed, failed, cancelled or pruned' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l limit -d 'At most N rows' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
