@@ -1,8 +1,8 @@
 //! The integration tests' harness, shared by every test binary (`mod support;`): a real
 //! PostgreSQL cluster and one database per test (`cluster.rs`), object stores on loopback
 //! (`stores.rs`), the builder that runs the real binary and checks its exit code and output
-//! (`cli.rs`), the archive reader (`archive.rs`) and scratch directories (`scratch.rs`).
-//! Tests import from here, never from the modules.
+//! (`cli.rs`), the archive reader (`archive.rs`), scratch directories (`scratch.rs`) and golden
+//! files (`golden.rs`). Tests import from here, never from the modules.
 
 // Each test binary uses a part of the harness: the rest, and its re-exports, are unused
 // there, not a mistake.
@@ -11,12 +11,14 @@
 mod archive;
 mod cli;
 mod cluster;
+mod golden;
 mod scratch;
 mod stores;
 
 pub use archive::Archive;
 pub use cli::{Expect, Orgexport, Run, Running, signal, wait_for_copy};
 pub use cluster::{APP_PASSWORD, CERT_USER, Cluster, TestDb, reserve_port};
+pub use golden::assert_golden;
 pub use scratch::TempDir;
 pub use stores::{
     AZURITE_ACCOUNT, AZURITE_KEY, Azurite, MotoServer, S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY,
