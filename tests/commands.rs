@@ -6,7 +6,7 @@ mod support;
 use std::io::Write;
 
 use serde_json::Value;
-use support::{Archive, Run, TempDir, TestDb, orgexport, run_export};
+use support::{Archive, Expect, Orgexport, TempDir, TestDb};
 
 fn example_db() -> TestDb {
     let db = TestDb::new();
@@ -17,27 +17,14 @@ fn example_db() -> TestDb {
     db
 }
 
-fn cmd(db: &TestDb, store: &TempDir, args: &[&str]) -> Run {
-    let output = orgexport(store.path())
-        .args(args)
-        .args(["--database-url", &db.url, "--store"])
-        .arg(store.path())
-        .output()
-        .unwrap();
-    Run::from(output)
-}
-
-fn json(run: &Run) -> Value {
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    serde_json::from_str(run.stdout.trim()).expect("stdout is one JSON object")
-}
-
 #[test]
 fn plan_lists_exactly_what_run_writes() {
     let db = example_db();
     let store = TempDir::new();
-    let archive = Archive::from_run(&run_export(&db, &store, "acme", &[]));
-    let plan = json(&cmd(&db, &store, &["plan", "--org", "acme", "--json"]));
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());
+    let plan = Orgexport::on(&db, &store, &["plan", "--org", "acme", "--json"])
+        .run()
+        .json();
     let planned: Vec<(String, u64)> = plan["sections"]
         .as_array()
         .unwrap()
@@ -102,11 +89,13 @@ fn plan_lists_exactly_what_run_writes() {
 fn plan_estimate_uses_catalog_statistics_and_says_so() {
     let db = example_db();
     let store = TempDir::new();
-    let plan = json(&cmd(
+    let plan = Orgexport::on(
         &db,
         &store,
         &["plan", "--org", "acme", "--estimate", "--json"],
-    ));
+    )
+    .run()
+    .json();
     let tasks = plan["sections"]
         .as_array()
         .unwrap()
@@ -115,21 +104,21 @@ fn plan_estimate_uses_catalog_statistics_and_says_so() {
         .unwrap();
     assert_eq!(tasks["estimated_rows"], 1500, "the whole table's reltuples");
     assert!(tasks["rows_source"].as_str().unwrap().contains("reltuples"));
-    let human = cmd(&db, &store, &["plan", "--org", "acme"]);
-    assert_eq!(human.code, 0, "{}", human.stderr);
-    assert!(human.stdout.contains("public.tasks") && human.stdout.contains("not exported:"));
+    Orgexport::on(&db, &store, &["plan", "--org", "acme"])
+        .stdout_has("public.tasks")
+        .stdout_has("not exported:")
+        .run();
 }
 
 #[test]
 fn max_rows_caps_sections_and_the_manifest_says_so() {
     let db = example_db();
     let store = TempDir::new();
-    let archive = Archive::from_run(&run_export(
-        &db,
-        &store,
-        "acme",
-        &["--max-rows-per-table", "10"],
-    ));
+    let archive = Archive::from_run(
+        &Orgexport::export(&db, &store, "acme")
+            .args(["--max-rows-per-table", "10"])
+            .run(),
+    );
     archive.assert_well_formed();
     let tasks = archive.manifest_section("public.tasks");
     assert_eq!(tasks["capped"], true);
@@ -145,24 +134,22 @@ fn max_rows_caps_sections_and_the_manifest_says_so() {
 fn tables_and_exclude_tables_filter_sections() {
     let db = example_db();
     let store = TempDir::new();
-    let archive = Archive::from_run(&run_export(
-        &db,
-        &store,
-        "acme",
-        &["--tables", "public.task*", "--tables", "public.comments"],
-    ));
+    let archive = Archive::from_run(
+        &Orgexport::export(&db, &store, "acme")
+            .args(["--tables", "public.task*", "--tables", "public.comments"])
+            .run(),
+    );
     archive.assert_sections(&["public.tasks", "public.task_labels", "public.comments"]);
     archive.assert_section_equals(
         &db,
         "public.comments",
         "SELECT c.* FROM comments c JOIN tasks t ON t.id = c.task_id JOIN projects p ON p.id = t.project_id WHERE p.org_id = 1",
     );
-    let archive = Archive::from_run(&run_export(
-        &db,
-        &store,
-        "acme",
-        &["--exclude-tables", "billing.*"],
-    ));
+    let archive = Archive::from_run(
+        &Orgexport::export(&db, &store, "acme")
+            .args(["--exclude-tables", "billing.*"])
+            .run(),
+    );
     assert!(
         archive
             .section_order
@@ -184,7 +171,7 @@ fn config_file_is_read_and_its_mistakes_exit_2_naming_file_and_line() {
         "include_referenced = false\nexclude_columns = [\"public.orgs.name\"]\n",
     )
     .unwrap();
-    let archive = Archive::from_run(&run_export(&db, &store, "acme", &[]));
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());
     assert!(!archive.section_order.contains(&"public.users".to_string()));
     assert_eq!(
         archive.manifest_section("public.orgs")["excluded_columns"],
@@ -196,22 +183,21 @@ fn config_file_is_read_and_its_mistakes_exit_2_naming_file_and_line() {
         "store = \"x\"\nlink_tll = \"5m\"\n",
     )
     .unwrap();
-    let run = run_export(&db, &store, "acme", &[]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    run.assert_one_error_line();
-    assert!(
-        run.stderr.contains("orgexport.toml line 2") && run.stderr.contains("link_tll"),
-        "{}",
-        run.stderr
-    );
+    Orgexport::export(&db, &store, "acme")
+        .code(2)
+        .one_error_line()
+        .stderr_has("orgexport.toml line 2")
+        .stderr_has("link_tll")
+        .run();
     std::fs::write(
         store.path().join("orgexport.toml"),
         "include_referenced = \"yes\"\n",
     )
     .unwrap();
-    let run = run_export(&db, &store, "acme", &[]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("line 1"), "{}", run.stderr);
+    Orgexport::export(&db, &store, "acme")
+        .code(2)
+        .stderr_has("line 1")
+        .run();
 }
 
 #[test]
@@ -219,10 +205,10 @@ fn list_shows_history_newest_first_with_filters() {
     let db = example_db();
     let store = TempDir::new();
     for org in ["acme", "globex", "acme"] {
-        assert_eq!(run_export(&db, &store, org, &[]).code, 0);
+        Orgexport::export(&db, &store, org).run();
     }
-    assert_eq!(run_export(&db, &store, "nope", &[]).code, 3);
-    let all = json(&cmd(&db, &store, &["list", "--json"]));
+    Orgexport::export(&db, &store, "nope").code(3).run();
+    let all = Orgexport::on(&db, &store, &["list", "--json"]).run().json();
     let orgs: Vec<&str> = all["exports"]
         .as_array()
         .unwrap()
@@ -230,17 +216,21 @@ fn list_shows_history_newest_first_with_filters() {
         .map(|e| e["org_lookup"].as_str().unwrap())
         .collect();
     assert_eq!(orgs, vec!["acme", "globex", "acme"]);
-    let acme = json(&cmd(
+    let acme = Orgexport::on(
         &db,
         &store,
         &["list", "--org", "acme", "--limit", "1", "--json"],
-    ));
+    )
+    .run()
+    .json();
     assert_eq!(acme["exports"].as_array().unwrap().len(), 1);
     assert_eq!(acme["exports"][0]["status"], "completed");
     assert!(acme["exports"][0]["record_count"].as_i64().unwrap() > 0);
-    let failed = json(&cmd(&db, &store, &["list", "--status", "failed", "--json"]));
+    let failed = Orgexport::on(&db, &store, &["list", "--status", "failed", "--json"])
+        .run()
+        .json();
     assert_eq!(failed["exports"].as_array().unwrap().len(), 0);
-    let human = cmd(&db, &store, &["list"]);
+    let human = Orgexport::on(&db, &store, &["list"]).run();
     assert_eq!(human.stdout.lines().count(), 4, "{}", human.stdout);
     assert!(human.stdout.lines().nth(1).unwrap().contains("acme"));
 }
@@ -249,10 +239,14 @@ fn list_shows_history_newest_first_with_filters() {
 fn link_reissues_for_completed_exports_audits_and_refuses_others() {
     let db = example_db();
     let store = TempDir::new();
-    let run = run_export(&db, &store, "acme", &["--json"]);
-    let out = json(&run);
+    let out = Orgexport::export(&db, &store, "acme")
+        .arg("--json")
+        .run()
+        .json();
     let id = out["exports"][0]["export_id"].as_str().unwrap().to_string();
-    let link = json(&cmd(&db, &store, &["link", &id, "--ttl", "1h", "--json"]));
+    let link = Orgexport::on(&db, &store, &["link", &id, "--ttl", "1h", "--json"])
+        .run()
+        .json();
     assert_eq!(link["export_id"], id.as_str());
     assert_eq!(link["link"], out["exports"][0]["link"]);
     let details = db.scalar_text(&format!(
@@ -268,11 +262,13 @@ fn link_reissues_for_completed_exports_audits_and_refuses_others() {
     db.execute(&format!(
         "UPDATE orgexport.exports SET status = 'failed' WHERE id = '{id}'"
     ));
-    let run = cmd(&db, &store, &["link", &id]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("is failed"), "{}", run.stderr);
-    let run = cmd(&db, &store, &["link", "not-a-uuid"]);
-    assert_eq!(run.code, 2);
+    Orgexport::on(&db, &store, &["link", &id])
+        .code(2)
+        .stderr_has("is failed")
+        .run();
+    Orgexport::on(&db, &store, &["link", "not-a-uuid"])
+        .code(2)
+        .run();
 }
 
 fn regzip(path: &std::path::Path, edit: impl Fn(String) -> String) {
@@ -291,13 +287,18 @@ fn regzip(path: &std::path::Path, edit: impl Fn(String) -> String) {
 fn verify_accepts_good_archives_and_names_the_first_problem_of_bad_ones() {
     let db = example_db();
     let store = TempDir::new();
-    let out = json(&run_export(&db, &store, "acme", &["--json"]));
+    let out = Orgexport::export(&db, &store, "acme")
+        .arg("--json")
+        .run()
+        .json();
     let id = out["exports"][0]["export_id"].as_str().unwrap().to_string();
     let link = out["exports"][0]["link"].as_str().unwrap().to_string();
     let path = url::Url::parse(&link).unwrap().to_file_path().unwrap();
 
     for target in [id.as_str(), link.as_str(), path.to_str().unwrap()] {
-        let v = json(&cmd(&db, &store, &["verify", target, "--json"]));
+        let v = Orgexport::on(&db, &store, &["verify", target, "--json"])
+            .run()
+            .json();
         assert_eq!(v["ok"], true, "{v}");
         assert_eq!(v["sections"], 15);
         assert_eq!(v["records"], out["exports"][0]["record_count"]);
@@ -306,24 +307,17 @@ fn verify_accepts_good_archives_and_names_the_first_problem_of_bad_ones() {
     let copy = store.path().join("acme-1").join("copy.json.gz");
     let check_bad = |bytes: &[u8], expect: &str| {
         std::fs::write(&copy, bytes).unwrap();
-        let run = cmd(&db, &store, &["verify", copy.to_str().unwrap()]);
-        assert_eq!(run.code, 1, "{}", run.stderr);
-        run.assert_one_error_line();
-        assert!(
-            run.stderr.contains(expect),
-            "expected {expect:?}: {}",
-            run.stderr
-        );
+        Orgexport::on(&db, &store, &["verify", copy.to_str().unwrap()])
+            .code(1)
+            .one_error_line()
+            .stderr_has(expect)
+            .run();
     };
     // The archive alone (what a customer downloads): the manifest inside is the reference.
     std::fs::write(&copy, &good).unwrap();
-    let alone = cmd(&db, &store, &["verify", copy.to_str().unwrap()]);
-    assert_eq!(alone.code, 0, "{}", alone.stderr);
-    assert!(
-        alone.stdout.contains("checked against the manifest inside"),
-        "{}",
-        alone.stdout
-    );
+    Orgexport::on(&db, &store, &["verify", copy.to_str().unwrap()])
+        .stdout_has("checked against the manifest inside")
+        .run();
     // Not gzip at all, or empty: said plainly.
     check_bad(
         b"{\"manifest\": {}}",
@@ -334,18 +328,13 @@ fn verify_accepts_good_archives_and_names_the_first_problem_of_bad_ones() {
     let sidecar_path = path.with_file_name(format!("{id}.manifest.json"));
     let kept = std::fs::read(&sidecar_path).unwrap();
     std::fs::remove_file(&sidecar_path).unwrap();
-    let by_id = cmd(&db, &store, &["verify", id.as_str()]);
-    assert_eq!(by_id.code, 0, "{}", by_id.stderr);
-    assert!(
-        by_id
-            .stdout
-            .contains("checked against its manifest and history row"),
-        "{}",
-        by_id.stdout
-    );
+    Orgexport::on(&db, &store, &["verify", id.as_str()])
+        .stdout_has("checked against its manifest and history row")
+        .run();
     std::fs::write(&path, &good[..good.len() - 1]).unwrap();
-    let by_id = cmd(&db, &store, &["verify", id.as_str()]);
-    assert_eq!(by_id.code, 1, "{}", by_id.stderr);
+    Orgexport::on(&db, &store, &["verify", id.as_str()])
+        .code(1)
+        .run();
     std::fs::write(&path, &good).unwrap();
     std::fs::write(&sidecar_path, kept).unwrap();
     let sidecar = std::fs::read(path.with_file_name(format!("{id}.manifest.json"))).unwrap();
@@ -382,16 +371,21 @@ fn prune_dry_run_deletes_nothing_and_prune_keeps_rows_marked_pruned() {
     let store = TempDir::new();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let out = json(&run_export(&db, &store, "acme", &["--json"]));
+        let out = Orgexport::export(&db, &store, "acme")
+            .arg("--json")
+            .run()
+            .json();
         ids.push(out["exports"][0]["export_id"].as_str().unwrap().to_string());
     }
     let before = store.files();
     assert_eq!(before.len(), 6);
-    let dry = json(&cmd(
+    let dry = Orgexport::on(
         &db,
         &store,
         &["prune", "--keep", "1", "--dry-run", "--json"],
-    ));
+    )
+    .run()
+    .json();
     assert_eq!(dry["pruned"].as_array().unwrap().len(), 2);
     assert_eq!(store.files(), before, "--dry-run deletes nothing");
     assert_eq!(
@@ -399,7 +393,9 @@ fn prune_dry_run_deletes_nothing_and_prune_keeps_rows_marked_pruned() {
         0
     );
 
-    let done = json(&cmd(&db, &store, &["prune", "--keep", "1", "--json"]));
+    let done = Orgexport::on(&db, &store, &["prune", "--keep", "1", "--json"])
+        .run()
+        .json();
     let pruned: Vec<&str> = done["pruned"]
         .as_array()
         .unwrap()
@@ -426,14 +422,14 @@ fn prune_dry_run_deletes_nothing_and_prune_keeps_rows_marked_pruned() {
         db.scalar_i64("SELECT count(*) FROM orgexport.audit_log WHERE action = 'export.pruned'"),
         2
     );
-    let run = cmd(&db, &store, &["link", &ids[0]]);
-    assert!(run.stderr.contains("pruned"), "{}", run.stderr);
+    Orgexport::on(&db, &store, &["link", &ids[0]])
+        .fails()
+        .stderr_has("pruned")
+        .run();
 
-    let all = json(&cmd(
-        &db,
-        &store,
-        &["prune", "--older-than", "0s", "--json"],
-    ));
+    let all = Orgexport::on(&db, &store, &["prune", "--older-than", "0s", "--json"])
+        .run()
+        .json();
     assert_eq!(all["pruned"].as_array().unwrap().len(), 1);
     assert!(store.files().is_empty());
 }
@@ -442,8 +438,7 @@ fn prune_dry_run_deletes_nothing_and_prune_keeps_rows_marked_pruned() {
 fn check_reports_each_check_and_fails_on_an_unwritable_store() {
     let db = example_db();
     let store = TempDir::new();
-    let run = cmd(&db, &store, &["check"]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let run = Orgexport::on(&db, &store, &["check"]).run();
     assert_eq!(
         run.stdout.lines().filter(|l| l.starts_with('✔')).count(),
         6,
@@ -452,14 +447,14 @@ fn check_reports_each_check_and_fails_on_an_unwritable_store() {
     );
     let file = store.path().join("file");
     std::fs::write(&file, b"").unwrap();
-    let output = orgexport(store.path())
-        .args(["check", "--json", "--database-url", &db.url, "--store"])
-        .arg(file.join("sub"))
-        .output()
-        .unwrap();
-    let run = Run::from(output);
-    assert_eq!(run.code, 6, "{}", run.stderr);
-    let out: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let out = Orgexport::new()
+        .current_dir(store.path())
+        .args(["check", "--json"])
+        .database(&db)
+        .store(file.join("sub"))
+        .code(6)
+        .run()
+        .json();
     assert_eq!(out["ok"], false);
     let store_check = out["checks"]
         .as_array()
@@ -474,8 +469,9 @@ fn check_reports_each_check_and_fails_on_an_unwritable_store() {
 fn stderr_is_timestamped_log_lines_when_not_a_terminal_and_quiet_silences_it() {
     let db = example_db();
     let store = TempDir::new();
-    let run = run_export(&db, &store, "acme", &[]);
-    assert_eq!(run.code, 0);
+    let run = Orgexport::export(&db, &store, "acme")
+        .stderr_has("exported org acme")
+        .run();
     let line = run
         .stderr
         .lines()
@@ -486,33 +482,28 @@ fn stderr_is_timestamped_log_lines_when_not_a_terminal_and_quiet_silences_it() {
         chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
         "{line}"
     );
-    assert!(run.stderr.contains("exported org acme"));
-    let run = run_export(&db, &store, "acme", &["-q"]);
-    assert_eq!(run.code, 0);
-    assert_eq!(run.stderr, "");
-    assert!(run.stdout.starts_with("file://"));
-    let run = run_export(&db, &store, "acme", &["-v"]);
-    assert!(
-        run.stderr.contains("COPY (WITH"),
-        "-v shows the generated SQL"
-    );
+    let run = Orgexport::export(&db, &store, "acme")
+        .arg("-q")
+        .stderr_is("")
+        .run();
+    assert!(run.stdout.starts_with("file://"), "{}", run.stdout);
+    // -v shows the generated SQL.
+    Orgexport::export(&db, &store, "acme")
+        .arg("-v")
+        .stderr_has("COPY (WITH")
+        .run();
 }
 
 #[test]
 fn completions_are_printed_for_each_shell() {
     let store = TempDir::new();
     for shell in ["bash", "zsh", "fish", "powershell"] {
-        let run = Run::from(
-            orgexport(store.path())
-                .args(["completions", shell])
-                .output()
-                .unwrap(),
-        );
-        assert_eq!(run.code, 0, "{}", run.stderr);
-        assert!(
-            run.stdout.contains("orgexport") && run.stdout.contains("verify"),
-            "{shell}"
-        );
+        Orgexport::new()
+            .current_dir(store.path())
+            .args(["completions", shell])
+            .stdout_has("orgexport")
+            .stdout_has("verify")
+            .run();
     }
 }
 
@@ -520,39 +511,21 @@ fn completions_are_printed_for_each_shell() {
 fn a_terminal_gets_progress_bars_per_section() {
     let db = example_db();
     let store = TempDir::new();
-    // `script` gives the tool a pseudo-terminal, as an operator's shell would.
-    let command = format!(
-        "{} run --org acme --database-url {} --store {}",
-        env!("CARGO_BIN_EXE_orgexport"),
-        db.url,
-        store.path().display()
-    );
-    let run = Run::from(
-        std::process::Command::new("script")
-            .args(["-qec", &command, "/dev/null"])
-            .current_dir(store.path())
-            .env("TERM", "xterm")
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // What the terminal shows, stdout and stderr together, is `Run::stdout`.
+    let run = Orgexport::export(&db, &store, "acme")
+        .in_terminal()
+        .stdout_has("public.tasks")
+        .stdout_has("300 rows")
+        .stdout_has("rows/s")
+        // Before a section's first row (its query may take a while), its spinner says so.
+        .stdout_has("waiting for the first row")
+        // Bytes per second.
+        .stdout_has_one_of(&["/s,", "B/s"])
+        // The overall bar.
+        .stdout_has("15/15 sections")
+        .stdout_has("exported org acme")
+        .run();
     let screen = run.stdout;
-    assert!(
-        screen.contains("public.tasks") && screen.contains("300 rows"),
-        "{screen}"
-    );
-    assert!(screen.contains("rows/s"), "rows per second: {screen}");
-    // Before a section's first row (its query may take a while), its spinner says so.
-    assert!(screen.contains("waiting for the first row"), "{screen}");
-    assert!(
-        screen.contains("/s,") || screen.contains("B/s"),
-        "bytes per second: {screen}"
-    );
-    assert!(
-        screen.contains("15/15 sections"),
-        "the overall bar: {screen}"
-    );
-    assert!(screen.contains("exported org acme"), "{screen}");
     let stamp = screen
         .lines()
         .any(|l| chrono::DateTime::parse_from_rfc3339(l.split(' ').next().unwrap_or("")).is_ok());
@@ -567,29 +540,20 @@ fn check_without_a_database_exits_5_and_still_checks_the_store() {
         .local_addr()
         .unwrap()
         .port();
-    let output = orgexport(store.path())
+    Orgexport::new()
+        .current_dir(store.path())
         .args([
             "check",
             "--database-url",
             &format!("postgres://app:pw@127.0.0.1:{closed}/x"),
-            "--store",
         ])
-        .arg(store.path())
-        .output()
-        .unwrap();
-    let run = Run::from(output);
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    assert!(
-        run.stdout.lines().any(|l| l.starts_with("✘ database")),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.lines().any(|l| l.starts_with("✔ store")),
-        "{}",
-        run.stdout
-    );
-    assert!(!run.stdout.contains("pw@"), "no password in the output");
+        .store(store.path())
+        .code(5)
+        .stdout_has_line("✘ database", "")
+        .stdout_has_line("✔ store", "")
+        // No password in the output.
+        .stdout_lacks("pw@")
+        .run();
 }
 
 #[test]
@@ -600,23 +564,24 @@ fn argument_errors_under_json_print_the_error_object_on_stdout() {
         vec!["plan", "--json"],
         vec!["--json", "list", "--status", "nope"],
     ] {
-        let run = Run::from(orgexport(cwd.path()).args(&args).output().unwrap());
-        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        let run = Orgexport::new()
+            .current_dir(cwd.path())
+            .args(&args)
+            .code(2)
+            .one_error_line()
+            .run();
         let lines: Vec<&str> = run.stdout.lines().collect();
         assert_eq!(lines.len(), 1, "one JSON object on stdout: {}", run.stdout);
         let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(v["error"]["code"], "usage", "{v}");
         assert!(!v["error"]["message"].as_str().unwrap().is_empty());
-        run.assert_one_error_line();
     }
     // Without --json: clap's own message and usage, still exit 2, nothing on stdout.
-    let run = Run::from(
-        orgexport(cwd.path())
-            .args(["run", "--bogus"])
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(run.code, 2);
-    assert!(run.stdout.is_empty());
-    assert!(run.stderr.contains("Usage:"), "{}", run.stderr);
+    Orgexport::new()
+        .current_dir(cwd.path())
+        .args(["run", "--bogus"])
+        .code(2)
+        .stdout_is("")
+        .stderr_has("Usage:")
+        .run();
 }

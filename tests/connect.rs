@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{APP_PASSWORD, CERT_USER, Cluster, Run, TempDir, TestDb, orgexport};
+use support::{APP_PASSWORD, CERT_USER, Cluster, Expect, Orgexport, TempDir, TestDb};
 
 fn db_with_org() -> TestDb {
     let db = TestDb::new();
@@ -16,15 +16,13 @@ fn db_with_org() -> TestDb {
     db
 }
 
-fn run_with_url(url: &str, store: &TempDir, env: &[(&str, &str)]) -> Run {
-    let mut cmd = orgexport(store.path());
-    cmd.args(["run", "--org", "acme", "--store"])
-        .arg(store.path())
-        .env("DATABASE_URL", url);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Run::from(cmd.output().unwrap())
+/// `orgexport run --org acme --store <store>` with `DATABASE_URL=<url>`, in the store.
+fn run_with_url(url: &str, store: &TempDir) -> Orgexport {
+    Orgexport::new()
+        .current_dir(store.path())
+        .args(["run", "--org", "acme"])
+        .store(store.path())
+        .env("DATABASE_URL", url)
 }
 
 fn url(user: &str, host: &str, db: &TestDb, params: &str) -> String {
@@ -36,25 +34,19 @@ fn sslmode_require_encrypts_the_connection() {
     let db = db_with_org();
     let store = TempDir::new();
     // Role tls_only is rejected by the server unless the connection is encrypted.
-    let run = run_with_url(
+    run_with_url(
         &url("tls_only", "127.0.0.1", &db, "sslmode=require"),
         &store,
-        &[],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let run = run_with_url(
+    )
+    .run();
+    run_with_url(
         &url("tls_only", "127.0.0.1", &db, "sslmode=disable"),
         &store,
-        &[],
-    );
-    assert_eq!(run.code, 5, "{}", run.stderr);
+    )
+    .code(5)
+    .run();
     // prefer tries TLS first
-    let run = run_with_url(
-        &url("tls_only", "127.0.0.1", &db, "sslmode=prefer"),
-        &store,
-        &[],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run_with_url(&url("tls_only", "127.0.0.1", &db, "sslmode=prefer"), &store).run();
 }
 
 #[test]
@@ -63,18 +55,15 @@ fn verify_full_accepts_the_right_root_and_host_name() {
     let store = TempDir::new();
     let ca = Cluster::get().ca_file();
     let params = format!("sslmode=verify-full&sslrootcert={}", ca.display());
-    let run = run_with_url(&url("tls_only", "localhost", &db, &params), &store, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run_with_url(&url("tls_only", "localhost", &db, &params), &store).run();
     // PGSSLMODE / PGSSLROOTCERT work too
-    let run = run_with_url(
+    run_with_url(
         &format!("postgres://tls_only@localhost:{}/{}", db.port, db.name),
         &store,
-        &[
-            ("PGSSLMODE", "verify-full"),
-            ("PGSSLROOTCERT", ca.to_str().unwrap()),
-        ],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    )
+    .env("PGSSLMODE", "verify-full")
+    .env("PGSSLROOTCERT", ca.to_str().unwrap())
+    .run();
 }
 
 #[test]
@@ -83,10 +72,11 @@ fn verify_full_refuses_a_wrong_root_with_exit_5() {
     let store = TempDir::new();
     let wrong = Cluster::get().wrong_ca_file();
     let params = format!("sslmode=verify-full&sslrootcert={}", wrong.display());
-    let run = run_with_url(&url("tls_only", "localhost", &db, &params), &store, &[]);
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    run.assert_one_error_line();
-    assert!(run.stderr.contains("sslrootcert"), "{}", run.stderr);
+    run_with_url(&url("tls_only", "localhost", &db, &params), &store)
+        .code(5)
+        .one_error_line()
+        .stderr_has("sslrootcert")
+        .run();
     assert!(store.files().is_empty());
 }
 
@@ -97,12 +87,12 @@ fn verify_full_refuses_a_wrong_host_name_but_verify_ca_accepts_it() {
     let ca = Cluster::get().ca_file();
     // The certificate names localhost, not 127.0.0.1.
     let params = format!("sslmode=verify-full&sslrootcert={}", ca.display());
-    let run = run_with_url(&url("tls_only", "127.0.0.1", &db, &params), &store, &[]);
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    assert!(run.stderr.contains("host name"), "{}", run.stderr);
+    run_with_url(&url("tls_only", "127.0.0.1", &db, &params), &store)
+        .code(5)
+        .stderr_has("host name")
+        .run();
     let params = format!("sslmode=verify-ca&sslrootcert={}", ca.display());
-    let run = run_with_url(&url("tls_only", "127.0.0.1", &db, &params), &store, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run_with_url(&url("tls_only", "127.0.0.1", &db, &params), &store).run();
 }
 
 #[test]
@@ -113,13 +103,14 @@ fn password_from_url_environment_or_password_file() {
         "postgres://app:{APP_PASSWORD}@127.0.0.1:{}/{}",
         db.port, db.name
     );
-    let run = run_with_url(&with_password, &store, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(!run.stderr.contains(APP_PASSWORD) && !run.stdout.contains(APP_PASSWORD));
+    run_with_url(&with_password, &store)
+        .output_lacks(APP_PASSWORD)
+        .run();
 
     let without = url("app", "127.0.0.1", &db, "sslmode=disable");
-    let run = run_with_url(&without, &store, &[("PGPASSWORD", APP_PASSWORD)]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run_with_url(&without, &store)
+        .env("PGPASSWORD", APP_PASSWORD)
+        .run();
 
     let pgpass = store.path().join("pgpass");
     std::fs::write(
@@ -132,26 +123,17 @@ fn password_from_url_environment_or_password_file() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let run = run_with_url(
-        &without,
-        &store,
-        &[("PGPASSFILE", pgpass.to_str().unwrap())],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run_with_url(&without, &store)
+        .env("PGPASSFILE", pgpass.to_str().unwrap())
+        .run();
 
     // A password file others can read is ignored, like libpq does.
     std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let run = run_with_url(
-        &without,
-        &store,
-        &[("PGPASSFILE", pgpass.to_str().unwrap())],
-    );
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("group or world access"),
-        "{}",
-        run.stderr
-    );
+    run_with_url(&without, &store)
+        .env("PGPASSFILE", pgpass.to_str().unwrap())
+        .code(5)
+        .stderr_has("group or world access")
+        .run();
 }
 
 #[test]
@@ -162,69 +144,53 @@ fn wrong_password_exits_5_naming_the_target_and_a_hint_never_the_password() {
         "postgres://app:not-the-Pw-123@127.0.0.1:{}/{}",
         db.port, db.name
     );
-    let run = run_with_url(&url, &store, &[]);
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    run.assert_one_error_line();
-    assert!(
-        run.stderr.contains(&format!(
+    run_with_url(&url, &store)
+        .code(5)
+        .one_error_line()
+        .stderr_has(format!(
             "host=127.0.0.1 port={} user=app dbname={}",
             db.port, db.name
-        )),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("password authentication failed"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("PGPASSWORD"), "{}", run.stderr);
-    assert!(!run.stderr.contains("not-the-Pw-123"));
+        ))
+        .stderr_has("password authentication failed")
+        .stderr_has("PGPASSWORD")
+        .stderr_lacks("not-the-Pw-123")
+        .run();
 }
 
 #[test]
 fn unknown_role_and_missing_password_exit_5() {
     let db = db_with_org();
     let store = TempDir::new();
-    let run = run_with_url(
+    run_with_url(
         &format!("postgres://ghost:x@127.0.0.1:{}/{}", db.port, db.name),
         &store,
-        &[],
-    );
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    assert!(run.stderr.contains("user=ghost"), "{}", run.stderr);
-    let run = run_with_url(
-        &url("app", "127.0.0.1", &db, "sslmode=disable"),
-        &store,
-        &[("PGPASSFILE", "/nonexistent")],
-    );
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    assert!(run.stderr.contains("PGPASSWORD"), "{}", run.stderr);
+    )
+    .code(5)
+    .stderr_has("user=ghost")
+    .run();
+    run_with_url(&url("app", "127.0.0.1", &db, "sslmode=disable"), &store)
+        .env("PGPASSFILE", "/nonexistent")
+        .code(5)
+        .stderr_has("PGPASSWORD")
+        .run();
 }
 
 #[test]
 fn unknown_database_and_unresolvable_host_exit_5() {
     let db = db_with_org();
     let store = TempDir::new();
-    let run = run_with_url(
+    run_with_url(
         &format!("postgres://postgres@127.0.0.1:{}/no_such_db", db.port),
         &store,
-        &[],
-    );
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
-    let run = run_with_url(
-        "postgres://postgres@no-such-host.invalid:5432/x",
-        &store,
-        &[],
-    );
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("host=no-such-host.invalid"),
-        "{}",
-        run.stderr
-    );
-    run.assert_one_error_line();
+    )
+    .code(5)
+    .stderr_has("does not exist")
+    .run();
+    run_with_url("postgres://postgres@no-such-host.invalid:5432/x", &store)
+        .code(5)
+        .stderr_has("host=no-such-host.invalid")
+        .one_error_line()
+        .run();
 }
 
 #[test]
@@ -243,27 +209,26 @@ fn connection_service_files_work_from_pgservice_and_service_parameters() {
     let service_file = file.to_str().unwrap();
     let store = TempDir::new();
     // PGSERVICE alone, no URL.
-    let mut cmd = orgexport(store.path());
-    cmd.args(["run", "--org", "acme", "--store"])
-        .arg(store.path())
+    Orgexport::new()
+        .current_dir(store.path())
+        .args(["run", "--org", "acme"])
+        .store(store.path())
         .env("PGSERVICEFILE", service_file)
-        .env("PGSERVICE", "exports");
-    let run = Run::from(cmd.output().unwrap());
-    assert_eq!(run.code, 0, "{}", run.stderr);
+        .env("PGSERVICE", "exports")
+        .run();
     // `service=` in a key=value string and in a URL; the URL's own parameters win.
     for url in ["service=exports", "postgres:///?service=exports"] {
-        let run = run_with_url(url, &store, &[("PGSERVICEFILE", service_file)]);
-        assert_eq!(run.code, 0, "{url}: {}", run.stderr);
+        run_with_url(url, &store)
+            .env("PGSERVICEFILE", service_file)
+            .run();
     }
     // An undefined service is a usage error naming it and where it was looked for.
-    let run = run_with_url("service=nope", &store, &[("PGSERVICEFILE", service_file)]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    run.assert_one_error_line();
-    assert!(
-        run.stderr.contains("\"nope\" is not defined in"),
-        "{}",
-        run.stderr
-    );
+    run_with_url("service=nope", &store)
+        .env("PGSERVICEFILE", service_file)
+        .code(2)
+        .one_error_line()
+        .stderr_has("\"nope\" is not defined in")
+        .run();
 }
 
 #[test]
@@ -271,16 +236,18 @@ fn unsupported_libpq_settings_are_errors_naming_them_never_ignored() {
     let db = db_with_org();
     let store = TempDir::new();
     let good = url("postgres", "127.0.0.1", &db, "sslmode=disable");
-    let run = run_with_url(&good, &store, &[("PGSSLCRL", "/tmp/revoked.crl")]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("PGSSLCRL is set"), "{}", run.stderr);
-    let run = run_with_url(
+    run_with_url(&good, &store)
+        .env("PGSSLCRL", "/tmp/revoked.crl")
+        .code(2)
+        .stderr_has("PGSSLCRL is set")
+        .run();
+    run_with_url(
         &url("postgres", "127.0.0.1", &db, "sslcrl=/tmp/revoked.crl"),
         &store,
-        &[],
-    );
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("\"sslcrl\""), "{}", run.stderr);
+    )
+    .code(2)
+    .stderr_has("\"sslcrl\"")
+    .run();
     assert!(store.files().is_empty());
 }
 
@@ -294,31 +261,27 @@ fn several_hosts_are_tried_in_order_and_target_session_attrs_is_honoured() {
         "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/{}?sslmode=disable&target_session_attrs=read-write",
         dead.port, db.port, db.name
     );
-    let run = run_with_url(&url, &store, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run_with_url(&url, &store).run();
     // A read-only database is refused under read-write (exit 5), accepted under any.
     db.execute(&format!(
         "ALTER DATABASE {} SET default_transaction_read_only = on",
         db.name
     ));
-    let list = |url: &str, env: &[(&str, &str)]| {
-        let mut cmd = orgexport(store.path());
-        cmd.args(["list", "--database-url", url]);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Run::from(cmd.output().unwrap())
+    let list = |url: &str| {
+        Orgexport::new()
+            .current_dir(store.path())
+            .args(["list", "--database-url", url])
     };
-    let read_write = list(&url, &[]);
-    assert_eq!(read_write.code, 5, "{}", read_write.stderr);
-    read_write.assert_one_error_line();
+    list(&url).code(5).one_error_line().run();
     let plain = format!(
         "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/{}?sslmode=disable",
         dead.port, db.port, db.name
     );
-    assert_eq!(list(&plain, &[]).code, 0);
-    let by_env = list(&plain, &[("PGTARGETSESSIONATTRS", "read-write")]);
-    assert_eq!(by_env.code, 5, "{}", by_env.stderr);
+    list(&plain).run();
+    list(&plain)
+        .env("PGTARGETSESSIONATTRS", "read-write")
+        .code(5)
+        .run();
     let mut admin = db.client();
     admin
         .batch_execute("SET default_transaction_read_only = off")
@@ -347,26 +310,20 @@ fn a_client_certificate_authenticates_like_libpq() {
         )
     };
     // sslcert/sslkey in the URL
-    let run = run_with_url(
+    run_with_url(
         &base(&format!(
             "&sslcert={}&sslkey={}",
             cert.display(),
             key.display()
         )),
         &store,
-        &[],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    )
+    .run();
     // PGSSLCERT / PGSSLKEY
-    let run = run_with_url(
-        &base(""),
-        &store,
-        &[
-            ("PGSSLCERT", cert.to_str().unwrap()),
-            ("PGSSLKEY", key.to_str().unwrap()),
-        ],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run_with_url(&base(""), &store)
+        .env("PGSSLCERT", cert.to_str().unwrap())
+        .env("PGSSLKEY", key.to_str().unwrap())
+        .run();
     // libpq's defaults: ~/.postgresql/postgresql.crt and postgresql.key
     let home = TempDir::new();
     let dot = home.path().join(".postgresql");
@@ -379,27 +336,23 @@ fn a_client_certificate_authenticates_like_libpq() {
         std::fs::Permissions::from_mode(0o600),
     )
     .unwrap();
-    let run = run_with_url(
-        &base(""),
-        &store,
-        &[("HOME", home.path().to_str().unwrap())],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run_with_url(&base(""), &store)
+        .env("HOME", home.path().to_str().unwrap())
+        .run();
     // Without a certificate the server refuses: exit 5.
-    let run = run_with_url(&base(""), &store, &[]);
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    run.assert_one_error_line();
+    run_with_url(&base(""), &store)
+        .code(5)
+        .one_error_line()
+        .run();
     // A key others can read is refused before connecting, as libpq does.
     std::fs::set_permissions(
         dot.join("postgresql.key"),
         std::fs::Permissions::from_mode(0o644),
     )
     .unwrap();
-    let run = run_with_url(
-        &base(""),
-        &store,
-        &[("HOME", home.path().to_str().unwrap())],
-    );
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("chmod 0600"), "{}", run.stderr);
+    run_with_url(&base(""), &store)
+        .env("HOME", home.path().to_str().unwrap())
+        .code(2)
+        .stderr_has("chmod 0600")
+        .run();
 }

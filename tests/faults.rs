@@ -5,10 +5,9 @@
 
 mod support;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Cluster, Run, TempDir, TestDb, orgexport, run_export, wait_for_copy};
+use support::{Cluster, Expect, Orgexport, Running, TempDir, TestDb, wait_for_copy};
 
 /// A database whose org 1 is big enough (~120 MB of JSON) that its export is still streaming
 /// when the test strikes.
@@ -29,16 +28,6 @@ fn big_db_on(cluster: &Cluster) -> TestDb {
     db
 }
 
-fn spawn_export(db: &TestDb, store: &TempDir, org: &str) -> Child {
-    orgexport(store.path())
-        .args(["run", "--org", org, "--database-url", &db.url, "--store"])
-        .arg(store.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 fn history(db: &TestDb) -> (String, Option<String>) {
     let row = db
         .client()
@@ -54,18 +43,15 @@ fn history(db: &TestDb) -> (String, Option<String>) {
 fn backend_killed_mid_export_exits_1_leaves_no_archive_and_records_failure() {
     let db = big_db();
     let store = TempDir::new();
-    let child = spawn_export(&db, &store, "big");
+    let child = Orgexport::export(&db, &store, "big").spawn();
     let pid = wait_for_copy(&db, "rows");
     db.execute(&format!("SELECT pg_terminate_backend({pid})"));
-    let run = Run::from(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    run.assert_one_error_line();
-    assert!(
-        run.stderr.contains("export of org big failed"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stdout.is_empty());
+    child
+        .code(1)
+        .one_error_line()
+        .stderr_has("export of org big failed")
+        .stdout_is("")
+        .wait();
     assert!(store.files().is_empty(), "left behind: {:?}", store.files());
     let (status, error) = history(&db);
     assert_eq!(status, "failed");
@@ -78,37 +64,32 @@ fn backend_killed_mid_export_exits_1_leaves_no_archive_and_records_failure() {
 fn interrupt_mid_export(signal: &str) {
     let db = big_db();
     let store = TempDir::new();
-    let child = spawn_export(&db, &store, "big");
+    let child = Orgexport::export(&db, &store, "big").spawn();
     wait_for_copy(&db, "rows");
     let sent = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let run = Run::from(child.wait_with_output().unwrap());
+    child.signal(signal);
+    child.code(130).stderr_has("interrupted").wait();
     assert!(
         sent.elapsed() < Duration::from_secs(3),
         "took {:?} to stop",
         sent.elapsed()
     );
-    assert_eq!(run.code, 130, "{}", run.stderr);
-    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
     assert!(store.files().is_empty(), "left behind: {:?}", store.files());
     assert_eq!(history(&db).0, "cancelled");
     // The lock went with it: the next run of the same org proceeds.
-    let run = run_export(&db, &store, "big", &["--compression-level", "1"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    Orgexport::export(&db, &store, "big")
+        .args(["--compression-level", "1"])
+        .run();
 }
 
 #[test]
 fn sigint_mid_export_exits_130_leaves_no_archive_and_marks_cancelled() {
-    interrupt_mid_export("-INT");
+    interrupt_mid_export("INT");
 }
 
 #[test]
 fn sigterm_mid_export_exits_130_leaves_no_archive_and_marks_cancelled() {
-    interrupt_mid_export("-TERM");
+    interrupt_mid_export("TERM");
 }
 
 #[test]
@@ -118,15 +99,15 @@ fn unwritable_store_exits_6_before_touching_the_database() {
     let store = TempDir::new();
     let file = store.path().join("not-a-directory");
     std::fs::write(&file, b"x").unwrap();
-    let output = orgexport(store.path())
-        .args(["run", "--org", "1", "--database-url", &db.url, "--store"])
-        .arg(file.join("exports"))
-        .output()
-        .unwrap();
-    let run = Run::from(output);
-    assert_eq!(run.code, 6, "{}", run.stderr);
-    assert!(run.stderr.contains("store"), "{}", run.stderr);
-    run.assert_one_error_line();
+    Orgexport::new()
+        .current_dir(store.path())
+        .args(["run", "--org", "1"])
+        .database(&db)
+        .store(file.join("exports"))
+        .code(6)
+        .stderr_has("store")
+        .one_error_line()
+        .run();
     assert_eq!(
         db.scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname = 'orgexport'"),
         0,
@@ -144,12 +125,11 @@ fn runs_starting_at_once_on_a_fresh_database_both_succeed() {
          INSERT INTO t SELECT i, 1 + i % 4 FROM generate_series(1, 100) i;",
     );
     let store = TempDir::new();
-    let children: Vec<Child> = (1..=4)
-        .map(|i| spawn_export(&db, &store, &format!("o{i}")))
+    let children: Vec<Running> = (1..=4)
+        .map(|i| Orgexport::export(&db, &store, &format!("o{i}")).spawn())
         .collect();
     for child in children {
-        let run = Run::from(child.wait_with_output().unwrap());
-        assert_eq!(run.code, 0, "{}", run.stderr);
+        child.wait();
     }
     assert_eq!(
         db.scalar_i64("SELECT count(*) FROM orgexport.exports WHERE status = 'completed'"),
@@ -168,10 +148,9 @@ fn runs_starting_at_once_on_a_fresh_database_both_succeed() {
 fn sigkilled_run_is_reconciled_as_abandoned_by_the_next_invocation() {
     let db = big_db();
     let store = TempDir::new();
-    let mut child = spawn_export(&db, &store, "big");
+    let child = Orgexport::export(&db, &store, "big").spawn();
     wait_for_copy(&db, "rows");
-    child.kill().unwrap(); // SIGKILL: no cleanup at all
-    child.wait().unwrap();
+    child.kill(); // SIGKILL: no cleanup at all
     assert_eq!(history(&db).0, "running", "nobody has looked yet");
     // Wait for the server to notice the dead client (it releases the locks).
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -179,9 +158,9 @@ fn sigkilled_run_is_reconciled_as_abandoned_by_the_next_invocation() {
         assert!(Instant::now() < deadline, "the killed run's sessions never went away");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let run = run_export(&db, &store, "small", &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("abandoned"), "{}", run.stderr);
+    Orgexport::export(&db, &store, "small")
+        .stderr_has("abandoned")
+        .run();
     let row = db
         .client()
         .query_one("SELECT status, error FROM orgexport.exports e JOIN orgs o ON o.id::text = e.org_key WHERE o.slug = 'big'", &[])
@@ -209,11 +188,12 @@ fn export_waiting_behind_ddl_gives_up_after_lock_timeout() {
     ddl.batch_execute("BEGIN; LOCK TABLE rows IN ACCESS EXCLUSIVE MODE")
         .unwrap();
     let started = Instant::now();
-    let run = run_export(&db, &store, "small", &[]);
+    Orgexport::export(&db, &store, "small")
+        .code(1)
+        .stderr_has("lock timeout")
+        .stderr_has("raise lock_timeout")
+        .run();
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("lock timeout"), "{}", run.stderr);
-    assert!(run.stderr.contains("raise lock_timeout"), "{}", run.stderr);
     assert!(
         store.files().iter().all(|f| f == "orgexport.toml"),
         "{:?}",
@@ -229,29 +209,15 @@ fn disk_full_while_writing_fails_naming_tmpdir_and_leaves_nothing() {
     let store = TempDir::new();
     // A file-size limit makes every write past 256 KiB fail with EFBIG, as a full disk would
     // (SIGXFSZ is ignored so the write returns an error instead of killing the process).
-    let output = std::process::Command::new("sh")
-        .args(["-c", "trap '' XFSZ; ulimit -f 512; exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_orgexport"))
-        .args([
-            "run",
-            "--org",
-            "big",
-            "--compression-level",
-            "0",
-            "--database-url",
-            &db.url,
-            "--store",
-        ])
-        .arg(store.path())
-        .current_dir(store.path())
-        .output()
-        .unwrap();
-    let run = Run::from(output);
     // Sections are compressed into a spool under TMPDIR before the archive is written: that
     // is where the disk fills first.
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    run.assert_one_error_line();
-    assert!(run.stderr.contains("set TMPDIR"), "{}", run.stderr);
+    Orgexport::export(&db, &store, "big")
+        .args(["--compression-level", "0"])
+        .after_shell("trap '' XFSZ; ulimit -f 512")
+        .code(1)
+        .one_error_line()
+        .stderr_has("set TMPDIR")
+        .run();
     assert!(store.files().is_empty(), "left behind: {:?}", store.files());
     let (status, error) = history(&db);
     assert_eq!(status, "failed");
@@ -262,55 +228,29 @@ fn disk_full_while_writing_fails_naming_tmpdir_and_leaves_nothing() {
 fn several_orgs_keep_going_past_a_failure_and_exit_with_the_worst_code() {
     let db = big_db();
     let store = TempDir::new();
-    let output = orgexport(store.path())
-        .args([
-            "run",
-            "--org",
-            "small",
-            "--org",
-            "nope",
-            "--org",
-            "big",
-            "--database-url",
-            &db.url,
-            "--store",
-        ])
-        .arg(store.path())
-        .output()
-        .unwrap();
-    let run = Run::from(output);
-    assert_eq!(run.code, 3, "{}", run.stderr);
+    let run = Orgexport::export(&db, &store, "small")
+        .args(["--org", "nope", "--org", "big"])
+        .code(3)
+        .stderr_has("1 of 3 exports failed: nope")
+        .run();
     assert_eq!(
         run.stdout.lines().count(),
         2,
         "one link per success: {}",
         run.stdout
     );
-    assert!(
-        run.stderr.contains("1 of 3 exports failed: nope"),
-        "{}",
-        run.stderr
-    );
     assert_eq!(
         db.scalar_i64("SELECT count(*) FROM orgexport.exports WHERE status = 'completed'"),
         2
     );
 
-    let output = orgexport(store.path())
-        .args([
-            "run",
-            "--all-orgs",
-            "--json",
-            "--database-url",
-            &db.url,
-            "--store",
-        ])
-        .arg(store.path())
-        .output()
-        .unwrap();
-    let run = Run::from(output);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let out = Orgexport::new()
+        .current_dir(store.path())
+        .args(["run", "--all-orgs", "--json"])
+        .database(&db)
+        .store(store.path())
+        .run()
+        .json();
     let orgs: Vec<&str> = out["exports"]
         .as_array()
         .unwrap()
@@ -326,7 +266,7 @@ fn hostile_data_and_identifiers_are_exported_exactly_and_never_injected() {
     db.execute(include_str!("fixtures/hostile.sql"));
     let store = TempDir::new();
     let org = "a'; DROP TABLE \"select\".\"$1 table\"; --";
-    let run = run_export(&db, &store, org, &[]);
+    let run = Orgexport::export(&db, &store, org).run();
     let archive = support::Archive::from_run(&run);
     archive.assert_well_formed();
     archive.assert_section_equals(
@@ -352,8 +292,7 @@ fn hostile_data_and_identifiers_are_exported_exactly_and_never_injected() {
         db.scalar_i64(r#"SELECT count(*) FROM "select"."$1 table""#),
         3
     );
-    let run = run_export(&db, &store, "b' OR '1'='1", &[]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
+    Orgexport::export(&db, &store, "b' OR '1'='1").code(3).run();
     assert_eq!(
         db.scalar_i64(r#"SELECT count(*) FROM "select"."$1 table""#),
         3
@@ -367,7 +306,7 @@ fn sigint_while_blocked_behind_a_lock_exits_130_promptly() {
     let mut ddl = db.client();
     ddl.batch_execute("BEGIN; LOCK TABLE rows IN ACCESS EXCLUSIVE MODE")
         .unwrap();
-    let child = spawn_export(&db, &store, "small");
+    let child = Orgexport::export(&db, &store, "small").spawn();
     let deadline = Instant::now() + Duration::from_secs(20);
     while db.scalar_i64(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
@@ -381,17 +320,13 @@ fn sigint_while_blocked_behind_a_lock_exits_130_promptly() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let sent = Instant::now();
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let run = Run::from(child.wait_with_output().unwrap());
+    child.signal("INT");
+    child.code(130).wait();
     assert!(
         sent.elapsed() < Duration::from_secs(3),
         "took {:?}",
         sent.elapsed()
     );
-    assert_eq!(run.code, 130, "{}", run.stderr);
     assert_eq!(history(&db).0, "cancelled");
     assert!(store.files().is_empty(), "{:?}", store.files());
     // The waiting statement was cancelled server-side, not left queued behind the lock.
@@ -415,22 +350,20 @@ fn server_stopped_mid_export_fails_cleanly_and_is_reconciled_after_restart() {
     let cluster = Cluster::start_private();
     let db = big_db_on(&cluster);
     let store = TempDir::new();
-    let child = spawn_export(&db, &store, "big");
+    let child = Orgexport::export(&db, &store, "big").spawn();
     wait_for_copy(&db, "rows");
     // The cluster runs with synchronous_commit = off: make the `running` row durable before
     // the immediate stop, as it would be on a production server.
     db.execute("CHECKPOINT");
     cluster.stop_immediately();
-    let run = Run::from(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    run.assert_one_error_line();
+    child.code(1).one_error_line().wait();
     assert!(store.files().is_empty(), "left behind: {:?}", store.files());
     // The failure could not be recorded (the server was gone): the next invocation does it.
     cluster.start_again();
     assert_eq!(history(&db).0, "running");
-    let run = run_export(&db, &store, "small", &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("abandoned"), "{}", run.stderr);
+    Orgexport::export(&db, &store, "small")
+        .stderr_has("abandoned")
+        .run();
     let row = db
         .client()
         .query_one(

@@ -1,29 +1,18 @@
 //! The generated files in the repository (`completions/`, `man/orgexport.1`) match what the
 //! current command-line definitions generate. `UPDATE_GENERATED=1 cargo test` rewrites them.
 
+mod support;
+
 use std::path::Path;
 
 use orgexport::commands::completions::{GENERATED_COMPLETIONS, completion, man_page};
-
-fn check(path: &Path, fresh: &[u8]) {
-    if std::env::var_os("UPDATE_GENERATED").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, fresh).unwrap();
-        return;
-    }
-    let current = std::fs::read(path).unwrap_or_default();
-    assert!(
-        current == fresh,
-        "{} is stale: run `UPDATE_GENERATED=1 cargo test --test generated` and commit the result",
-        path.display()
-    );
-}
+use support::assert_golden;
 
 #[test]
 fn completion_scripts_are_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (shell, name) in GENERATED_COMPLETIONS {
-        check(&root.join("completions").join(name), &completion(*shell));
+        assert_golden(&root.join("completions").join(name), &completion(*shell));
     }
 }
 
@@ -33,7 +22,7 @@ fn man_page_is_fresh_and_documents_exit_codes_and_environment() {
     let text = String::from_utf8_lossy(&page);
     assert!(text.contains("EXIT STATUS") && text.contains("130"));
     assert!(text.contains("DATABASE_URL") && text.contains("PGPASSWORD"));
-    check(
+    assert_golden(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("man/orgexport.1"),
         &page,
     );

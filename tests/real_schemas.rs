@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{Archive, Run, TempDir, TestDb, orgexport, run_export};
+use support::{Archive, Expect, Orgexport, TempDir, TestDb};
 
 const OTHER: &str = "MARKER-OTHER-ORG";
 const SECRET: &str = "MARKER-SECRET";
@@ -26,14 +26,12 @@ fn config(text: &str) -> (TempDir, String) {
     (dir, path)
 }
 
-fn plan(db: &TestDb, cwd: &TempDir, org: &str, extra: &[&str]) -> Run {
-    Run::from(
-        orgexport(cwd.path())
-            .args(["plan", "--org", org, "--database-url", &db.url])
-            .args(extra)
-            .output()
-            .unwrap(),
-    )
+/// `orgexport plan --org <org> --database-url <db>`, in `cwd`.
+fn plan(db: &TestDb, cwd: &TempDir, org: &str) -> Orgexport {
+    Orgexport::new()
+        .current_dir(cwd.path())
+        .args(["plan", "--org", org])
+        .database(db)
 }
 
 fn assert_clean(archive: &Archive, markers: &[&str]) {
@@ -49,17 +47,16 @@ fn assert_clean(archive: &Archive, markers: &[&str]) {
 fn rails_schema_without_foreign_keys_says_which_config_lines_to_add() {
     let db = fixture(include_str!("fixtures/rails.sql"));
     let store = TempDir::new();
-    let run = run_export(&db, &store, "acme", &[]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    run.assert_one_error_line();
-    for expected in [
-        "account_id (4 tables)",
-        "tenant_columns = [\"account_id\"]",
-        "root_table = \"public.accounts\"",
-        "infer_references = true",
-    ] {
-        assert!(run.stderr.contains(expected), "{expected}: {}", run.stderr);
-    }
+    Orgexport::export(&db, &store, "acme")
+        .code(2)
+        .one_error_line()
+        .stderr_has_all(&[
+            "account_id (4 tables)",
+            "tenant_columns = [\"account_id\"]",
+            "root_table = \"public.accounts\"",
+            "infer_references = true",
+        ])
+        .run();
     assert!(
         store.files().is_empty(),
         "nothing written: {:?}",
@@ -72,7 +69,11 @@ fn rails_schema_exports_with_infer_references_alone() {
     let db = fixture(include_str!("fixtures/rails.sql"));
     let store = TempDir::new();
     let (_dir, config) = config("infer_references = true\n");
-    let archive = Archive::from_run(&run_export(&db, &store, "acme", &["--config", &config]));
+    let archive = Archive::from_run(
+        &Orgexport::export(&db, &store, "acme")
+            .args(["--config", &config])
+            .run(),
+    );
     archive.assert_well_formed();
     archive.assert_sections(&[
         "public.accounts",
@@ -122,22 +123,12 @@ fn rails_schema_exports_with_infer_references_alone() {
 
     // plan proposes the polymorphic pairs with the targets their type values name.
     let cwd = TempDir::new();
-    let run = plan(&db, &cwd, "acme", &["--config", &config]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("polymorphic = ["), "{}", run.stdout);
-    assert!(
-        run.stdout.contains(
-            "{ column = \"public.comments.commentable_id\", type_column = \"commentable_type\", targets = { Issue = \"public.issues\", Project = \"public.projects\" } }"
-        ),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout
-            .contains("column = \"public.attachments.record_id\""),
-        "{}",
-        run.stdout
-    );
+    plan(&db, &cwd, "acme")
+        .args(["--config", &config])
+        .stdout_has("polymorphic = [")
+        .stdout_has("{ column = \"public.comments.commentable_id\", type_column = \"commentable_type\", targets = { Issue = \"public.issues\", Project = \"public.projects\" } }")
+        .stdout_has("column = \"public.attachments.record_id\"")
+        .run();
 }
 
 #[test]
@@ -149,7 +140,11 @@ fn rails_polymorphic_config_scopes_rows_by_their_type_value() {
          polymorphic = [{ column = \"public.attachments.record_id\", type_column = \"record_type\", \
            targets = { Issue = \"public.issues\", Project = \"public.projects\" } }]\n",
     );
-    let archive = Archive::from_run(&run_export(&db, &store, "acme", &["--config", &config]));
+    let archive = Archive::from_run(
+        &Orgexport::export(&db, &store, "acme")
+            .args(["--config", &config])
+            .run(),
+    );
     archive.assert_well_formed();
     archive.assert_section_equals(
         &db,
@@ -165,7 +160,7 @@ fn rails_polymorphic_config_scopes_rows_by_their_type_value() {
 fn prisma_schema_exports_with_zero_config_and_no_secret() {
     let db = fixture(include_str!("fixtures/prisma.sql"));
     let store = TempDir::new();
-    let archive = Archive::from_run(&run_export(&db, &store, "acme", &[]));
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());
     archive.assert_well_formed();
     archive.assert_sections(&[
         "public.Organization",
@@ -241,7 +236,11 @@ fn prisma_schema_exports_with_zero_config_and_no_secret() {
 
     // The same with the server rendering every row.
     let (_dir, config) = config("render = \"server\"\n");
-    let server = Archive::from_run(&run_export(&db, &store, "acme", &["--config", &config]));
+    let server = Archive::from_run(
+        &Orgexport::export(&db, &store, "acme")
+            .args(["--config", &config])
+            .run(),
+    );
     for name in ["public.Project", "public.Webhook", "public.User"] {
         let mut a: Vec<String> = archive
             .section(name)
@@ -256,13 +255,9 @@ fn prisma_schema_exports_with_zero_config_and_no_secret() {
     assert_clean(&server, &[OTHER, SECRET]);
 
     let cwd = TempDir::new();
-    let run = plan(&db, &cwd, "acme", &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.contains("tenant column organizationId"),
-        "{}",
-        run.stdout
-    );
+    plan(&db, &cwd, "acme")
+        .stdout_has("tenant column organizationId")
+        .run();
 }
 
 #[test]
@@ -271,7 +266,11 @@ fn sharding_keys_checks_and_undeclared_partitioned_children_are_scoped_exactly()
     let (_dir, config) =
         config("references = [\"public.ci_builds.project_id -> public.projects.id\"]\n");
     let store = TempDir::new();
-    let archive = Archive::from_run(&run_export(&db, &store, "acme", &["--config", &config]));
+    let archive = Archive::from_run(
+        &Orgexport::export(&db, &store, "acme")
+            .args(["--config", &config])
+            .run(),
+    );
     archive.assert_well_formed();
     archive.assert_sections(&[
         "public.organizations",
@@ -343,7 +342,11 @@ fn sharding_keys_checks_and_undeclared_partitioned_children_are_scoped_exactly()
     assert_clean(&archive, &[OTHER, "MARKER-CROSS-TENANT"]);
 
     // The other org's archive: the link row owned by both orgs is in neither.
-    let globex = Archive::from_run(&run_export(&db, &store, "globex", &["--config", &config]));
+    let globex = Archive::from_run(
+        &Orgexport::export(&db, &store, "globex")
+            .args(["--config", &config])
+            .run(),
+    );
     globex.assert_well_formed();
     assert_eq!(globex.section("public.project_links").len(), 0);
     assert_eq!(
@@ -366,19 +369,11 @@ fn sharding_keys_checks_and_undeclared_partitioned_children_are_scoped_exactly()
 
     // plan warns about the cross-tenant row and says how each table is scoped.
     let cwd = TempDir::new();
-    let run = plan(&db, &cwd, "acme", &["--config", &config]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout
-            .contains("public.project_links: 1 row(s) are owned by this org and another"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("public.crm_contacts.organization_id is named like a tenant column but references public.crm_organizations"),
-        "{}",
-        run.stdout
-    );
+    plan(&db, &cwd, "acme")
+        .args(["--config", &config])
+        .stdout_has("public.project_links: 1 row(s) are owned by this org and another")
+        .stdout_has("public.crm_contacts.organization_id is named like a tenant column but references public.crm_organizations")
+        .run();
 }
 
 #[test]
@@ -401,21 +396,20 @@ fn row_level_security_fails_the_export_by_name_until_the_role_bypasses_it() {
     ));
     let url = format!("postgres://{role}:rls-pw@127.0.0.1:{}/{}", db.port, db.name);
     let store = TempDir::new();
-    let run = Run::from(
-        orgexport(store.path())
-            .args(["run", "--org", "acme", "--database-url", &url, "--store"])
-            .arg(store.path())
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    run.assert_one_error_line();
-    assert!(
-        run.stderr.contains("public.notes has row-level security"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("BYPASSRLS"), "{}", run.stderr);
+    // As the reader role: its URL instead of the test database's.
+    let as_reader = |args: &[&str]| {
+        Orgexport::new()
+            .current_dir(store.path())
+            .args(args)
+            .args(["--database-url", &url])
+            .store(store.path())
+    };
+    as_reader(&["run", "--org", "acme"])
+        .code(1)
+        .one_error_line()
+        .stderr_has("public.notes has row-level security")
+        .stderr_has("BYPASSRLS")
+        .run();
     assert!(
         store.files().is_empty(),
         "nothing in the store: {:?}",
@@ -432,33 +426,13 @@ fn row_level_security_fails_the_export_by_name_until_the_role_bypasses_it() {
             .contains("public.notes")
     );
 
-    let check = Run::from(
-        orgexport(store.path())
-            .args(["check", "--database-url", &url, "--store"])
-            .arg(store.path())
-            .output()
-            .unwrap(),
-    );
-    assert_ne!(check.code, 0, "{}", check.stdout);
-    assert!(
-        check
-            .stdout
-            .lines()
-            .any(|l| l.starts_with("✘")
-                && l.contains("row-level security hides rows of public.notes")),
-        "{}",
-        check.stdout
-    );
+    as_reader(&["check"])
+        .fails()
+        .stdout_has_line("✘", "row-level security hides rows of public.notes")
+        .run();
 
     db.execute(&format!("ALTER ROLE {role} BYPASSRLS"));
-    let run = Run::from(
-        orgexport(store.path())
-            .args(["run", "--org", "acme", "--database-url", &url, "--store"])
-            .arg(store.path())
-            .output()
-            .unwrap(),
-    );
-    let archive = Archive::from_run(&run);
+    let archive = Archive::from_run(&as_reader(&["run", "--org", "acme"]).run());
     archive.assert_well_formed();
     assert_eq!(
         archive.section("public.notes").len(),
@@ -497,10 +471,12 @@ fn config_entries_that_match_nothing_are_usage_errors_naming_them() {
         let store = TempDir::new();
         let mut extra = vec!["--config", config.as_str()];
         extra.extend(args.iter().copied());
-        let run = run_export(&db, &store, "acme", &extra);
-        assert_eq!(run.code, 2, "{named}: {}", run.stderr);
-        run.assert_one_error_line();
-        assert!(run.stderr.contains(named), "{named}: {}", run.stderr);
+        Orgexport::export(&db, &store, "acme")
+            .args(&extra)
+            .code(2)
+            .one_error_line()
+            .stderr_has(named)
+            .run();
         assert!(store.files().is_empty());
     }
 }
@@ -518,7 +494,11 @@ fn a_table_whose_every_column_is_excluded_renders_empty_objects_on_both_paths() 
         let (_dir, config) = config(&format!(
             "render = \"{render}\"\nexclude_columns = [\"public.notes.*\"]\n"
         ));
-        let archive = Archive::from_run(&run_export(&db, &store, "acme", &["--config", &config]));
+        let archive = Archive::from_run(
+            &Orgexport::export(&db, &store, "acme")
+                .args(["--config", &config])
+                .run(),
+        );
         archive.assert_well_formed();
         assert_eq!(
             archive.section("public.notes"),

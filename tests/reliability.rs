@@ -5,10 +5,9 @@
 
 mod support;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Archive, Run, TempDir, TestDb, orgexport, run_export, wait_for_copy};
+use support::{Archive, Expect, Orgexport, TempDir, TestDb, signal, wait_for_copy};
 
 /// A database whose org 1 ("big", ~120 MB of JSON) streams for a while.
 fn big_db() -> TestDb {
@@ -22,26 +21,6 @@ fn big_db() -> TestDb {
          CREATE INDEX ON rows (org_id);",
     );
     db
-}
-
-fn spawn(db: &TestDb, store: &TempDir, args: &[&str]) -> Child {
-    orgexport(store.path())
-        .args(args)
-        .args(["--database-url", &db.url, "--store"])
-        .arg(store.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn signal(pid: u32, name: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{name} {pid}");
 }
 
 fn latest_status(db: &TestDb) -> String {
@@ -85,27 +64,22 @@ fn a_server_that_never_answers_fails_within_connect_timeout() {
             Some("2"),
         ),
     ] {
-        let mut cmd = orgexport(cwd.path());
-        cmd.args(&command)
-            .args(["--database-url", &url, "--store"])
-            .arg(cwd.path());
+        let mut cmd = Orgexport::new()
+            .current_dir(cwd.path())
+            .args(&command)
+            .args(["--database-url", &url])
+            .store(cwd.path())
+            .code(5)
+            // `check` reports each check on stdout; the others fail with the reason on stderr.
+            .output_has("no answer within 2 s")
+            .output_lacks("pw-Never-Shown");
         if let Some(timeout) = env {
-            cmd.env("PGCONNECT_TIMEOUT", timeout);
+            cmd = cmd.env("PGCONNECT_TIMEOUT", timeout);
         }
         let started = Instant::now();
-        let run = Run::from(cmd.output().unwrap());
+        cmd.run();
         let took = started.elapsed();
-        assert_eq!(run.code, 5, "{command:?}: {}", run.stderr);
         assert!(took < Duration::from_secs(4), "{command:?} took {took:?}");
-        // `check` reports each check on stdout; the others fail with the reason on stderr.
-        assert!(
-            run.stderr.contains("no answer within 2 s")
-                || run.stdout.contains("no answer within 2 s"),
-            "{}{}",
-            run.stdout,
-            run.stderr
-        );
-        assert!(!run.stderr.contains("pw-Never-Shown") && !run.stdout.contains("pw-Never-Shown"));
     }
 }
 
@@ -113,13 +87,14 @@ fn a_server_that_never_answers_fails_within_connect_timeout() {
 fn sigterm_with_a_stopped_backend_exits_130_within_5_seconds() {
     let db = big_db();
     let store = TempDir::new();
-    let child = spawn(&db, &store, &["run", "--org", "big"]);
+    let child = Orgexport::export(&db, &store, "big").spawn();
     let backend = wait_for_copy(&db, "rows");
     // The backend stops answering mid-COPY (as a hung server or network would).
     signal(backend as u32, "STOP");
     let sent = Instant::now();
-    signal(child.id(), "TERM");
-    let run = Run::from(child.wait_with_output().unwrap());
+    child.signal("TERM");
+    // The backend is continued before anything is asserted.
+    let run = child.any_code().wait();
     let took = sent.elapsed();
     signal(backend as u32, "CONT");
     assert_eq!(run.code, 130, "{}", run.stderr);
@@ -132,12 +107,11 @@ fn sigterm_with_a_stopped_backend_exits_130_within_5_seconds() {
 fn sighup_cleans_up_like_sigint() {
     let db = big_db();
     let store = TempDir::new();
-    let child = spawn(&db, &store, &["run", "--org", "big"]);
+    let child = Orgexport::export(&db, &store, "big").spawn();
     wait_for_copy(&db, "rows");
     let sent = Instant::now();
-    signal(child.id(), "HUP");
-    let run = Run::from(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 130, "{}", run.stderr);
+    child.signal("HUP");
+    child.code(130).wait();
     assert!(sent.elapsed() < Duration::from_secs(5));
     assert!(store.files().is_empty(), "{:?}", store.files());
     assert_eq!(latest_status(&db), "cancelled");
@@ -154,49 +128,27 @@ fn a_dead_log_pipe_never_stops_the_export() {
     let db = big_db();
     let store = TempDir::new();
     // `orgexport run … 2>&1 | head -1`: the reader of stderr goes away at once.
-    let mut child = spawn(&db, &store, &["run", "--org", "small", "-v"]);
-    drop(child.stderr.take());
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(0), "exit {:?}", output.status);
+    let mut child = Orgexport::export(&db, &store, "small").arg("-v").spawn();
+    child.close_stderr();
+    let run = child.wait();
     assert_eq!(latest_status(&db), "completed");
-    let link = String::from_utf8(output.stdout).unwrap();
-    let path = url::Url::parse(link.trim())
-        .unwrap()
-        .to_file_path()
-        .unwrap();
-    Archive::read(&path).assert_well_formed();
+    Archive::from_run(&run).assert_well_formed();
 }
 
 #[test]
 fn a_full_stdout_after_a_completed_export_is_a_warning_not_a_failure() {
     let db = big_db();
     let store = TempDir::new();
-    let output = orgexport(store.path())
-        .args([
-            "run",
-            "--org",
-            "small",
-            "--database-url",
-            &db.url,
-            "--store",
-        ])
-        .arg(store.path())
-        .stdout(
+    Orgexport::export(&db, &store, "small")
+        .stdout_to(
             std::fs::OpenOptions::new()
                 .write(true)
                 .open("/dev/full")
                 .unwrap(),
         )
-        .output()
-        .unwrap();
-    let run = Run::from(output);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("could not write the link"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("orgexport link"), "{}", run.stderr);
+        .stderr_has("could not write the link")
+        .stderr_has("orgexport link")
+        .run();
     assert_eq!(latest_status(&db), "completed");
 }
 
@@ -231,8 +183,7 @@ fn store_folders_come_from_the_canonical_key_and_hostile_names_work_end_to_end()
         "8",
         "9",
     ] {
-        let run = run_export(&db, &store, org, &[]);
-        let archive = Archive::from_run(&run);
+        let archive = Archive::from_run(&Orgexport::export(&db, &store, org).run());
         ids.push(archive.manifest["export_id"].as_str().unwrap().to_string());
     }
     let mut dirs: Vec<String> = store
@@ -264,42 +215,19 @@ fn store_folders_come_from_the_canonical_key_and_hostile_names_work_end_to_end()
     );
     // verify and link work on every archive; prune removes every one of them.
     for id in &ids {
-        let verify = Run::from(
-            orgexport(store.path())
-                .args(["verify", id, "--database-url", &db.url])
-                .output()
-                .unwrap(),
-        );
-        assert_eq!(verify.code, 0, "{id}: {}", verify.stderr);
-        let link = Run::from(
-            orgexport(store.path())
-                .args(["link", id, "--database-url", &db.url, "--store"])
-                .arg(store.path())
-                .output()
-                .unwrap(),
-        );
-        assert_eq!(link.code, 0, "{}", link.stderr);
+        Orgexport::new()
+            .current_dir(store.path())
+            .args(["verify", id])
+            .database(&db)
+            .run();
+        let link = Orgexport::on(&db, &store, &["link", id]).run();
         let path = url::Url::parse(link.last_stdout_line())
             .unwrap()
             .to_file_path()
             .unwrap();
         assert!(path.exists(), "{}", path.display());
     }
-    let prune = Run::from(
-        orgexport(store.path())
-            .args([
-                "prune",
-                "--older-than",
-                "0s",
-                "--database-url",
-                &db.url,
-                "--store",
-            ])
-            .arg(store.path())
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(prune.code, 0, "{}", prune.stderr);
+    Orgexport::on(&db, &store, &["prune", "--older-than", "0s"]).run();
     assert!(store.files().is_empty(), "{:?}", store.files());
     assert_eq!(
         db.scalar_i64("SELECT count(*) FROM orgexport.exports WHERE status = 'pruned'"),
@@ -314,7 +242,7 @@ fn prune_never_deletes_what_an_edited_object_url_points_outside_the_store() {
     let elsewhere = TempDir::new();
     let victim = elsewhere.path().join("precious.json.gz");
     std::fs::write(&victim, b"keep me").unwrap();
-    let archive = Archive::from_run(&run_export(&db, &store, "acme", &[]));
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());
     let id = archive.manifest["export_id"].as_str().unwrap().to_string();
     let victim_url = url::Url::from_file_path(&victim).unwrap().to_string();
     for target in [
@@ -327,26 +255,10 @@ fn prune_never_deletes_what_an_edited_object_url_points_outside_the_store() {
         db.execute(&format!(
             "UPDATE orgexport.exports SET object_url = '{target}' WHERE id = '{id}'"
         ));
-        let prune = Run::from(
-            orgexport(store.path())
-                .args([
-                    "prune",
-                    "--older-than",
-                    "0s",
-                    "--database-url",
-                    &db.url,
-                    "--store",
-                ])
-                .arg(store.path())
-                .output()
-                .unwrap(),
-        );
-        assert_eq!(prune.code, 1, "{}", prune.stderr);
-        assert!(
-            prune.stderr.contains("not under the configured store"),
-            "{}",
-            prune.stderr
-        );
+        Orgexport::on(&db, &store, &["prune", "--older-than", "0s"])
+            .code(1)
+            .stderr_has("not under the configured store")
+            .run();
         assert!(victim.exists(), "the file outside the store is still there");
         assert_eq!(
             db.scalar_text(&format!(
@@ -380,20 +292,16 @@ fn malformed_database_urls_never_echo_the_password() {
         ("postgres://u:pw-Never-Shown@[::1/db", 2),
     ] {
         for json in [false, true] {
-            let mut cmd = orgexport(cwd.path());
-            cmd.args(["list", "--database-url", url]);
+            let mut cmd = Orgexport::new()
+                .current_dir(cwd.path())
+                .args(["list", "--database-url", url])
+                .code(code)
+                .one_error_line()
+                .output_lacks("pw-Never-Shown");
             if json {
-                cmd.arg("--json");
+                cmd = cmd.arg("--json");
             }
-            let run = Run::from(cmd.output().unwrap());
-            assert_eq!(run.code, code, "{url:?}: {}", run.stderr);
-            run.assert_one_error_line();
-            assert!(
-                !run.stderr.contains("pw-Never-Shown") && !run.stdout.contains("pw-Never-Shown"),
-                "{url:?} leaked: {} {}",
-                run.stderr,
-                run.stdout
-            );
+            cmd.run();
         }
     }
 }
@@ -409,26 +317,20 @@ fn settings_that_would_make_a_wrong_success_are_refused_up_front() {
             "public.nothing_like_this",
         ),
     ] {
-        let run = run_export(&db, &store, "acme", &args);
-        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
-        assert!(run.stderr.contains(expected), "{}", run.stderr);
+        Orgexport::export(&db, &store, "acme")
+            .args(&args)
+            .code(2)
+            .stderr_has(expected)
+            .run();
     }
-    let run = Run::from(
-        orgexport(store.path())
-            .args([
-                "run",
-                "--org",
-                "acme",
-                "--database-url",
-                &db.url,
-                "--store",
-                "file://",
-            ])
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("root"), "{}", run.stderr);
+    Orgexport::new()
+        .current_dir(store.path())
+        .args(["run", "--org", "acme"])
+        .database(&db)
+        .store("file://")
+        .code(2)
+        .stderr_has("root")
+        .run();
     assert!(store.files().is_empty());
     assert_eq!(
         db.scalar_i64(
@@ -449,37 +351,19 @@ fn a_read_only_database_is_listed_never_written_and_refused_for_runs() {
         "ALTER DATABASE {} SET default_transaction_read_only = on",
         db.name
     ));
-    let list = Run::from(
-        orgexport(store.path())
-            .args(["list", "--database-url", &db.url])
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(list.code, 0, "{}", list.stderr);
-    let check = Run::from(
-        orgexport(store.path())
-            .args(["check", "--database-url", &db.url, "--store"])
-            .arg(store.path())
-            .output()
-            .unwrap(),
-    );
-    assert_ne!(check.code, 0);
-    assert!(
-        check
-            .stdout
-            .lines()
-            .any(|l| l.starts_with('✘') && l.contains("read-only (a replica?)")),
-        "{}",
-        check.stdout
-    );
-    let run = run_export(&db, &store, "acme", &[]);
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("the database is read-only (a replica?)"),
-        "{}",
-        run.stderr
-    );
+    Orgexport::new()
+        .current_dir(store.path())
+        .arg("list")
+        .database(&db)
+        .run();
+    Orgexport::on(&db, &store, &["check"])
+        .fails()
+        .stdout_has_line("✘", "read-only (a replica?)")
+        .run();
+    Orgexport::export(&db, &store, "acme")
+        .code(5)
+        .stderr_has("the database is read-only (a replica?)")
+        .run();
     assert_eq!(
         db.scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname = 'orgexport'"),
         0,
@@ -499,24 +383,18 @@ fn a_read_only_database_is_listed_never_written_and_refused_for_runs() {
             db.name
         ))
         .unwrap();
-    assert_eq!(run_export(&db, &store, "acme", &[]).code, 0);
+    Orgexport::export(&db, &store, "acme").run();
     db.execute(&format!(
         "UPDATE orgexport.exports SET status = 'running';
          ALTER DATABASE {} SET default_transaction_read_only = on",
         db.name
     ));
-    let list = Run::from(
-        orgexport(store.path())
-            .args(["list", "--json", "--database-url", &db.url])
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(list.code, 0, "{}", list.stderr);
-    assert!(
-        list.stdout.contains("\"status\":\"running\""),
-        "{}",
-        list.stdout
-    );
+    Orgexport::new()
+        .current_dir(store.path())
+        .args(["list", "--json"])
+        .database(&db)
+        .stdout_has("\"status\":\"running\"")
+        .run();
 }
 
 #[test]
@@ -529,29 +407,23 @@ fn quiet_runs_keep_each_failure_reason_and_org_names_cannot_forge_log_lines() {
          INSERT INTO notes (org_id, body) VALUES (1, 'n');",
     );
     let store = TempDir::new();
-    let run = run_export(&db, &store, "1", &["--org", "nope", "-q"]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("org \"nope\" not found"),
-        "the reason is kept under -q: {}",
-        run.stderr
-    );
-    let run = Run::from(
-        orgexport(store.path())
-            .args(["run", "--all-orgs", "--database-url", &db.url, "--store"])
-            .arg(store.path())
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let list = Run::from(
-        orgexport(store.path())
-            .args(["list", "--database-url", &db.url])
-            .output()
-            .unwrap(),
-    );
+    // The reason is kept under -q.
+    Orgexport::export(&db, &store, "1")
+        .args(["--org", "nope", "-q"])
+        .code(3)
+        .stderr_has("org \"nope\" not found")
+        .run();
+    // No raw ESC from the org's name, in the log or in the listing.
+    let run = Orgexport::on(&db, &store, &["run", "--all-orgs"])
+        .stderr_lacks("\u{1b}")
+        .run();
+    let list = Orgexport::new()
+        .current_dir(store.path())
+        .arg("list")
+        .database(&db)
+        .stdout_lacks("\u{1b}")
+        .run();
     for text in [&run.stderr, &list.stdout] {
-        assert!(!text.contains('\u{1b}'), "raw ESC: {text}");
         assert!(
             !text
                 .lines()
@@ -565,7 +437,7 @@ fn quiet_runs_keep_each_failure_reason_and_org_names_cannot_forge_log_lines() {
 fn archives_in_the_old_lookup_layout_stay_usable_by_verify_link_and_prune() {
     let db = hostile_orgs();
     let store = TempDir::new();
-    let archive = Archive::from_run(&run_export(&db, &store, "Acme Corporation", &[]));
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "Acme Corporation").run());
     let id = archive.manifest["export_id"].as_str().unwrap().to_string();
     // Move it where the earlier layout put it: <org lookup>/<id>.json.gz, lookup as typed.
     let old_dir = store.path().join("Acme Corporation");
@@ -578,24 +450,9 @@ fn archives_in_the_old_lookup_layout_stay_usable_by_verify_link_and_prune() {
         "UPDATE orgexport.exports SET object_url = '{old_url}' WHERE id = '{id}'"
     ));
     for command in [vec!["verify", id.as_str()], vec!["link", id.as_str()]] {
-        let run = Run::from(
-            orgexport(store.path())
-                .args(&command)
-                .args(["--database-url", &db.url, "--store"])
-                .arg(store.path())
-                .output()
-                .unwrap(),
-        );
-        assert_eq!(run.code, 0, "{command:?}: {}", run.stderr);
+        Orgexport::on(&db, &store, &command).run();
     }
-    let prune = Run::from(
-        orgexport(store.path())
-            .args(["prune", "--keep", "0", "--database-url", &db.url, "--store"])
-            .arg(store.path())
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(prune.code, 0, "{}", prune.stderr);
+    Orgexport::on(&db, &store, &["prune", "--keep", "0"]).run();
     assert!(store.files().is_empty(), "{:?}", store.files());
     assert_eq!(
         db.scalar_text(&format!(
@@ -612,7 +469,7 @@ fn a_killed_runs_partial_file_is_removed_by_the_next_run_and_archives_are_privat
     let store = TempDir::new();
     // A first export creates the history; then the state a run killed mid-upload leaves:
     // a `running` row whose process (and liveness lock) is gone, and a temporary file.
-    assert_eq!(run_export(&db, &store, "two", &[]).code, 0);
+    Orgexport::export(&db, &store, "two").run();
     let dead = uuid::Uuid::now_v7();
     let partial = store
         .path()
@@ -626,9 +483,9 @@ fn a_killed_runs_partial_file_is_removed_by_the_next_run_and_archives_are_privat
         "INSERT INTO orgexport.exports (id, org_key, org_lookup, org_table, status, requested_by, host, object_url) \
          VALUES ('{dead}', '1', 'acme', 'public.orgs', 'running', 'x@y', 'y', '{url}')"
     ));
-    let run = run_export(&db, &store, "acme", &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("abandoned"), "{}", run.stderr);
+    Orgexport::export(&db, &store, "acme")
+        .stderr_has("abandoned")
+        .run();
     assert!(!partial.exists(), "the partial file is removed");
     assert_eq!(
         db.scalar_text(&format!(
@@ -651,23 +508,17 @@ fn a_killed_runs_partial_file_is_removed_by_the_next_run_and_archives_are_privat
 fn a_busy_lock_names_the_orgexport_process_and_host_that_hold_it() {
     let db = big_db();
     let store = TempDir::new();
-    let first = spawn(&db, &store, &["run", "--org", "big"]);
+    let first = Orgexport::export(&db, &store, "big").spawn();
     wait_for_copy(&db, "rows");
-    let second = run_export(&db, &store, "big", &[]);
-    assert_eq!(second.code, 4, "{}", second.stderr);
-    second.assert_one_error_line();
+    let second = Orgexport::export(&db, &store, "big")
+        .code(4)
+        .one_error_line()
+        .run();
     let host = db
         .scalar_text("SELECT host FROM orgexport.exports ORDER BY created_at LIMIT 1")
         .unwrap();
-    assert!(
-        second
-            .stderr
-            .contains(&format!("orgexport pid {} on {host}", first.id())),
-        "{}",
-        second.stderr
-    );
-    let first = Run::from(first.wait_with_output().unwrap());
-    assert_eq!(first.code, 0, "{}", first.stderr);
+    second.assert_stderr_has(&format!("orgexport pid {} on {host}", first.id()));
+    first.wait();
 }
 
 #[test]
@@ -679,16 +530,15 @@ fn ctrl_c_during_plan_cancels_its_query_server_side_and_exits_130() {
         .unwrap();
     let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
                    AND application_name = 'orgexport' AND wait_event_type = 'Lock'";
-    let child = spawn(&db, &store, &["plan", "--org", "small"]);
+    let child = Orgexport::on(&db, &store, &["plan", "--org", "small"]).spawn();
     let deadline = Instant::now() + Duration::from_secs(20);
     while db.scalar_i64(waiting) == 0 {
         assert!(Instant::now() < deadline, "plan never waited for the lock");
         std::thread::sleep(Duration::from_millis(20));
     }
     let sent = Instant::now();
-    signal(child.id(), "INT");
-    let run = Run::from(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 130, "{}", run.stderr);
+    child.signal("INT");
+    child.code(130).wait();
     assert!(
         sent.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -710,14 +560,11 @@ fn ctrl_c_during_plan_cancels_its_query_server_side_and_exits_130() {
 fn without_a_terminal_a_long_section_says_how_far_it_got() {
     let db = big_db();
     let store = TempDir::new();
-    let output = orgexport(store.path())
-        .args(["run", "--org", "big", "--database-url", &db.url, "--store"])
-        .arg(store.path())
+    let run = Orgexport::export(&db, &store, "big")
         .env("ORGEXPORT_HEARTBEAT_SECS", "1")
-        .output()
-        .unwrap();
-    let run = Run::from(output);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+        // The section's own line.
+        .stderr_has("public.rows: 120000 rows, ")
+        .run();
     let beats: Vec<&str> = run
         .stderr
         .lines()
@@ -728,10 +575,5 @@ fn without_a_terminal_a_long_section_says_how_far_it_got() {
         beats[0].contains("rows/s") && beats[0].contains("B/s"),
         "{}",
         beats[0]
-    );
-    assert!(
-        run.stderr.contains("public.rows: 120000 rows, "),
-        "the section's own line: {}",
-        run.stderr
     );
 }

@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use support::{Archive, Run, TempDir, TestDb, orgexport, run_export};
+use support::{Archive, Expect, Orgexport, TempDir, TestDb};
 
 const SECRET: &str = "SECRET-VALUE-must-not-leak";
 
@@ -55,8 +55,9 @@ fn audit_actions(db: &TestDb, id: &str) -> Vec<String> {
 fn run_writes_archive_and_sidecar_prints_link_and_records_history() {
     let db = small_db();
     let store = TempDir::new();
-    let run = run_export(&db, &store, "acme", &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = Orgexport::export(&db, &store, "acme")
+        .stderr_has("exported org acme")
+        .run();
     let archive = Archive::from_run(&run);
     archive.assert_well_formed();
     let id = archive.manifest["export_id"].as_str().unwrap().to_string();
@@ -142,14 +143,16 @@ fn run_writes_archive_and_sidecar_prints_link_and_records_history() {
         audit_actions(&db, &id),
         vec!["export.requested", "export.completed"]
     );
-    assert!(run.stderr.contains("exported org acme"), "{}", run.stderr);
 }
 
 #[test]
 fn secret_columns_are_excluded_listed_and_never_leak() {
     let db = small_db();
     let store = TempDir::new();
-    let run = run_export(&db, &store, "acme", &["-v"]);
+    let run = Orgexport::export(&db, &store, "acme")
+        .arg("-v")
+        .output_lacks(SECRET)
+        .run();
     let archive = Archive::from_run(&run);
     let excluded = |name: &str| -> Vec<String> {
         archive.manifest_section(name)["excluded_columns"]
@@ -184,7 +187,6 @@ fn secret_columns_are_excluded_listed_and_never_leak() {
         !archive.text.contains(SECRET),
         "a secret value is in the archive"
     );
-    assert!(!run.stderr.contains(SECRET) && !run.stdout.contains(SECRET));
     let sidecars: String = store
         .files()
         .iter()
@@ -202,7 +204,7 @@ fn org_is_found_by_primary_key_slug_or_name() {
     let db = small_db();
     let store = TempDir::new();
     for lookup in ["2", "globex", "Globex"] {
-        let archive = Archive::from_run(&run_export(&db, &store, lookup, &[]));
+        let archive = Archive::from_run(&Orgexport::export(&db, &store, lookup).run());
         assert_eq!(archive.manifest["org"]["key"], "2", "lookup {lookup}");
         assert_eq!(archive.manifest["org"]["lookup"], lookup);
     }
@@ -214,11 +216,12 @@ fn unknown_org_exits_3_and_writes_nothing() {
     let store = TempDir::new();
     // "99999999999999999999" does not fit a bigint: no match, not an error
     for lookup in ["nope", "99999999999999999999", "42"] {
-        let run = run_export(&db, &store, lookup, &[]);
-        assert_eq!(run.code, 3, "{}", run.stderr);
-        assert!(run.stderr.contains("not found"), "{}", run.stderr);
-        run.assert_one_error_line();
-        assert!(run.stdout.is_empty());
+        Orgexport::export(&db, &store, lookup)
+            .code(3)
+            .stderr_has("not found")
+            .one_error_line()
+            .stdout_is("")
+            .run();
     }
     assert!(store.files().is_empty(), "{:?}", store.files());
     assert_eq!(
@@ -231,9 +234,10 @@ fn unknown_org_exits_3_and_writes_nothing() {
 fn json_output_is_one_object_on_stdout() {
     let db = small_db();
     let store = TempDir::new();
-    let run = run_export(&db, &store, "acme", &["--json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let out: Value = serde_json::from_str(run.stdout.trim()).expect("stdout is one JSON object");
+    let out = Orgexport::export(&db, &store, "acme")
+        .arg("--json")
+        .run()
+        .json();
     let export = &out["exports"][0];
     assert_eq!(export["status"], "completed");
     assert_eq!(export["org"], "acme");
@@ -241,9 +245,11 @@ fn json_output_is_one_object_on_stdout() {
     assert!(export["link"].as_str().unwrap().starts_with("file://"));
     assert!(export["sha256"].as_str().unwrap().len() == 64);
 
-    let run = run_export(&db, &store, "nope", &["--json"]);
-    assert_eq!(run.code, 3);
-    let out: Value = serde_json::from_str(run.stdout.trim()).expect("stdout is one JSON object");
+    let out = Orgexport::export(&db, &store, "nope")
+        .arg("--json")
+        .code(3)
+        .run()
+        .json();
     assert_eq!(out["error"]["code"], "org_not_found");
 }
 
@@ -255,41 +261,35 @@ fn unreachable_database_exits_5_without_the_password() {
         .local_addr()
         .unwrap()
         .port();
-    let output = orgexport(store.path())
-        .args(["run", "--org", "acme", "--store"])
-        .arg(store.path())
+    Orgexport::new()
+        .current_dir(store.path())
+        .args(["run", "--org", "acme"])
+        .store(store.path())
         .env(
             "DATABASE_URL",
             format!("postgres://app:hunter2@127.0.0.1:{port}/saas"),
         )
-        .output()
-        .unwrap();
-    let run = Run::from(output);
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains(&format!("host=127.0.0.1 port={port} user=app dbname=saas")),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("hunter2"));
-    run.assert_one_error_line();
+        .code(5)
+        .stderr_has(format!("host=127.0.0.1 port={port} user=app dbname=saas"))
+        .stderr_lacks("hunter2")
+        .one_error_line()
+        .run();
 }
 
 #[test]
 fn pg_environment_variables_are_used_when_no_url_is_given() {
     let db = small_db();
     let store = TempDir::new();
-    let output = orgexport(store.path())
-        .args(["run", "--org", "acme", "--store"])
-        .arg(store.path())
+    let run = Orgexport::new()
+        .current_dir(store.path())
+        .args(["run", "--org", "acme"])
+        .store(store.path())
         .env("PGHOST", "127.0.0.1")
         .env("PGPORT", db.port.to_string())
         .env("PGUSER", "postgres")
         .env("PGDATABASE", &db.name)
-        .output()
-        .unwrap();
-    let archive = Archive::from_run(&Run::from(output));
+        .run();
+    let archive = Archive::from_run(&run);
     assert_eq!(archive.manifest["org"]["key"], "1");
 }
 
@@ -317,21 +317,9 @@ fn wait_queues_behind_the_lock_then_exports_with_application_name_orgexport() {
     let db = small_db();
     let store = TempDir::new();
     let (holder, _) = hold_org_lock(&db, "someone-else");
-    let child = orgexport(store.path())
-        .args([
-            "run",
-            "--org",
-            "acme",
-            "--wait=60s",
-            "--database-url",
-            &db.url,
-            "--store",
-        ])
-        .arg(store.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Orgexport::export(&db, &store, "acme")
+        .arg("--wait=60s")
+        .spawn();
     // While it queues, its sessions are visible under application_name orgexport and its
     // history row is pending.
     let mut waiting = false;
@@ -351,8 +339,7 @@ fn wait_queues_behind_the_lock_then_exports_with_application_name_orgexport() {
     }
     assert!(waiting, "the run did not queue behind the lock");
     drop(holder);
-    let run = Run::from(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    child.wait();
     assert_eq!(
         db.scalar_text("SELECT status FROM orgexport.exports")
             .as_deref(),
@@ -366,10 +353,12 @@ fn wait_gives_up_after_its_limit_with_exit_4() {
     let store = TempDir::new();
     let (_holder, pid) = hold_org_lock(&db, "long-export");
     let started = std::time::Instant::now();
-    let run = run_export(&db, &store, "acme", &["--wait=1s"]);
-    assert_eq!(run.code, 4, "{}", run.stderr);
+    Orgexport::export(&db, &store, "acme")
+        .arg("--wait=1s")
+        .code(4)
+        .stderr_has(format!("pid {pid}"))
+        .run();
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
-    assert!(run.stderr.contains(&format!("pid {pid}")), "{}", run.stderr);
     assert!(store.files().is_empty());
 }
 
@@ -378,14 +367,11 @@ fn lock_held_elsewhere_exits_4_naming_the_holder() {
     let db = small_db();
     let store = TempDir::new();
     let (holder, pid) = hold_org_lock(&db, "nightly-export-on-bastion");
-    let run = run_export(&db, &store, "acme", &[]);
-    assert_eq!(run.code, 4, "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("pid {pid}")), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("nightly-export-on-bastion"),
-        "{}",
-        run.stderr
-    );
+    Orgexport::export(&db, &store, "acme")
+        .code(4)
+        .stderr_has(format!("pid {pid}"))
+        .stderr_has("nightly-export-on-bastion")
+        .run();
     assert!(store.files().is_empty());
     assert_eq!(
         db.scalar_text("SELECT status FROM orgexport.exports")
@@ -393,11 +379,9 @@ fn lock_held_elsewhere_exits_4_naming_the_holder() {
         Some("failed")
     );
     // Another org is not blocked by this org's lock.
-    let run = run_export(&db, &store, "globex", &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    Orgexport::export(&db, &store, "globex").run();
     drop(holder);
-    let run = run_export(&db, &store, "acme", &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    Orgexport::export(&db, &store, "acme").run();
 }
 
 const TYPED_TABLE: &str = include_str!("fixtures/typed.sql");
@@ -414,7 +398,7 @@ fn values_of_every_common_type_arrive_exactly_on_both_rendering_paths() {
             format!("render = \"{mode}\"\n"),
         )
         .unwrap();
-        let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));
+        let archive = Archive::from_run(&Orgexport::export(&db, &store, "a").run());
         archive.assert_well_formed();
         // PostgreSQL's own rendering (to_json semantics) for every column.
         archive.assert_section_equals(&db, "public.typed", "SELECT * FROM typed");
@@ -494,7 +478,10 @@ fn values_larger_than_a_chunk_are_streamed_byte_exact_on_both_paths() {
     for render in ["client", "server"] {
         let config = store.path().join(format!("{render}.toml"));
         std::fs::write(&config, format!("render = \"{render}\"\n")).unwrap();
-        let run = run_export(&db, &store, "acme", &["--config", config.to_str().unwrap()]);
+        let run = Orgexport::export(&db, &store, "acme")
+            .arg("--config")
+            .arg(&config)
+            .run();
         let archive = Archive::from_run(&run);
         archive.assert_well_formed();
         archive.assert_section_equals(&db, "public.blobs", "SELECT * FROM blobs WHERE org_id = 1");
@@ -506,22 +493,10 @@ fn pgappname_names_the_sessions_in_pg_stat_activity() {
     let db = small_db();
     let store = TempDir::new();
     let (holder, _) = hold_org_lock(&db, "someone-else");
-    let child = orgexport(store.path())
-        .args([
-            "run",
-            "--org",
-            "acme",
-            "--wait=60s",
-            "--database-url",
-            &db.url,
-            "--store",
-        ])
-        .arg(store.path())
+    let child = Orgexport::export(&db, &store, "acme")
+        .arg("--wait=60s")
         .env("PGAPPNAME", "nightly-export")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while db.scalar_i64(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
@@ -535,6 +510,5 @@ fn pgappname_names_the_sessions_in_pg_stat_activity() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     drop(holder);
-    let run = Run::from(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    child.wait();
 }

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{Archive, TempDir, TestDb, run_export};
+use support::{Archive, Orgexport, TempDir, TestDb};
 
 const OTHER_ORG_MARKER: &str = "MARKER-OTHER-ORG";
 
@@ -33,7 +33,7 @@ fn example_db() -> TestDb {
 fn conventional_schema_exports_exactly_the_orgs_rows() {
     let db = example_db();
     let store = TempDir::new();
-    let run = run_export(&db, &store, "acme", &[]);
+    let run = Orgexport::export(&db, &store, "acme").run();
     let archive = Archive::from_run(&run);
     archive.assert_well_formed();
     archive.assert_sections(&[
@@ -148,7 +148,7 @@ fn shared_user_does_not_pull_in_other_orgs_rows() {
          INSERT INTO tasks VALUES (1, 1, 'a task', 10), (2, 2, 'b task MARKER-OTHER-ORG', 10);",
     );
     let store = TempDir::new();
-    let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "a").run());
     archive.assert_well_formed();
     archive.assert_section_equals(&db, "public.orgs", "SELECT * FROM orgs WHERE id = 1");
     archive.assert_section_equals(&db, "public.tasks", "SELECT * FROM tasks WHERE org_id = 1");
@@ -184,7 +184,7 @@ fn composite_fk_children_and_multi_hop_ownership() {
          INSERT INTO note_reactions SELECT id, CASE WHEN project_id = 2 THEN 'MARKER-OTHER-ORG' ELSE ':)' END FROM step_notes;",
     );
     let store = TempDir::new();
-    let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "a").run());
     archive.assert_well_formed();
     archive.assert_section_equals(
         &db,
@@ -210,7 +210,7 @@ fn self_referencing_and_cyclic_tables_reach_their_fixpoint() {
     let db = TestDb::new();
     db.execute(include_str!("fixtures/cyclic.sql"));
     let store = TempDir::new();
-    let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "a").run());
     archive.assert_well_formed();
     archive.assert_section_equals(
         &db,
@@ -242,7 +242,7 @@ fn partitioned_tenant_table_is_one_section() {
     db.execute(include_str!("fixtures/partitioned.sql"));
     let store = TempDir::new();
     // looked up by slug; the uuid primary key does not parse "a" and simply does not match
-    let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "a").run());
     archive.assert_well_formed();
     archive.assert_sections(&["public.orgs", "public.events"]);
     archive.assert_section_equals(
@@ -268,7 +268,7 @@ fn quoted_reserved_mixed_case_and_non_ascii_identifiers_work() {
            INSERT INTO "My Schema"."line items" VALUES (1, 5), (1, 6), (2, 666);"#,
     );
     let store = TempDir::new();
-    let archive = Archive::from_run(&run_export(&db, &store, "1", &[]));
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "1").run());
     archive.assert_well_formed();
     archive.assert_sections(&[
         "My Schema.Org\"s",
@@ -310,7 +310,7 @@ fn views_inheritance_children_and_global_tables_are_handled_apart() {
          INSERT INTO settings VALUES ('global', 'nobody references me');",
     );
     let store = TempDir::new();
-    let archive = Archive::from_run(&run_export(&db, &store, "a", &[]));
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "a").run());
     archive.assert_well_formed();
     archive.assert_sections(&["public.orgs", "public.notes", "public.pinned_notes"]);
     archive.assert_section_equals(

@@ -9,8 +9,8 @@ mod support;
 
 use sha2::{Digest, Sha256};
 use support::{
-    AZURITE_ACCOUNT, AZURITE_KEY, Archive, Azurite, MotoServer, Run, S3_ACCESS_KEY, S3_BUCKET,
-    S3_SECRET_KEY, S3Server, TempDir, TestDb, http_get, orgexport, wait_for_copy,
+    AZURITE_ACCOUNT, AZURITE_KEY, Archive, Azurite, Expect, MotoServer, Orgexport, Run, Running,
+    S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, S3Server, TempDir, TestDb, http_get, wait_for_copy,
 };
 
 fn db_with_orgs(rows: usize) -> TestDb {
@@ -26,23 +26,14 @@ fn db_with_orgs(rows: usize) -> TestDb {
     db
 }
 
-fn run_with(db: &TestDb, store: &str, env: &[(&'static str, String)], extra: &[&str]) -> Run {
-    let cwd = TempDir::new();
-    let mut cmd = orgexport(cwd.path());
-    cmd.args([
-        "run",
-        "--org",
-        "acme",
-        "--database-url",
-        &db.url,
-        "--store",
-        store,
-    ]);
-    cmd.args(extra);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Run::from(cmd.output().unwrap())
+/// `orgexport run --org acme --database-url <db> --store <store>` with the store server's
+/// environment.
+fn run_with(db: &TestDb, store: &str, env: &[(&'static str, String)]) -> Orgexport {
+    Orgexport::new()
+        .args(["run", "--org", "acme"])
+        .database(db)
+        .store(store)
+        .envs(env.iter().cloned())
 }
 
 fn history(db: &TestDb) -> (String, Option<String>, Option<i64>, Option<String>) {
@@ -59,14 +50,11 @@ fn history(db: &TestDb) -> (String, Option<String>, Option<i64>, Option<String>)
 /// `orgexport link ID --ttl 5s`: the fresh link downloads, and is refused once expired (5 s:
 /// a loaded machine must not expire it before the first download).
 fn assert_fresh_link_works_then_expires(db: &TestDb, id: &str, env: &[(&'static str, String)]) {
-    let cwd = TempDir::new();
-    let mut cmd = orgexport(cwd.path());
-    cmd.args(["link", id, "--ttl", "5s", "--database-url", &db.url]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let fresh = Run::from(cmd.output().unwrap());
-    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
+    let fresh = Orgexport::new()
+        .args(["link", id, "--ttl", "5s"])
+        .database(db)
+        .envs(env.iter().cloned())
+        .run();
     let short = fresh.last_stdout_line().to_string();
     assert_eq!(http_get(&short).0, 200, "a fresh link works");
     // Expiry is the observable state: poll for it.
@@ -95,14 +83,10 @@ fn tamper(link: &str) -> String {
 fn s3_export_uploads_and_its_presigned_link_downloads_the_exact_archive() {
     let db = db_with_orgs(500);
     let s3 = S3Server::start();
-    let run = run_with(
-        &db,
-        &format!("s3://{S3_BUCKET}/nightly"),
-        &s3.env(),
-        &["--json"],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let out = run_with(&db, &format!("s3://{S3_BUCKET}/nightly"), &s3.env())
+        .arg("--json")
+        .run()
+        .json();
     let export = &out["exports"][0];
     let id = export["export_id"].as_str().unwrap();
     let key = format!("nightly/acme-1/{id}.json.gz");
@@ -163,13 +147,12 @@ fn s3_export_uploads_and_its_presigned_link_downloads_the_exact_archive() {
     );
 
     // verify reads it back from the bucket.
-    let mut cmd = orgexport(cwd.path());
-    cmd.args(["verify", id, "--database-url", &db.url]);
-    for (k, v) in s3.env() {
-        cmd.env(k, v);
-    }
-    let verified = Run::from(cmd.output().unwrap());
-    assert_eq!(verified.code, 0, "{}", verified.stderr);
+    Orgexport::new()
+        .current_dir(cwd.path())
+        .args(["verify", id])
+        .database(&db)
+        .envs(s3.env())
+        .run();
 }
 
 #[test]
@@ -182,24 +165,11 @@ fn s3_archive_of_50_mb_goes_up_in_several_parts() {
         "[store]\npart_size_mib = 8\n",
     )
     .unwrap();
-    let mut cmd = orgexport(cwd.path());
-    cmd.args([
-        "run",
-        "--org",
-        "acme",
-        "--compression-level",
-        "0",
-        "--json",
-        "--database-url",
-        &db.url,
-    ])
-    .args(["--store", &format!("s3://{S3_BUCKET}/big")]);
-    for (k, v) in s3.env() {
-        cmd.env(k, v);
-    }
-    let run = Run::from(cmd.output().unwrap());
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let out = run_with(&db, &format!("s3://{S3_BUCKET}/big"), &s3.env())
+        .current_dir(cwd.path())
+        .args(["--compression-level", "0", "--json"])
+        .run()
+        .json();
     let bytes = out["exports"][0]["bytes"].as_u64().unwrap();
     assert!(bytes > 50 << 20, "the archive is {bytes} bytes");
     // A multipart object's ETag is the digest of its parts' digests, suffixed "-<parts>".
@@ -229,7 +199,6 @@ fn s3_preflight_failures_exit_6_before_any_history() {
     let s3 = S3Server::start();
     // Each misconfiguration: one line of at most 200 characters, the cause once, the fix.
     let short = |run: &Run| {
-        run.assert_one_error_line();
         let line = run.stderr.trim_end().lines().last().unwrap();
         assert!(
             line.chars().count() <= 200,
@@ -237,22 +206,22 @@ fn s3_preflight_failures_exit_6_before_any_history() {
             line.chars().count()
         );
     };
-    let run = run_with(&db, "s3://no-such-bucket/x", &s3.env(), &[]);
-    assert_eq!(run.code, 6, "{}", run.stderr);
+    let run = run_with(&db, "s3://no-such-bucket/x", &s3.env())
+        .code(6)
+        .one_error_line()
+        .stderr_has("no such bucket")
+        .stderr_has("create it, or fix --store")
+        .run();
     short(&run);
-    assert!(run.stderr.contains("no such bucket"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("create it, or fix --store"),
-        "{}",
-        run.stderr
-    );
 
     let mut wrong = s3.env();
     wrong[1].1 = "not-the-secret".into();
-    let run = run_with(&db, &format!("s3://{S3_BUCKET}/x"), &wrong, &[]);
-    assert_eq!(run.code, 6, "{}", run.stderr);
-    assert!(run.stderr.contains("access denied"), "{}", run.stderr);
-    assert!(!run.stderr.contains("not-the-secret"));
+    let run = run_with(&db, &format!("s3://{S3_BUCKET}/x"), &wrong)
+        .code(6)
+        .one_error_line()
+        .stderr_has("access denied")
+        .stderr_lacks("not-the-secret")
+        .run();
     short(&run);
 
     let mut unreachable = s3.env();
@@ -262,9 +231,11 @@ fn s3_preflight_failures_exit_6_before_any_history() {
         .unwrap()
         .port();
     unreachable[2].1 = format!("http://127.0.0.1:{closed}");
-    let run = run_with(&db, &format!("s3://{S3_BUCKET}/x"), &unreachable, &[]);
-    assert_eq!(run.code, 6, "{}", run.stderr);
-    assert!(run.stderr.contains("unreachable"), "{}", run.stderr);
+    let run = run_with(&db, &format!("s3://{S3_BUCKET}/x"), &unreachable)
+        .code(6)
+        .one_error_line()
+        .stderr_has("unreachable")
+        .run();
     short(&run);
 
     // An http:// endpoint without AWS_ALLOW_HTTP: said up front, with the fix.
@@ -273,14 +244,12 @@ fn s3_preflight_failures_exit_6_before_any_history() {
         .into_iter()
         .filter(|(k, _)| *k != "AWS_ALLOW_HTTP")
         .collect();
-    let run = run_with(&db, &format!("s3://{S3_BUCKET}/x"), &plain, &[]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
+    let run = run_with(&db, &format!("s3://{S3_BUCKET}/x"), &plain)
+        .code(2)
+        .one_error_line()
+        .stderr_has("set AWS_ALLOW_HTTP=true")
+        .run();
     short(&run);
-    assert!(
-        run.stderr.contains("set AWS_ALLOW_HTTP=true"),
-        "{}",
-        run.stderr
-    );
     assert_eq!(
         db.scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname = 'orgexport'"),
         0,
@@ -289,21 +258,11 @@ fn s3_preflight_failures_exit_6_before_any_history() {
 }
 
 /// A background `run` of org acme, uncompressed, to `store` with the server's environment.
-fn spawn_run(
-    db: &TestDb,
-    store: &str,
-    env: &[(&'static str, String)],
-    cwd: &TempDir,
-) -> std::process::Child {
-    let mut cmd = orgexport(cwd.path());
-    cmd.args(["run", "--org", "acme", "--compression-level", "0"])
-        .args(["--database-url", &db.url, "--store", store])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().unwrap()
+fn spawn_run(db: &TestDb, store: &str, env: &[(&'static str, String)], cwd: &TempDir) -> Running {
+    run_with(db, store, env)
+        .current_dir(cwd.path())
+        .args(["--compression-level", "0"])
+        .spawn()
 }
 
 fn objects_in(dir: &std::path::Path) -> Vec<String> {
@@ -340,9 +299,7 @@ fn s3_server_stopped_mid_upload_leaves_no_object_and_fails_the_export() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     s3.stop();
-    let run = Run::from(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 6, "{}", run.stderr);
-    run.assert_one_error_line();
+    child.code(6).one_error_line().wait();
     assert!(
         objects_in(&s3.dir.path().join(S3_BUCKET)).is_empty(),
         "{:?}",
@@ -359,8 +316,7 @@ fn s3_database_failure_mid_export_aborts_the_upload() {
     let child = spawn_run(&db, &format!("s3://{S3_BUCKET}/x"), &s3.env(), &cwd);
     let pid = wait_for_copy(&db, "notes");
     db.execute(&format!("SELECT pg_terminate_backend({pid})"));
-    let run = Run::from(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    child.code(1).wait();
     assert!(
         objects_in(&s3.dir.path().join(S3_BUCKET)).is_empty(),
         "{:?}",
@@ -385,12 +341,8 @@ fn aborted_s3_upload_leaves_no_parts_behind() {
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let run = Run::from(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 130, "{}", run.stderr);
+    child.signal("INT");
+    child.code(130).wait();
     let uploads = moto.multipart_uploads("exports");
     assert!(
         !uploads.contains("<UploadId>"),
@@ -409,14 +361,10 @@ fn azure_export_uploads_and_its_sas_link_downloads_the_exact_archive() {
     let db = db_with_orgs(500);
     let azurite = Azurite::start();
     azurite.create_container("exports");
-    let run = run_with(
-        &db,
-        "az://exports/prod",
-        &azurite.env(),
-        &["--json", "--compression-level", "1"],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let out = run_with(&db, "az://exports/prod", &azurite.env())
+        .args(["--json", "--compression-level", "1"])
+        .run()
+        .json();
     let export = &out["exports"][0];
     let link = export["link"].as_str().unwrap();
     assert!(link.contains("sig="), "{link}");
@@ -440,8 +388,9 @@ fn azure_export_uploads_and_its_sas_link_downloads_the_exact_archive() {
     let id = export["export_id"].as_str().unwrap();
     assert_fresh_link_works_then_expires(&db, id, &azurite.env());
 
-    let missing = run_with(&db, "az://no-such-container/x", &azurite.env(), &[]);
-    assert_eq!(missing.code, 6, "{}", missing.stderr);
+    run_with(&db, "az://no-such-container/x", &azurite.env())
+        .code(6)
+        .run();
 }
 
 /// GCS: no emulator here accepts object_store's uploads, so the suite checks what it can
@@ -456,8 +405,10 @@ fn gcs_links_are_v4_signed_with_the_service_account_key() {
 
     let db = db_with_orgs(5);
     let store = TempDir::new();
-    let run = run_with(&db, store.path().to_str().unwrap(), &[], &["--json"]);
-    let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let out = run_with(&db, store.path().to_str().unwrap(), &[])
+        .arg("--json")
+        .run()
+        .json();
     let id = out["exports"][0]["export_id"].as_str().unwrap().to_string();
     db.execute(&format!(
         "UPDATE orgexport.exports SET object_url = 'gs://gcs-exports/acme/{id}.json.gz' WHERE id = '{id}'"
@@ -475,14 +426,11 @@ fn gcs_links_are_v4_signed_with_the_service_account_key() {
         "private_key_id": "test-key",
         "client_email": "exporter@project.iam.gserviceaccount.com",
     });
-    let cwd = TempDir::new();
-    let output = orgexport(cwd.path())
-        .args(["link", &id, "--ttl", "10m", "--database-url", &db.url])
+    let run = Orgexport::new()
+        .args(["link", &id, "--ttl", "10m"])
+        .database(&db)
         .env("GOOGLE_SERVICE_ACCOUNT_KEY", account.to_string())
-        .output()
-        .unwrap();
-    let run = Run::from(output);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+        .run();
     let link = url::Url::parse(run.last_stdout_line()).unwrap();
     assert_eq!(link.host_str(), Some("storage.googleapis.com"));
     assert_eq!(link.path(), format!("/gcs-exports/acme/{id}.json.gz"));
@@ -538,14 +486,11 @@ fn gcs_links_are_v4_signed_with_the_service_account_key() {
 fn a_link_ttl_longer_than_a_signature_can_live_is_refused_before_exporting() {
     let db = db_with_orgs(10);
     let s3 = S3Server::start();
-    let run = run_with(
-        &db,
-        &format!("s3://{S3_BUCKET}/x"),
-        &s3.env(),
-        &["--link-ttl", "30d"],
-    );
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("at most 7d"), "{}", run.stderr);
+    run_with(&db, &format!("s3://{S3_BUCKET}/x"), &s3.env())
+        .args(["--link-ttl", "30d"])
+        .code(2)
+        .stderr_has("at most 7d")
+        .run();
     assert!(objects_in(&s3.dir.path().join(S3_BUCKET)).is_empty());
     assert_eq!(
         db.scalar_i64(
@@ -578,36 +523,26 @@ fn an_aws_profile_alone_configures_the_s3_store() {
     )
     .unwrap();
     let cwd = TempDir::new();
-    let mut cmd = orgexport(cwd.path());
-    cmd.args(["run", "--org", "acme", "--json", "--database-url", &db.url])
-        .args(["--store", &format!("s3://{S3_BUCKET}/profiles")])
+    let out = run_with(&db, &format!("s3://{S3_BUCKET}/profiles"), &[])
+        .current_dir(cwd.path())
+        .arg("--json")
         .env("HOME", home.path())
-        .env("AWS_PROFILE", "bench");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AWS_") && key != "AWS_PROFILE" {
-            cmd.env_remove(key);
-        }
-    }
-    let run = Run::from(cmd.output().unwrap());
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+        .env("AWS_PROFILE", "bench")
+        .env_remove_where(|key| key.starts_with("AWS_") && key != "AWS_PROFILE")
+        .run()
+        .json();
     let url = out["exports"][0]["object_url"].as_str().unwrap();
     let key = url.strip_prefix(&format!("s3://{S3_BUCKET}/")).unwrap();
     assert!(s3.object_file(S3_BUCKET, key).exists(), "{url}");
 
     // A profile that does not exist is named.
-    let mut cmd = orgexport(cwd.path());
-    cmd.args(["run", "--org", "acme", "--database-url", &db.url])
-        .args(["--store", &format!("s3://{S3_BUCKET}/profiles")])
+    run_with(&db, &format!("s3://{S3_BUCKET}/profiles"), &[])
+        .current_dir(cwd.path())
         .env("HOME", home.path())
-        .env("AWS_PROFILE", "nope");
-    let run = Run::from(cmd.output().unwrap());
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("AWS_PROFILE=nope is not defined"),
-        "{}",
-        run.stderr
-    );
+        .env("AWS_PROFILE", "nope")
+        .code(2)
+        .stderr_has("AWS_PROFILE=nope is not defined")
+        .run();
 }
 
 #[test]
@@ -619,19 +554,14 @@ fn an_azure_connection_string_configures_the_azure_store() {
         "DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{}/{AZURITE_ACCOUNT};",
         azurite.port
     );
-    let cwd = TempDir::new();
-    let mut cmd = orgexport(cwd.path());
-    cmd.args(["run", "--org", "acme", "--json", "--database-url", &db.url])
-        .args(["--store", "az://exports/conn"])
-        .env("AZURE_STORAGE_CONNECTION_STRING", &connection);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AZURE") && key != "AZURE_STORAGE_CONNECTION_STRING" {
-            cmd.env_remove(key);
-        }
-    }
-    let run = Run::from(cmd.output().unwrap());
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let out = run_with(&db, "az://exports/conn", &[])
+        .arg("--json")
+        .env("AZURE_STORAGE_CONNECTION_STRING", &connection)
+        .env_remove_where(|key| {
+            key.starts_with("AZURE") && key != "AZURE_STORAGE_CONNECTION_STRING"
+        })
+        .run()
+        .json();
     let link = out["exports"][0]["link"].as_str().unwrap();
     let (status, body) = http_get(link);
     assert_eq!(status, 200);
