@@ -233,9 +233,20 @@ pub struct RestoreArgs {
     pub allow_partial: bool,
 
     /// A value for a column the archive does not hold (a NOT NULL secret):
-    /// schema.table.column=SQL, evaluated per row (repeatable)
+    /// schema.table.column=SQL, evaluated per row; the column may be a glob
+    /// ('*.token=gen_random_uuid()::text') (repeatable)
     #[arg(long, value_name = "COLUMN=SQL")]
     pub fill: Vec<String>,
+
+    /// Fill every NOT NULL secret column the archive lacks (and no --fill names) with a
+    /// random value of its type
+    #[arg(long, value_name = "MODE", value_parser = ["random"])]
+    pub fill_secrets: Option<String>,
+
+    /// The largest manifest or row the archive may hold (e.g. 64MiB); a larger one is
+    /// refused as it is read, never held in memory
+    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+    pub max_value_bytes: String,
 }
 
 #[derive(Debug, Args)]

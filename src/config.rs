@@ -49,6 +49,10 @@ pub struct Settings {
 pub struct RestoreSettings {
     pub target: Result<ConnectOptions, (Kind, String)>,
     pub fills: Vec<Fill>,
+    /// `--fill-secrets=random`.
+    pub fill_secrets: bool,
+    /// `--max-value-bytes`.
+    pub max_value_bytes: u64,
 }
 
 /// `--fill schema.table.column=SQL`: a value for a column the archive does not hold.
@@ -150,6 +154,8 @@ impl Settings {
                     target: ConnectOptions::resolve(Some(&args.target_url))
                         .map_err(|e| (kind_of(&e), one_line(&e))),
                     fills,
+                    fill_secrets: args.fill_secrets.is_some(),
+                    max_value_bytes: byte_size("--max-value-bytes", &args.max_value_bytes)?,
                 });
             }
             Command::List(args) => {
@@ -396,6 +402,23 @@ fn line_of(text: &str, offset: usize) -> usize {
         .filter(|&&b| b == b'\n')
         .count()
         + 1
+}
+
+/// A size such as `256MiB`, `64 MB` or `1048576`, at least 1 KiB.
+fn byte_size(flag: &str, text: &str) -> anyhow::Result<u64> {
+    let size: bytesize::ByteSize = text.trim().parse().map_err(|_| {
+        fail(
+            Kind::Usage,
+            format!("{flag} {text:?} is not a size; write e.g. 256MiB"),
+        )
+    })?;
+    if size.as_u64() < 1024 {
+        return Err(fail(
+            Kind::Usage,
+            format!("{flag} {text:?} is too small; use at least 1KiB"),
+        ));
+    }
+    Ok(size.as_u64())
 }
 
 /// `--status TEXT`: one of the history's statuses.

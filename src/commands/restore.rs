@@ -73,6 +73,8 @@ pub async fn run(
         allow_partial: args.allow_partial,
         dry_run: args.dry_run,
         fills: &restore.fills,
+        fill_secrets: restore.fill_secrets,
+        max_value_bytes: restore.max_value_bytes,
     };
     let restored =
         transaction::restore(&target, &source, reader, &request, &cancel, report).await?;

@@ -44,6 +44,11 @@ impl ArchivedManifest {
             .iter()
             .map(ArchivedSection::parse)
             .collect::<Result<Vec<_>, String>>()?;
+        for (i, section) in sections.iter().enumerate() {
+            if sections[..i].iter().any(|s| s.name == section.name) {
+                return Err(format!("the manifest lists section {} twice", section.name));
+            }
+        }
         Ok(ArchivedManifest {
             export_id: text(&manifest["export_id"], "export_id")?,
             org_table: text(&manifest["org"]["table"], "org table")?,
@@ -121,6 +126,12 @@ mod tests {
             ArchivedManifest::parse(&other)
                 .unwrap_err()
                 .contains("unknown archive format")
+        );
+        let mut twice = manifest.clone();
+        twice["sections"][1]["name"] = json!("public.orgs");
+        assert_eq!(
+            ArchivedManifest::parse(&twice).unwrap_err(),
+            "the manifest lists section public.orgs twice"
         );
         let mut uncounted = manifest.clone();
         uncounted["sections"][1]["record_count"] = json!(null);

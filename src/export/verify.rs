@@ -67,14 +67,72 @@ impl ArchiveSink for Discard {
     }
 }
 
+/// The largest manifest or row (its JSON text) an archive may hold by default: a bigger one is
+/// refused as it is read, never allocated whole (`restore --max-value-bytes`).
+pub const DEFAULT_MAX_VALUE_BYTES: u64 = 256 << 20;
+
 /// Verifies an archive read from `raw` (the compressed bytes).
 pub fn verify_archive(raw: impl Read) -> Verdict {
-    read_archive(raw, &mut Discard)
+    read_archive(raw, &mut Discard, DEFAULT_MAX_VALUE_BYTES)
+}
+
+/// Stops the decompressed stream when one item (the manifest, or one row) grows past the
+/// bound: serde would otherwise buffer a hostile 1 GiB string whole before anyone could look
+/// at it. `Budget` is reset at the start of every item.
+struct Limited<R> {
+    inner: R,
+    budget: std::rc::Rc<Budget>,
+}
+
+#[derive(Default)]
+struct Budget {
+    used: std::cell::Cell<u64>,
+    max: u64,
+    /// What is being read, for the message: "the manifest", or a section's name with the
+    /// row number (set per row without allocating).
+    place: std::cell::RefCell<String>,
+    row: std::cell::Cell<Option<u64>>,
+}
+
+impl Budget {
+    fn reset(&self, place: &str) {
+        self.used.set(0);
+        self.row.set(None);
+        place.clone_into(&mut self.place.borrow_mut());
+    }
+
+    fn next_row(&self, n: u64) {
+        self.used.set(0);
+        self.row.set(Some(n));
+    }
+
+    fn describe(&self) -> String {
+        match self.row.get() {
+            Some(n) => format!("row {} of section {}", n + 1, self.place.borrow()),
+            None => self.place.borrow().clone(),
+        }
+    }
+}
+
+/// The I/O error `Limited` stops with; told apart from a corrupt stream by its text.
+const OVER_LIMIT: &str = "exceeds the size limit";
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let used = self.budget.used.get() + n as u64;
+        self.budget.used.set(used);
+        if used > self.budget.max {
+            return Err(std::io::Error::other(OVER_LIMIT));
+        }
+        Ok(n)
+    }
 }
 
 /// Reads an archive from `raw` (the compressed bytes) as a stream, checking it against its
-/// own manifest, and hands its manifest and rows to `sink` as they pass.
-pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink) -> Verdict {
+/// own manifest, and hands its manifest and rows to `sink` as they pass. A manifest or row
+/// larger than `max_item_bytes` stops the read (memory stays bounded by it).
+pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink, max_item_bytes: u64) -> Verdict {
     let mut tap = Tap {
         inner: raw,
         hasher: Sha256::new(),
@@ -98,7 +156,7 @@ pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink) -> Verdict {
                 )
             });
         } else {
-            check_document(input, sink, &mut verdict);
+            check_document(input, sink, max_item_bytes, &mut verdict);
         }
     }
     // Read whatever is left so that the size and digest cover the whole object.
@@ -109,10 +167,39 @@ pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink) -> Verdict {
 }
 
 /// Decodes the gzip stream and checks the document against its own manifest.
-fn check_document(input: impl Read, sink: &mut dyn ArchiveSink, verdict: &mut Verdict) {
-    let decoder = BufReader::with_capacity(256 * 1024, flate2::read::MultiGzDecoder::new(input));
+fn check_document(
+    input: impl Read,
+    sink: &mut dyn ArchiveSink,
+    max_item_bytes: u64,
+    verdict: &mut Verdict,
+) {
+    let budget = std::rc::Rc::new(Budget {
+        // What the read-ahead buffer may hold beyond the item being read.
+        max: max_item_bytes.saturating_add(READ_AHEAD as u64),
+        ..Budget::default()
+    });
+    let limited = Limited {
+        inner: flate2::read::MultiGzDecoder::new(input),
+        budget: budget.clone(),
+    };
+    let decoder = BufReader::with_capacity(READ_AHEAD, limited);
     let mut json = serde_json::Deserializer::from_reader(decoder);
-    match json.deserialize_map(DocumentVisitor { sink }) {
+    let visitor = DocumentVisitor {
+        sink,
+        budget: &budget,
+    };
+    let read = json.deserialize_map(visitor);
+    if let Err(e) = &read
+        && e.is_io()
+        && e.to_string().contains(OVER_LIMIT)
+    {
+        verdict.problems.push(format!(
+            "{} is larger than {max_item_bytes} bytes: refused unread (raise --max-value-bytes if the archive is trusted)",
+            budget.describe()
+        ));
+        return;
+    }
+    match read {
         Ok((manifest, counts)) => {
             if let Err(e) = json.end() {
                 verdict.problems.push(describe(&e, "after the document"));
@@ -170,6 +257,9 @@ pub fn check_sidecar(verdict: &mut Verdict, sidecar: &[u8]) {
     }
 }
 
+/// The decompressed bytes read ahead of the parser.
+const READ_AHEAD: usize = 256 * 1024;
+
 fn describe(e: &serde_json::Error, place: &str) -> String {
     let text = e.to_string();
     if e.is_io()
@@ -215,6 +305,16 @@ fn compare(manifest: &Value, counts: &Counts, verdict: &mut Verdict) {
         .collect();
     let names: Vec<&str> = counts.iter().map(|(n, _)| n.as_str()).collect();
     let expected_names: Vec<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+    if let Some(twice) = expected_names
+        .iter()
+        .enumerate()
+        .find(|(i, n)| expected_names[..*i].contains(n))
+    {
+        verdict
+            .problems
+            .push(format!("the manifest lists section {} twice", twice.1));
+        return;
+    }
     if names != expected_names {
         verdict.problems.push(format!(
             "the sections are not the manifest's: found [{}], the manifest lists [{}]",
@@ -236,6 +336,7 @@ fn compare(manifest: &Value, counts: &Counts, verdict: &mut Verdict) {
 /// The top level: `"manifest"` first, then `"sections"`, nothing else.
 struct DocumentVisitor<'s> {
     sink: &'s mut dyn ArchiveSink,
+    budget: &'s Budget,
 }
 
 impl<'de> Visitor<'de> for DocumentVisitor<'_> {
@@ -255,6 +356,7 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_> {
             }
             None => return Err(de::Error::custom("the document is empty")),
         }
+        self.budget.reset("the manifest");
         let manifest: Value = map.next_value()?;
         self.sink.manifest(&manifest).map_err(de::Error::custom)?;
         match map.next_key::<String>()? {
@@ -265,7 +367,10 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_> {
                 )));
             }
         }
-        let counts = map.next_value_seed(SectionsSeed { sink: self.sink })?;
+        let counts = map.next_value_seed(SectionsSeed {
+            sink: self.sink,
+            budget: self.budget,
+        })?;
         if let Some(key) = map.next_key::<String>()? {
             return Err(de::Error::custom(format!(
                 "unexpected key {key:?} after the sections"
@@ -277,6 +382,7 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_> {
 
 struct SectionsSeed<'s> {
     sink: &'s mut dyn ArchiveSink,
+    budget: &'s Budget,
 }
 
 impl<'de> DeserializeSeed<'de> for SectionsSeed<'_> {
@@ -294,13 +400,22 @@ impl<'de> Visitor<'de> for SectionsSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Counts, A::Error> {
-        let mut counts = Vec::new();
+        let mut counts: Counts = Vec::new();
+        self.budget.reset("a section name");
         while let Some(name) = map.next_key::<String>()? {
+            // A second copy would be loaded twice or shadow the first: refused, not merged.
+            if counts.iter().any(|(seen, _)| *seen == name) {
+                return Err(de::Error::custom(format!(
+                    "section {name} appears twice in the archive"
+                )));
+            }
             let rows = map.next_value_seed(RowsSeed {
                 sink: &mut *self.sink,
                 section: &name,
+                budget: self.budget,
             })?;
             counts.push((name, rows));
+            self.budget.reset("a section name");
         }
         Ok(counts)
     }
@@ -310,6 +425,7 @@ impl<'de> Visitor<'de> for SectionsSeed<'_> {
 struct RowsSeed<'s> {
     sink: &'s mut dyn ArchiveSink,
     section: &'s str,
+    budget: &'s Budget,
 }
 
 impl<'de> DeserializeSeed<'de> for RowsSeed<'_> {
@@ -328,6 +444,8 @@ impl<'de> Visitor<'de> for RowsSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
         let mut n = 0;
+        self.budget.reset(self.section);
+        self.budget.next_row(n);
         while let Some(row) = seq.next_element::<Box<RawValue>>()? {
             if !row.get().starts_with('{') {
                 return Err(de::Error::custom(format!(
@@ -340,6 +458,7 @@ impl<'de> Visitor<'de> for RowsSeed<'_> {
                 .row(self.section, row.get())
                 .map_err(de::Error::custom)?;
             n += 1;
+            self.budget.next_row(n);
         }
         Ok(n)
     }

@@ -98,7 +98,10 @@ impl ArchiveSink for Batcher {
 
 /// Reads the archive on a blocking thread; events arrive on the returned channel, the last
 /// one always `Done`.
-pub fn start_reading(raw: impl Read + Send + 'static) -> mpsc::Receiver<Event> {
+pub fn start_reading(
+    raw: impl Read + Send + 'static,
+    max_value_bytes: u64,
+) -> mpsc::Receiver<Event> {
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     tokio::task::spawn_blocking(move || {
         let mut batcher = Batcher {
@@ -107,7 +110,7 @@ pub fn start_reading(raw: impl Read + Send + 'static) -> mpsc::Receiver<Event> {
             json: String::with_capacity(BATCH_BYTES + 4096),
             rows: 0,
         };
-        let mut verdict = read_archive(raw, &mut batcher);
+        let mut verdict = read_archive(raw, &mut batcher, max_value_bytes);
         if let Err(e) = batcher.flush() {
             verdict.problems.push(e);
         }

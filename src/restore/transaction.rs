@@ -36,6 +36,8 @@ pub struct Request<'a> {
     pub allow_partial: bool,
     pub dry_run: bool,
     pub fills: &'a [Fill],
+    pub fill_secrets: bool,
+    pub max_value_bytes: u64,
 }
 
 /// The target: its session, its catalog and the scope the configuration gives it.
@@ -63,7 +65,7 @@ pub async fn restore(
     cancel: &CancellationToken,
     report: Reporter,
 ) -> anyhow::Result<Restored> {
-    let mut events = start_reading(reader);
+    let mut events = start_reading(reader, request.max_value_bytes);
     let manifest = read_manifest(&mut events, source).await?;
     check_complete(&manifest, request.allow_partial)?;
     let plan = plan_load(target, &manifest, request).await?;
