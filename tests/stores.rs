@@ -502,6 +502,23 @@ fn a_link_ttl_longer_than_a_signature_can_live_is_refused_before_exporting() {
 }
 
 #[test]
+fn an_unknown_store_scheme_is_a_usage_error_naming_the_accepted_ones() {
+    let db = db_with_orgs(1);
+    run_with(&db, "abfs://container/x", &[])
+        .code(2)
+        .one_error_line()
+        .stderr_has(
+            "unknown store scheme abfs://; use s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, file:///dir or a directory\n",
+        )
+        .run();
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname = 'orgexport'"),
+        0,
+        "refused before the database was touched"
+    );
+}
+
+#[test]
 fn an_aws_profile_alone_configures_the_s3_store() {
     let db = db_with_orgs(20);
     let s3 = S3Server::start();

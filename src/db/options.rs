@@ -89,102 +89,26 @@ impl ConnectOptions {
     /// Resolves `database_url` (URL or `key=value` form), then the `PG*` environment, then
     /// libpq's defaults, then the password file.
     pub fn resolve(database_url: Option<&str>) -> anyhow::Result<ConnectOptions> {
-        let mut params = match database_url.map(str::trim) {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                parse_url(url)?
-            }
-            // Any other URL (`postgress://`, `mysql://`): say so without echoing it, since it
-            // may hold a password.
-            Some(text) if text.contains("://") => {
-                let scheme = text.split("://").next().unwrap_or_default();
-                let shown = if is_plain_word(scheme) {
-                    format!(" {scheme}://")
-                } else {
-                    String::new()
-                };
-                return Err(fail(
-                    Kind::Usage,
-                    format!(
-                        "the database URL's scheme{shown} is not postgres:// or postgresql://; write postgres://user:password@host:port/dbname"
-                    ),
-                ));
-            }
-            Some(text) => parse_key_values(text)?,
-            None => Params::new(),
-        };
+        let mut params = parse_connection_string(database_url)?;
         reject_unsupported_environment()?;
         // libpq's order: the connection string, then the service file, then the environment.
-        let service = params
-            .remove("service")
-            .or_else(|| std::env::var("PGSERVICE").ok().filter(|s| !s.is_empty()));
-        if let Some(name) = service {
-            for (key, value) in service_params(&name)? {
-                params.entry(key).or_insert(value);
-            }
+        add_service(&mut params)?;
+        add_environment(&mut params);
+        let mut options = ConnectOptions::from_params(params)?;
+        if options.password.is_none() {
+            options.password = password_from_file(&options);
         }
-        for (key, var) in [
-            ("host", "PGHOST"),
-            ("port", "PGPORT"),
-            ("user", "PGUSER"),
-            ("password", "PGPASSWORD"),
-            ("dbname", "PGDATABASE"),
-            ("sslmode", "PGSSLMODE"),
-            ("sslrootcert", "PGSSLROOTCERT"),
-            ("sslcert", "PGSSLCERT"),
-            ("sslkey", "PGSSLKEY"),
-            ("connect_timeout", "PGCONNECT_TIMEOUT"),
-            ("options", "PGOPTIONS"),
-            ("application_name", "PGAPPNAME"),
-            ("target_session_attrs", "PGTARGETSESSIONATTRS"),
-        ] {
-            if !params.contains_key(key)
-                && let Ok(value) = std::env::var(var)
-                && !value.is_empty()
-            {
-                params.insert(key.to_string(), value);
-            }
-        }
-        let host = params.remove("host").unwrap_or_else(default_host);
-        let hosts: Vec<String> = host.split(',').map(|h| h.trim().to_string()).collect();
+        Ok(options)
+    }
+
+    /// The options `params` set, libpq's defaults for the rest; a parameter orgexport does not
+    /// know is an error.
+    fn from_params(mut params: Params) -> anyhow::Result<ConnectOptions> {
+        let (hosts, ports) = hosts_and_ports(&mut params)?;
         // The first host stands for the connection in the password file and in messages.
         let host = hosts[0].clone();
-        let ports: Vec<u16> = params
-            .remove("port")
-            .unwrap_or_else(|| "5432".to_string())
-            .split(',')
-            .map(|text| {
-                text.trim().parse().map_err(|_| {
-                    fail(
-                        Kind::Usage,
-                        format!("invalid port {text:?}: expected a number"),
-                    )
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        if ports.len() != 1 && ports.len() != hosts.len() {
-            return Err(fail(
-                Kind::Usage,
-                format!(
-                    "{} ports for {} hosts: give one port, or one per host",
-                    ports.len(),
-                    hosts.len()
-                ),
-            ));
-        }
         let port = ports[0];
-        let target_session_attrs = match params.remove("target_session_attrs").as_deref() {
-            None | Some("any") => TargetSessionAttrs::Any,
-            Some("read-write") => TargetSessionAttrs::ReadWrite,
-            Some("read-only") => TargetSessionAttrs::ReadOnly,
-            Some(other) => {
-                return Err(fail(
-                    Kind::Usage,
-                    format!(
-                        "target_session_attrs {other:?} is not supported; use any, read-write or read-only"
-                    ),
-                ));
-            }
-        };
+        let target_session_attrs = target_session_attrs(&mut params)?;
         let user = params.remove("user").unwrap_or_else(crate::host::os_user);
         let dbname = params.remove("dbname").unwrap_or_else(|| user.clone());
         let sslmode = SslMode::parse(params.remove("sslmode").as_deref().unwrap_or("prefer"))?;
@@ -202,32 +126,8 @@ impl ConnectOptions {
             .remove("application_name")
             .or(fallback)
             .unwrap_or_else(|| "orgexport".to_string());
-        // libpq's defaults: ~/.postgresql/postgresql.crt and .key, when the certificate exists.
-        let home_file = |name: &str| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".postgresql").join(name))
-        };
-        let sslcert = params
-            .remove("sslcert")
-            .map(PathBuf::from)
-            .or_else(|| home_file("postgresql.crt").filter(|p| p.exists()));
-        let sslkey = params
-            .remove("sslkey")
-            .map(PathBuf::from)
-            .or_else(|| home_file("postgresql.key"));
-        let client_cert = match (sslcert, sslkey) {
-            (Some(cert), Some(key)) => Some(ClientCert { cert, key }),
-            (Some(cert), None) => {
-                return Err(fail(
-                    Kind::Usage,
-                    format!(
-                        "sslcert {} is given without sslkey; set both",
-                        cert.display()
-                    ),
-                ));
-            }
-            (None, _) => None,
-        };
-        let mut options = ConnectOptions {
+        let client_cert = client_cert(&mut params)?;
+        let options = ConnectOptions {
             client_cert,
             hosts,
             ports,
@@ -258,9 +158,6 @@ impl ConnectOptions {
                 Kind::Usage,
                 format!("unsupported connection parameter{named} in the database URL"),
             ));
-        }
-        if options.password.is_none() {
-            options.password = password_from_file(&options);
         }
         Ok(options)
     }
@@ -305,6 +202,149 @@ impl ConnectOptions {
             config.options(options);
         }
         config
+    }
+}
+
+/// The parameters of `--database-url` / `DATABASE_URL`: a `postgres://` URL or a `key=value`
+/// string; any other URL is an error that does not echo it (it may hold a password).
+fn parse_connection_string(database_url: Option<&str>) -> anyhow::Result<Params> {
+    match database_url.map(str::trim) {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            parse_url(url)
+        }
+        // Any other URL (`postgress://`, `mysql://`): say so without echoing it, since it
+        // may hold a password.
+        Some(text) if text.contains("://") => {
+            let scheme = text.split("://").next().unwrap_or_default();
+            let shown = if is_plain_word(scheme) {
+                format!(" {scheme}://")
+            } else {
+                String::new()
+            };
+            Err(fail(
+                Kind::Usage,
+                format!(
+                    "the database URL's scheme{shown} is not postgres:// or postgresql://; write postgres://user:password@host:port/dbname"
+                ),
+            ))
+        }
+        Some(text) => parse_key_values(text),
+        None => Ok(Params::new()),
+    }
+}
+
+/// What the connection service (`service=` or `PGSERVICE`) sets and `params` does not.
+fn add_service(params: &mut Params) -> anyhow::Result<()> {
+    let service = params
+        .remove("service")
+        .or_else(|| std::env::var("PGSERVICE").ok().filter(|s| !s.is_empty()));
+    if let Some(name) = service {
+        for (key, value) in service_params(&name)? {
+            params.entry(key).or_insert(value);
+        }
+    }
+    Ok(())
+}
+
+/// What the `PG*` variables set and `params` does not (an empty variable sets nothing).
+fn add_environment(params: &mut Params) {
+    for (key, var) in [
+        ("host", "PGHOST"),
+        ("port", "PGPORT"),
+        ("user", "PGUSER"),
+        ("password", "PGPASSWORD"),
+        ("dbname", "PGDATABASE"),
+        ("sslmode", "PGSSLMODE"),
+        ("sslrootcert", "PGSSLROOTCERT"),
+        ("sslcert", "PGSSLCERT"),
+        ("sslkey", "PGSSLKEY"),
+        ("connect_timeout", "PGCONNECT_TIMEOUT"),
+        ("options", "PGOPTIONS"),
+        ("application_name", "PGAPPNAME"),
+        ("target_session_attrs", "PGTARGETSESSIONATTRS"),
+    ] {
+        if !params.contains_key(key)
+            && let Ok(value) = std::env::var(var)
+            && !value.is_empty()
+        {
+            params.insert(key.to_string(), value);
+        }
+    }
+}
+
+/// `host` and `port` (comma lists, libpq's defaults): every host, and one port for all or
+/// one per host.
+fn hosts_and_ports(params: &mut Params) -> anyhow::Result<(Vec<String>, Vec<u16>)> {
+    let host = params.remove("host").unwrap_or_else(default_host);
+    let hosts: Vec<String> = host.split(',').map(|h| h.trim().to_string()).collect();
+    let ports: Vec<u16> = params
+        .remove("port")
+        .unwrap_or_else(|| "5432".to_string())
+        .split(',')
+        .map(|text| {
+            text.trim().parse().map_err(|_| {
+                fail(
+                    Kind::Usage,
+                    format!("invalid port {text:?}: expected a number"),
+                )
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if ports.len() != 1 && ports.len() != hosts.len() {
+        return Err(fail(
+            Kind::Usage,
+            format!(
+                "{} ports for {} hosts: give one port, or one per host",
+                ports.len(),
+                hosts.len()
+            ),
+        ));
+    }
+    Ok((hosts, ports))
+}
+
+fn target_session_attrs(params: &mut Params) -> anyhow::Result<TargetSessionAttrs> {
+    Ok(match params.remove("target_session_attrs").as_deref() {
+        None | Some("any") => TargetSessionAttrs::Any,
+        Some("read-write") => TargetSessionAttrs::ReadWrite,
+        Some("read-only") => TargetSessionAttrs::ReadOnly,
+        Some(other) => {
+            return Err(fail(
+                Kind::Usage,
+                format!(
+                    "target_session_attrs {other:?} is not supported; use any, read-write or read-only"
+                ),
+            ));
+        }
+    })
+}
+
+/// A file under `~/.postgresql`, where libpq looks for certificates by default.
+fn home_file(name: &str) -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".postgresql").join(name))
+}
+
+/// `sslcert` and `sslkey`, or libpq's defaults `~/.postgresql/postgresql.crt` and `.key` when
+/// that certificate exists; a certificate without a key is an error.
+fn client_cert(params: &mut Params) -> anyhow::Result<Option<ClientCert>> {
+    let sslcert = params
+        .remove("sslcert")
+        .map(PathBuf::from)
+        .or_else(|| home_file("postgresql.crt").filter(|p| p.exists()));
+    let sslkey = params
+        .remove("sslkey")
+        .map(PathBuf::from)
+        .or_else(|| home_file("postgresql.key"));
+    match (sslcert, sslkey) {
+        (Some(cert), Some(key)) => Ok(Some(ClientCert { cert, key })),
+        (Some(cert), None) => Err(fail(
+            Kind::Usage,
+            format!(
+                "sslcert {} is given without sslkey; set both",
+                cert.display()
+            ),
+        )),
+        (None, _) => Ok(None),
     }
 }
 

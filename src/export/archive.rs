@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::scope::catalog::Catalog;
 use crate::scope::model::{Scope, Section};
+use crate::store::ChunkSink;
 
 /// JSON per gzip member: small enough to keep memory flat, large enough that the 32 KiB
 /// deflate window loses nothing measurable (see bench/RESULTS.md).
@@ -141,11 +142,6 @@ impl Manifest {
     pub fn record_count(&self) -> u64 {
         self.sections.iter().map(|s| s.record_count).sum()
     }
-}
-
-/// Where compressed bytes go, in order.
-pub trait ChunkSink: Send {
-    fn write(&mut self, chunk: Vec<u8>) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 pub struct ArchiveWriter<S: ChunkSink> {

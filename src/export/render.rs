@@ -10,10 +10,11 @@
 
 use anyhow::{Context, bail};
 
-use crate::export::archive::{ArchiveWriter, ChunkSink};
+use crate::export::archive::ArchiveWriter;
 use crate::export::copy::fields;
 use crate::scope::columns::{RenderMode, ValueKind};
 use crate::scope::secrets::{may_hold_secret_key, redact_json, redact_json_members};
+use crate::store::ChunkSink;
 
 /// Renders the rows of one section.
 #[derive(Debug, Clone)]

@@ -9,10 +9,11 @@ use tokio_postgres::{Client, IsolationLevel, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Kind, fail};
-use crate::export::archive::{ArchiveWriter, ChunkSink};
+use crate::export::archive::ArchiveWriter;
 use crate::export::copy::BinaryRows;
 use crate::export::render::{LARGE_VALUE, RowRenderer};
 use crate::scope::plan::SectionSql;
+use crate::store::ChunkSink;
 
 pub struct Snapshot<'c> {
     txn: Transaction<'c>,

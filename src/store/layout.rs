@@ -9,6 +9,9 @@
 //! two orgs never share a folder. A uuid key is kept as is (every key of a uuid root is one,
 //! so the split is still unique). No name can produce a path or URL problem.
 //! `link`, `verify` and `prune` use the key a history row recorded, never re-encode it.
+//! A local store's objects are addressed by `file://` URLs; [`file_url_to_path`] reads one.
+
+use std::path::PathBuf;
 
 use object_store::path::Path;
 use sha2::{Digest, Sha256};
@@ -82,6 +85,15 @@ pub fn names_export(archive: &Path, export_id: &str) -> bool {
     archive.filename() == Some(&format!("{export_id}.json.gz"))
 }
 
+/// The local path a `file://` URL names; `None` for another scheme, or a URL that names no
+/// local absolute path (`file://host/…`).
+pub fn file_url_to_path(url: &str) -> Option<PathBuf> {
+    url::Url::parse(url)
+        .ok()
+        .filter(|u| u.scheme() == "file")
+        .and_then(|u| u.to_file_path().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +138,21 @@ mod tests {
         );
         assert!(names_export(&key, "abc"));
         assert!(!names_export(&key, "abd"));
+    }
+
+    #[test]
+    fn file_urls_name_local_paths_only() {
+        assert_eq!(
+            file_url_to_path("file:///srv/exports/acme-1/x.json.gz"),
+            Some(PathBuf::from("/srv/exports/acme-1/x.json.gz"))
+        );
+        assert_eq!(
+            file_url_to_path("file:///srv/with%20space"),
+            Some(PathBuf::from("/srv/with space"))
+        );
+        assert_eq!(file_url_to_path("s3://bucket/key"), None);
+        assert_eq!(file_url_to_path("file://host/srv/x"), None);
+        assert_eq!(file_url_to_path("/srv/plain/path"), None);
+        assert_eq!(file_url_to_path("not a url"), None);
     }
 }
