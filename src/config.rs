@@ -55,7 +55,9 @@ pub struct RestoreSettings {
     pub max_value_bytes: u64,
 }
 
-/// `--fill schema.table.column=SQL`: a value for a column the archive does not hold.
+/// `--fill schema.table.column=SQL`: a value for a column the archive does not hold. The
+/// column may be a glob (`*.token`, `public.*.secret`), matched against the NOT NULL columns
+/// the archive lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fill {
     pub table: String,
@@ -64,6 +66,11 @@ pub struct Fill {
 }
 
 impl Fill {
+    /// Whether the target is a glob rather than one column.
+    pub fn is_glob(&self) -> bool {
+        format!("{}.{}", self.table, self.column).contains(['*', '?', '['])
+    }
+
     pub fn parse(text: &str) -> Result<Fill, String> {
         let usage = || {
             format!(
@@ -72,7 +79,8 @@ impl Fill {
         };
         let (target, sql) = text.split_once('=').ok_or_else(usage)?;
         let (table, column) = target.trim().rsplit_once('.').ok_or_else(usage)?;
-        if !table.contains('.') || column.is_empty() || sql.trim().is_empty() {
+        let glob = target.contains(['*', '?', '[']);
+        if !(table.contains('.') || glob) || column.is_empty() || sql.trim().is_empty() {
             return Err(usage());
         }
         Ok(Fill {

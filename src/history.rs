@@ -205,19 +205,23 @@ pub async fn migrate_in(txn: &impl tokio_postgres::GenericClient) -> anyhow::Res
         .await?
         .get(0);
     let current: i32 = if exists {
-        txn.query_one(
-            "SELECT coalesce(max(version), 0) FROM orgexport.schema_version",
-            &[],
-        )
-        .await?
-        .get(0)
+        recorded_version(txn).await?
     } else {
         0
     };
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i32 + 1;
-        txn.batch_execute(sql).await.with_context(|| {
-            format!("creating schema orgexport (version {version}); the role needs CREATE on the database")
+        txn.batch_execute(sql).await.map_err(|e| {
+            let cause = e
+                .as_db_error()
+                .map_or(e.to_string(), |d| d.message().to_string());
+            let fix = if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+            {
+                "; the role needs CREATE on the database"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("creating schema orgexport (version {version}): {cause}{fix}")
         })?;
         txn.execute(
             "INSERT INTO orgexport.schema_version (version) VALUES ($1)",
@@ -226,6 +230,43 @@ pub async fn migrate_in(txn: &impl tokio_postgres::GenericClient) -> anyhow::Res
         .await?;
     }
     Ok(())
+}
+
+/// The schema's version. A copy made with `pg_dump --schema-only` has the tables but not
+/// the rows of `schema_version`: its version is read off the tables themselves (each
+/// migration leaves a mark) and recorded, so the copy works like the original.
+async fn recorded_version(txn: &impl tokio_postgres::GenericClient) -> anyhow::Result<i32> {
+    let row = txn
+        .query_one(
+            "SELECT (SELECT max(version) FROM orgexport.schema_version), \
+                    to_regclass('orgexport.exports') IS NOT NULL \
+                      AND to_regclass('orgexport.audit_log') IS NOT NULL, \
+                    EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('orgexport.exports') \
+                            AND attname = 'pid' AND NOT attisdropped)",
+            &[],
+        )
+        .await
+        .context("reading the version of schema orgexport")?;
+    let (recorded, tables, pid): (Option<i32>, bool, bool) = (row.get(0), row.get(1), row.get(2));
+    if let Some(version) = recorded {
+        return Ok(version);
+    }
+    let found = match (tables, pid) {
+        (true, true) => 2,
+        (true, false) => 1,
+        (false, _) => anyhow::bail!(
+            "schema orgexport has a schema_version table but no history tables: it was not made by orgexport; drop it (DROP SCHEMA orgexport CASCADE) or use another database"
+        ),
+    };
+    for version in 1..=found {
+        txn.execute(
+            "INSERT INTO orgexport.schema_version (version) VALUES ($1)",
+            &[&version],
+        )
+        .await
+        .context("recording the version of schema orgexport")?;
+    }
+    Ok(found)
 }
 
 /// A new export request.

@@ -95,7 +95,8 @@ fn example_database_round_trips_with_shared_rows_and_secrets_filled() {
         .iter()
         .find(|s| s["name"] == "public.users")
         .unwrap();
-    assert_eq!(users["cleared"], cleared);
+    assert_eq!(users["cleared"]["public.users.default_org_id"], cleared);
+    assert_eq!(report["cleared"]["public.users.default_org_id"], cleared);
     let records: usize = original.sections.values().map(Vec::len).sum();
     assert_eq!(report["inserted"], records);
     assert_eq!(report["matched"], 0);
@@ -430,12 +431,12 @@ fn a_not_null_secret_column_is_reported_and_fill_supplies_it() {
 #[test]
 fn a_unique_violation_halfway_rolls_everything_back() {
     let (_db, store, path, target) = saas_archive_and_empty_target();
-    // A shared row the archive does not know, holding an email one of acme's users has:
-    // the users insert fails after the orgs, projects and tasks went in.
+    // Another org's invoice holds the number of one of acme's: the invoices insert fails
+    // after the orgs, projects and tasks went in.
     target.execute(
-        "INSERT INTO ref.countries VALUES ('US', 'United States'); \
-         INSERT INTO users (id, email, full_name, password_hash) \
-         SELECT 100000, email, 'someone else', 'x' FROM (VALUES ('user5@example.com')) v(email);",
+        "INSERT INTO orgs (id, slug, name) VALUES (999, 'other', 'Other'); \
+         INSERT INTO billing.invoices (id, org_id, number, issued_on, total) \
+         VALUES (99999, 999, 'INV-1005', '2025-01-01', 0);",
     );
     let before = target.digest();
     restore(&store, &path, &target)
@@ -444,7 +445,7 @@ fn a_unique_violation_halfway_rolls_everything_back() {
         .one_error_line()
         .stderr_has_all(&[
             "duplicate key value violates unique constraint",
-            "user5@example.com",
+            "INV-1005",
             "unchanged",
         ])
         .run();

@@ -3,6 +3,7 @@
 //! (the target unchanged), 2 for usage, 4 when the org's lock is held on the target, 5 when
 //! the target cannot be reached, 6 for the store, 130 when interrupted.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde_json::json;
@@ -16,7 +17,7 @@ use crate::error::{Kind, fail};
 use crate::history;
 use crate::output::{Reporter, human_count};
 use crate::restore::load::SectionOutcome;
-use crate::restore::transaction::{self, Request, Restored, Source, Target};
+use crate::restore::transaction::{self, Request, Restored, Source, Target, total_cleared};
 use crate::store::Store;
 
 pub async fn run(
@@ -88,66 +89,85 @@ fn print_summary(
     started: Instant,
     target: &str,
 ) -> anyhow::Result<()> {
+    if report.output.json {
+        report.json(&summary_json(restored, dry_run))?;
+        return Ok(());
+    }
     let Restored {
         manifest,
         outcomes,
         target_key,
     } = restored;
-    let total = |f: fn(&SectionOutcome) -> u64| outcomes.iter().map(f).sum::<u64>();
-    if report.output.json {
-        report.json(&json!({
-            "export_id": manifest.export_id,
-            "org": {
-                "table": manifest.org_table,
-                "key": manifest.org_key,
-                "lookup": manifest.org_lookup,
-            },
-            "target_org_key": target_key,
-            "dry_run": dry_run,
-            "sections": outcomes.iter().map(SectionOutcome::to_json).collect::<Vec<_>>(),
-            "inserted": total(|o| o.inserted),
-            "matched": total(|o| o.matched),
-            "remapped": total(|o| o.remapped),
-            "cleared": total(|o| o.cleared),
-        }))?;
-        return Ok(());
-    }
     for o in outcomes {
         let mut line = format!("{}: {} inserted", o.name, o.inserted);
-        for (count, what) in [
-            (o.matched, "matched"),
-            (o.remapped, "remapped"),
-            (o.cleared, "references cleared"),
-        ] {
+        for (count, what) in [(o.matched, "matched"), (o.remapped, "remapped")] {
             if count > 0 {
                 line.push_str(&format!(", {count} {what}"));
             }
         }
         report.info(&line);
     }
+    for (column, n) in total_cleared(outcomes) {
+        report.info(&format!(
+            "{column}: {n} value(s) cleared: they pointed at rows of neither the archive nor the target"
+        ));
+    }
+    for (column, n) in unresolved(outcomes) {
+        report.warn(&format!(
+            "{column}: {n} value(s) kept as they were, pointing at rows of neither the archive nor the target (a reference known only by configuration or inference)"
+        ));
+    }
+    let total = |f: fn(&SectionOutcome) -> u64| outcomes.iter().map(f).sum::<u64>();
     let key = if *target_key == manifest.org_key {
         format!("key {target_key}")
     } else {
         format!("key {} → {target_key}", manifest.org_key)
     };
+    let (verb, tail) = if dry_run {
+        ("dry run: would restore", " (rolled back; nothing written)")
+    } else {
+        ("restored", "")
+    };
     report.info(&format!(
-        "{} org {} ({} {key}) into {target}: {} rows inserted, {} shared rows matched in {:.1}s{}",
-        if dry_run {
-            "dry run: would restore"
-        } else {
-            "restored"
-        },
+        "{verb} org {} ({} {key}) into {target}: {} rows inserted, {} shared rows matched in {:.1}s{tail}",
         manifest.org_lookup,
         manifest.org_table,
         human_count(total(|o| o.inserted)),
         human_count(total(|o| o.matched)),
         started.elapsed().as_secs_f64(),
-        if dry_run {
-            " (rolled back; nothing written)"
-        } else {
-            ""
-        }
     ));
     report.stdout_line(target_key)?;
     Ok(())
+}
+
+fn summary_json(restored: &Restored, dry_run: bool) -> serde_json::Value {
+    let Restored {
+        manifest,
+        outcomes,
+        target_key,
+    } = restored;
+    let total = |f: fn(&SectionOutcome) -> u64| outcomes.iter().map(f).sum::<u64>();
+    json!({
+        "export_id": manifest.export_id,
+        "org": {
+            "table": manifest.org_table,
+            "key": manifest.org_key,
+            "lookup": manifest.org_lookup,
+        },
+        "target_org_key": target_key,
+        "dry_run": dry_run,
+        "sections": outcomes.iter().map(SectionOutcome::to_json).collect::<Vec<_>>(),
+        "inserted": total(|o| o.inserted),
+        "matched": total(|o| o.matched),
+        "remapped": total(|o| o.remapped),
+        "cleared": total_cleared(outcomes),
+        "unresolved": unresolved(outcomes),
+    })
+}
+
+fn unresolved(outcomes: &[SectionOutcome]) -> BTreeMap<String, u64> {
+    outcomes
+        .iter()
+        .flat_map(|o| o.unresolved.iter().map(|(c, n)| (c.clone(), *n)))
+        .collect()
 }

@@ -3,18 +3,19 @@
 //! 1. every section's rows are staged, batch by batch as the archive is read, into temporary
 //!    tables of the target's column types (`json_populate_recordset`: PostgreSQL's own input
 //!    functions); the archive is verified while read, and a bad one stops here;
-//! 2. references into the org's own rows that point outside the archive are cleared (or are
-//!    an error when NOT NULL); with `--remap-keys`, key maps are drawn from the target's
-//!    sequences and every staged key and reference is rewritten through them;
-//! 3. keys the target already holds are an error listing them (org rows) or matched (shared
-//!    rows);
-//! 4. the groups of the plan's order are inserted, one statement each; sequences are moved
-//!    past the restored values; the audit event is written; then commit — or rollback for a
-//!    dry run, or for any failure, so that the target is exactly as before.
+//! 2. the staged rows are proven to be the org's (`checks.rs`): one root row with the
+//!    archive's key, tenant columns naming it, ownership references into the archive; shared
+//!    rows are matched by content or natural key;
+//! 3. key maps are drawn; references to rows of neither the archive nor the target are
+//!    settled; staged keys and references are rewritten; matched shared rows are dropped;
+//! 4. owned keys the target already holds are an error listing them;
+//! 5. the groups of the plan's order are inserted, one statement each; sequences are moved
+//!    past the restored values; then commit — or rollback for a dry run, or for any failure,
+//!    so that the target is exactly as before.
 //!
 //! Memory: the reader thread holds one batch being filled and the channel a few more.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use serde_json::{Value, json};
@@ -27,7 +28,7 @@ use crate::error::{Kind, fail};
 use crate::export::verify::{ArchiveSink, Verdict, read_archive};
 use crate::output::Reporter;
 use crate::restore::manifest::ArchivedManifest;
-use crate::restore::plan::LoadPlan;
+use crate::restore::plan::{LoadPlan, LoadSection};
 use crate::restore::sql::insert_group;
 
 /// JSON per staging statement: large enough that round trips cost nothing measurable,
@@ -125,12 +126,16 @@ pub struct SectionOutcome {
     pub name: String,
     pub rows: u64,
     pub inserted: u64,
-    /// Shared rows the target already held.
+    /// Shared rows the target already held (equal content, or the same natural key).
     pub matched: u64,
     /// Rows whose key was replaced by a fresh one.
     pub remapped: u64,
-    /// References cleared because they pointed at rows outside the archive.
-    pub cleared: u64,
+    /// Per `schema.table.column`: values cleared because they pointed at a row of neither the
+    /// archive nor the target (declared foreign keys only).
+    pub cleared: BTreeMap<String, u64>,
+    /// Per `schema.table.column`: values kept although they point at a row of neither the
+    /// archive nor the target (references that exist only by configuration or inference).
+    pub unresolved: BTreeMap<String, u64>,
 }
 
 impl SectionOutcome {
@@ -142,7 +147,12 @@ impl SectionOutcome {
             "matched": self.matched,
             "remapped": self.remapped,
             "cleared": self.cleared,
+            "unresolved": self.unresolved,
         })
+    }
+
+    pub fn cleared_total(&self) -> u64 {
+        self.cleared.values().sum()
     }
 }
 
@@ -156,7 +166,7 @@ pub struct Loader<'a> {
 
 impl Loader<'_> {
     /// Runs a statement, abandoning it (and cancelling it server-side) on Ctrl-C.
-    async fn run<T>(
+    pub(super) async fn run<T>(
         &self,
         what: impl FnOnce() -> String,
         query: impl Future<Output = Result<T, tokio_postgres::Error>>,
@@ -175,12 +185,16 @@ impl Loader<'_> {
         self.run(what, self.client.execute(sql, &[])).await
     }
 
-    async fn batch(&self, what: impl FnOnce() -> String, sql: &str) -> anyhow::Result<()> {
+    pub(super) async fn batch(
+        &self,
+        what: impl FnOnce() -> String,
+        sql: &str,
+    ) -> anyhow::Result<()> {
         self.report.verbose(sql);
         self.run(what, self.client.batch_execute(sql)).await
     }
 
-    async fn query(
+    pub(super) async fn query(
         &self,
         what: impl FnOnce() -> String,
         sql: &str,
@@ -315,103 +329,141 @@ impl Loader<'_> {
         }
     }
 
-    /// Step 2: clears references that point outside the archive, draws the key maps and
-    /// rewrites the staged rows through them.
+    /// Step 2: draws the key maps (fresh keys for remapped owned rows, the new keys of
+    /// shared rows), settles references that point at neither the archive nor the target
+    /// (archive values, before any rewrite), rewrites the staged rows through the maps, and
+    /// drops the shared rows that match present ones. `fresh` names, per section, the
+    /// sequence fresh keys come from (a temporary one in a dry run).
     pub async fn prepare(
         &self,
         plan: &LoadPlan,
+        fresh: &[Option<String>],
         outcomes: &mut [SectionOutcome],
     ) -> anyhow::Result<()> {
-        let mut not_null = Vec::new();
         for (i, section) in plan.sections.iter().enumerate() {
-            for clear in &section.clears {
-                let target = &plan.sections[clear.target];
-                let rows = self
-                    .query(
-                        || format!("checking the references of {}", section.name),
-                        &section.count_dangling(clear, target),
-                    )
-                    .await?;
-                let dangling = rows[0].get::<_, i64>(0) as u64;
-                if dangling == 0 {
-                    continue;
-                }
-                let what = format!(
-                    "{} row(s) of {} reference rows of {} that are not in the archive ({})",
-                    dangling,
-                    section.name,
-                    target.name,
-                    clear.columns.join(", ")
-                );
-                if clear.nullable.is_empty() {
-                    not_null.push(format!("{what}, and the column is NOT NULL"));
-                    continue;
-                }
-                self.execute(
-                    || format!("clearing references of {}", section.name),
-                    &section.clear_dangling(clear, target),
-                )
-                .await?;
-                self.report
-                    .verbose(&format!("{what}: set to NULL (they belong to other orgs)"));
-                outcomes[i].cleared += dangling;
-            }
-        }
-        if !not_null.is_empty() {
-            anyhow::bail!("{}", not_null.join("; "));
-        }
-        for (i, section) in plan.sections.iter().enumerate() {
-            if let Some(sql) = section.create_map(i) {
+            if let Some(sql) = section.create_map(i, fresh[i].as_deref()) {
                 self.batch(|| format!("drawing new keys for {}", section.name), &sql)
                     .await?;
-                outcomes[i].remapped = outcomes[i].rows;
+                if section.remap.is_some() {
+                    outcomes[i].remapped = outcomes[i].rows;
+                }
             }
         }
+        self.settle_danglings(plan, outcomes).await?;
         for (i, section) in plan.sections.iter().enumerate() {
             for sql in section.rewrite_statements(i) {
                 self.execute(|| format!("rewriting the keys of {}", section.name), &sql)
+                    .await?;
+            }
+            if let Some(sql) = section.delete_matched() {
+                outcomes[i].matched = self
+                    .execute(|| format!("matching the rows of {}", section.name), &sql)
                     .await?;
             }
         }
         Ok(())
     }
 
-    /// Step 3: keys of org rows the target already holds, listed per section.
+    /// References to rows of neither the archive nor the target: a declared foreign key's
+    /// nullable columns are cleared (counted per column); a reference known only by
+    /// configuration or inference keeps its values (counted as unresolved); anything else is
+    /// an error.
+    async fn settle_danglings(
+        &self,
+        plan: &LoadPlan,
+        outcomes: &mut [SectionOutcome],
+    ) -> anyhow::Result<()> {
+        let mut refused = Vec::new();
+        for (i, section) in plan.sections.iter().enumerate() {
+            for dangling in &section.danglings {
+                let what = || format!("checking the references of {}", section.name);
+                let column_name = |c: &str| format!("{}.{c}", section.name);
+                if dangling.declared && !dangling.nullable.is_empty() {
+                    let cleared = self
+                        .execute(what, &section.clear_dangling(dangling, plan))
+                        .await?;
+                    for c in dangling.nullable.iter().filter(|_| cleared > 0) {
+                        *outcomes[i].cleared.entry(column_name(c)).or_default() += cleared;
+                    }
+                    continue;
+                }
+                let rows = self
+                    .query(what, &section.count_dangling(dangling, plan))
+                    .await?;
+                let n = rows[0].get::<_, i64>(0) as u64;
+                if n == 0 {
+                    continue;
+                }
+                if dangling.declared {
+                    refused.push(format!(
+                        "{n} row(s) of {} reference rows of neither the archive nor the target through {} (NOT NULL)",
+                        section.name,
+                        dangling.columns.join(", ")
+                    ));
+                } else {
+                    for c in &dangling.columns {
+                        *outcomes[i].unresolved.entry(column_name(c)).or_default() += n;
+                    }
+                }
+            }
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(fail(Kind::ExportFailed, refused.join("; ")))
+        }
+    }
+
+    /// Step 4: keys of org rows the target already holds, listed per section.
     pub async fn conflicts(&self, plan: &LoadPlan) -> anyhow::Result<Vec<String>> {
         let mut found = Vec::new();
         for section in plan.sections.iter().filter(|s| s.role.is_owned()) {
-            let Some(sql) = section.conflicts() else {
-                continue;
-            };
-            let rows = self
-                .query(|| format!("checking the keys of {}", section.name), &sql)
-                .await?;
-            if let Some(first) = rows.first() {
-                let total: i64 = first.get(1);
-                let keys: Vec<String> = rows
-                    .iter()
-                    .map(|r| format!("({})", r.get::<_, Option<String>>(0).unwrap_or_default()))
-                    .collect();
-                found.push(format!(
-                    "{} ({}): {}{}",
-                    section.name,
-                    section.key.join(", "),
-                    keys.join(" "),
-                    if total as usize > keys.len() {
-                        format!(" and {} more", total as usize - keys.len())
-                    } else {
-                        String::new()
-                    }
-                ));
+            if let Some(sql) = section.conflicts()
+                && let Some(keys) = self.list_keys(section, &sql).await?
+            {
+                found.push(keys);
             }
         }
         Ok(found)
     }
 
-    /// Step 4: the inserts, in the plan's order, and the sequences.
+    /// `schema.table (key): (1) (2) … and N more`, from a query returning up to 5 key texts
+    /// and the total; `None` when it returns nothing.
+    pub(super) async fn list_keys(
+        &self,
+        section: &LoadSection,
+        sql: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let rows = self
+            .query(|| format!("checking the keys of {}", section.name), sql)
+            .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let total: i64 = first.get(1);
+        let keys: Vec<String> = rows
+            .iter()
+            .map(|r| format!("({})", r.get::<_, Option<String>>(0).unwrap_or_default()))
+            .collect();
+        let more = if total as usize > keys.len() {
+            format!(" and {} more", total as usize - keys.len())
+        } else {
+            String::new()
+        };
+        Ok(Some(format!(
+            "{} ({}): {}{more}",
+            section.name,
+            section.key.join(", "),
+            keys.join(" ")
+        )))
+    }
+
+    /// Step 5: the inserts, in the plan's order, and (unless a dry run, whose sequences must
+    /// not move: `setval` is not undone by a rollback) the sequences.
     pub async fn insert(
         &self,
         plan: &LoadPlan,
+        dry_run: bool,
         outcomes: &mut [SectionOutcome],
     ) -> anyhow::Result<()> {
         for group in &plan.order {
@@ -428,10 +480,9 @@ impl Loader<'_> {
             for (k, &i) in group.iter().enumerate() {
                 let inserted = rows[0].get::<_, i64>(k) as u64;
                 outcomes[i].inserted = inserted;
-                outcomes[i].matched = outcomes[i].rows - inserted;
             }
         }
-        for section in &plan.sections {
+        for section in plan.sections.iter().filter(|_| !dry_run) {
             for sql in section.advance_sequences() {
                 self.query(
                     || format!("moving the sequences of {} forward", section.name),

@@ -3,6 +3,8 @@
 //! (`target`), the plan how the two meet (`plan`, pure), and `load` carries it out in one
 //! transaction.
 
+pub mod checks;
+pub mod fills;
 pub mod load;
 pub mod manifest;
 pub mod plan;

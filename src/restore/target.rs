@@ -1,5 +1,6 @@
 //! What `restore` must know about the target's tables beyond [`Catalog`]: each column's
-//! default, whether it is generated or an identity, and the sequence that feeds it.
+//! default, whether it is generated or an identity, and the sequence that feeds it; and its
+//! unique natural keys.
 
 use std::collections::HashMap;
 
@@ -72,4 +73,36 @@ pub async fn load(
         });
     }
     Ok(columns)
+}
+
+/// Unique natural keys of the named tables (`schema.table`): the columns of each unique,
+/// non-partial, plain-column index other than the primary key, most selective (fewest
+/// columns) first. Shared rows are matched through them.
+pub async fn natural_keys(
+    client: &Client,
+    names: &[&str],
+) -> anyhow::Result<HashMap<String, Vec<Vec<String>>>> {
+    let rows = client
+        .query(
+            "SELECT n.nspname || '.' || c.relname, \
+                    array_agg(a.attname::text ORDER BY k.ord) \
+             FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
+             WHERE i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL \
+               AND i.indexprs IS NULL AND i.indisvalid \
+               AND n.nspname || '.' || c.relname = ANY($1) \
+             GROUP BY 1, i.indexrelid \
+             ORDER BY 1, count(*), i.indexrelid",
+            &[&names],
+        )
+        .await
+        .context("reading the target's unique keys")?;
+    let mut keys: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+    for row in rows {
+        keys.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    Ok(keys)
 }

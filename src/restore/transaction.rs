@@ -15,9 +15,10 @@ use crate::error::{Kind, fail};
 use crate::export::verify::{Verdict, check_recorded, check_sidecar};
 use crate::history::{self, ExportRow};
 use crate::output::Reporter;
+use crate::restore::fills;
 use crate::restore::load::{Event, Loader, SectionOutcome, check_complete, start_reading};
-use crate::restore::manifest::{ArchivedManifest, Role, roles};
-use crate::restore::plan::{self, LoadPlan, Options, check_fills, references_of};
+use crate::restore::manifest::{ArchivedManifest, roles};
+use crate::restore::plan::{self, LoadPlan, Options, TargetModel};
 use crate::restore::sql::map_table;
 use crate::restore::target;
 use crate::scope::catalog::Catalog;
@@ -145,29 +146,7 @@ async fn plan_load(
     manifest: &ArchivedManifest,
     request: &Request<'_>,
 ) -> anyhow::Result<LoadPlan> {
-    let names: Vec<&str> = manifest.sections.iter().map(|s| s.name.as_str()).collect();
-    let columns = target::load(&target.db.client, target.catalog, &names).await?;
-    check_fills(manifest, &columns, request.fills).map_err(|e| fail(Kind::Usage, e))?;
-    let references = references_of(target.scope);
-    let options = Options {
-        remap_keys: request.remap_keys,
-        fills: request.fills,
-    };
-    let roles = roles(manifest).map_err(|e| {
-        fail(
-            Kind::ExportFailed,
-            format!("the archive cannot be restored: {e}"),
-        )
-    })?;
-    plan::plan(
-        manifest,
-        &roles,
-        target.catalog,
-        &columns,
-        &references,
-        &options,
-    )
-    .map_err(|problems| {
+    let cannot = |problems: Vec<String>| {
         fail(
             Kind::ExportFailed,
             format!(
@@ -176,7 +155,25 @@ async fn plan_load(
                 problems.join("; ")
             ),
         )
-    })
+    };
+    // Roles come from the target's scope, never from the manifest's text.
+    let roles = roles(manifest, target.catalog, target.scope).map_err(cannot)?;
+    let names: Vec<&str> = manifest.sections.iter().map(|s| s.name.as_str()).collect();
+    let columns = target::load(&target.db.client, target.catalog, &names).await?;
+    let natural_keys = target::natural_keys(&target.db.client, &names).await?;
+    let fills = fills::resolve(manifest, &columns, request.fills, request.fill_secrets)
+        .map_err(|e| fail(Kind::Usage, e))?;
+    let options = Options {
+        remap_keys: request.remap_keys,
+        fills: &fills,
+    };
+    let model = TargetModel {
+        catalog: target.catalog,
+        scope: target.scope,
+        columns: &columns,
+        natural_keys: &natural_keys,
+    };
+    plan::plan(manifest, &roles, &model, &options).map_err(cannot)
 }
 
 /// The transaction: stage, check, insert, audit, commit (or roll back for a dry run).
@@ -193,6 +190,8 @@ async fn load(
     let begin = || "starting the restore transaction".to_string();
     loader.execute(begin, "BEGIN").await?;
     lock_org(loader, manifest).await?;
+    // Up front: a target whose history schema cannot be used fails before the load.
+    history::migrate_in(loader.client).await?;
     loader
         .execute(
             || "deferring constraints".to_string(),
@@ -202,7 +201,13 @@ async fn load(
 
     let mut verdict = loader.stage(plan, events, outcomes).await?;
     check_source(&mut verdict, source)?;
-    loader.prepare(plan, outcomes).await?;
+    loader.check_org(plan, &manifest.org_key).await?;
+    loader.check_fills(plan, request.dry_run).await?;
+    let fresh = fresh_sources(loader, plan, request).await?;
+    loader
+        .match_shared(plan, request.remap_keys, &fresh, outcomes)
+        .await?;
+    loader.prepare(plan, &fresh, outcomes).await?;
     let conflicts = loader.conflicts(plan).await?;
     if !conflicts.is_empty() {
         let fix = if request.remap_keys {
@@ -218,10 +223,9 @@ async fn load(
             ),
         ));
     }
-    loader.insert(plan, outcomes).await?;
+    loader.insert(plan, request.dry_run, outcomes).await?;
 
     let target_key = target_key(loader, plan, manifest).await?;
-    history::migrate_in(loader.client).await?;
     history::audit(
         loader.client,
         "restore.completed",
@@ -232,7 +236,9 @@ async fn load(
             "source_org_key": manifest.org_key,
             "org_lookup": manifest.org_lookup,
             "remap_keys": request.remap_keys,
+            "dry_run": request.dry_run,
             "records": manifest.record_count(),
+            "cleared": total_cleared(outcomes),
             "sections": outcomes.iter().map(SectionOutcome::to_json).collect::<Vec<_>>(),
         }),
     )
@@ -255,11 +261,13 @@ async fn load(
 }
 
 /// The archive as read against what vouches for it: its own manifest (counts, CRC), then the
-/// sidecar or, without one, the history row (size and digest).
+/// history row when restoring by export id, else the sidecar (size and digest).
 fn check_source(verdict: &mut Verdict, source: &Source) -> anyhow::Result<()> {
-    match (&source.sidecar, &source.recorded) {
-        (Some(sidecar), _) => check_sidecar(verdict, sidecar),
-        (None, Some(export)) => check_recorded(verdict, export.bytes, export.sha256.as_deref()),
+    // By export id the history row is the authority: a sidecar can be replaced together
+    // with the archive it describes.
+    match (&source.recorded, &source.sidecar) {
+        (Some(export), _) => check_recorded(verdict, export.bytes, export.sha256.as_deref()),
+        (None, Some(sidecar)) => check_sidecar(verdict, sidecar),
         (None, None) => {}
     }
     match verdict.problems.first() {
@@ -269,6 +277,56 @@ fn check_source(verdict: &mut Verdict, source: &Source) -> anyhow::Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// Per section, the sequence fresh keys come from: the key's own sequence, or in a dry run a
+/// temporary one started past both it and the table's largest key, since `nextval` is not
+/// undone by a rollback.
+async fn fresh_sources(
+    loader: &Loader<'_>,
+    plan: &LoadPlan,
+    request: &Request<'_>,
+) -> anyhow::Result<Vec<Option<String>>> {
+    let mut sources = Vec::with_capacity(plan.sections.len());
+    for (i, section) in plan.sections.iter().enumerate() {
+        let remap = section
+            .remap
+            .as_ref()
+            .or(section.shared.as_ref().and_then(|s| s.fresh.as_ref()));
+        let Some(remap) = remap else {
+            sources.push(None);
+            continue;
+        };
+        if !request.dry_run {
+            sources.push(Some(remap.sequence.clone()));
+            continue;
+        }
+        let temporary = format!("orgexport_dry_run_{i}");
+        let sql = format!(
+            "CREATE TEMP SEQUENCE {temporary}; \
+             SELECT setval('{temporary}', greatest((SELECT coalesce(max({key}), 0) FROM {table}), \
+                                                   (SELECT last_value FROM {sequence})) + 1, false)",
+            key = crate::db::quote_ident(&remap.column),
+            table = section.table,
+            sequence = remap.sequence,
+        );
+        loader
+            .batch(
+                || format!("preparing the dry run's keys of {}", section.name),
+                &sql,
+            )
+            .await?;
+        sources.push(Some(temporary));
+    }
+    Ok(sources)
+}
+
+/// `{"schema.table.column": n}` over every section.
+pub fn total_cleared(outcomes: &[SectionOutcome]) -> std::collections::BTreeMap<String, u64> {
+    outcomes
+        .iter()
+        .flat_map(|o| o.cleared.iter().map(|(c, n)| (c.clone(), *n)))
+        .collect()
 }
 
 /// The org's lock, as `run` takes it (for the transaction): no export of this org reads the
@@ -300,8 +358,7 @@ async fn target_key(
     plan: &LoadPlan,
     manifest: &ArchivedManifest,
 ) -> anyhow::Result<String> {
-    let root = plan.sections.iter().position(|s| s.role == Role::Root);
-    match root.filter(|&r| plan.sections[r].remap.is_some()) {
+    match plan.root().filter(|&r| plan.sections[r].remap.is_some()) {
         Some(r) => Ok(loader
             .client
             .query_one(
