@@ -15,6 +15,17 @@ if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; th
     cargo install s3s-fs@0.14.1 --features binary --locked >&2
 fi
 
+# GNU time measures the peak memory of a refused hostile archive (tests/hostile_archives.rs).
+if [ ! -x /usr/bin/time ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >&2
+    else
+        echo "/usr/bin/time not found: install GNU time (Debian package time)" >&2
+        exit 1
+    fi
+fi
+
 tools="$HOME/.cache/orgexport-test-tools"
 if ! command -v azurite-blob >/dev/null 2>&1 && [ ! -x "$tools/node_modules/.bin/azurite-blob" ]; then
     if ! command -v npm >/dev/null 2>&1; then

@@ -391,15 +391,22 @@ impl TestDb {
     /// A new database holding this one's schema and nothing else (`pg_dump --schema-only`,
     /// the tool's own schema left out): what a restore starts from.
     pub fn schema_copy(&self) -> TestDb {
+        self.dump_schema_into_copy(&["--exclude-schema=orgexport"])
+    }
+
+    /// A `pg_dump --schema-only` copy as an operator makes one: the tool's history tables
+    /// come along, without their rows.
+    pub fn schema_copy_with_history(&self) -> TestDb {
+        self.dump_schema_into_copy(&[])
+    }
+
+    fn dump_schema_into_copy(&self, extra: &[&str]) -> TestDb {
         let copy = Cluster::get().database();
         let bin = find_bin();
         let dump = Command::new(bin.join("pg_dump"))
-            .args([
-                "--schema-only",
-                "--no-owner",
-                "--exclude-schema=orgexport",
-                "--dbname",
-            ])
+            .args(["--schema-only", "--no-owner"])
+            .args(extra)
+            .arg("--dbname")
             .arg(&self.url)
             .output()
             .unwrap();
@@ -432,6 +439,14 @@ impl TestDb {
             name,
             port: cluster.port,
         }
+    }
+
+    /// A digest of a query's rows (their text, in the query's order).
+    pub fn digest_of(&self, sql: &str) -> String {
+        self.scalar_text(&format!(
+            "SELECT md5(coalesce(string_agg(x::text, '|'), '')) FROM ({sql}) x"
+        ))
+        .unwrap()
     }
 
     /// A digest of every row of every table outside the system schemas (and whether schema
