@@ -485,3 +485,45 @@ fn a_dry_run_refuses_a_fill_with_side_effects_and_moves_no_sequence() {
         "a dry run draws no key from the target's sequences"
     );
 }
+
+#[test]
+fn cleared_values_are_counted_only_on_rows_the_restore_writes() {
+    let db = saas();
+    let store = TempDir::new();
+    let path = Archive::path_from_run(&Orgexport::export(&db, &store, "acme").run());
+    let archive = Archive::read(&path);
+    let users = &archive.sections["public.users"];
+    let elsewhere = users
+        .iter()
+        .filter(|u| !u["default_org_id"].is_null() && u["default_org_id"] != 1)
+        .count();
+    assert!(elsewhere > 0, "some of acme's users default to another org");
+    // The target already holds acme's users (no org of theirs): they are matched, so their
+    // default orgs — absent from the target — are never written, and nothing is cleared.
+    let target = db.schema_copy();
+    target.execute(
+        "INSERT INTO ref.countries VALUES ('US', 'United States'), ('DE', 'Germany'), \
+         ('FR', 'France'), ('JP', 'Japan'), ('BR', 'Brazil'), ('IN', 'India'), ('SE', 'Sweden')",
+    );
+    let mut client = target.client();
+    for user in users {
+        client
+            .execute(
+                "INSERT INTO users (id, email, full_name, password_hash, country_code, created_at) \
+                 SELECT id, email, full_name, 'x', country_code, created_at \
+                 FROM json_populate_record(NULL::users, $1::text::json)",
+                &[&user.to_string()],
+            )
+            .unwrap();
+    }
+    let report = restore(&store, &path, &target).arg("--json").run().json();
+    let section = report["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "public.users")
+        .unwrap();
+    assert_eq!(section["matched"], users.len());
+    assert_eq!(section["inserted"], 0);
+    assert_eq!(report["cleared"], json!({}));
+}

@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::RunArgs;
 use crate::commands::{Sessions, connect_sessions, load_scope, prepare_history};
 use crate::config::Settings;
+use crate::db::connect::Db;
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::job::{Exported, Job, Request};
 use crate::org;
@@ -55,32 +56,45 @@ pub async fn run(
     } else {
         args.org.iter().cloned().map(Request::Lookup).collect()
     };
+    let (done, failed) = export_all(&job, &mut db, &requests, args.wait).await;
+    print_results(&report, &done, &failed)?;
+    outcome(done.len(), failed)
+}
+
+type Failed = Vec<(String, anyhow::Error)>;
+
+/// Exports the orgs one after another: a failure does not stop the others (Ctrl-C does).
+async fn export_all(
+    job: &Job<'_>,
+    db: &mut Db,
+    requests: &[Request],
+    wait: Option<std::time::Duration>,
+) -> (Vec<Exported>, Failed) {
     let mut done = Vec::new();
-    let mut failed: Vec<(String, anyhow::Error)> = Vec::new();
-    for request in &requests {
+    let mut failed: Failed = Vec::new();
+    for request in requests {
         let lookup = request.name();
-        if cancel.is_cancelled() {
+        if job.cancel.is_cancelled() {
             failed.push((lookup.to_string(), fail(Kind::Interrupted, "interrupted")));
             break;
         }
-        match job.export(&mut db, request, args.wait).await {
+        match job.export(db, request, wait).await {
             Ok(exported) => done.push(exported),
             Err(err) => {
                 let err = err.context(format!("export of org {lookup} failed"));
+                let interrupted = kind_of(&err) == Kind::Interrupted;
                 if requests.len() > 1 {
                     // Shown with -q too: each failure keeps its reason.
-                    report.error(&one_line(&err));
+                    job.report.error(&one_line(&err));
                 }
                 failed.push((lookup.to_string(), err));
-                if kind_of(&failed.last().unwrap().1) == Kind::Interrupted {
+                if interrupted {
                     break;
                 }
             }
         }
     }
-
-    print_results(&report, &done, &failed)?;
-    outcome(done.len(), failed)
+    (done, failed)
 }
 
 /// Ok when every export succeeded; one failure is returned as it is; several are summed up

@@ -12,10 +12,11 @@ use std::collections::HashMap;
 
 use crate::config::Fill;
 use crate::db::quote_qualified;
+use crate::restore::links;
 use crate::restore::manifest::{ArchivedManifest, ArchivedSection, Role, SectionRole};
 use crate::restore::target::TargetColumn;
 use crate::scope::catalog::{Catalog, TableId};
-use crate::scope::model::{EdgeKind, Role as ScopeRole, Scope};
+use crate::scope::model::{Role as ScopeRole, Scope};
 use crate::scope::references::{Origin, Reference};
 
 pub struct Options<'a> {
@@ -218,7 +219,7 @@ pub fn plan(
         .enumerate()
         .map(|(i, r)| (r.table, i))
         .collect();
-    let linked = Linked {
+    let linked = links::Linked {
         catalog: target.catalog,
         columns: target.columns,
         section_of: &section_of,
@@ -258,12 +259,7 @@ fn plan_section(
         )]);
     };
     let column = |name: &str| target_columns.iter().find(|c| c.name == name);
-    let fills: Vec<(String, String)> = options
-        .fills
-        .iter()
-        .filter(|f| f.table == archived.name)
-        .map(|f| (f.column.clone(), f.sql.clone()))
-        .collect();
+    let fills = section_fills(options, &archived.name);
     let mut problems = Vec::new();
     column_problems(archived, target_columns, &fills, &mut problems);
     if !problems.is_empty() {
@@ -275,9 +271,8 @@ fn plan_section(
         .filter(|c| column(c).is_some_and(|c| !c.generated))
         .cloned()
         .collect();
-    let key = if !table.primary_key.is_empty()
-        && table.primary_key.iter().all(|k| inserted.contains(k))
-    {
+    // Existing rows are recognised by the primary key, when the archive holds all of it.
+    let key = if table.primary_key.iter().all(|k| inserted.contains(k)) {
         table.primary_key.clone()
     } else {
         Vec::new()
@@ -286,26 +281,20 @@ fn plan_section(
         [k] => column(k).and_then(|c| remap_of(c, role.table, references)),
         _ => None,
     };
+    let fresh = fresh.filter(|_| options.remap_keys);
     let (remap, shared) = match role.role {
         Role::Referenced => {
-            let natural = target
-                .natural_keys
-                .get(&archived.name)
-                .and_then(|keys| keys.iter().find(|k| k.iter().all(|c| inserted.contains(c))))
-                .cloned()
-                .unwrap_or_default();
-            let fresh = fresh.filter(|_| options.remap_keys);
-            let compare = Vec::new();
+            let natural = natural_key(target, &archived.name, &inserted);
             (
                 None,
                 Some(Shared {
-                    compare,
+                    compare: Vec::new(),
                     natural,
                     fresh,
                 }),
             )
         }
-        _ => (fresh.filter(|_| options.remap_keys), None),
+        _ => (fresh, None),
     };
     Ok(LoadSection {
         name: archived.name.clone(),
@@ -333,6 +322,25 @@ fn plan_section(
         rewrites: Vec::new(),
         danglings: Vec::new(),
     })
+}
+
+fn section_fills(options: &Options, table: &str) -> Vec<(String, String)> {
+    options
+        .fills
+        .iter()
+        .filter(|f| f.table == table)
+        .map(|f| (f.column.clone(), f.sql.clone()))
+        .collect()
+}
+
+/// The first unique natural key of a table whose columns the archive holds, if any.
+fn natural_key(target: &TargetModel, table: &str, inserted: &[String]) -> Vec<String> {
+    target
+        .natural_keys
+        .get(table)
+        .and_then(|keys| keys.iter().find(|k| k.iter().all(|c| inserted.contains(c))))
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// What the target cannot take of a section: archive columns it lacks, and NOT NULL columns
@@ -384,200 +392,6 @@ fn remap_of(key: &TargetColumn, table: TableId, references: &[Reference]) -> Opt
         type_name: key.type_name.clone(),
         sequence,
     })
-}
-
-/// The references among the restored sections, and what follows from them.
-struct Linked<'a> {
-    catalog: &'a Catalog,
-    columns: &'a HashMap<String, Vec<TargetColumn>>,
-    section_of: &'a HashMap<TableId, usize>,
-    references: &'a [Reference],
-}
-
-struct Followed {
-    rewrites: Vec<Vec<Rewrite>>,
-    danglings: Vec<Vec<Dangling>>,
-}
-
-impl Linked<'_> {
-    /// A reference from a restored section whose columns the archive holds, with the
-    /// section it comes from.
-    fn outgoing<'r>(
-        &'r self,
-        sections: &'r [LoadSection],
-    ) -> impl Iterator<Item = (&'r Reference, usize)> + 'r {
-        self.references.iter().filter_map(move |r| {
-            let from = *self.section_of.get(&r.table)?;
-            let source = &sections[from];
-            let staged = r.columns.iter().all(|c| source.columns.contains(c))
-                && r.when
-                    .as_ref()
-                    .is_none_or(|(type_column, _)| source.columns.contains(type_column));
-            staged.then_some((r, from))
-        })
-    }
-
-    /// Where a reference points; `None` for a restored section that lacks the columns.
-    fn points(&self, r: &Reference, sections: &[LoadSection]) -> Option<Points> {
-        let section = self.section_of.get(&r.target).copied();
-        if let Some(to) = section
-            && !r
-                .target_columns
-                .iter()
-                .all(|c| sections[to].columns.contains(c))
-        {
-            return None;
-        }
-        Some(Points {
-            section,
-            table: self.catalog.table(r.target).from_clause(),
-            columns: r.target_columns.clone(),
-        })
-    }
-
-    /// For each section: the columns rewritten through a key map, and the references whose
-    /// values must resolve.
-    fn follow(&self, sections: &[LoadSection]) -> Followed {
-        let restored: Vec<(&Reference, usize, usize)> = self
-            .outgoing(sections)
-            .filter_map(|(r, from)| Some((r, from, *self.section_of.get(&r.target)?)))
-            .collect();
-        let mut rewrites = vec![Vec::new(); sections.len()];
-        let mut danglings = vec![Vec::new(); sections.len()];
-        for (r, from) in self.outgoing(sections) {
-            let Some(points) = self.points(r, sections) else {
-                continue;
-            };
-            let source = &sections[from];
-            if let Some(to) = points.section {
-                for (column, target_column) in r.columns.iter().zip(&r.target_columns) {
-                    if source.map_column() == Some(column.as_str()) {
-                        continue;
-                    }
-                    let Some(map) = map_of(sections, &restored, to, target_column, 0) else {
-                        continue;
-                    };
-                    let rewrite = Rewrite {
-                        column: column.clone(),
-                        when: r.when.clone(),
-                        map,
-                    };
-                    if !rewrites[from]
-                        .iter()
-                        .any(|w: &Rewrite| w.column == rewrite.column && w.when == rewrite.when)
-                    {
-                        rewrites[from].push(rewrite);
-                    }
-                }
-            }
-            let dangling = Dangling {
-                columns: r.columns.clone(),
-                nullable: self.nullable(source, &r.columns),
-                when: r.when.clone(),
-                points,
-                declared: r.origin == Origin::Declared,
-            };
-            if !danglings[from].contains(&dangling) {
-                danglings[from].push(dangling);
-            }
-        }
-        Followed {
-            rewrites,
-            danglings,
-        }
-    }
-
-    fn nullable(&self, source: &LoadSection, columns: &[String]) -> Vec<String> {
-        columns
-            .iter()
-            .filter(|c| {
-                self.columns
-                    .get(&source.name)
-                    .and_then(|cs| cs.iter().find(|t| &t.name == *c))
-                    .is_some_and(|t| !t.not_null)
-            })
-            .cloned()
-            .collect()
-    }
-
-    /// For each owned section: its ownership references, from the target scope's edges.
-    fn owners(
-        &self,
-        sections: &[LoadSection],
-        scope: &Scope,
-        roles: &[&SectionRole],
-    ) -> Vec<Vec<Owner>> {
-        roles
-            .iter()
-            .map(|role| {
-                scope
-                    .edges
-                    .iter()
-                    .filter(|e| e.kind == EdgeKind::Owns && e.target == role.table)
-                    .filter_map(|e| {
-                        let r = &self.references[e.reference];
-                        Some(Owner {
-                            columns: r.columns.clone(),
-                            when: r.when.clone(),
-                            points: self.points(r, sections)?,
-                        })
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    /// For each shared section: the columns compared with a present row — all staged ones
-    /// but those referencing the org's own rows, whose values are relative to the org.
-    fn compared_columns(&self, sections: &[LoadSection]) -> Vec<Vec<String>> {
-        sections
-            .iter()
-            .enumerate()
-            .map(|(i, section)| {
-                let org_relative: Vec<&String> = self
-                    .outgoing(sections)
-                    .filter(|(r, from)| {
-                        *from == i
-                            && self
-                                .section_of
-                                .get(&r.target)
-                                .is_some_and(|&to| sections[to].role.is_owned())
-                    })
-                    .flat_map(|(r, _)| &r.columns)
-                    .collect();
-                section
-                    .columns
-                    .iter()
-                    .filter(|c| !org_relative.contains(c))
-                    .cloned()
-                    .collect()
-            })
-            .collect()
-    }
-}
-
-/// The key map a column's values follow: its own section's, or — through a reference —
-/// the map of the column it points at, transitively (a composite key's tenant column).
-fn map_of(
-    sections: &[LoadSection],
-    restored: &[(&Reference, usize, usize)],
-    section: usize,
-    column: &str,
-    depth: usize,
-) -> Option<usize> {
-    if sections[section].map_column() == Some(column) {
-        return Some(section);
-    }
-    if depth > sections.len() {
-        return None;
-    }
-    restored
-        .iter()
-        .filter(|(r, from, _)| *from == section && r.when.is_none())
-        .find_map(|(r, _, to)| {
-            let k = r.columns.iter().position(|c| c == column)?;
-            map_of(sections, restored, *to, &r.target_columns[k], depth + 1)
-        })
 }
 
 /// Strongly connected groups of the restored tables over the target's foreign keys,

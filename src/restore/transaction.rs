@@ -208,21 +208,7 @@ async fn load(
         .match_shared(plan, request.remap_keys, &fresh, outcomes)
         .await?;
     loader.prepare(plan, &fresh, outcomes).await?;
-    let conflicts = loader.conflicts(plan).await?;
-    if !conflicts.is_empty() {
-        let fix = if request.remap_keys {
-            "these keys are not fed by a sequence, so --remap-keys cannot replace them"
-        } else {
-            "pass --remap-keys to give the org's rows fresh keys, or restore into a database without them"
-        };
-        return Err(fail(
-            Kind::ExportFailed,
-            format!(
-                "the target already holds rows with the archive's keys: {}; {fix}",
-                conflicts.join("; ")
-            ),
-        ));
-    }
+    refuse_conflicts(loader.conflicts(plan).await?, request.remap_keys)?;
     loader.insert(plan, request.dry_run, outcomes).await?;
 
     let target_key = target_key(loader, plan, manifest).await?;
@@ -277,6 +263,25 @@ fn check_source(verdict: &mut Verdict, source: &Source) -> anyhow::Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// Org rows whose keys the target already holds: an error listing them, with the fix.
+fn refuse_conflicts(conflicts: Vec<String>, remap_keys: bool) -> anyhow::Result<()> {
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    let fix = if remap_keys {
+        "these keys are not fed by a sequence, so --remap-keys cannot replace them"
+    } else {
+        "pass --remap-keys to give the org's rows fresh keys, or restore into a database without them"
+    };
+    Err(fail(
+        Kind::ExportFailed,
+        format!(
+            "the target already holds rows with the archive's keys: {}; {fix}",
+            conflicts.join("; ")
+        ),
+    ))
 }
 
 /// Per section, the sequence fresh keys come from: the key's own sequence, or in a dry run a
