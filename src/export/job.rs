@@ -17,6 +17,7 @@ use crate::export::archive::{
     ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionManifest, Sidecar, Spool,
     assemble,
 };
+use crate::export::locks::ReadLocks;
 use crate::export::manifest::FORMAT;
 use crate::export::snapshot::Snapshot;
 use crate::history::{self, Completed, NewExport, Status};
@@ -246,7 +247,15 @@ impl Job<'_> {
                     .section_sql(s, &key, self.max_rows, self.render)
             })
             .collect();
-        let snapshot = Snapshot::begin(&mut db.client).await?;
+        let locks = ReadLocks::of(self.catalog, self.scope);
+        let snapshot = Snapshot::begin(
+            &mut db.client,
+            &locks,
+            &self.history.client,
+            &self.report,
+            self.cancel,
+        )
+        .await?;
         let snapshot_at = snapshot.snapshot_at.clone();
         let server_version = snapshot.server_version.clone();
         let mut writer = ArchiveWriter::new(Spool::new()?, self.compression_level);
