@@ -209,8 +209,11 @@ impl Job<'_> {
     /// The export proper, with the org's lock held.
     async fn export_locked(&self, db: &mut Db, org: &Org, id: Uuid) -> anyhow::Result<Exported> {
         history::mark_running(&self.history.client, id).await?;
-        let (manifest, spool) = self.read_snapshot(db, org, id).await?;
+        // The org's folder is written through real directories only (a symlinked folder
+        // would put the archive outside the store): checked before anything is read.
         let key = self.store.archive_key(&org.dir, &id.to_string());
+        self.store.check_inside(&key)?;
+        let (manifest, spool) = self.read_snapshot(db, org, id).await?;
         let object_url = self.store.object_url(&key);
         let uploaded = self.upload(&key, &object_url, id, &manifest, spool).await?;
         self.record_completed(org, id, &manifest, &key, &object_url, &uploaded)

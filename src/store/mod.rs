@@ -23,16 +23,21 @@ use object_store::signer::Signer;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::error::{Failure, Kind, fail};
+use crate::redact::redact_url;
 use errors::{store_failure, store_failure_because, store_failure_explained};
 use provider::{Provider, Scheme};
 
 mod address;
+mod download;
 mod errors;
 pub mod layout;
 mod provider;
+mod source;
 mod upload;
 
+pub use address::RecordedArchive;
 pub use errors::StoreErrorReason;
+pub use source::ArchiveSource;
 pub use upload::{ChunkSink, Upload, Uploaded};
 
 /// The longest a presigned link may live (S3 and GCS V4 signatures: 7 days).
@@ -96,6 +101,7 @@ impl Store {
     /// contacted yet ([`Store::preflight`] does).
     pub fn open(config: &StoreConfig) -> anyhow::Result<Store> {
         let spec = config.url.as_str();
+        let shown = redact_url(spec);
         let root = match Scheme::of(spec)? {
             Scheme::Cloud(provider) => return Store::open_cloud(provider, config),
             Scheme::Path if spec.trim().is_empty() => {
@@ -105,12 +111,12 @@ impl Store {
                 ));
             }
             Scheme::Path => std::path::absolute(spec)
-                .with_context(|| format!("store path {spec:?}"))
+                .with_context(|| format!("store path {shown:?}"))
                 .map_err(|e| fail(Kind::Usage, format!("{e:#}")))?,
             Scheme::File => layout::file_url_to_path(spec).ok_or_else(|| {
                 fail(
                     Kind::Usage,
-                    format!("invalid store URL {spec:?}; write file:///absolute/dir"),
+                    format!("invalid store URL {shown:?}; write file:///absolute/dir"),
                 )
             })?,
         };
@@ -118,7 +124,7 @@ impl Store {
             return Err(fail(
                 Kind::Usage,
                 format!(
-                    "the store {spec:?} is the file system's root; write file:///absolute/dir or a directory"
+                    "the store {shown:?} is the file system's root; write file:///absolute/dir or a directory"
                 ),
             ));
         }
@@ -156,19 +162,15 @@ impl Store {
     }
 
     fn open_cloud(provider: Provider, config: &StoreConfig) -> anyhow::Result<Store> {
-        let url = url::Url::parse(&config.url).map_err(|e| {
-            fail(
-                Kind::Usage,
-                format!("invalid store URL {:?}: {e}", config.url),
-            )
-        })?;
+        let shown = redact_url(&config.url);
+        let url = url::Url::parse(&config.url)
+            .map_err(|e| fail(Kind::Usage, format!("invalid store URL {shown:?}: {e}")))?;
         let bucket = url.host_str().unwrap_or_default().to_string();
         if bucket.is_empty() {
             return Err(fail(
                 Kind::Usage,
                 format!(
-                    "store URL {:?} names no bucket; write {}://bucket/prefix",
-                    config.url,
+                    "store URL {shown:?} names no bucket; write {}://bucket/prefix",
                     provider.scheme()
                 ),
             ));
