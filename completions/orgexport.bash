@@ -468,7 +468,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__restore)
-            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --fill --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --fill --fill-secrets --max-value-bytes --database-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -479,6 +479,14 @@ _orgexport() {
                     return 0
                     ;;
                 --fill)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fill-secrets)
+                    COMPREPLY=($(compgen -W "random" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-value-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

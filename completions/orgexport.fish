@@ -112,7 +112,9 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s q -l quiet
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l target-url -d 'The database to load into: a postgres:// URL or key=value conninfo (PG* variables fill what it leaves out, as for --database-url)' -r
-complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l fill -d 'A value for a column the archive does not hold (a NOT NULL secret): schema.table.column=SQL, evaluated per row (repeatable)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l fill -d 'A value for a column the archive does not hold (a NOT NULL secret): schema.table.column=SQL, evaluated per row; the column may be a glob (\'*.token=gen_random_uuid()::text\') (repeatable)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l fill-secrets -d 'Fill every NOT NULL secret column the archive lacks (and no --fill names) with a random value of its type' -r -f -a "random\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l max-value-bytes -d 'The largest manifest or row the archive may hold (e.g. 64MiB); a larger one is refused as it is read, never held in memory' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F

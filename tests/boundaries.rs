@@ -313,3 +313,71 @@ fn verify_of_a_device_or_special_file_says_what_it_is() {
             .run();
     }
 }
+
+#[test]
+fn out_of_range_numbers_and_unknown_store_keys_exit_2_before_connecting() {
+    let cwd = TempDir::new();
+    // Nothing listens on port 1: getting past the settings would be exit 5.
+    let nowhere = "postgres://nobody@127.0.0.1:1/x";
+    let config = cwd.path().join("typo.toml");
+    std::fs::write(&config, "[store]\naws_regoin = \"eu-west-1\"\n").unwrap();
+    let config = config.to_str().unwrap().to_string();
+    for (args, says) in [
+        (
+            vec![
+                "run",
+                "--org",
+                "a",
+                "--max-rows-per-table",
+                "18446744073709551615",
+            ],
+            "--max-rows-per-table",
+        ),
+        (
+            vec!["run", "--org", "a", "--link-ttl", "1ns"],
+            "under one second",
+        ),
+        (
+            vec![
+                "link",
+                "01a22770-0000-7000-8000-000000000000",
+                "--ttl",
+                "500ms",
+            ],
+            "under one second",
+        ),
+        (
+            vec!["list", "--config", &config, "--store", "/tmp"],
+            "aws_regoin is not a store option",
+        ),
+    ] {
+        Orgexport::new()
+            .current_dir(cwd.path())
+            .args(&args)
+            .args(["--database-url", nowhere])
+            .code(2)
+            .stderr_has(says)
+            .run();
+    }
+    std::fs::write(cwd.path().join("orgexport.toml"), "lock_timeout = \"0s\"\n").unwrap();
+    Orgexport::new()
+        .current_dir(cwd.path())
+        .args(["list", "--database-url", nowhere])
+        .code(2)
+        .stderr_has("lock_timeout = 0s would let the export wait forever")
+        .run();
+}
+
+#[test]
+fn a_store_on_proc_is_refused_at_once() {
+    let db = two_orgs();
+    let started = std::time::Instant::now();
+    Orgexport::new()
+        .args(["run", "--org", "acme"])
+        .database(&db)
+        .store("/proc/self")
+        .code(6)
+        .stderr_has("is on procfs, not a directory for archives")
+        .run();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
