@@ -272,7 +272,7 @@ pub struct RunArgs {
     pub compression_level: Option<u32>,
 
     /// Write at most N rows per section (the manifest says capped and gives total_count)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
     pub max_rows_per_table: Option<u64>,
 
     #[command(flatten)]

@@ -176,6 +176,7 @@ impl Settings {
             }
             _ => {}
         }
+        check_ranges(&settings)?;
         if !matches!(cli.command, Command::Completions(_)) {
             settings.connect = ConnectOptions::resolve(settings.database_url.as_deref())
                 .map_err(|e| (kind_of(&e), one_line(&e)));
@@ -247,6 +248,48 @@ impl Settings {
 struct Source<'a> {
     name: &'a Path,
     text: &'a str,
+}
+
+/// Whether `key` is an option of one of the providers' builders (`object_store`'s own names).
+fn is_provider_option(key: &str) -> bool {
+    use std::str::FromStr;
+    object_store::aws::AmazonS3ConfigKey::from_str(key).is_ok()
+        || object_store::gcp::GoogleConfigKey::from_str(key).is_ok()
+        || object_store::azure::AzureConfigKey::from_str(key).is_ok()
+}
+
+/// Values that parse but make no sense, refused before anything connects (exit 2): a link
+/// that expires as it is printed, a lock or idle timeout of 0 (which PostgreSQL reads as
+/// "wait forever").
+fn check_ranges(settings: &Settings) -> anyhow::Result<()> {
+    if settings.link_ttl < Duration::from_secs(1) {
+        let ttl = match settings.link_ttl {
+            d if d.is_zero() => "is 0".to_string(),
+            d => format!("{} is under one second", humantime::format_duration(d)),
+        };
+        return Err(fail(
+            Kind::Usage,
+            format!("the link TTL {ttl}: the link would be expired when printed; use e.g. 15m"),
+        ));
+    }
+    for (key, value) in [
+        ("lock_timeout", settings.guards.lock_timeout),
+        (
+            "idle_in_transaction_timeout",
+            settings.guards.idle_in_transaction_timeout,
+        ),
+    ] {
+        if value < Duration::from_millis(1) {
+            return Err(fail(
+                Kind::Usage,
+                format!(
+                    "{key} = {} would let the export wait forever (PostgreSQL reads 0 as no limit); use e.g. 10s",
+                    humantime::format_duration(value)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Source<'_> {
@@ -356,6 +399,17 @@ impl Source<'_> {
         }
         if let Some(n) = table.max_parts_in_flight {
             store.max_parts_in_flight = n.clamp(1, 64);
+        }
+        // Checked whatever store the flags name: a misspelled key is never silently ignored
+        // (a local store ignores provider options, so it would never be told otherwise).
+        if let Some(key) = table.options.keys().find(|k| !is_provider_option(k)) {
+            return Err(fail(
+                Kind::Usage,
+                format!(
+                    "{}: [store] {key} is not a store option (known: url, part_size_mib, max_parts_in_flight, and the S3, GCS and Azure options such as aws_region, aws_endpoint, google_service_account, azure_storage_account_name)",
+                    self.name.display()
+                ),
+            ));
         }
         store.options = table.options.clone();
         Ok((table.url.clone(), store))

@@ -569,6 +569,24 @@ pub struct ExportRow {
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+impl ExportRow {
+    /// The key of this export's archive in `store`, only if the row describes an archive of
+    /// that store ([`crate::store::Store::owned_key`], the store boundary); the refusal names
+    /// the row.
+    pub fn owned_key(
+        &self,
+        store: &crate::store::Store,
+    ) -> anyhow::Result<object_store::path::Path> {
+        let id = self.id.to_string();
+        store.owned_key(&crate::store::RecordedArchive {
+            export_id: &id,
+            org_key: &self.org_key,
+            org_lookup: &self.org_lookup,
+            object_url: self.object_url.as_deref().unwrap_or_default(),
+        })
+    }
+}
+
 fn export_row(row: &tokio_postgres::Row) -> ExportRow {
     ExportRow {
         id: row.get("id"),

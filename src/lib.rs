@@ -14,6 +14,7 @@ pub mod export;
 pub mod history;
 pub mod org;
 pub mod output;
+pub mod redact;
 pub mod restore;
 pub mod retention;
 pub mod store;

@@ -1,6 +1,7 @@
 //! Retention (`prune`): deleting a completed export's archive and sidecar from the store and
 //! marking its history row `pruned` — only objects under the configured store and prefix
-//! whose names are the row's export id, whatever the row's `object_url` says, and the row is
+//! whose names are the row's export id, in the row's org folder, reached through no symbolic
+//! link ([`Store::owned_key`]), whatever the row's `object_url` says, and the row is
 //! marked only once its objects are confirmed gone. Which exports a rule selects is the
 //! history's query; what is printed is the command's.
 
@@ -25,11 +26,7 @@ pub async fn prune(
     dry_run: bool,
 ) -> anyhow::Result<Pruned> {
     let id = export.id.to_string();
-    let key = match export
-        .object_url
-        .as_deref()
-        .map(|url| store.owned_key(url, &id))
-    {
+    let key = match export.object_url.as_ref().map(|_| export.owned_key(store)) {
         Some(Ok(key)) => Some(key),
         Some(Err(err)) => return Ok(Pruned::Refused(err)),
         None => None,

@@ -215,11 +215,8 @@ fn store_folders_come_from_the_canonical_key_and_hostile_names_work_end_to_end()
     );
     // verify and link work on every archive; prune removes every one of them.
     for id in &ids {
-        Orgexport::new()
-            .current_dir(store.path())
-            .args(["verify", id])
-            .database(&db)
-            .run();
+        // By id, only inside the store it was exported to (issue 20): --store is given.
+        Orgexport::on(&db, &store, &["verify", id]).run();
         let link = Orgexport::on(&db, &store, &["link", id]).run();
         let path = url::Url::parse(link.last_stdout_line())
             .unwrap()

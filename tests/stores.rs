@@ -49,10 +49,16 @@ fn history(db: &TestDb) -> (String, Option<String>, Option<i64>, Option<String>)
 
 /// `orgexport link ID --ttl 5s`: the fresh link downloads, and is refused once expired (5 s:
 /// a loaded machine must not expire it before the first download).
-fn assert_fresh_link_works_then_expires(db: &TestDb, id: &str, env: &[(&'static str, String)]) {
+fn assert_fresh_link_works_then_expires(
+    db: &TestDb,
+    store: &str,
+    id: &str,
+    env: &[(&'static str, String)],
+) {
     let fresh = Orgexport::new()
         .args(["link", id, "--ttl", "5s"])
         .database(db)
+        .store(store)
         .envs(env.iter().cloned())
         .run();
     let short = fresh.last_stdout_line().to_string();
@@ -133,7 +139,7 @@ fn s3_export_uploads_and_its_presigned_link_downloads_the_exact_archive() {
     let unsigned = link.split('?').next().unwrap();
     assert_eq!(http_get(unsigned).0, 403);
     assert_eq!(http_get(&tamper(link)).0, 403);
-    assert_fresh_link_works_then_expires(&db, id, &s3.env());
+    assert_fresh_link_works_then_expires(&db, &format!("s3://{S3_BUCKET}/nightly"), id, &s3.env());
     let cwd = TempDir::new();
     let audited =
         db.scalar_i64("SELECT count(*) FROM orgexport.audit_log WHERE action = 'link.issued'");
@@ -151,6 +157,7 @@ fn s3_export_uploads_and_its_presigned_link_downloads_the_exact_archive() {
         .current_dir(cwd.path())
         .args(["verify", id])
         .database(&db)
+        .store(format!("s3://{S3_BUCKET}/nightly"))
         .envs(s3.env())
         .run();
 }
@@ -386,7 +393,7 @@ fn azure_export_uploads_and_its_sas_link_downloads_the_exact_archive() {
 
     // A fresh SAS link from `link`, valid for one second, is refused once expired.
     let id = export["export_id"].as_str().unwrap();
-    assert_fresh_link_works_then_expires(&db, id, &azurite.env());
+    assert_fresh_link_works_then_expires(&db, "az://exports/prod", id, &azurite.env());
 
     run_with(&db, "az://no-such-container/x", &azurite.env())
         .code(6)
@@ -429,6 +436,7 @@ fn gcs_links_are_v4_signed_with_the_service_account_key() {
     let run = Orgexport::new()
         .args(["link", &id, "--ttl", "10m"])
         .database(&db)
+        .store("gs://gcs-exports")
         .env("GOOGLE_SERVICE_ACCOUNT_KEY", account.to_string())
         .run();
     let link = url::Url::parse(run.last_stdout_line()).unwrap();

@@ -17,9 +17,10 @@ pub async fn run(settings: &Settings, args: &LinkArgs, report: Reporter) -> anyh
     let id = parse_export_id(&args.export_id)?;
     let mut sessions = connect_sessions(settings).await?;
     prepare_history(&mut sessions.history, &report).await?;
-    let (export, object_url) = completed_export(&sessions.history, id).await?;
+    let (export, _) = completed_export(&sessions.history, id).await?;
     let ttl = settings.link_ttl;
-    let (store, key) = Store::locate(&object_url, &settings.store).await?;
+    let store = Store::open(&settings.store)?;
+    let key = export.owned_key(&store)?;
     let link = store.link(&key, ttl).await?;
     history::audit(
         &sessions.history.client,

@@ -20,7 +20,7 @@ use crate::scope::catalog::Catalog;
 use crate::scope::config::ScopeConfig;
 use crate::scope::model::Scope;
 use crate::scope::rules;
-use crate::store::Store;
+use crate::store::{ArchiveSource, Store};
 
 /// The two sessions of a command: one reads (and holds the org lock and the snapshot), one
 /// writes history — the reading one is inside a read-only transaction most of the time.
@@ -84,21 +84,25 @@ pub async fn load_scope(db: &Db, config: &ScopeConfig) -> anyhow::Result<(Catalo
     Ok((catalog, scope))
 }
 
-/// Where an archive named on the command line is (`verify`, `restore`): an export id is
-/// looked up in the history (with the row that vouches for it), a path or URL is taken as is.
-pub async fn archive_location(
+/// An archive named on the command line (`verify`, `restore`): an export id is looked up in
+/// the history and acted on only inside the configured store ([`history::ExportRow::owned_key`]),
+/// with the row that vouches for it; a path, store address or download link is the operator's
+/// explicit choice and taken as is.
+pub async fn locate_archive(
     settings: &Settings,
     source: &str,
     report: &Reporter,
-) -> anyhow::Result<(String, Option<history::ExportRow>)> {
+) -> anyhow::Result<(ArchiveSource, Option<history::ExportRow>)> {
     if uuid::Uuid::parse_str(source).is_err() {
-        return Ok((source.to_string(), None));
+        return Ok((ArchiveSource::typed(source, &settings.store).await?, None));
     }
     let id = crate::commands::link::parse_export_id(source)?;
     let sessions = connect_sessions(settings).await?;
     read_history(&sessions.history, report).await?;
-    let (export, url) = completed_export(&sessions.history, id).await?;
-    Ok((url, Some(export)))
+    let (export, _) = completed_export(&sessions.history, id).await?;
+    let store = Store::open(&settings.store)?;
+    let key = export.owned_key(&store)?;
+    Ok((ArchiveSource::Object { store, key }, Some(export)))
 }
 
 /// The archive URL of a completed export, or a usage error saying why there is none.

@@ -30,6 +30,7 @@ pub async fn run(
         render: settings.render,
         report: &report,
         cancel: &cancel,
+        observer: &sessions.history.client,
     };
     let preview = preview(&mut sessions.db, &catalog, &scope, &org, &counting).await?;
     if report.output.json {

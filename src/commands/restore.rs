@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RestoreArgs;
-use crate::commands::{archive_location, load_scope};
+use crate::commands::{load_scope, locate_archive};
 use crate::config::Settings;
 use crate::db::connect::connect;
 use crate::error::{Kind, fail};
@@ -18,7 +18,6 @@ use crate::history;
 use crate::output::{Reporter, human_count};
 use crate::restore::load::SectionOutcome;
 use crate::restore::transaction::{self, Request, Restored, Source, Target, total_cleared};
-use crate::store::Store;
 
 pub async fn run(
     settings: &Settings,
@@ -33,14 +32,13 @@ pub async fn run(
     let started = Instant::now();
 
     // The archive: by export id through the history, or by path or URL.
-    let (object_url, recorded) = archive_location(settings, &args.source, &report).await?;
-    let (store, key) = Store::locate(&object_url, &settings.store).await?;
+    let (archive, recorded) = locate_archive(settings, &args.source, &report).await?;
     let source = Source {
-        url: store.object_url(&key),
-        sidecar: store.read_small(&Store::sidecar_of(&key)).await?,
+        url: archive.describe(),
+        sidecar: archive.sidecar().await?,
         recorded,
     };
-    let reader = store.open_read(&key).await?;
+    let reader = archive.open_read().await?;
 
     // The target, and what its catalog says about scope (the references keys flow along).
     let options = restore

@@ -4,33 +4,37 @@
 use serde_json::json;
 
 use crate::cli::VerifyArgs;
-use crate::commands::archive_location;
+use crate::commands::locate_archive;
 use crate::config::Settings;
 use crate::error::{Kind, fail};
 use crate::export::verify::{check_recorded, check_sidecar, verify_archive};
 use crate::output::{Reporter, human_bytes};
-use crate::store::Store;
 
 pub async fn run(settings: &Settings, args: &VerifyArgs, report: Reporter) -> anyhow::Result<()> {
-    let (object_url, recorded) = archive_location(settings, &args.target, &report).await?;
-    let (store, key) = Store::locate(&object_url, &settings.store).await?;
-    let reader = store.open_read(&key).await?;
+    let (source, recorded) = locate_archive(settings, &args.target, &report).await?;
+    let reader = source.open_read().await?;
     let mut verdict = tokio::task::spawn_blocking(move || verify_archive(reader)).await?;
-    // The manifest inside is the reference; the sidecar (or the history row) adds the
-    // size and digest check. An archive on its own — what a customer downloads — verifies.
-    let mut checked_against = "the manifest inside";
-    match store.read_small(&Store::sidecar_of(&key)).await? {
-        Some(sidecar) => {
-            check_sidecar(&mut verdict, &sidecar);
-            checked_against = "its manifest and sidecar";
-        }
-        None => {
-            if let Some(export) = &recorded {
-                check_recorded(&mut verdict, export.bytes, export.sha256.as_deref());
-                checked_against = "its manifest and history row";
+    // The manifest inside is the reference. By export id, the history row is the authority
+    // on size and digest, whatever the sidecar beside the archive says; the sidecar is
+    // checked too when there is one. An archive on its own — what a customer downloads —
+    // verifies against its manifest alone.
+    let sidecar = source.sidecar().await?;
+    let checked_against = match (&recorded, &sidecar) {
+        (Some(export), sidecar) => {
+            check_recorded(&mut verdict, export.bytes, export.sha256.as_deref());
+            if let Some(sidecar) = sidecar {
+                check_sidecar(&mut verdict, sidecar);
+                "its manifest, sidecar and history row"
+            } else {
+                "its manifest and history row"
             }
         }
-    }
+        (None, Some(sidecar)) => {
+            check_sidecar(&mut verdict, sidecar);
+            "its manifest and sidecar"
+        }
+        (None, None) => "the manifest inside",
+    };
     if report.output.json {
         report.json(&json!({
             "ok": verdict.ok(),
@@ -53,7 +57,7 @@ pub async fn run(settings: &Settings, args: &VerifyArgs, report: Reporter) -> an
         None => Ok(()),
         Some(first) => Err(fail(
             Kind::ExportFailed,
-            format!("{} is not a sound archive: {first}", store.object_url(&key)),
+            format!("{} is not a sound archive: {first}", source.describe()),
         )),
     }
 }

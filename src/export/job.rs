@@ -17,6 +17,7 @@ use crate::export::archive::{
     ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionManifest, Sidecar, Spool,
     assemble,
 };
+use crate::export::locks::ReadLocks;
 use crate::export::manifest::FORMAT;
 use crate::export::snapshot::Snapshot;
 use crate::history::{self, Completed, NewExport, Status};
@@ -208,8 +209,11 @@ impl Job<'_> {
     /// The export proper, with the org's lock held.
     async fn export_locked(&self, db: &mut Db, org: &Org, id: Uuid) -> anyhow::Result<Exported> {
         history::mark_running(&self.history.client, id).await?;
-        let (manifest, spool) = self.read_snapshot(db, org, id).await?;
+        // The org's folder is written through real directories only (a symlinked folder
+        // would put the archive outside the store): checked before anything is read.
         let key = self.store.archive_key(&org.dir, &id.to_string());
+        self.store.check_inside(&key)?;
+        let (manifest, spool) = self.read_snapshot(db, org, id).await?;
         let object_url = self.store.object_url(&key);
         let uploaded = self.upload(&key, &object_url, id, &manifest, spool).await?;
         self.record_completed(org, id, &manifest, &key, &object_url, &uploaded)
@@ -246,7 +250,15 @@ impl Job<'_> {
                     .section_sql(s, &key, self.max_rows, self.render)
             })
             .collect();
-        let snapshot = Snapshot::begin(&mut db.client).await?;
+        let locks = ReadLocks::of(self.catalog, self.scope);
+        let snapshot = Snapshot::begin(
+            &mut db.client,
+            &locks,
+            &self.history.client,
+            &self.report,
+            self.cancel,
+        )
+        .await?;
         let snapshot_at = snapshot.snapshot_at.clone();
         let server_version = snapshot.server_version.clone();
         let mut writer = ArchiveWriter::new(Spool::new()?, self.compression_level);

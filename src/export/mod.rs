@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod copy;
 pub mod job;
+pub mod locks;
 pub mod manifest;
 pub mod preview;
 pub mod render;

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::connect::Db;
 use crate::db::quote_ident;
 use crate::error::{Kind, kind_of};
+use crate::export::locks::ReadLocks;
 use crate::export::snapshot::Snapshot;
 use crate::org::{self, Org};
 use crate::output::Reporter;
@@ -42,6 +43,8 @@ pub struct Counting<'a> {
     pub render: RenderMode,
     pub report: &'a Reporter,
     pub cancel: &'a CancellationToken,
+    /// Another session than the counting one: who blocks the snapshot's table locks.
+    pub observer: &'a tokio_postgres::Client,
 }
 
 /// The preview of an export of `org`.
@@ -218,7 +221,9 @@ async fn count_sections(
         key,
     } = *what;
     let cancel = counting.cancel;
-    let snapshot = Snapshot::begin(client).await?;
+    let locks = ReadLocks::of(catalog, scope);
+    let snapshot =
+        Snapshot::begin(client, &locks, counting.observer, counting.report, cancel).await?;
     let mut counts = Vec::with_capacity(selected.len());
     for section in selected {
         let sql = planner.section_sql(section, key, None, counting.render);

@@ -1,7 +1,8 @@
 //! The one `REPEATABLE READ, READ ONLY` transaction every section is read in: one consistent
 //! point in time, so the counts in the leading manifest are exactly the rows that follow.
 //! It runs with `row_security = off`: a table whose row-level security would hide rows from
-//! this role fails the export by name instead of exporting part of it (DESIGN §2).
+//! this role fails the export by name instead of exporting part of it (DESIGN §2). The tables
+//! it reads are locked before the snapshot is taken, so DDL cannot empty them under it.
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
@@ -11,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Kind, fail};
 use crate::export::archive::ArchiveWriter;
 use crate::export::copy::BinaryRows;
+use crate::export::locks::ReadLocks;
 use crate::export::render::{LARGE_VALUE, RowRenderer};
+use crate::output::Reporter;
 use crate::scope::plan::SectionSql;
 use crate::store::ChunkSink;
 
@@ -23,8 +26,24 @@ pub struct Snapshot<'c> {
 }
 
 impl<'c> Snapshot<'c> {
-    /// Opens the transaction.
-    pub async fn begin(client: &'c mut Client) -> anyhow::Result<Snapshot<'c>> {
+    /// Opens the transaction and locks every table the export reads (`locks`) *before* the
+    /// first query takes the snapshot (`locks.rs` says why). A lock not granted within
+    /// `lock_timeout` fails naming the session in the way, as `observer` (another session)
+    /// sees it.
+    pub async fn begin(
+        client: &'c mut Client,
+        locks: &ReadLocks,
+        observer: &Client,
+        report: &Reporter,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Snapshot<'c>> {
+        // Both outside the transaction: any query inside it would take the snapshot.
+        let lock = locks.statement(client, report).await?;
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .context("starting the snapshot transaction")?
+            .get(0);
         let txn = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
@@ -32,6 +51,20 @@ impl<'c> Snapshot<'c> {
             .start()
             .await
             .context("starting the snapshot transaction")?;
+        if !lock.is_empty() {
+            // Simple protocol, a utility statement: no snapshot is taken.
+            // Waiting behind DDL is interruptible (the caller cancels the statement server-side).
+            let locked = tokio::select! {
+                locked = txn.batch_execute(&lock) => locked,
+                _ = cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
+            };
+            if let Err(err) = locked {
+                if err.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+                    return Err(locks.timed_out(observer, pid).await);
+                }
+                return Err(explain(err).context("locking the tables the export reads"));
+            }
+        }
         // The first statement takes the snapshot; clock_timestamp() is as close to it as we get.
         let row = txn
             .query_one(

@@ -1,7 +1,8 @@
 //! Where objects are, as addresses: the permanent address of an object (what the history
 //! table records and `verify` accepts: `s3://bucket/key`, `file:///…`), the store as the
 //! operator wrote it, and the way back — from an address to its store and key ([`Store::locate`]),
-//! to a key this store owns ([`Store::owned_key`], which `prune` relies on), or to what an
+//! to a key this store owns ([`Store::owned_key`]: the one boundary `link`, `verify`,
+//! `restore` and `prune` cross), or to what an
 //! abandoned local upload left ([`Store::remove_partial`]). Keys are `layout.rs`'s; opening
 //! a store is `mod.rs`'s.
 
@@ -10,6 +11,15 @@ use object_store::path::{Path, PathPart};
 use super::provider::{Provider, Scheme};
 use super::{Location, Store, StoreConfig, layout};
 use crate::error::{Kind, fail};
+use crate::redact::redact_url;
+
+/// What a history row says about an export's archive: the input of the boundary check.
+pub struct RecordedArchive<'a> {
+    pub export_id: &'a str,
+    pub org_key: &'a str,
+    pub org_lookup: &'a str,
+    pub object_url: &'a str,
+}
 
 impl Store {
     /// The object's permanent address (what the history table records): never a signed URL.
@@ -42,21 +52,25 @@ impl Store {
     /// `file:///…` or a local path. Cloud options come from `config` when its scheme matches.
     /// A local store's root is the directory above the org's directory, as `run` lays it out.
     pub async fn locate(url: &str, config: &StoreConfig) -> anyhow::Result<(Store, Path)> {
+        let shown = redact_url(url);
         let path = match Scheme::of(url)? {
             Scheme::Cloud(provider) => return Store::locate_cloud(provider, url, config),
             Scheme::File => layout::file_url_to_path(url).ok_or_else(|| {
                 fail(
                     Kind::Usage,
-                    format!("cannot open {url:?}: expected s3://, gs://, az://, file:// or a path"),
+                    format!(
+                        "cannot open {shown:?}: expected s3://, gs://, az://, https://, file:// or a path"
+                    ),
                 )
             })?,
             Scheme::Path => {
-                std::path::absolute(url).map_err(|e| fail(Kind::Usage, format!("{url}: {e}")))?
+                std::path::absolute(url).map_err(|e| fail(Kind::Usage, format!("{shown}: {e}")))?
             }
         };
         let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
-            return Err(fail(Kind::Usage, format!("{url} does not name a file")));
+            return Err(fail(Kind::Usage, format!("{shown} does not name a file")));
         };
+        refuse_special_file(&path)?;
         let (root, key) = match (dir.parent(), dir.file_name()) {
             (Some(root), Some(org)) => (
                 root.to_path_buf(),
@@ -92,34 +106,45 @@ impl Store {
         Ok((store, key))
     }
 
-    /// The key of export `export_id`'s archive from its recorded address, only if it lies
-    /// under this store and prefix and names that export: `prune` deletes nothing else,
-    /// whatever a history row says.
-    pub fn owned_key(&self, object_url: &str, export_id: &str) -> anyhow::Result<Path> {
-        let outside = || {
+    /// The key of a history row's archive, only when the row describes an archive of this
+    /// store: its address lies under the store and prefix (no `..`), in the folder the row's
+    /// org key gives ([`layout::is_org_dir`]), named by the row's export id, and — for a local
+    /// store — no symbolic link on the resolved path below the store's root. The one boundary
+    /// `link`, `verify`, `restore` and `prune` cross before they sign, read or delete anything,
+    /// whatever a history row says. Refusals name the row: exit 2, or 6 for a symlink.
+    pub fn owned_key(&self, row: &RecordedArchive) -> anyhow::Result<Path> {
+        let refuse = |why: &str| {
             fail(
                 Kind::Usage,
                 format!(
-                    "export {export_id}'s archive {object_url} is not under the configured store {}; not deleted (prune only deletes under --store)",
-                    self.display()
+                    "export {}'s history row is refused: its archive {} is not under the configured store {} as export {} of org key {} ({why}); nothing was signed, read or deleted — pass the --store it was exported to",
+                    row.export_id,
+                    redact_url(row.object_url),
+                    self.display(),
+                    row.export_id,
+                    row.org_key,
                 ),
             )
         };
         let key = match &self.location {
             Location::Cloud { provider, bucket } => {
-                let rest = object_url
+                let rest = row
+                    .object_url
                     .strip_prefix(&format!("{}://{bucket}/", provider.scheme()))
-                    .ok_or_else(outside)?;
-                Path::parse(rest).map_err(|_| outside())?
+                    .ok_or_else(|| refuse("another store or bucket"))?;
+                Path::parse(rest).map_err(|_| refuse("not a valid key"))?
             }
             Location::Local { root } => {
-                let path = layout::file_url_to_path(object_url).ok_or_else(outside)?;
-                let relative = path.strip_prefix(root).map_err(|_| outside())?;
+                let path = layout::file_url_to_path(row.object_url)
+                    .ok_or_else(|| refuse("not a file:// URL"))?;
+                let relative = path
+                    .strip_prefix(root)
+                    .map_err(|_| refuse("outside the store's directory"))?;
                 if relative
                     .components()
                     .any(|c| !matches!(c, std::path::Component::Normal(_)))
                 {
-                    return Err(outside());
+                    return Err(refuse("the path climbs with `..`"));
                 }
                 Path::from_iter(
                     relative
@@ -128,11 +153,60 @@ impl Store {
                 )
             }
         };
-        let under_prefix = key.prefix_matches(&self.prefix);
-        if !under_prefix || !layout::names_export(&key, export_id) {
-            return Err(outside());
+        if !key.prefix_matches(&self.prefix) {
+            return Err(refuse("outside the store's prefix"));
         }
+        let parts: Vec<PathPart> = key
+            .prefix_match(&self.prefix)
+            .into_iter()
+            .flatten()
+            .collect();
+        let [folder, _file] = parts.as_slice() else {
+            return Err(refuse("not <org folder>/<export id>.json.gz"));
+        };
+        if !layout::names_export(&key, row.export_id) {
+            return Err(refuse("named for another export"));
+        }
+        if !layout::is_org_dir(folder.as_ref(), row.org_key, row.org_lookup) {
+            return Err(refuse("in another org's folder"));
+        }
+        self.check_inside(&key).map_err(|e| {
+            e.context(format!(
+                "export {}'s history row is refused; nothing was signed, read or deleted",
+                row.export_id
+            ))
+        })?;
         Ok(key)
+    }
+
+    /// For a local store: no symbolic link on the way from the root to `key` (checked on the
+    /// file system, not the text), so nothing is read, written or deleted outside the root
+    /// through a link planted in the store. `run` checks the key it writes; `owned_key` the
+    /// keys it hands out. A cloud store has no links.
+    pub fn check_inside(&self, key: &Path) -> anyhow::Result<()> {
+        let Location::Local { root } = &self.location else {
+            return Ok(());
+        };
+        let mut path = root.clone();
+        for part in key.as_ref().split('/') {
+            path.push(part);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(fail(
+                        Kind::Store,
+                        format!(
+                            "{} is a symbolic link inside the store {}: the store is only read and written through real directories; remove the link",
+                            path.display(),
+                            self.display()
+                        ),
+                    ));
+                }
+                Ok(_) => {}
+                // Not there (yet): nothing below it can be a link.
+                Err(_) => break,
+            }
+        }
+        Ok(())
     }
 
     /// Removes what an abandoned (killed) export left behind at `object_url` (the address its
@@ -153,4 +227,37 @@ impl Store {
             }
         }
     }
+}
+
+/// An archive path the operator typed must be a regular file (or not exist yet, which reading
+/// reports): a device, FIFO, socket or directory is named for what it is, before anything
+/// reads from it (`verify /dev/zero` would otherwise read forever or report an empty file).
+fn refuse_special_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(fail(
+        Kind::Usage,
+        format!(
+            "{} is {what}, not an archive; name an archive file (<id>.json.gz), a store URL or an export id",
+            path.display()
+        ),
+    ))
 }

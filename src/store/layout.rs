@@ -85,6 +85,30 @@ pub fn names_export(archive: &Path, export_id: &str) -> bool {
     archive.filename() == Some(&format!("{export_id}.json.gz"))
 }
 
+/// Whether `folder` (as the key holds it) is the org folder of org key `key`: `<slug>-<key
+/// part>` as [`org_dir`] makes it for that key (a uuid key either way, since whether the root
+/// is uuid-keyed is not recorded), or the earlier layout's folder, the org's lookup as typed.
+pub fn is_org_dir(folder: &str, key: &str, lookup: &str) -> bool {
+    if folder == Path::from_iter([lookup]).as_ref() {
+        return true;
+    }
+    let uuid = uuid::Uuid::parse_str(key).is_ok();
+    let mut parts = vec![key_part(key, false)];
+    if uuid {
+        parts.push(key_part(key, true));
+    }
+    parts.iter().any(|part| {
+        folder.strip_suffix(part.as_str()).is_some_and(|slug| {
+            slug.strip_suffix('-').is_some_and(|slug| {
+                !slug.is_empty()
+                    && slug
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
+        })
+    })
+}
+
 /// The local path a `file://` URL names; `None` for another scheme, or a URL that names no
 /// local absolute path (`file://host/…`).
 pub fn file_url_to_path(url: &str) -> Option<PathBuf> {
@@ -137,6 +161,17 @@ mod tests {
             "exports/prod/acme-1/abc.manifest.json"
         );
         assert!(names_export(&key, "abc"));
+        assert!(is_org_dir("acme-1", "1", "acme"));
+        assert!(is_org_dir("acme-corporation-1", "1", "Acme Corporation"));
+        assert!(is_org_dir("Acme Corporation", "1", "Acme Corporation"));
+        assert!(is_org_dir("x-a_2db", "a-b", "x"));
+        assert!(!is_org_dir("acme-2", "1", "acme"));
+        assert!(!is_org_dir("acme-11", "1", "acme"));
+        assert!(!is_org_dir("-1", "1", "acme"));
+        assert!(!is_org_dir("payroll", "1", "acme"));
+        let uuid = "0192f6c4-5b1e-7c3a-9d2f-4e8a1b2c3d4e";
+        assert!(is_org_dir(&org_dir(Some("a"), uuid, true), uuid, "a"));
+        assert!(is_org_dir(&org_dir(Some("a"), uuid, false), uuid, "a"));
         assert!(!names_export(&key, "abd"));
     }
 

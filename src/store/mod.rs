@@ -23,20 +23,28 @@ use object_store::signer::Signer;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::error::{Failure, Kind, fail};
+use crate::redact::redact_url;
 use errors::{store_failure, store_failure_because, store_failure_explained};
 use provider::{Provider, Scheme};
 
 mod address;
+mod download;
 mod errors;
 pub mod layout;
 mod provider;
+mod source;
 mod upload;
 
+pub use address::RecordedArchive;
 pub use errors::StoreErrorReason;
+pub use source::ArchiveSource;
 pub use upload::{ChunkSink, Upload, Uploaded};
 
 /// The longest a presigned link may live (S3 and GCS V4 signatures: 7 days).
 const MAX_LINK_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The longest the store probe may take (credentials, bucket, a write and a read).
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Upload part size for a local directory.
 const LOCAL_PART_SIZE: usize = 1 << 20;
@@ -96,6 +104,7 @@ impl Store {
     /// contacted yet ([`Store::preflight`] does).
     pub fn open(config: &StoreConfig) -> anyhow::Result<Store> {
         let spec = config.url.as_str();
+        let shown = redact_url(spec);
         let root = match Scheme::of(spec)? {
             Scheme::Cloud(provider) => return Store::open_cloud(provider, config),
             Scheme::Path if spec.trim().is_empty() => {
@@ -105,12 +114,12 @@ impl Store {
                 ));
             }
             Scheme::Path => std::path::absolute(spec)
-                .with_context(|| format!("store path {spec:?}"))
+                .with_context(|| format!("store path {shown:?}"))
                 .map_err(|e| fail(Kind::Usage, format!("{e:#}")))?,
             Scheme::File => layout::file_url_to_path(spec).ok_or_else(|| {
                 fail(
                     Kind::Usage,
-                    format!("invalid store URL {spec:?}; write file:///absolute/dir"),
+                    format!("invalid store URL {shown:?}; write file:///absolute/dir"),
                 )
             })?,
         };
@@ -118,7 +127,7 @@ impl Store {
             return Err(fail(
                 Kind::Usage,
                 format!(
-                    "the store {spec:?} is the file system's root; write file:///absolute/dir or a directory"
+                    "the store {shown:?} is the file system's root; write file:///absolute/dir or a directory"
                 ),
             ));
         }
@@ -131,6 +140,7 @@ impl Store {
                 ),
             )
         })?;
+        refuse_pseudo_file_system(&root)?;
         Store::local(root)
     }
 
@@ -156,19 +166,15 @@ impl Store {
     }
 
     fn open_cloud(provider: Provider, config: &StoreConfig) -> anyhow::Result<Store> {
-        let url = url::Url::parse(&config.url).map_err(|e| {
-            fail(
-                Kind::Usage,
-                format!("invalid store URL {:?}: {e}", config.url),
-            )
-        })?;
+        let shown = redact_url(&config.url);
+        let url = url::Url::parse(&config.url)
+            .map_err(|e| fail(Kind::Usage, format!("invalid store URL {shown:?}: {e}")))?;
         let bucket = url.host_str().unwrap_or_default().to_string();
         if bucket.is_empty() {
             return Err(fail(
                 Kind::Usage,
                 format!(
-                    "store URL {:?} names no bucket; write {}://bucket/prefix",
-                    config.url,
+                    "store URL {shown:?} names no bucket; write {}://bucket/prefix",
                     provider.scheme()
                 ),
             ));
@@ -233,6 +239,22 @@ impl Store {
     /// Checks that the store is reachable and writable (creating a local directory if
     /// needed) by writing and deleting a probe object. Failures are `Kind::Store`.
     pub async fn preflight(&self) -> anyhow::Result<()> {
+        // Bounded: a store that neither answers nor fails must not hold the run forever.
+        tokio::time::timeout(PREFLIGHT_TIMEOUT, self.probe())
+            .await
+            .unwrap_or_else(|_| {
+                Err(fail(
+                    Kind::Store,
+                    format!(
+                        "the store {} did not answer the probe within {}s; check it, or choose another --store",
+                        self.display(),
+                        PREFLIGHT_TIMEOUT.as_secs()
+                    ),
+                ))
+            })
+    }
+
+    async fn probe(&self) -> anyhow::Result<()> {
         if matches!(self.location, Location::Cloud { .. }) {
             self.check_bucket().await?;
         }
@@ -400,6 +422,42 @@ impl Store {
             )),
         }
     }
+}
+
+/// A local store must be a directory on a real file system: `/proc`, `/sys` and `/dev` hold
+/// special files whose writes and reads do not behave like files' (`--store /proc/self` made
+/// the probe spin), so they are refused before anything is written.
+fn refuse_pseudo_file_system(root: &std::path::Path) -> anyhow::Result<()> {
+    let not_a_store = |what: &str| {
+        fail(
+            Kind::Store,
+            format!(
+                "the store {} is {what}, not a directory for archives; choose another --store",
+                root.display()
+            ),
+        )
+    };
+    if !std::fs::metadata(root).is_ok_and(|m| m.is_dir()) {
+        return Err(not_a_store("not a directory"));
+    }
+    const PSEUDO: [(i64, &str); 5] = [
+        (0x9fa0, "on procfs"),
+        (0x6265_6572, "on sysfs"),
+        (0x1373, "on devtmpfs"),
+        (0x1cd1, "on devpts"),
+        (0x2738_6d81, "on cgroup2fs"),
+    ];
+    let Ok(c_path) = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()) else {
+        return Ok(());
+    };
+    // SAFETY: statfs fills the zeroed struct from a NUL-terminated path; nothing is retained.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut fs) } == 0
+        && let Some((_, what)) = PSEUDO.iter().find(|(magic, _)| fs.f_type as i64 == *magic)
+    {
+        return Err(not_a_store(what));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -141,6 +141,7 @@ fn build(
         retry_timeout: Duration::from_secs(20),
         ..RetryConfig::default()
     };
+    let store_url = crate::redact::redact_url(store_url);
     let build_error = |e| store_failure(e, format!("cannot open the store {store_url}"));
     // The three builders share no trait, so one macro applies the environment, the URL, the
     // retry policy and the `[store]` options to whichever the provider names.
