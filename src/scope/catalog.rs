@@ -9,8 +9,11 @@ use tokio_postgres::Client;
 
 /// Base type names (`pg_type.typname`) of the columns that can hold a secret (DESIGN §3).
 const TEXT_LIKE_TYPES: &[&str] = &[
-    "text", "varchar", "bpchar", "char", "name", "bytea", "json", "jsonb", "citext",
+    "text", "varchar", "bpchar", "char", "name", "bytea", "json", "jsonb", "citext", "xml",
 ];
+
+/// Base type names whose rendered values have keys (or elements) that may need redacting.
+const KEYED_TYPES: &[&str] = &["json", "jsonb", "xml"];
 
 /// Index of a table in [`Catalog::tables`].
 pub type TableId = usize;
@@ -69,10 +72,11 @@ pub struct Column {
     /// `pg_type` OID (domains keep their own OID): decides how a value is rendered.
     pub type_oid: u32,
     pub not_null: bool,
-    /// text, varchar, char, bytea, json, jsonb, citext (or a domain or array of these): the
+    /// text, varchar, char, bytea, json, jsonb, citext, xml (or a domain or array of these): the
     /// types that can hold a secret (DESIGN §3).
     pub text_like: bool,
-    /// json or jsonb (or a domain or array of these): object keys may need redacting.
+    /// json, jsonb or xml (or a domain or array of these): keys (or elements) may need
+    /// redacting.
     pub json_like: bool,
 }
 
@@ -228,7 +232,7 @@ async fn read_columns(
                 not_null: row.get(3),
                 type_oid: row.get::<_, i64>(4) as u32,
                 text_like: TEXT_LIKE_TYPES.contains(&base.as_str()),
-                json_like: base == "json" || base == "jsonb",
+                json_like: KEYED_TYPES.contains(&base.as_str()),
             });
         }
     }

@@ -49,7 +49,11 @@ pub struct Section {
     /// Exported columns, in table order.
     pub columns: Vec<String>,
     pub excluded_columns: Vec<String>,
-    /// Exported json/jsonb columns whose secret keys are cut out.
+    /// Why each excluded column is out: `(column, reason)` — `name`, `config: …`,
+    /// `generated from …`, `content: …`.
+    pub exclusion_reasons: Vec<(String, String)>,
+    /// Exported columns whose secret json (or xml) keys are cut out: json, jsonb, xml,
+    /// composite and text values (text may hold JSON).
     pub redact_json: Vec<String>,
 }
 

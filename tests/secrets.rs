@@ -1,0 +1,116 @@
+//! Secrets never reach the archive (DESIGN §3), beyond the plain names `real_schemas.rs`
+//! covers: odd word forms and the extra words, keys that look like secrets, json (and xml)
+//! inside strings, credentials by their value. Every secret carries a marker that must appear
+//! nowhere in the archive; every kept value is compared with independent SQL.
+
+mod support;
+
+use support::{Archive, Orgexport, TempDir, TestDb};
+
+const SECRET: &str = "MARKER-SECRET";
+const OTHER: &str = "MARKER-OTHER-ORG";
+
+/// A config file in its own directory (the store directory stays archives-only).
+fn config(text: &str) -> (TempDir, String) {
+    let dir = TempDir::new();
+    let path = dir.path().join("orgexport.toml");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap().to_string();
+    (dir, path)
+}
+
+fn names_fixture() -> TestDb {
+    let db = TestDb::new();
+    db.execute(
+        r#"CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+           CREATE TABLE "ApiKey" (id text PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               label text, "hashedKey" text);
+           -- text keys named like secrets: a reference, not a credential
+           CREATE TABLE "ApiKeyWorkspace" (id text PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               "apiKeyId" text NOT NULL REFERENCES "ApiKey"(id));
+           CREATE TABLE creds (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               "pAsSwOrD" text, "Pass_Word" text, "pass word" text, pass_hash text, pin text,
+               dsn text, "sshKey" text, "authorization" text, pass_rate text, title text,
+               settings jsonb, config text, doc xml);
+           INSERT INTO orgs VALUES (1, 'acme'), (2, 'globex');
+           INSERT INTO "ApiKey" VALUES ('key_acme_1', 1, 'ci', 'MARKER-SECRET-hashed'),
+               ('key_globex_1', 2, 'MARKER-OTHER-ORG', 'MARKER-SECRET-hashed2');
+           INSERT INTO "ApiKeyWorkspace" VALUES ('akw1', 1, 'key_acme_1'), ('akw2', 2, 'key_globex_1');
+           INSERT INTO creds VALUES (1, 1, 'MARKER-SECRET-1', 'MARKER-SECRET-2', 'MARKER-SECRET-3',
+               'MARKER-SECRET-4', 'MARKER-SECRET-5', 'MARKER-SECRET-6', 'MARKER-SECRET-7',
+               'MARKER-SECRET-8', '0.75', 'kept title',
+               '{"Authorization": "Bearer MARKER-SECRET-9", "pass": "MARKER-SECRET-10",
+                 "sshKey": "MARKER-SECRET-11", "dsn": "MARKER-SECRET-12",
+                 "database_url": "postgres://app:MARKER-SECRET-13@db/app",
+                 "inner": "{\"pAsSwOrD\": \"MARKER-SECRET-14\", \"host\": \"h\"}",
+                 "pass_rate": 0.5, "host": "mail.acme.test"}',
+               '{"host": "smtp.acme.test", "auth": {"user": "u", "pass": "MARKER-SECRET-15"}}',
+               '<smtp><host>smtp.acme.test</host><password>MARKER-SECRET-16</password></smtp>'),
+             (2, 2, 'MARKER-OTHER-ORG', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+               NULL, NULL, NULL);"#,
+    );
+    db
+}
+
+#[test]
+fn odd_word_forms_extra_words_and_secrets_inside_strings_never_reach_the_archive() {
+    let db = names_fixture();
+    for render in ["client", "server"] {
+        let store = TempDir::new();
+        let (_dir, config) = config(&format!("render = \"{render}\"\n"));
+        let archive = Archive::from_run(
+            &Orgexport::export(&db, &store, "acme")
+                .args(["--config", &config])
+                .run(),
+        );
+        archive.assert_well_formed();
+        assert!(!archive.text.contains(SECRET), "{render}: a secret leaked");
+        assert!(
+            !archive.text.contains(OTHER),
+            "{render}: another org leaked"
+        );
+        let creds = archive.manifest_section("public.creds");
+        let excluded: Vec<&str> = creds["excluded_columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            excluded,
+            [
+                "pAsSwOrD",
+                "Pass_Word",
+                "pass word",
+                "pass_hash",
+                "pin",
+                "dsn",
+                "sshKey",
+                "authorization"
+            ],
+            "{render}"
+        );
+        assert_eq!(creds["excluded_column_reasons"]["pAsSwOrD"], "name");
+        let row = &archive.section("public.creds")[0];
+        assert_eq!(row["pass_rate"], "0.75");
+        assert_eq!(row["settings"]["host"], "mail.acme.test");
+        assert_eq!(row["settings"]["pass_rate"], 0.5);
+        assert_eq!(row["settings"]["inner"], r#"{"host": "h"}"#);
+        assert_eq!(
+            row["config"],
+            r#"{"host": "smtp.acme.test", "auth": {"user": "u"}}"#
+        );
+        assert_eq!(row["doc"], "<smtp><host>smtp.acme.test</host></smtp>");
+        // The key named like a secret is kept: the link survives.
+        archive.assert_section_equals(
+            &db,
+            "public.ApiKeyWorkspace",
+            r#"SELECT * FROM "ApiKeyWorkspace" WHERE org_id = 1"#,
+        );
+        archive.assert_section_equals(
+            &db,
+            "public.ApiKey",
+            r#"SELECT id, org_id, label FROM "ApiKey" WHERE org_id = 1"#,
+        );
+    }
+}
