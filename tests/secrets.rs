@@ -114,3 +114,57 @@ fn odd_word_forms_extra_words_and_secrets_inside_strings_never_reach_the_archive
         );
     }
 }
+
+#[test]
+fn secrets_inside_composite_values_and_generated_copies_never_reach_the_archive() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TYPE creds AS (username text, password text, inner_auth jsonb);
+         CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+         CREATE TABLE integrations (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+             login creds, logins creds[], api_token text,
+             preview text GENERATED ALWAYS AS (left(api_token, 12)) STORED,
+             token_len int GENERATED ALWAYS AS (length(api_token)) STORED,
+             label text, label_upper text GENERATED ALWAYS AS (upper(label)) STORED);
+         INSERT INTO orgs VALUES (1, 'acme'), (2, 'globex');
+         INSERT INTO integrations (id, org_id, login, logins, api_token, label) VALUES
+           (1, 1, ROW('ann', 'MARKER-SECRET-1', '{\"token\": \"MARKER-SECRET-2\", \"x\": 1}'),
+            ARRAY[ROW('bob', 'MARKER-SECRET-3', NULL)::creds, ROW('cy', 'MARKER-SECRET-4', NULL)::creds],
+            'MARKER-SECRET-5', 'slack'),
+           (2, 2, NULL, NULL, 'MARKER-SECRET-6', 'MARKER-OTHER-ORG');",
+    );
+    for render in ["client", "server"] {
+        let store = TempDir::new();
+        let (_dir, config) = config(&format!("render = \"{render}\"\n"));
+        let archive = Archive::from_run(
+            &Orgexport::export(&db, &store, "acme")
+                .args(["--config", &config])
+                .run(),
+        );
+        archive.assert_well_formed();
+        assert!(!archive.text.contains(SECRET), "{render}: a secret leaked");
+        assert!(!archive.text.contains(OTHER), "{render}");
+        let section = archive.manifest_section("public.integrations");
+        assert_eq!(
+            section["excluded_columns"],
+            serde_json::json!(["api_token", "preview", "token_len"]),
+            "{render}"
+        );
+        assert_eq!(
+            section["excluded_column_reasons"]["preview"],
+            "generated from the secret column api_token"
+        );
+        let row = &archive.section("public.integrations")[0];
+        assert_eq!(
+            row["login"],
+            serde_json::json!({"username": "ann", "inner_auth": {"x": 1}}),
+            "{render}"
+        );
+        assert_eq!(
+            row["logins"],
+            serde_json::json!([{"username": "bob", "inner_auth": null}, {"username": "cy", "inner_auth": null}]),
+            "{render}"
+        );
+        assert_eq!(row["label_upper"], "SLACK");
+    }
+}

@@ -460,6 +460,7 @@ mod tests {
                     not_null: false,
                     text_like: false,
                     json_like: false,
+                    generated_from: Vec::new(),
                 })
                 .collect(),
             primary_key: vec!["id".into()],

@@ -200,10 +200,27 @@ fn secret_columns(
             None
         }
     };
-    for column in &table.columns {
-        let reason = (!allowed(&column.name))
-            .then(|| reason_of(column))
-            .flatten();
+    let mut reasons: Vec<Option<String>> = table
+        .columns
+        .iter()
+        .map(|c| (!allowed(&c.name)).then(|| reason_of(c)).flatten())
+        .collect();
+    // A generated column that reads a secret is a copy of it (`preview GENERATED ALWAYS AS
+    // (api_token)`); to a fixpoint, so the rule does not depend on what generated columns
+    // may read.
+    while let Some((i, source)) = table.columns.iter().enumerate().find_map(|(i, c)| {
+        let source = c.generated_from.iter().find(|from| {
+            table
+                .columns
+                .iter()
+                .position(|o| o.name == **from)
+                .is_some_and(|j| reasons[j].is_some())
+        })?;
+        (reasons[i].is_none() && !allowed(&c.name)).then_some((i, source))
+    }) {
+        reasons[i] = Some(format!("generated from the secret column {source}"));
+    }
+    for (column, reason) in table.columns.iter().zip(reasons) {
         match reason {
             Some(reason) => {
                 section.excluded_columns.push(column.name.clone());
