@@ -15,7 +15,9 @@ use crate::scope::catalog::{Catalog, Column, RelKind, TableId};
 use crate::scope::config::{
     DEFAULT_LOOKUP_COLUMNS, ScopeConfig, glob_match, glob_matches, usage, validate_globs,
 };
-use crate::scope::model::{Role, Scope, Section, Skipped, TOOL_SCHEMA, row_security_message};
+use crate::scope::model::{
+    Role, Scope, Section, Skipped, TOOL_SCHEMA, row_security_message, toml_string,
+};
 use crate::scope::ownership::{
     NullFacts, Roles, assign_child_tables, assign_referenced_tables, assign_tenant_tables,
     build_edges, ownership_depth, ownership_flags,
@@ -34,7 +36,7 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
     let ownership = ownership_flags(catalog, config, &references, &nulls)?;
     let tenancy = find_tenancy(catalog, config, &references, &eligible)?;
     let mut roles = Roles::new(catalog.tables.len(), tenancy.root);
-    assign_tenant_tables(
+    let other_tenant_columns = assign_tenant_tables(
         catalog,
         &tenancy,
         &references,
@@ -60,6 +62,16 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         &references,
         &mut warnings,
     );
+    if let Some(guess) = &tenancy.guess {
+        warnings.insert(
+            0,
+            format!(
+                "the root table {} was not configured: {guess}; set root_table = {} (or another table) in orgexport.toml to choose",
+                catalog.table(tenancy.root).qualified_name(),
+                toml_string(&catalog.table(tenancy.root).qualified_name())
+            ),
+        );
+    }
     let lookup_columns = lookup_columns(catalog, config, tenancy.root, &tenancy.key)?;
     let label_column = DEFAULT_LOOKUP_COLUMNS
         .iter()
@@ -70,6 +82,8 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
     Ok(Scope {
         root: tenancy.root,
         root_key: tenancy.key,
+        root_guess: tenancy.guess,
+        other_tenant_columns,
         lookup_columns,
         tenant_columns: tenancy.names,
         label_column,
