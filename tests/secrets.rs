@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{Archive, Orgexport, TempDir, TestDb};
+use support::{Archive, Expect, Orgexport, TempDir, TestDb};
 
 const SECRET: &str = "MARKER-SECRET";
 const OTHER: &str = "MARKER-OTHER-ORG";
@@ -167,4 +167,93 @@ fn secrets_inside_composite_values_and_generated_copies_never_reach_the_archive(
         );
         assert_eq!(row["label_upper"], "SLACK");
     }
+}
+
+#[test]
+fn secrets_under_innocent_names_are_found_by_content_of_the_orgs_own_rows_only() {
+    let db = TestDb::new();
+    db.execute(
+        r#"CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+           CREATE TABLE telegram_bots (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               name text, auth_key text, notes text);
+           CREATE TABLE "EmailTransport" (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               config text, hashed text, uid_key bytea, thumbnail bytea);
+           CREATE TABLE artifacts (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               uuid text, commit_sha text, checksum text, digest_of_content text, etag text,
+               slug text, url text, email text, avatar_data text, data text);
+           INSERT INTO orgs VALUES (1, 'acme'), (2, 'globex');
+           INSERT INTO telegram_bots
+             SELECT i, 1, 'bot ' || i, i || '23456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw' || (i % 10),
+                    'plain notes ' || i FROM generate_series(1, 5) i;
+           -- globex's notes hold JWTs: acme's judgement must not read them
+           INSERT INTO telegram_bots
+             SELECT 100 + i, 2, 'MARKER-OTHER-ORG', NULL,
+                    'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U'
+             FROM generate_series(1, 20) i;
+           INSERT INTO "EmailTransport"
+             SELECT i, 1, translate(encode(sha512(('MARKER-SECRET' || i)::bytea), 'base64'), E'\n', '') || '--' || encode(sha256(i::text::bytea), 'base64'),
+                    '$2b$12$KIXQJQm7x1bq5Zk6QfWZ9eY7Q0m1yJ8aQG5uXb3QZ4nq6Qm1yJ8a' || (i % 10),
+                    sha256(('k' || i)::bytea), '\x89504e470d0a1a0a0000000d49484452'::bytea
+             FROM generate_series(1, 5) i;
+           INSERT INTO artifacts
+             SELECT i, 1, md5(i::text)::uuid::text, left(encode(sha256(('sha' || i)::bytea), 'hex'), 40),
+                    encode(sha256(i::text::bytea), 'hex'), encode(sha256(('c' || i)::bytea), 'hex'),
+                    '"' || md5(i::text) || '"', 'release-notes-2024-part-' || i,
+                    'https://cdn.example.com/files/' || md5(i::text) || '.png',
+                    'user' || i || '@example.com',
+                    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk' || md5(i::text),
+                    'quarterly-report-' || i
+             FROM generate_series(1, 5) i;"#,
+    );
+    let store = TempDir::new();
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());
+    archive.assert_well_formed();
+    assert!(!archive.text.contains(OTHER));
+    let reasons =
+        |section: &str| archive.manifest_section(section)["excluded_column_reasons"].clone();
+    assert_eq!(
+        reasons("public.telegram_bots"),
+        serde_json::json!({"auth_key": "content: Telegram bot token in 100% of 5 sampled values"})
+    );
+    let transport = reasons("public.EmailTransport");
+    assert_eq!(
+        transport["config"],
+        "content: Rails encrypted message in 100% of 5 sampled values"
+    );
+    assert_eq!(
+        transport["hashed"],
+        "content: bcrypt hash in 100% of 5 sampled values"
+    );
+    assert!(
+        transport["uid_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("content: opaque")
+    );
+    assert!(transport.get("thumbnail").is_none(), "{transport}");
+    // False positives: none of the innocent columns is excluded.
+    assert!(
+        archive.manifest_section("public.artifacts")["excluded_columns"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{}",
+        reasons("public.artifacts")
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.telegram_bots",
+        "SELECT id, org_id, name, notes FROM telegram_bots WHERE org_id = 1",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.artifacts",
+        "SELECT * FROM artifacts WHERE org_id = 1",
+    );
+    // plan says the same, from the same rows.
+    Orgexport::new()
+        .args(["plan", "--org", "acme"])
+        .database(&db)
+        .stdout_has("auth_key (content: Telegram bot token in 100% of 5 sampled values)")
+        .run();
 }

@@ -47,7 +47,14 @@ fn plan_json(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
         .sections
         .iter()
         .map(|p| {
-            let entry = SectionManifest::new(catalog, scope, p.section, Counted::default());
+            let mut entry = SectionManifest::new(catalog, scope, p.section, Counted::default());
+            for (column, reason) in &p.content_excluded {
+                entry.columns.retain(|c| c.name != *column);
+                entry.excluded_columns.push(column.clone());
+                entry
+                    .excluded_column_reasons
+                    .insert(column.clone(), reason.clone());
+            }
             let (_, via) = scope.describe(catalog, p.section);
             json!({
                 "name": entry.name,
@@ -114,6 +121,7 @@ fn plan_text(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
             .section
             .exclusion_reasons
             .iter()
+            .chain(&p.content_excluded)
             .map(|(column, reason)| format!("{column} ({reason})"))
             .collect();
         let excluded = if excluded.is_empty() {

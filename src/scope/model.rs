@@ -92,6 +92,8 @@ pub struct Scope {
     pub proposals: Vec<String>,
     /// `*_type`/`*_id` pairs without config; `plan` proposes them with their type values.
     pub polymorphic_pairs: Vec<PolymorphicPair>,
+    /// `allow_columns`: never excluded, by name or by content.
+    pub allow_columns: Vec<String>,
     /// `--tables`: when not empty, only matching sections are written.
     pub only_tables: Vec<String>,
 }

@@ -94,6 +94,7 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         warnings,
         proposals,
         polymorphic_pairs,
+        allow_columns: config.allow_columns.clone(),
         only_tables: config.only_tables.clone(),
     })
 }
