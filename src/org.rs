@@ -60,8 +60,9 @@ pub async fn resolve(
                 return Err(fail(
                     Kind::Usage,
                     format!(
-                        "org {lookup:?} is ambiguous: several rows of {table} have {column} = {lookup:?}; pass the {} instead",
-                        scope.root_key
+                        "org {lookup:?} is ambiguous: several rows of {table} have {column} = {lookup:?}; pass the {} instead{}",
+                        scope.root_key,
+                        scope.root_guess_note(catalog)
                     ),
                 ));
             }
@@ -70,8 +71,9 @@ pub async fn resolve(
     Err(fail(
         Kind::OrgNotFound,
         format!(
-            "org {lookup:?} not found: no row of {table} has {} equal to it",
-            scope.lookup_columns.join(", ")
+            "org {lookup:?} not found: no row of {table} has {} equal to it{}",
+            scope.lookup_columns.join(", "),
+            scope.root_guess_note(catalog)
         ),
     ))
 }

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{Archive, Orgexport, TempDir, TestDb};
+use support::{Archive, Expect, Orgexport, TempDir, TestDb};
 
 const OTHER_ORG_MARKER: &str = "MARKER-OTHER-ORG";
 
@@ -324,4 +324,73 @@ fn views_inheritance_children_and_global_tables_are_handled_apart() {
         "SELECT * FROM pinned_notes WHERE org_id = 1",
     );
     assert!(!archive.text.contains(OTHER_ORG_MARKER));
+}
+
+#[test]
+fn a_guessed_root_is_said_in_the_not_found_error_with_the_line_that_chooses_it() {
+    let db = TestDb::new();
+    db.execute(
+        r#"CREATE TABLE "Organization" (id text PRIMARY KEY, slug text UNIQUE);
+           CREATE TABLE "Workspace" (id text PRIMARY KEY, name text,
+               "organizationId" text NOT NULL REFERENCES "Organization");
+           CREATE TABLE "Doc" (id text PRIMARY KEY, "workspaceId" text NOT NULL REFERENCES "Workspace", body text);
+           CREATE TABLE "Tag" (id text PRIMARY KEY, "workspaceId" text NOT NULL REFERENCES "Workspace");
+           INSERT INTO "Organization" VALUES ('o1', 'acme'), ('o2', 'globex');
+           INSERT INTO "Workspace" VALUES ('w1', 'main', 'o1'), ('w2', 'MARKER-OTHER-ORG', 'o2');
+           INSERT INTO "Doc" VALUES ('d1', 'w1', 'hello'), ('d2', 'w2', 'MARKER-OTHER-ORG');"#,
+    );
+    let store = TempDir::new();
+    // Zero configuration: the root is Organization, the top of the hierarchy.
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());
+    archive.assert_well_formed();
+    archive.assert_section_equals(&db, "public.Doc", r#"SELECT * FROM "Doc" WHERE id = 'd1'"#);
+    assert!(!archive.text.contains(OTHER_ORG_MARKER));
+    Orgexport::export(&db, &store, "initech")
+        .code(3)
+        .stderr_has_all(&[
+            "not found",
+            "public.Organization",
+            "root guessed from 2 tables' workspaceId",
+            "set root_table = \"public.Organization\"",
+        ])
+        .run();
+}
+
+#[test]
+fn a_tenant_row_whose_tenant_columns_name_two_orgs_belongs_to_neither() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+         CREATE TABLE dual_tenant (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+             account_id int REFERENCES orgs, note text);
+         CREATE TABLE other_side (id int PRIMARY KEY, account_id int NOT NULL REFERENCES orgs);
+         CREATE TABLE dual_notes (id int PRIMARY KEY, dual_id int NOT NULL REFERENCES dual_tenant, body text);
+         INSERT INTO orgs VALUES (1, 'acme'), (2, 'globex');
+         INSERT INTO dual_tenant VALUES (1, 1, 1, 'mine'), (2, 1, NULL, 'mine too'),
+             (3, 1, 2, 'MARKER-OTHER-ORG disagree'), (4, 2, 2, 'MARKER-OTHER-ORG');
+         INSERT INTO dual_notes VALUES (1, 1, 'ok'), (2, 3, 'MARKER-OTHER-ORG on a disputed row');",
+    );
+    let store = TempDir::new();
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());
+    archive.assert_well_formed();
+    archive.assert_section_equals(
+        &db,
+        "public.dual_tenant",
+        "SELECT * FROM dual_tenant WHERE id IN (1, 2)",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.dual_notes",
+        "SELECT * FROM dual_notes WHERE id = 1",
+    );
+    assert_eq!(
+        archive.manifest_section("public.dual_tenant")["cross_tenant_rows"],
+        1
+    );
+    assert!(!archive.text.contains(OTHER_ORG_MARKER));
+    Orgexport::new()
+        .args(["plan", "--org", "acme"])
+        .database(&db)
+        .stdout_has("public.dual_tenant: 1 row(s) are owned by this org and another one at once")
+        .run();
 }

@@ -11,7 +11,7 @@ use crate::export::preview::{Counting, Preview, preview};
 use crate::org::{self, Org};
 use crate::output::Reporter;
 use crate::scope::catalog::Catalog;
-use crate::scope::model::Scope;
+use crate::scope::model::{Scope, Section};
 use crate::scope::plan::Planner;
 
 pub async fn run(
@@ -48,7 +48,14 @@ fn plan_json(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
         .sections
         .iter()
         .map(|p| {
-            let entry = SectionManifest::new(catalog, scope, p.section, Counted::default());
+            let mut entry = SectionManifest::new(catalog, scope, p.section, Counted::default());
+            for (column, reason) in &p.content_excluded {
+                entry.columns.retain(|c| c.name != *column);
+                entry.excluded_columns.push(column.clone());
+                entry
+                    .excluded_column_reasons
+                    .insert(column.clone(), reason.clone());
+            }
             let (_, via) = scope.describe(catalog, p.section);
             json!({
                 "name": entry.name,
@@ -59,7 +66,8 @@ fn plan_json(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
                 "cross_tenant_rows": p.cross_tenant_rows,
                 "columns": entry.columns,
                 "excluded_columns": entry.excluded_columns,
-                "redacted_json_columns": p.section.redact_json,
+                "excluded_column_reasons": entry.excluded_column_reasons,
+                "redacted_json_columns": keyed_columns(catalog, p.section),
             })
         })
         .collect();
@@ -75,6 +83,17 @@ fn plan_json(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
         "warnings": preview.warnings,
         "proposed_config": preview.proposals,
     })
+}
+
+/// The redacted columns whose type has keys (json, jsonb, xml, composite): text columns are
+/// redacted too, but only where a value holds JSON, which the plan cannot say.
+fn keyed_columns<'s>(catalog: &Catalog, section: &'s Section) -> Vec<&'s String> {
+    let table = catalog.table(section.table);
+    section
+        .redact_json
+        .iter()
+        .filter(|c| table.column(c).is_some_and(|c| c.json_like))
+        .collect()
 }
 
 fn plan_text(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> Vec<String> {
@@ -99,7 +118,13 @@ fn plan_text(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
     for p in &preview.sections {
         let (description, _) = scope.describe(catalog, p.section);
         let rows = p.rows.map_or("?".to_string(), |r| r.to_string());
-        let excluded = &p.section.excluded_columns;
+        let excluded: Vec<String> = p
+            .section
+            .exclusion_reasons
+            .iter()
+            .chain(&p.content_excluded)
+            .map(|(column, reason)| format!("{column} ({reason})"))
+            .collect();
         let excluded = if excluded.is_empty() {
             String::new()
         } else {

@@ -17,6 +17,7 @@ use crate::export::archive::{
     ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionManifest, Sidecar, Spool,
     assemble,
 };
+use crate::export::content::exclude_secret_content;
 use crate::export::locks::ReadLocks;
 use crate::export::manifest::FORMAT;
 use crate::export::snapshot::Snapshot;
@@ -243,13 +244,6 @@ impl Job<'_> {
         // Row-level security would hide rows: fail before anything is written.
         let selected = self.scope.selected_sections(self.catalog)?;
         let key = org::key_for(&db.client, self.planner, &org.key).await?;
-        let sqls: Vec<SectionSql> = selected
-            .iter()
-            .map(|s| {
-                self.planner
-                    .section_sql(s, &key, self.max_rows, self.render)
-            })
-            .collect();
         let locks = ReadLocks::of(self.catalog, self.scope);
         let snapshot = Snapshot::begin(
             &mut db.client,
@@ -259,6 +253,23 @@ impl Job<'_> {
             self.cancel,
         )
         .await?;
+        // Secrets by content are judged on this org's rows, in the snapshot that is written.
+        let selected = exclude_secret_content(
+            &snapshot,
+            self.catalog,
+            self.scope,
+            self.planner,
+            &key,
+            &selected,
+        )
+        .await?;
+        let sqls: Vec<SectionSql> = selected
+            .iter()
+            .map(|s| {
+                self.planner
+                    .section_sql(s, &key, self.max_rows, self.render)
+            })
+            .collect();
         let snapshot_at = snapshot.snapshot_at.clone();
         let server_version = snapshot.server_version.clone();
         let mut writer = ArchiveWriter::new(Spool::new()?, self.compression_level);

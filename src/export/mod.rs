@@ -2,6 +2,7 @@
 //! the gzip JSON archive writer.
 
 pub mod archive;
+pub mod content;
 pub mod copy;
 pub mod job;
 pub mod locks;

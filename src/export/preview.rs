@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::connect::Db;
 use crate::db::quote_ident;
 use crate::error::{Kind, kind_of};
+use crate::export::content::exclude_secret_content;
 use crate::export::locks::ReadLocks;
 use crate::export::snapshot::Snapshot;
 use crate::org::{self, Org};
@@ -23,6 +24,9 @@ pub struct PreviewSection<'s> {
     pub section: &'s Section,
     pub rows: Option<i64>,
     pub cross_tenant_rows: Option<u64>,
+    /// Columns the org's sampled rows show to be secrets: `(column, reason)` (not with
+    /// `--estimate`, which reads no rows).
+    pub content_excluded: Vec<(String, String)>,
 }
 
 pub struct Preview<'s> {
@@ -67,6 +71,7 @@ pub async fn preview<'s>(
                 section,
                 rows: catalog.table(section.table).estimated_rows,
                 cross_tenant_rows: None,
+                content_excluded: Vec::new(),
             })
             .collect()
     } else {
@@ -79,12 +84,13 @@ pub async fn preview<'s>(
             selected: &selected,
             key: &key,
         };
-        let (counts, values) = count_in_snapshot(db, &what, counting).await?;
+        let (counts, values, content) = count_in_snapshot(db, &what, counting).await?;
         proposals.extend(polymorphic_proposals(catalog, scope, Some(&values)));
         selected
             .into_iter()
             .zip(counts)
-            .map(|(section, (total, cross_tenant_rows))| {
+            .zip(content)
+            .map(|((section, (total, cross_tenant_rows)), content_excluded)| {
                 if let Some(n) = cross_tenant_rows.filter(|n| *n > 0) {
                     warnings.push(format!(
                         "{}: {n} row(s) are owned by this org and another one at once; they are exported in neither (cross_tenant_rows)",
@@ -95,6 +101,7 @@ pub async fn preview<'s>(
                     section,
                     rows: Some(total as i64),
                     cross_tenant_rows,
+                    content_excluded,
                 }
             })
             .collect()
@@ -192,13 +199,14 @@ struct Counted<'a> {
     key: &'a OrgKey,
 }
 
-/// Per section: (rows, cross-tenant rows); and the type values of each polymorphic pair —
-/// all in one snapshot. Ctrl-C while a count runs cancels it server-side, not just locally.
+/// Per section: (rows, cross-tenant rows) and the columns excluded by content; and the type
+/// values of each polymorphic pair — all in one snapshot. Ctrl-C while a count runs cancels
+/// it server-side, not just locally.
 async fn count_in_snapshot(
     db: &mut Db,
     what: &Counted<'_>,
     counting: &Counting<'_>,
-) -> anyhow::Result<(Vec<(u64, Option<u64>)>, Vec<Vec<String>>)> {
+) -> anyhow::Result<Counts> {
     let counted = count_sections(&mut db.client, what, counting).await;
     if let Err(err) = &counted
         && kind_of(err) == Kind::Interrupted
@@ -208,11 +216,19 @@ async fn count_in_snapshot(
     counted
 }
 
+/// Per section (rows, cross-tenant rows); type values per pair; per section the columns
+/// excluded by content.
+type Counts = (
+    Vec<(u64, Option<u64>)>,
+    Vec<Vec<String>>,
+    Vec<Vec<(String, String)>>,
+);
+
 async fn count_sections(
     client: &mut tokio_postgres::Client,
     what: &Counted<'_>,
     counting: &Counting<'_>,
-) -> anyhow::Result<(Vec<(u64, Option<u64>)>, Vec<Vec<String>>)> {
+) -> anyhow::Result<Counts> {
     let Counted {
         catalog,
         scope,
@@ -258,6 +274,19 @@ async fn count_sections(
             .collect();
         values.push(found);
     }
+    let checked = exclude_secret_content(&snapshot, catalog, scope, planner, key, selected).await?;
+    let content = selected
+        .iter()
+        .zip(&checked)
+        .map(|(before, after)| {
+            after
+                .exclusion_reasons
+                .iter()
+                .filter(|(c, _)| !before.excluded_columns.contains(c))
+                .cloned()
+                .collect()
+        })
+        .collect();
     snapshot.finish().await?;
-    Ok((counts, values))
+    Ok((counts, values, content))
 }

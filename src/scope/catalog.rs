@@ -9,8 +9,11 @@ use tokio_postgres::Client;
 
 /// Base type names (`pg_type.typname`) of the columns that can hold a secret (DESIGN §3).
 const TEXT_LIKE_TYPES: &[&str] = &[
-    "text", "varchar", "bpchar", "char", "name", "bytea", "json", "jsonb", "citext",
+    "text", "varchar", "bpchar", "char", "name", "bytea", "json", "jsonb", "citext", "xml",
 ];
+
+/// Base type names whose rendered values have keys (or elements) that may need redacting.
+const KEYED_TYPES: &[&str] = &["json", "jsonb", "xml"];
 
 /// Index of a table in [`Catalog::tables`].
 pub type TableId = usize;
@@ -69,11 +72,15 @@ pub struct Column {
     /// `pg_type` OID (domains keep their own OID): decides how a value is rendered.
     pub type_oid: u32,
     pub not_null: bool,
-    /// text, varchar, char, bytea, json, jsonb, citext (or a domain or array of these): the
+    /// text, varchar, char, bytea, json, jsonb, citext, xml (or a domain or array of these): the
     /// types that can hold a secret (DESIGN §3).
     pub text_like: bool,
-    /// json or jsonb (or a domain or array of these): object keys may need redacting.
+    /// json, jsonb, xml or a composite type (or a domain or array of these): keys, elements
+    /// or attributes may need redacting.
     pub json_like: bool,
+    /// A generated column: the columns its expression reads (`pg_depend` of its
+    /// `pg_attrdef`); empty for other columns.
+    pub generated_from: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -206,7 +213,16 @@ async fn read_columns(
                 "WITH rels AS ({RELS}) \
                  SELECT a.attrelid::int8, a.attname::text, \
                         format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid::int8, \
-                        coalesce(eb.typname, b.typname)::text \
+                        coalesce(eb.typname, b.typname)::text, \
+                        coalesce(eb.typtype, b.typtype) = 'c', \
+                        CASE WHEN a.attgenerated <> '' THEN ARRAY( \
+                          SELECT ra.attname::text FROM pg_attrdef ad \
+                          JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid \
+                           AND d.refclassid = 'pg_class'::regclass AND d.refobjid = ad.adrelid \
+                           AND d.refobjsubid > 0 \
+                          JOIN pg_attribute ra ON ra.attrelid = ad.adrelid AND ra.attnum = d.refobjsubid \
+                          WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum ORDER BY ra.attnum) \
+                        ELSE '{{}}'::text[] END \
                  FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid \
                  JOIN pg_type ty ON ty.oid = a.atttypid \
                  JOIN pg_type b ON b.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END \
@@ -222,13 +238,17 @@ async fn read_columns(
     for row in columns {
         if let Some(&id) = by_oid.get(&row.get::<_, i64>(0)) {
             let base: String = row.get(5);
+            // A composite value renders as an object: its attributes are redacted like json
+            // keys, and its name is judged like a text column's.
+            let composite: bool = row.get(6);
             catalog.tables[id].columns.push(Column {
                 name: row.get(1),
                 type_name: row.get(2),
                 not_null: row.get(3),
                 type_oid: row.get::<_, i64>(4) as u32,
-                text_like: TEXT_LIKE_TYPES.contains(&base.as_str()),
-                json_like: base == "json" || base == "jsonb",
+                text_like: composite || TEXT_LIKE_TYPES.contains(&base.as_str()),
+                json_like: composite || KEYED_TYPES.contains(&base.as_str()),
+                generated_from: row.get(7),
             });
         }
     }

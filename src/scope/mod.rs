@@ -10,6 +10,7 @@ mod ownership;
 pub mod plan;
 pub mod references;
 pub mod rules;
+pub mod sampling;
 pub mod secrets;
 pub mod selection;
 mod tenancy;

@@ -49,7 +49,11 @@ pub struct Section {
     /// Exported columns, in table order.
     pub columns: Vec<String>,
     pub excluded_columns: Vec<String>,
-    /// Exported json/jsonb columns whose secret keys are cut out.
+    /// Why each excluded column is out: `(column, reason)` — `name`, `config: …`,
+    /// `generated from …`, `content: …`.
+    pub exclusion_reasons: Vec<(String, String)>,
+    /// Exported columns whose secret json (or xml) keys are cut out: json, jsonb, xml,
+    /// composite and text values (text may hold JSON).
     pub redact_json: Vec<String>,
 }
 
@@ -65,6 +69,12 @@ pub struct Scope {
     pub root: TableId,
     /// The root's key column: what tenant columns hold and what the lock is derived from.
     pub root_key: String,
+    /// How the root was guessed (`root guessed from 14 tables' workspaceId`); `None` when
+    /// `root_table` names it. Messages that depend on the root say so, with the fix.
+    pub root_guess: Option<String>,
+    /// Tenant tables with a second tenant column that also holds the root's key: a row whose
+    /// tenant columns disagree belongs to neither org (`cross_tenant_rows`).
+    pub other_tenant_columns: Vec<(TableId, Vec<String>)>,
     /// Existing columns of the root that `--org` is matched against, in order.
     pub lookup_columns: Vec<String>,
     /// Tenant column names in effect, most used first.
@@ -82,6 +92,8 @@ pub struct Scope {
     pub proposals: Vec<String>,
     /// `*_type`/`*_id` pairs without config; `plan` proposes them with their type values.
     pub polymorphic_pairs: Vec<PolymorphicPair>,
+    /// `allow_columns`: never excluded, by name or by content.
+    pub allow_columns: Vec<String>,
     /// `--tables`: when not empty, only matching sections are written.
     pub only_tables: Vec<String>,
 }
@@ -130,13 +142,41 @@ impl Scope {
     }
 
     /// Whether rows of `table` can be owned by two orgs at once (two or more ownership
-    /// edges): such rows are exported in neither archive and counted.
+    /// edges, or two tenant columns): such rows are exported in neither archive and counted.
     pub fn may_have_cross_tenant_rows(&self, table: TableId) -> bool {
-        self.incoming(table)
-            .filter(|e| e.kind == EdgeKind::Owns)
-            .count()
-            >= 2
+        !self.other_tenant_columns(table).is_empty()
+            || self
+                .incoming(table)
+                .filter(|e| e.kind == EdgeKind::Owns)
+                .count()
+                >= 2
     }
+
+    /// A tenant table's other tenant columns that hold the root's key too.
+    pub fn other_tenant_columns(&self, table: TableId) -> &[String] {
+        self.other_tenant_columns
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map_or(&[], |(_, columns)| columns.as_slice())
+    }
+
+    /// `; root guessed from …; set root_table = "…" in orgexport.toml to choose` when the root
+    /// was guessed, for every message that depends on it; empty otherwise.
+    pub fn root_guess_note(&self, catalog: &Catalog) -> String {
+        match &self.root_guess {
+            Some(guess) => format!(
+                " ({guess}; set root_table = {} or another table in orgexport.toml to choose)",
+                toml_string(&catalog.table(self.root).qualified_name())
+            ),
+            None => String::new(),
+        }
+    }
+}
+
+/// A TOML basic string (JSON's escapes are TOML's): config lines stay pasteable whatever the
+/// table is called.
+pub fn toml_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
 }
 
 /// Why a table with row-level security cannot be exported, and the fix.

@@ -106,7 +106,9 @@ impl Roles {
     }
 }
 
-/// T: tables with a tenant column whose reference, if any, points at the root.
+/// T: tables with a tenant column whose reference, if any, points at the root. Returns, per
+/// tenant table, its *other* tenant columns that reference the root's key too: a row whose
+/// tenant columns name two orgs belongs to neither (DESIGN §2, `cross_tenant_rows`).
 pub(super) fn assign_tenant_tables(
     catalog: &Catalog,
     tenancy: &Tenancy,
@@ -114,7 +116,8 @@ pub(super) fn assign_tenant_tables(
     eligible: &[bool],
     roles: &mut Roles,
     warnings: &mut Vec<String>,
-) {
+) -> Vec<(TableId, Vec<String>)> {
+    let mut others = Vec::new();
     for (id, table) in catalog.tables.iter().enumerate() {
         if id == tenancy.root || !eligible[id] {
             continue;
@@ -151,6 +154,24 @@ pub(super) fn assign_tenant_tables(
                 }
                 (None, None) => continue,
             };
+            let also: Vec<String> = tenancy
+                .names
+                .iter()
+                .filter(|other| *other != name && root_column == tenancy.key)
+                .filter(|other| {
+                    references.iter().any(|r| {
+                        r.table == id
+                            && r.columns == [(*other).clone()]
+                            && r.when.is_none()
+                            && r.target == tenancy.root
+                            && r.target_columns == [tenancy.key.clone()]
+                    })
+                })
+                .cloned()
+                .collect();
+            if !also.is_empty() {
+                others.push((id, also));
+            }
             roles.role[id] = Some(Role::Tenant {
                 column: name.clone(),
                 root_column,
@@ -158,6 +179,7 @@ pub(super) fn assign_tenant_tables(
             break;
         }
     }
+    others
 }
 
 /// C: least fixpoint of "has an ownership reference into R ∪ T ∪ C".

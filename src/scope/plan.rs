@@ -234,6 +234,19 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// `WITH … SELECT <exprs> FROM (<the section's rows>) LIMIT <limit>`: expressions over
+    /// the org's in-scope rows of a section (content sampling, type values).
+    pub fn rows_sql(&self, section: &Section, org: &OrgKey, exprs: &str, limit: usize) -> String {
+        let table = self.catalog.table(section.table);
+        let with = self.with_clause(section.table, org);
+        let branches = self.branches(section.table, "t", org, true, true);
+        let from = table.from_clause();
+        let rows = union_of(&branches, |cond| {
+            format!("SELECT {exprs} FROM {from} t WHERE {cond}")
+        });
+        format!("{with}SELECT * FROM ({rows}) r LIMIT {limit}")
+    }
+
     /// The count of the rows before the taint check, when the table can have cross-tenant
     /// rows at all.
     fn candidates_sql(

@@ -8,14 +8,16 @@
 //! exported columns, check and warn about them, explain what is skipped and propose the config
 //! lines `plan` prints.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::db::{quote_ident, quote_qualified};
-use crate::scope::catalog::{Catalog, RelKind, TableId};
+use crate::scope::catalog::{Catalog, Column, RelKind, TableId};
 use crate::scope::config::{
     DEFAULT_LOOKUP_COLUMNS, ScopeConfig, glob_match, glob_matches, usage, validate_globs,
 };
-use crate::scope::model::{Role, Scope, Section, Skipped, TOOL_SCHEMA, row_security_message};
+use crate::scope::model::{
+    Role, Scope, Section, Skipped, TOOL_SCHEMA, row_security_message, toml_string,
+};
 use crate::scope::ownership::{
     NullFacts, Roles, assign_child_tables, assign_referenced_tables, assign_tenant_tables,
     build_edges, ownership_depth, ownership_flags,
@@ -34,7 +36,7 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
     let ownership = ownership_flags(catalog, config, &references, &nulls)?;
     let tenancy = find_tenancy(catalog, config, &references, &eligible)?;
     let mut roles = Roles::new(catalog.tables.len(), tenancy.root);
-    assign_tenant_tables(
+    let other_tenant_columns = assign_tenant_tables(
         catalog,
         &tenancy,
         &references,
@@ -46,7 +48,8 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
     let referenced_but_off = assign_referenced_tables(config, &references, &eligible, &mut roles);
     let edges = build_edges(&references, &ownership, &roles, &nulls);
     let depth = ownership_depth(&edges, catalog.tables.len());
-    let sections = ordered_sections(catalog, config, &roles, &depth);
+    let keys = reference_columns(&references, &naming);
+    let sections = ordered_sections(catalog, config, &roles, &depth, &keys);
     check_section_names(catalog, &sections)?;
     check_selection(catalog, config, &sections)?;
     warn_unindexed_tenant_columns(catalog, &sections, &mut warnings);
@@ -59,6 +62,16 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         &references,
         &mut warnings,
     );
+    if let Some(guess) = &tenancy.guess {
+        warnings.insert(
+            0,
+            format!(
+                "the root table {} was not configured: {guess}; set root_table = {} (or another table) in orgexport.toml to choose",
+                catalog.table(tenancy.root).qualified_name(),
+                toml_string(&catalog.table(tenancy.root).qualified_name())
+            ),
+        );
+    }
     let lookup_columns = lookup_columns(catalog, config, tenancy.root, &tenancy.key)?;
     let label_column = DEFAULT_LOOKUP_COLUMNS
         .iter()
@@ -69,6 +82,8 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
     Ok(Scope {
         root: tenancy.root,
         root_key: tenancy.key,
+        root_guess: tenancy.guess,
+        other_tenant_columns,
         lookup_columns,
         tenant_columns: tenancy.names,
         label_column,
@@ -79,6 +94,7 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         warnings,
         proposals,
         polymorphic_pairs,
+        allow_columns: config.allow_columns.clone(),
         only_tables: config.only_tables.clone(),
     })
 }
@@ -112,13 +128,29 @@ fn collect_references(
     Ok((all, naming))
 }
 
+/// The columns that take part in a reference, on either side — declared, configured,
+/// polymorphic, inferred, or a naming match `plan` proposes: keys, never secrets by their
+/// name (`apiKeyId → ApiKey.id`). Dropping one would lose the link and break a restore.
+fn reference_columns(references: &[Reference], naming: &[Reference]) -> HashSet<(TableId, String)> {
+    references
+        .iter()
+        .chain(naming)
+        .flat_map(|r| {
+            let source = r.columns.iter().map(move |c| (r.table, c.clone()));
+            let target = r.target_columns.iter().map(move |c| (r.target, c.clone()));
+            source.chain(target)
+        })
+        .collect()
+}
+
 /// Archive order: root, tenant, child (by depth), referenced; by name within each. Secret
-/// columns are left out here.
+/// columns are left out here (`secret_columns`).
 fn ordered_sections(
     catalog: &Catalog,
     config: &ScopeConfig,
     roles: &Roles,
     depth: &[usize],
+    keys: &HashSet<(TableId, String)>,
 ) -> Vec<Section> {
     let rank = |id: TableId| match roles.role[id] {
         Some(Role::Root) => (0, 0),
@@ -133,34 +165,101 @@ fn ordered_sections(
     ordered
         .into_iter()
         .map(|id| {
-            let table = catalog.table(id);
-            let mut section = Section {
-                table: id,
-                role: roles.role[id]
-                    .clone()
-                    .expect("ordered holds only scoped tables"),
-                columns: Vec::new(),
-                excluded_columns: Vec::new(),
-                redact_json: Vec::new(),
-            };
-            for column in &table.columns {
-                let qualified = format!("{}.{}", table.qualified_name(), column.name);
-                let allowed = glob_matches(&config.allow_columns, &qualified);
-                let secret = !allowed
-                    && (glob_matches(&config.exclude_columns, &qualified)
-                        || secrets::is_secret_column(&table.name, &column.name, column.text_like));
-                if secret {
-                    section.excluded_columns.push(column.name.clone());
-                } else {
-                    section.columns.push(column.name.clone());
-                    if column.json_like && !allowed {
-                        section.redact_json.push(column.name.clone());
-                    }
-                }
-            }
-            section
+            let role = roles.role[id]
+                .clone()
+                .expect("ordered holds only scoped tables");
+            secret_columns(catalog, config, id, role, keys)
         })
         .collect()
+}
+
+/// A section with its columns split into exported and excluded (DESIGN §3): by config glob,
+/// by name and type unless the column is a key, and, for a generated column, by the secret
+/// columns its expression reads. Exported text and json-like columns get their secret json
+/// (and xml) keys cut out; `allow_columns` wins over everything.
+fn secret_columns(
+    catalog: &Catalog,
+    config: &ScopeConfig,
+    id: TableId,
+    role: Role,
+    keys: &HashSet<(TableId, String)>,
+) -> Section {
+    let table = catalog.table(id);
+    let mut section = Section {
+        table: id,
+        role,
+        columns: Vec::new(),
+        excluded_columns: Vec::new(),
+        exclusion_reasons: Vec::new(),
+        redact_json: Vec::new(),
+    };
+    let allowed = |column: &str| {
+        glob_matches(
+            &config.allow_columns,
+            &format!("{}.{column}", table.qualified_name()),
+        )
+    };
+    let reason_of = |column: &Column| -> Option<String> {
+        let qualified = format!("{}.{}", table.qualified_name(), column.name);
+        if glob_matches(&config.exclude_columns, &qualified) {
+            Some("config: exclude_columns".to_string())
+        } else if !keys.contains(&(id, column.name.clone()))
+            && secrets::is_secret_column(&table.name, &column.name, column.text_like)
+        {
+            Some(if secrets::is_secret_name(&column.name) {
+                "name".to_string()
+            } else {
+                format!("name: a value column of {}, a table of secrets", table.name)
+            })
+        } else {
+            None
+        }
+    };
+    let mut reasons: Vec<Option<String>> = table
+        .columns
+        .iter()
+        .map(|c| (!allowed(&c.name)).then(|| reason_of(c)).flatten())
+        .collect();
+    // A generated column that reads a secret is a copy of it (`preview GENERATED ALWAYS AS
+    // (api_token)`); to a fixpoint, so the rule does not depend on what generated columns
+    // may read.
+    while let Some((i, source)) = table.columns.iter().enumerate().find_map(|(i, c)| {
+        let source = c.generated_from.iter().find(|from| {
+            table
+                .columns
+                .iter()
+                .position(|o| o.name == **from)
+                .is_some_and(|j| reasons[j].is_some())
+        })?;
+        (reasons[i].is_none() && !allowed(&c.name)).then_some((i, source))
+    }) {
+        reasons[i] = Some(format!("generated from the secret column {source}"));
+    }
+    for (column, reason) in table.columns.iter().zip(reasons) {
+        match reason {
+            Some(reason) => {
+                section.excluded_columns.push(column.name.clone());
+                section
+                    .exclusion_reasons
+                    .push((column.name.clone(), reason));
+            }
+            None => section.columns.push(column.name.clone()),
+        }
+    }
+    section.redact_json = section
+        .columns
+        .iter()
+        .filter(|c| !allowed(c))
+        .filter(|c| table.column(c).is_some_and(redactable))
+        .cloned()
+        .collect();
+    section
+}
+
+/// Whether a column's values can hold secret json (or xml) keys: json, jsonb, xml and
+/// composite values, and text, which may hold JSON (bytea is not rendered as text).
+fn redactable(column: &Column) -> bool {
+    column.json_like || (column.text_like && !column.type_name.starts_with("bytea"))
 }
 
 /// Two sections must not share a name once unquoted (`"a.b".c` vs `a."b.c"`).
@@ -432,6 +531,48 @@ mod tests {
         };
         let scope = classify(&catalog, &config).unwrap();
         assert_eq!(scope.sections[0].excluded_columns, vec!["name"]);
+    }
+
+    #[test]
+    fn a_column_that_takes_part_in_a_reference_is_never_a_secret_by_its_name() {
+        let catalog = Builder::default()
+            .table("public.orgs", &["id!"])
+            .table("public.ApiKey", &["id$!", "org_id!", "hashedKey$"])
+            .table("public.ApiKeyWorkspace", &["id!", "org_id!", "apiKeyId$!"])
+            .table("public.token_uses", &["id!", "org_id!", "access_token_id$"])
+            .table("public.access_tokens", &["id$!", "org_id!", "token$"])
+            .fk("public.ApiKey", &["org_id"], "public.orgs", &["id"])
+            .fk(
+                "public.ApiKeyWorkspace",
+                &["org_id"],
+                "public.orgs",
+                &["id"],
+            )
+            .fk("public.token_uses", &["org_id"], "public.orgs", &["id"])
+            .fk("public.access_tokens", &["org_id"], "public.orgs", &["id"])
+            .fk(
+                "public.ApiKeyWorkspace",
+                &["apiKeyId"],
+                "public.ApiKey",
+                &["id"],
+            )
+            .build();
+        let mut catalog = catalog;
+        let tokens = catalog.find("public.access_tokens").unwrap();
+        catalog.tables[tokens].columns[0].type_name = "text".into();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        let excluded = |name: &str| {
+            scope
+                .section_of(catalog.find(name).unwrap())
+                .unwrap()
+                .excluded_columns
+                .clone()
+        };
+        assert!(excluded("public.ApiKeyWorkspace").is_empty());
+        assert_eq!(excluded("public.ApiKey"), ["hashedKey"]);
+        // A naming match (proposed, not declared) is a key too.
+        assert!(excluded("public.token_uses").is_empty());
+        assert_eq!(excluded("public.access_tokens"), ["token"]);
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub(super) struct Tenancy {
     /// Names trusted as tenant columns even without a reference (configured, or the
     /// discovered one).
     pub(super) trusted: Vec<String>,
+    /// How the root was guessed, when it was not configured: every message that depends on
+    /// it says so (`root guessed from 14 tables' workspaceId`).
+    pub(super) guess: Option<String>,
 }
 
 /// Single-column, unconditional references `(name, table) → (target, target column)`.
@@ -83,10 +86,27 @@ pub(super) fn find_tenancy(
     } else {
         candidate_names()
     };
-    let votes = tenant_votes(references, eligible, &names);
-    let root = match &config.root_table {
-        Some(name) => references::table_by_name(catalog, name, "root_table")?,
-        None => discover_root(catalog, config, &names, &votes, eligible)?,
+    let mut names = names;
+    let mut votes = tenant_votes(references, eligible, &names);
+    let (root, guess) = match &config.root_table {
+        Some(name) => (
+            references::table_by_name(catalog, name, "root_table")?,
+            None,
+        ),
+        None if configured && votes.is_empty() => {
+            let (root, guess) = root_named_by_column(catalog, config, &names, eligible)?;
+            (root, Some(guess))
+        }
+        None => {
+            let found = discover_root(catalog, config, &names, &votes, references, eligible)?;
+            if let Some(column) = &found.via_column
+                && !names.contains(column)
+            {
+                names.push(column.clone());
+                votes = tenant_votes(references, eligible, &names);
+            }
+            (found.root, Some(found.guess))
+        }
     };
     // Names that reference the root, most tables first.
     let mut for_root: Vec<(String, usize)> = votes
@@ -112,47 +132,177 @@ pub(super) fn find_tenancy(
         key,
         names: tenant_names,
         trusted,
+        guess,
     })
 }
 
-/// The table most tenant-column references point at; ties and absence are usage errors
-/// listing the candidates and the config lines to add.
+/// A discovered root: the table, how it was found, and the column
+/// it was reached through when that is not a tenant candidate name (`organizer_id`).
+struct Discovered {
+    root: TableId,
+    guess: String,
+    via_column: Option<String>,
+}
+
+/// The root by hierarchy (DESIGN §2): every table tenant-column references point at is a
+/// candidate; each candidate is followed upward through its own references to the top of
+/// the ownership hierarchy (`Workspace.organizationId → Organization`; `teams.organizer_id
+/// NOT NULL → organizers`), and the top the most references lead to is the root. Two tops
+/// with as many references are a usage error listing both and the config line to add.
 fn discover_root(
     catalog: &Catalog,
     config: &ScopeConfig,
     names: &[String],
     votes: &BTreeMap<(String, TableId), HashSet<TableId>>,
+    references: &[Reference],
     eligible: &[bool],
-) -> anyhow::Result<TableId> {
-    let mut ranked: Vec<((String, TableId), usize)> = votes
-        .iter()
-        .map(|(k, tables)| (k.clone(), tables.len()))
-        .collect();
-    ranked.sort_by(|a, b| {
-        b.1.cmp(&a.1).then_with(|| {
-            catalog
-                .table(a.0.1)
-                .qualified_name()
-                .cmp(&catalog.table(b.0.1).qualified_name())
-        })
-    });
-    match ranked.as_slice() {
-        [] => Err(usage(no_tenancy_message(catalog, config, names, eligible))),
-        [((name, root), count), rest @ ..] => {
-            if let Some(((other_name, other), _)) =
-                rest.iter().find(|((_, t), c)| *t != *root && *c == *count)
-            {
-                return Err(usage(format!(
-                    "cannot tell the root table: {} tables reference {} through {name} and as many reference {} through {other_name}; add root_table = \"{}\" (or the other) to orgexport.toml",
-                    count,
-                    catalog.table(*root).qualified_name(),
-                    catalog.table(*other).qualified_name(),
-                    catalog.table(*root).qualified_name(),
-                )));
-            }
-            Ok(*root)
+) -> anyhow::Result<Discovered> {
+    if votes.is_empty() {
+        return Err(usage(no_tenancy_message(catalog, config, names, eligible)));
+    }
+    let mut count: BTreeMap<TableId, usize> = BTreeMap::new();
+    for ((_, target), tables) in votes {
+        *count.entry(*target).or_default() += tables.len();
+    }
+    // Each candidate's top, the path to it, and the non-candidate column that led there.
+    let mut tops: BTreeMap<TableId, (usize, Vec<TableId>, Option<String>)> = BTreeMap::new();
+    for (&candidate, &n) in &count {
+        let (top, path, via) = climb(catalog, names, &count, references, eligible, candidate);
+        let entry = tops.entry(top).or_insert((0, Vec::new(), None));
+        entry.0 += n;
+        entry.1.extend(path.into_iter().filter(|&t| t != top));
+        if via.is_some() {
+            entry.2 = via;
         }
     }
+    let name = |t: TableId| catalog.table(t).qualified_name();
+    let mut ranked: Vec<(TableId, usize)> = tops.iter().map(|(t, (n, _, _))| (*t, *n)).collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| name(a.0).cmp(&name(b.0))));
+    let (root, n) = ranked[0];
+    if let Some((other, _)) = ranked.get(1).filter(|(_, m)| *m == n) {
+        return Err(usage(format!(
+            "cannot tell the root table: {n} tenant-column references lead to {} and as many to {}, and neither belongs to the other; add root_table = \"{}\" (or the other) to orgexport.toml",
+            name(root),
+            name(*other),
+            name(root),
+        )));
+    }
+    let (_, below_root, via_column) = tops.remove(&root).expect("ranked from tops");
+    let mut leading: Vec<(&String, usize)> = votes
+        .iter()
+        .map(|((column, _), tables)| (column, tables.len()))
+        .collect();
+    leading.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let (column, tables) = leading[0];
+    let mut guess = match tables {
+        1 => format!("root guessed from 1 table's {column}"),
+        n => format!("root guessed from {n} tables' {column}"),
+    };
+    if !below_root.is_empty() {
+        let below: Vec<String> = below_root.iter().map(|&t| name(t)).collect();
+        guess.push_str(&format!(
+            ", up the hierarchy from {} to {}",
+            below.join(", "),
+            name(root)
+        ));
+    }
+    Ok(Discovered {
+        root,
+        guess,
+        via_column,
+    })
+}
+
+/// Follows a candidate root upward: through a single-column reference named like a tenant
+/// column to another candidate, or through a NOT NULL reference to a table that at least as
+/// many tables reference NOT NULL as the candidate has tenant references (an owner, not a
+/// lookup table such as `plans`). Stops at a table with no such reference, or at a cycle.
+fn climb(
+    catalog: &Catalog,
+    names: &[String],
+    count: &BTreeMap<TableId, usize>,
+    references: &[Reference],
+    eligible: &[bool],
+    start: TableId,
+) -> (TableId, Vec<TableId>, Option<String>) {
+    // The climbing candidate's own reference does not count as evidence for its owner.
+    let not_null_refs_to = |target: TableId, at_start: TableId| {
+        references
+            .iter()
+            .filter(|r| r.target == target && r.columns.len() == 1 && r.when.is_none())
+            .filter(|r| eligible[r.table] && r.table != target && r.table != at_start)
+            .filter(|r| {
+                catalog
+                    .table(r.table)
+                    .column(&r.columns[0])
+                    .is_some_and(|c| c.not_null)
+            })
+            .map(|r| r.table)
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    let mut path = vec![start];
+    let mut via = None;
+    let mut at = start;
+    loop {
+        let weight = count.get(&at).copied().unwrap_or(0);
+        let up = references
+            .iter()
+            .filter(|r| r.table == at && r.target != at && r.columns.len() == 1)
+            .filter(|r| r.when.is_none() && eligible[r.target] && !path.contains(&r.target))
+            .find_map(|r| {
+                let column = &r.columns[0];
+                if names.contains(column) && count.contains_key(&r.target) {
+                    return Some((r.target, None));
+                }
+                let not_null = catalog.table(at).column(column).is_some_and(|c| c.not_null);
+                (not_null && weight > 0 && not_null_refs_to(r.target, at) >= weight)
+                    .then(|| (r.target, Some(column.clone())))
+            });
+        match up {
+            Some((target, column)) => {
+                if column.is_some() {
+                    via = column;
+                }
+                path.push(target);
+                at = target;
+            }
+            None => return (at, path, via),
+        }
+    }
+}
+
+/// `tenant_columns` without a foreign key: the root is the table the first column's name
+/// points at (`account_id` → `accounts`), by the naming rule of `infer_references`.
+fn root_named_by_column(
+    catalog: &Catalog,
+    config: &ScopeConfig,
+    names: &[String],
+    eligible: &[bool],
+) -> anyhow::Result<(TableId, String)> {
+    for name in names {
+        let stem = name
+            .strip_suffix("_id")
+            .or_else(|| name.strip_suffix("Id"))
+            .unwrap_or(name);
+        let schemas = catalog
+            .tables
+            .iter()
+            .enumerate()
+            .filter(|(id, t)| eligible[*id] && t.column(name).is_some())
+            .map(|(_, t)| t.schema.as_str());
+        for schema in schemas {
+            if let Some(root) = references::table_for_stem(catalog, schema, stem) {
+                return Ok((
+                    root,
+                    format!(
+                        "root guessed from the name of tenant column {name} (no foreign key says so)"
+                    ),
+                ));
+            }
+        }
+    }
+    Err(usage(no_tenancy_message(catalog, config, names, eligible)))
 }
 
 /// "No tenant column has a foreign key": the candidates that exist, with table counts, and
@@ -375,6 +525,154 @@ mod tests {
         );
         // accountId references another table: not a tenant column of this root.
         assert_eq!(role_of(&catalog, &scope, "public.Other"), None);
+    }
+
+    #[test]
+    fn the_root_is_the_top_of_the_candidates_hierarchy() {
+        // Prisma: Organization → Workspace (renamed Project), most tables on workspaceId.
+        let mut b = Builder::default()
+            .table("public.Organization", &["id!", "slug$"])
+            .table("public.Workspace", &["id!", "organizationId!"])
+            .table("public.Plan", &["id!"])
+            .fk(
+                "public.Workspace",
+                &["organizationId"],
+                "public.Organization",
+                &["id"],
+            );
+        for i in 0..5 {
+            let name = format!("public.T{i}");
+            b = b.table(&name, &["id!", "workspaceId!"]).fk(
+                &name,
+                &["workspaceId"],
+                "public.Workspace",
+                &["id"],
+            );
+        }
+        let catalog = b.build();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        assert_eq!(
+            catalog.table(scope.root).qualified_name(),
+            "public.Organization"
+        );
+        let guess = scope.root_guess.clone().unwrap();
+        assert!(guess.contains("5 tables' workspaceId"), "{guess}");
+        assert!(scope.warnings[0].contains("root_table = \"public.Organization\""));
+        assert_eq!(
+            role_of(&catalog, &scope, "public.Workspace"),
+            tenant("organizationId")
+        );
+        assert_eq!(role_of(&catalog, &scope, "public.T3"), Some(Role::Child));
+
+        // Organisation and Team, as many tables on each: Team belongs to Organisation.
+        let catalog = Builder::default()
+            .table("public.Organisation", &["id!"])
+            .table("public.Team", &["id!", "organisationId!"])
+            .table("public.A", &["id!", "teamId!"])
+            .table("public.B", &["id!", "organisationId!"])
+            .fk(
+                "public.Team",
+                &["organisationId"],
+                "public.Organisation",
+                &["id"],
+            )
+            .fk("public.A", &["teamId"], "public.Team", &["id"])
+            .fk(
+                "public.B",
+                &["organisationId"],
+                "public.Organisation",
+                &["id"],
+            )
+            .build();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        assert_eq!(
+            catalog.table(scope.root).qualified_name(),
+            "public.Organisation"
+        );
+    }
+
+    #[test]
+    fn a_child_named_like_a_tenant_climbs_to_its_owner_but_not_to_a_lookup_table() {
+        // pretix: teams.organizer_id NOT NULL → organizers, which many tables own rows of.
+        let catalog = Builder::default()
+            .table("public.organizers", &["id!", "slug$"])
+            .table("public.plans", &["id!"])
+            .table("public.teams", &["id!", "organizer_id!", "plan_id!"])
+            .table("public.team_members", &["id!", "team_id!"])
+            .table("public.team_invites", &["id!", "team_id!"])
+            .table("public.events", &["id!", "organizer_id!"])
+            .table("public.gift_cards", &["id!", "organizer_id!"])
+            .fk(
+                "public.teams",
+                &["organizer_id"],
+                "public.organizers",
+                &["id"],
+            )
+            .fk("public.teams", &["plan_id"], "public.plans", &["id"])
+            .fk("public.team_members", &["team_id"], "public.teams", &["id"])
+            .fk("public.team_invites", &["team_id"], "public.teams", &["id"])
+            .fk(
+                "public.events",
+                &["organizer_id"],
+                "public.organizers",
+                &["id"],
+            )
+            .fk(
+                "public.gift_cards",
+                &["organizer_id"],
+                "public.organizers",
+                &["id"],
+            )
+            .build();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        assert_eq!(
+            catalog.table(scope.root).qualified_name(),
+            "public.organizers"
+        );
+        assert_eq!(
+            role_of(&catalog, &scope, "public.events"),
+            tenant("organizer_id")
+        );
+        assert_eq!(
+            role_of(&catalog, &scope, "public.teams"),
+            tenant("organizer_id")
+        );
+        assert_eq!(
+            role_of(&catalog, &scope, "public.team_members"),
+            Some(Role::Child)
+        );
+        // Only teams references plans: a lookup table, not an owner.
+        assert_eq!(
+            role_of(&catalog, &scope, "public.plans"),
+            Some(Role::Referenced)
+        );
+    }
+
+    #[test]
+    fn tenant_columns_alone_name_the_root_without_a_foreign_key() {
+        let catalog = Builder::default()
+            .table("public.accounts", &["id!", "name$"])
+            .table("public.projects", &["id!", "account_id!"])
+            .table("public.issues", &["id!", "account_id!"])
+            .build();
+        let config = ScopeConfig {
+            tenant_columns: vec!["account_id".into()],
+            ..ScopeConfig::default()
+        };
+        let scope = classify(&catalog, &config).unwrap();
+        assert_eq!(
+            catalog.table(scope.root).qualified_name(),
+            "public.accounts"
+        );
+        assert_eq!(
+            role_of(&catalog, &scope, "public.issues"),
+            tenant("account_id")
+        );
+        assert!(
+            scope.warnings[0].contains("name of tenant column account_id"),
+            "{:?}",
+            scope.warnings
+        );
     }
 
     #[test]

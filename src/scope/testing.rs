@@ -58,6 +58,7 @@ fn make_table(name: &str, columns: &[&str], kind: RelKind) -> Table {
                     not_null: c.ends_with('!'),
                     text_like: text,
                     json_like: false,
+                    generated_from: Vec::new(),
                 }
             })
             .collect(),

@@ -47,6 +47,52 @@ impl Planner<'_> {
         )
     }
 
+    /// ` AND (alias.other IS NULL OR alias.other = <key>)` for each other tenant column of a
+    /// tenant table: a row whose tenant columns name two orgs belongs to neither.
+    fn tenant_columns_agree(&self, table: TableId, alias: &str, org: &OrgKey) -> String {
+        self.scope
+            .other_tenant_columns(table)
+            .iter()
+            .map(|other| {
+                let col = format!("{alias}.{}", quote_ident(other));
+                match self.literal_for(table, other, org) {
+                    Some(lit) => format!(" AND ({col} IS NULL OR {col} = {lit})"),
+                    None => format!(" AND {col} IS NULL"),
+                }
+            })
+            .collect()
+    }
+
+    /// `(own OR (alias.column IS NOT NULL AND alias.other = <key>) …)`: the org is named by
+    /// any of the tenant columns (a NULL tenant column is the ownership branches' business,
+    /// which stay disjoint from this one).
+    fn any_tenant_column(
+        &self,
+        table: TableId,
+        column: &str,
+        own: String,
+        alias: &str,
+        org: &OrgKey,
+    ) -> String {
+        let others: Vec<String> = self
+            .scope
+            .other_tenant_columns(table)
+            .iter()
+            .filter_map(|other| {
+                self.literal_for(table, other, org)
+                    .map(|lit| format!("{alias}.{} = {lit}", quote_ident(other)))
+            })
+            .collect();
+        if others.is_empty() {
+            return own;
+        }
+        format!(
+            "({own} OR ({alias}.{} IS NOT NULL AND ({})))",
+            quote_ident(column),
+            others.join(" OR ")
+        )
+    }
+
     /// The in-scope condition of `table`'s rows, as branches whose union is the scope.
     /// `disjoint`: each branch excludes the rows of the earlier ones (for sections, where a
     /// row must appear once); `taint`: apply the cross-tenant check.
@@ -98,7 +144,17 @@ impl Planner<'_> {
             } => {
                 let owned = self.owned_terms(table, alias, keep);
                 let null = format!("{alias}.{} IS NULL", quote_ident(column));
-                std::iter::once(self.tenant_match(table, column, root_column, alias, org))
+                let own = self.tenant_match(table, column, root_column, alias, org);
+                let own = if self.scope.other_tenant_columns(table).is_empty() {
+                    own
+                } else if taint {
+                    own + &self.tenant_columns_agree(table, alias, org)
+                } else {
+                    // Candidates: a row any of whose tenant columns names the org, so that
+                    // both orgs count a disputed row as cross-tenant.
+                    self.any_tenant_column(table, column, own, alias, org)
+                };
+                std::iter::once(own)
                     .chain(
                         branches_of(&owned, disjoint)
                             .into_iter()

@@ -98,10 +98,18 @@ impl Planner<'_> {
             }) => {
                 let col = format!("{alias}.{}", quote_ident(column));
                 let other = if *root_column == self.scope.root_key {
-                    match self.literal_for(table, column, org) {
-                        Some(lit) => format!("{col} <> {lit}"),
-                        None => format!("{col} IS NOT NULL"),
-                    }
+                    // Any tenant column naming another org makes the row another org's.
+                    std::iter::once(column)
+                        .chain(self.scope.other_tenant_columns(table))
+                        .map(|c| {
+                            let c_sql = format!("{alias}.{}", quote_ident(c));
+                            match self.literal_for(table, c, org) {
+                                Some(lit) => format!("{c_sql} <> {lit}"),
+                                None => format!("{c_sql} IS NOT NULL"),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" OR ")
                 } else {
                     format!(
                         "{col} IS NOT NULL AND NOT ({})",

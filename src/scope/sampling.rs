@@ -1,0 +1,143 @@
+//! Secrets by content (DESIGN §3): which exported columns of a section are sampled, the one
+//! bounded query per table that reads them from the org's own in-scope rows, and the
+//! section that results once the columns judged secret by `secrets::judge_column` are moved
+//! to `excluded_columns` with their reason. Running the query (inside the export's snapshot,
+//! or `plan`'s) is the caller's; json values are not sampled — their members are judged one
+//! by one while rendering.
+
+use crate::db::quote_ident;
+use crate::scope::catalog::{Catalog, Column};
+use crate::scope::config::glob_matches;
+use crate::scope::model::{Scope, Section};
+use crate::scope::plan::{OrgKey, Planner};
+use crate::scope::secrets::{Sampled, judge_column};
+
+/// Values sampled per column (DESIGN §3: bounded, one query per table).
+pub const SAMPLE_ROWS: usize = 200;
+/// Characters (bytes for bytea) of each value read: enough for any key or token.
+const SAMPLE_WIDTH: usize = 4096;
+
+/// The exported columns of a section worth sampling: text and bytea (not json, xml or
+/// composite, judged value by value when rendered; not arrays), neither a reference key nor
+/// allowed by `allow_columns`.
+pub fn sampled_columns<'c>(
+    catalog: &'c Catalog,
+    scope: &Scope,
+    section: &Section,
+) -> Vec<&'c Column> {
+    let table = catalog.table(section.table);
+    section
+        .columns
+        .iter()
+        .filter_map(|name| table.column(name))
+        .filter(|c| c.text_like && !c.json_like && !c.type_name.ends_with("[]"))
+        .filter(|c| {
+            !scope.references.iter().any(|r| {
+                (r.table == section.table && r.columns.contains(&c.name))
+                    || (r.target == section.table && r.target_columns.contains(&c.name))
+            })
+        })
+        .filter(|c| {
+            !glob_matches(
+                &scope.allow_columns,
+                &format!("{}.{}", table.qualified_name(), c.name),
+            )
+        })
+        .collect()
+}
+
+/// `WITH … SELECT left(t.a::text, 4096), substring(t.b from 1 for 4096) FROM (<the
+/// section's rows>) LIMIT 200`: the org's own in-scope rows only, never another org's.
+pub fn sample_sql(
+    planner: &Planner<'_>,
+    section: &Section,
+    org: &OrgKey,
+    columns: &[&Column],
+) -> String {
+    let exprs: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let col = format!("t.{}", quote_ident(&c.name));
+            if c.type_name.starts_with("bytea") {
+                format!("substring({col} from 1 for {SAMPLE_WIDTH})")
+            } else {
+                format!("left({col}::text, {SAMPLE_WIDTH})")
+            }
+        })
+        .collect();
+    planner.rows_sql(section, org, &exprs.join(", "), SAMPLE_ROWS)
+}
+
+/// The section with the columns whose sampled values are secrets moved to
+/// `excluded_columns`, each with its reason. `rows[i][j]` is row i's value of `columns[j]`.
+pub fn exclude_by_content(
+    section: &Section,
+    columns: &[&Column],
+    rows: &[Vec<Option<Vec<u8>>>],
+) -> Section {
+    let mut section = section.clone();
+    for (j, column) in columns.iter().enumerate() {
+        let bytea = column.type_name.starts_with("bytea");
+        let values: Vec<Sampled<'_>> = rows
+            .iter()
+            .filter_map(|row| row.get(j).and_then(|v| v.as_deref()))
+            .map(|v| match (bytea, std::str::from_utf8(v)) {
+                (false, Ok(text)) => Sampled::Text(text),
+                _ => Sampled::Bytes(v),
+            })
+            .collect();
+        if let Some(verdict) = judge_column(&column.name, &values) {
+            section.columns.retain(|c| *c != column.name);
+            section.redact_json.retain(|c| *c != column.name);
+            section.excluded_columns.push(column.name.clone());
+            section
+                .exclusion_reasons
+                .push((column.name.clone(), verdict.reason));
+        }
+    }
+    section
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::config::ScopeConfig;
+    use crate::scope::rules::classify;
+    use crate::scope::testing::Builder;
+
+    #[test]
+    fn keys_allowed_and_json_columns_are_not_sampled_and_secrets_move_with_a_reason() {
+        let mut catalog = Builder::default()
+            .table("public.orgs", &["id!"])
+            .table(
+                "public.bots",
+                &["id!", "org_id!", "auth_key$", "name$", "settings$", "ref$"],
+            )
+            .table("public.refs", &["id$!"])
+            .fk("public.bots", &["org_id"], "public.orgs", &["id"])
+            .fk("public.bots", &["ref"], "public.refs", &["id"])
+            .build();
+        let bots = catalog.find("public.bots").unwrap();
+        catalog.tables[bots].columns[4].json_like = true;
+        let config = ScopeConfig {
+            allow_columns: vec!["public.bots.name".into()],
+            ..ScopeConfig::default()
+        };
+        let scope = classify(&catalog, &config).unwrap();
+        let section = scope.section_of(bots).unwrap();
+        let columns = sampled_columns(&catalog, &scope, section);
+        let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["auth_key"]);
+        let token = b"123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1".to_vec();
+        let rows = vec![vec![Some(token)]; 3];
+        let out = exclude_by_content(section, &columns, &rows);
+        assert!(!out.columns.contains(&"auth_key".to_string()));
+        assert_eq!(
+            out.exclusion_reasons,
+            [(
+                "auth_key".to_string(),
+                "content: Telegram bot token in 100% of 3 sampled values".to_string()
+            )]
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! Secrets never reach the archive (DESIGN §3), beyond the plain names `real_schemas.rs`
+//! covers: odd word forms and the extra words, keys that look like secrets, json (and xml)
+//! inside strings, credentials by their value. Every secret carries a marker that must appear
+//! nowhere in the archive; every kept value is compared with independent SQL.
+
+mod support;
+
+use support::{Archive, Expect, Orgexport, TempDir, TestDb};
+
+const SECRET: &str = "MARKER-SECRET";
+const OTHER: &str = "MARKER-OTHER-ORG";
+
+/// A config file in its own directory (the store directory stays archives-only).
+fn config(text: &str) -> (TempDir, String) {
+    let dir = TempDir::new();
+    let path = dir.path().join("orgexport.toml");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap().to_string();
+    (dir, path)
+}
+
+fn names_fixture() -> TestDb {
+    let db = TestDb::new();
+    db.execute(
+        r#"CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+           CREATE TABLE "ApiKey" (id text PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               label text, "hashedKey" text);
+           -- text keys named like secrets: a reference, not a credential
+           CREATE TABLE "ApiKeyWorkspace" (id text PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               "apiKeyId" text NOT NULL REFERENCES "ApiKey"(id));
+           CREATE TABLE creds (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               "pAsSwOrD" text, "Pass_Word" text, "pass word" text, pass_hash text, pin text,
+               dsn text, "sshKey" text, "authorization" text, pass_rate text, title text,
+               settings jsonb, config text, doc xml);
+           INSERT INTO orgs VALUES (1, 'acme'), (2, 'globex');
+           INSERT INTO "ApiKey" VALUES ('key_acme_1', 1, 'ci', 'MARKER-SECRET-hashed'),
+               ('key_globex_1', 2, 'MARKER-OTHER-ORG', 'MARKER-SECRET-hashed2');
+           INSERT INTO "ApiKeyWorkspace" VALUES ('akw1', 1, 'key_acme_1'), ('akw2', 2, 'key_globex_1');
+           INSERT INTO creds VALUES (1, 1, 'MARKER-SECRET-1', 'MARKER-SECRET-2', 'MARKER-SECRET-3',
+               'MARKER-SECRET-4', 'MARKER-SECRET-5', 'MARKER-SECRET-6', 'MARKER-SECRET-7',
+               'MARKER-SECRET-8', '0.75', 'kept title',
+               '{"Authorization": "Bearer MARKER-SECRET-9", "pass": "MARKER-SECRET-10",
+                 "sshKey": "MARKER-SECRET-11", "dsn": "MARKER-SECRET-12",
+                 "database_url": "postgres://app:MARKER-SECRET-13@db/app",
+                 "inner": "{\"pAsSwOrD\": \"MARKER-SECRET-14\", \"host\": \"h\"}",
+                 "pass_rate": 0.5, "host": "mail.acme.test"}',
+               '{"host": "smtp.acme.test", "auth": {"user": "u", "pass": "MARKER-SECRET-15"}}',
+               '<smtp><host>smtp.acme.test</host><password>MARKER-SECRET-16</password></smtp>'),
+             (2, 2, 'MARKER-OTHER-ORG', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+               NULL, NULL, NULL);"#,
+    );
+    db
+}
+
+#[test]
+fn odd_word_forms_extra_words_and_secrets_inside_strings_never_reach_the_archive() {
+    let db = names_fixture();
+    for render in ["client", "server"] {
+        let store = TempDir::new();
+        let (_dir, config) = config(&format!("render = \"{render}\"\n"));
+        let archive = Archive::from_run(
+            &Orgexport::export(&db, &store, "acme")
+                .args(["--config", &config])
+                .run(),
+        );
+        archive.assert_well_formed();
+        assert!(!archive.text.contains(SECRET), "{render}: a secret leaked");
+        assert!(
+            !archive.text.contains(OTHER),
+            "{render}: another org leaked"
+        );
+        let creds = archive.manifest_section("public.creds");
+        let excluded: Vec<&str> = creds["excluded_columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            excluded,
+            [
+                "pAsSwOrD",
+                "Pass_Word",
+                "pass word",
+                "pass_hash",
+                "pin",
+                "dsn",
+                "sshKey",
+                "authorization"
+            ],
+            "{render}"
+        );
+        assert_eq!(creds["excluded_column_reasons"]["pAsSwOrD"], "name");
+        let row = &archive.section("public.creds")[0];
+        assert_eq!(row["pass_rate"], "0.75");
+        assert_eq!(row["settings"]["host"], "mail.acme.test");
+        assert_eq!(row["settings"]["pass_rate"], 0.5);
+        assert_eq!(row["settings"]["inner"], r#"{"host": "h"}"#);
+        assert_eq!(
+            row["config"],
+            r#"{"host": "smtp.acme.test", "auth": {"user": "u"}}"#
+        );
+        assert_eq!(row["doc"], "<smtp><host>smtp.acme.test</host></smtp>");
+        // The key named like a secret is kept: the link survives.
+        archive.assert_section_equals(
+            &db,
+            "public.ApiKeyWorkspace",
+            r#"SELECT * FROM "ApiKeyWorkspace" WHERE org_id = 1"#,
+        );
+        archive.assert_section_equals(
+            &db,
+            "public.ApiKey",
+            r#"SELECT id, org_id, label FROM "ApiKey" WHERE org_id = 1"#,
+        );
+    }
+}
+
+#[test]
+fn secrets_inside_composite_values_and_generated_copies_never_reach_the_archive() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TYPE creds AS (username text, password text, inner_auth jsonb);
+         CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+         CREATE TABLE integrations (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+             login creds, logins creds[], api_token text,
+             preview text GENERATED ALWAYS AS (left(api_token, 12)) STORED,
+             token_len int GENERATED ALWAYS AS (length(api_token)) STORED,
+             label text, label_upper text GENERATED ALWAYS AS (upper(label)) STORED);
+         INSERT INTO orgs VALUES (1, 'acme'), (2, 'globex');
+         INSERT INTO integrations (id, org_id, login, logins, api_token, label) VALUES
+           (1, 1, ROW('ann', 'MARKER-SECRET-1', '{\"token\": \"MARKER-SECRET-2\", \"x\": 1}'),
+            ARRAY[ROW('bob', 'MARKER-SECRET-3', NULL)::creds, ROW('cy', 'MARKER-SECRET-4', NULL)::creds],
+            'MARKER-SECRET-5', 'slack'),
+           (2, 2, NULL, NULL, 'MARKER-SECRET-6', 'MARKER-OTHER-ORG');",
+    );
+    for render in ["client", "server"] {
+        let store = TempDir::new();
+        let (_dir, config) = config(&format!("render = \"{render}\"\n"));
+        let archive = Archive::from_run(
+            &Orgexport::export(&db, &store, "acme")
+                .args(["--config", &config])
+                .run(),
+        );
+        archive.assert_well_formed();
+        assert!(!archive.text.contains(SECRET), "{render}: a secret leaked");
+        assert!(!archive.text.contains(OTHER), "{render}");
+        let section = archive.manifest_section("public.integrations");
+        assert_eq!(
+            section["excluded_columns"],
+            serde_json::json!(["api_token", "preview", "token_len"]),
+            "{render}"
+        );
+        assert_eq!(
+            section["excluded_column_reasons"]["preview"],
+            "generated from the secret column api_token"
+        );
+        let row = &archive.section("public.integrations")[0];
+        assert_eq!(
+            row["login"],
+            serde_json::json!({"username": "ann", "inner_auth": {"x": 1}}),
+            "{render}"
+        );
+        assert_eq!(
+            row["logins"],
+            serde_json::json!([{"username": "bob", "inner_auth": null}, {"username": "cy", "inner_auth": null}]),
+            "{render}"
+        );
+        assert_eq!(row["label_upper"], "SLACK");
+    }
+}
+
+#[test]
+fn secrets_under_innocent_names_are_found_by_content_of_the_orgs_own_rows_only() {
+    let db = TestDb::new();
+    db.execute(
+        r#"CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+           CREATE TABLE telegram_bots (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               name text, auth_key text, notes text);
+           CREATE TABLE "EmailTransport" (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               config text, hashed text, uid_key bytea, thumbnail bytea);
+           CREATE TABLE artifacts (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               uuid text, commit_sha text, checksum text, digest_of_content text, etag text,
+               slug text, url text, email text, avatar_data text, data text);
+           INSERT INTO orgs VALUES (1, 'acme'), (2, 'globex');
+           INSERT INTO telegram_bots
+             SELECT i, 1, 'bot ' || i, i || '23456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw' || (i % 10),
+                    'plain notes ' || i FROM generate_series(1, 5) i;
+           -- globex's notes hold JWTs: acme's judgement must not read them
+           INSERT INTO telegram_bots
+             SELECT 100 + i, 2, 'MARKER-OTHER-ORG', NULL,
+                    'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U'
+             FROM generate_series(1, 20) i;
+           INSERT INTO "EmailTransport"
+             SELECT i, 1, translate(encode(sha512(('MARKER-SECRET' || i)::bytea), 'base64'), E'\n', '') || '--' || encode(sha256(i::text::bytea), 'base64'),
+                    '$2b$12$KIXQJQm7x1bq5Zk6QfWZ9eY7Q0m1yJ8aQG5uXb3QZ4nq6Qm1yJ8a' || (i % 10),
+                    sha256(('k' || i)::bytea), '\x89504e470d0a1a0a0000000d49484452'::bytea
+             FROM generate_series(1, 5) i;
+           INSERT INTO artifacts
+             SELECT i, 1, md5(i::text)::uuid::text, left(encode(sha256(('sha' || i)::bytea), 'hex'), 40),
+                    encode(sha256(i::text::bytea), 'hex'), encode(sha256(('c' || i)::bytea), 'hex'),
+                    '"' || md5(i::text) || '"', 'release-notes-2024-part-' || i,
+                    'https://cdn.example.com/files/' || md5(i::text) || '.png',
+                    'user' || i || '@example.com',
+                    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk' || md5(i::text),
+                    'quarterly-report-' || i
+             FROM generate_series(1, 5) i;"#,
+    );
+    let store = TempDir::new();
+    let archive = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());
+    archive.assert_well_formed();
+    assert!(!archive.text.contains(OTHER));
+    let reasons =
+        |section: &str| archive.manifest_section(section)["excluded_column_reasons"].clone();
+    assert_eq!(
+        reasons("public.telegram_bots"),
+        serde_json::json!({"auth_key": "content: Telegram bot token in 100% of 5 sampled values"})
+    );
+    let transport = reasons("public.EmailTransport");
+    assert_eq!(
+        transport["config"],
+        "content: Rails encrypted message in 100% of 5 sampled values"
+    );
+    assert_eq!(
+        transport["hashed"],
+        "content: bcrypt hash in 100% of 5 sampled values"
+    );
+    assert!(
+        transport["uid_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("content: opaque")
+    );
+    assert!(transport.get("thumbnail").is_none(), "{transport}");
+    // False positives: none of the innocent columns is excluded.
+    assert!(
+        archive.manifest_section("public.artifacts")["excluded_columns"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{}",
+        reasons("public.artifacts")
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.telegram_bots",
+        "SELECT id, org_id, name, notes FROM telegram_bots WHERE org_id = 1",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.artifacts",
+        "SELECT * FROM artifacts WHERE org_id = 1",
+    );
+    // plan says the same, from the same rows.
+    Orgexport::new()
+        .args(["plan", "--org", "acme"])
+        .database(&db)
+        .stdout_has("auth_key (content: Telegram bot token in 100% of 5 sampled values)")
+        .run();
+}
