@@ -8,7 +8,7 @@
 
 use crate::error::{Kind, fail};
 use crate::restore::load::{Loader, SectionOutcome};
-use crate::restore::plan::LoadPlan;
+use crate::restore::model::LoadPlan;
 
 /// Volatile functions whose only effect is their value: a dry run may evaluate them.
 const HARMLESS_VOLATILE: &[&str] = &[
@@ -68,7 +68,7 @@ impl Loader<'_> {
     async fn check_owned(
         &self,
         plan: &LoadPlan,
-        section: &crate::restore::plan::LoadSection,
+        section: &crate::restore::model::LoadSection,
     ) -> anyhow::Result<()> {
         let Some(sql) = section.ownership_check(plan) else {
             return Ok(());

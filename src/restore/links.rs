@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use crate::restore::manifest::SectionRole;
-use crate::restore::plan::{Dangling, LoadSection, Owner, Points, Rewrite};
+use crate::restore::model::{Dangling, LoadSection, Owner, Points, Rewrite};
 use crate::restore::target::TargetColumn;
 use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::model::{EdgeKind, Scope};

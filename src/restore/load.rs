@@ -28,7 +28,7 @@ use crate::error::{Kind, fail};
 use crate::export::verify::{ArchiveSink, Verdict, read_archive};
 use crate::output::Reporter;
 use crate::restore::manifest::ArchivedManifest;
-use crate::restore::plan::{LoadPlan, LoadSection};
+use crate::restore::model::{LoadPlan, LoadSection};
 use crate::restore::sql::insert_group;
 
 /// JSON per staging statement: large enough that round trips cost nothing measurable,

@@ -8,6 +8,7 @@ pub mod fills;
 pub mod links;
 pub mod load;
 pub mod manifest;
+pub mod model;
 pub mod plan;
 pub mod sql;
 pub mod target;

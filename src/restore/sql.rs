@@ -7,7 +7,7 @@
 //! `load.rs`'s.
 
 use crate::db::{quote_ident, quote_literal};
-use crate::restore::plan::{Dangling, LoadPlan, LoadSection, Points};
+use crate::restore::model::{Dangling, LoadPlan, LoadSection, Points};
 
 fn idents(columns: &[String], alias: &str) -> String {
     columns
