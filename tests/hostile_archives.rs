@@ -283,6 +283,7 @@ fn a_replaced_archive_is_refused_by_export_id_whatever_its_sidecar_says() {
             "--target-url",
             &target.url,
         ])
+        .store(store.path())
         .args(FILLS)
         .code(1)
         .one_error_line()
