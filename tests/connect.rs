@@ -356,3 +356,67 @@ fn a_client_certificate_authenticates_like_libpq() {
         .stderr_has("chmod 0600")
         .run();
 }
+
+/// Runs a shell command (openssl), panicking with its output when it fails.
+fn sh(script: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn prefer_and_require_accept_a_self_signed_x509_v1_certificate_like_libpq() {
+    // A cluster of its own: its server certificate is replaced by a self-signed X.509 v1 one,
+    // what Citus sets up on every node (`openssl x509 -req` without extensions writes v1).
+    let cluster = Cluster::start_private();
+    let dir = cluster.dir.display().to_string();
+    sh(&format!(
+        "cd {dir} && openssl req -new -newkey rsa:2048 -nodes -keyout v1.key -subj /CN=localhost -out v1.csr 2>/dev/null \
+         && openssl x509 -req -in v1.csr -signkey v1.key -days 2 -out v1.crt 2>/dev/null \
+         && cp v1.crt server.crt && cp v1.key server.key && chmod 600 server.key \
+         && if [ \"$(id -u)\" = 0 ]; then chown postgres: server.crt server.key; fi"
+    ));
+    assert!(
+        sh(&format!("openssl x509 -in {dir}/v1.crt -noout -text")).contains("Version: 1 (0x0)")
+    );
+    let db = cluster.database();
+    db.execute(
+        "CREATE TABLE orgs (id int PRIMARY KEY, slug text); \
+         CREATE TABLE notes (org_id int NOT NULL REFERENCES orgs, body text); \
+         INSERT INTO orgs VALUES (1, 'acme'); SELECT pg_reload_conf();",
+    );
+    // The reload is asynchronous: wait until the server presents the new certificate.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let served = sh(&format!(
+            "openssl s_client -starttls postgres -connect 127.0.0.1:{} </dev/null 2>/dev/null \
+             | openssl x509 -noout -text 2>/dev/null || true",
+            cluster.port
+        ));
+        if served.contains("Version: 1 (0x0)") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never presented the v1 certificate"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let store = TempDir::new();
+    for mode in ["sslmode=require", "sslmode=prefer"] {
+        // tls_only is rejected unless the connection is encrypted.
+        run_with_url(&url("tls_only", "127.0.0.1", &db, mode), &store).run();
+    }
+    // Verification is unchanged: a v1 certificate cannot be verified, even as its own root.
+    let params = format!("sslmode=verify-ca&sslrootcert={dir}/v1.crt");
+    run_with_url(&url("tls_only", "127.0.0.1", &db, &params), &store)
+        .code(5)
+        .run();
+}
