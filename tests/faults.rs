@@ -45,7 +45,18 @@ fn backend_killed_mid_export_exits_1_leaves_no_archive_and_records_failure() {
     let store = TempDir::new();
     let child = Orgexport::export(&db, &store, "big").spawn();
     let pid = wait_for_copy(&db, "rows");
+    // The client stopped, the COPY cannot finish (the server blocks once the socket is full):
+    // the backend is killed mid-stream, whatever the machine's load.
+    child.signal("STOP");
+    let streaming = db.scalar_i64(&format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE pid = {pid} AND state = 'active'"
+    ));
+    assert_eq!(
+        streaming, 1,
+        "the COPY still runs while the client is stopped"
+    );
     db.execute(&format!("SELECT pg_terminate_backend({pid})"));
+    child.signal("CONT");
     child
         .code(1)
         .one_error_line()

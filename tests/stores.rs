@@ -75,12 +75,20 @@ fn assert_fresh_link_works_then_expires(
 }
 
 fn tamper(link: &str) -> String {
-    let pos = link
+    let start = link
         .find("Signature=")
-        .or_else(|| link.find("sig="))
-        .expect("a signed link")
-        + 12;
+        .map(|p| p + "Signature=".len())
+        .or_else(|| link.find("sig=").map(|p| p + "sig=".len()))
+        .expect("a signed link");
+    // Flip a letter or digit of the signature, past any percent-escape (`%2B`): changing an
+    // escape's hex digit would make the URL malformed (400), not wrongly signed (403).
     let mut bytes = link.as_bytes().to_vec();
+    let (mut pos, mut seen) = (start, 0);
+    while pos < bytes.len() && (seen < 8 || !bytes[pos].is_ascii_alphanumeric()) {
+        pos += if bytes[pos] == b'%' { 3 } else { 1 };
+        seen += 1;
+    }
+    assert!(pos < bytes.len(), "a signature letter to flip");
     bytes[pos] = if bytes[pos] == b'a' { b'b' } else { b'a' };
     String::from_utf8(bytes).unwrap()
 }

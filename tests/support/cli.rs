@@ -575,7 +575,7 @@ impl Run {
 }
 
 /// Waits until a running export's backend streams the COPY of `table` (the unquoted table
-/// name); returns the backend's pid.
+/// name) — running now, not merely the last statement it ran; returns the backend's pid.
 pub fn wait_for_copy(db: &TestDb, table: &str) -> i32 {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let pattern = format!("COPY%\"{table}\"%");
@@ -584,7 +584,7 @@ pub fn wait_for_copy(db: &TestDb, table: &str) -> i32 {
             .client()
             .query_opt(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
-                 AND application_name = 'orgexport' AND query LIKE $1 LIMIT 1",
+                 AND application_name = 'orgexport' AND state = 'active' AND query LIKE $1 LIMIT 1",
                 &[&pattern],
             )
             .unwrap()
