@@ -609,3 +609,41 @@ fn a_capped_archive_is_refused_unless_allow_partial() {
     restore(&store, &path, &target).arg("--allow-partial").run();
     assert_eq!(target.scalar_i64("SELECT count(*) FROM events"), 5);
 }
+
+#[test]
+fn a_reference_known_only_by_inference_never_makes_a_restore_stricter_than_the_target() {
+    // notes.project_id has no foreign key; `infer_references` adopts it. One note points at a
+    // project that exists nowhere: the source holds it, the target takes it, the restore
+    // keeps the value and reports it as unresolved.
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE accounts (id bigint PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE projects (id bigint PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts, name text);
+         CREATE TABLE notes (id bigint PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts,
+                             project_id bigint, body text);
+         INSERT INTO accounts VALUES (1, 'acme'), (2, 'globex');
+         INSERT INTO projects VALUES (10, 1, 'p');
+         INSERT INTO notes VALUES (100, 1, 10, 'fine'), (101, 1, 999, 'gone'), (102, 2, 10, 'other');",
+    );
+    let store = TempDir::new();
+    let config = store.path().join("orgexport.toml");
+    std::fs::write(&config, "infer_references = true\n").unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let path = Archive::path_from_run(
+        &Orgexport::export(&db, &store, "acme")
+            .args(["--config", &config])
+            .run(),
+    );
+    let target = db.schema_copy();
+    let report = restore(&store, &path, &target)
+        .args(["--config", &config, "--json"])
+        .run()
+        .json();
+    assert_eq!(report["unresolved"]["public.notes.project_id"], 1);
+    assert_eq!(report["cleared"], serde_json::json!({}));
+    assert_eq!(
+        target.scalar_i64("SELECT project_id FROM notes WHERE id = 101"),
+        999,
+        "kept as it was"
+    );
+}
