@@ -201,6 +201,23 @@ fn config_file_is_read_and_its_mistakes_exit_2_naming_file_and_line() {
 }
 
 #[test]
+fn plan_proposes_no_config_for_the_tools_own_history_schema() {
+    let db = example_db();
+    let store = TempDir::new();
+    // A first export creates schema orgexport, whose audit_log.export_id names exports.id.
+    Orgexport::export(&db, &store, "acme").run();
+    let plan = Orgexport::on(&db, &store, &["plan", "--org", "acme", "--json"])
+        .run()
+        .json();
+    let proposed = plan["proposed_config"].to_string();
+    assert!(!proposed.contains("orgexport."), "{proposed}");
+    Orgexport::on(&db, &store, &["plan", "--org", "acme"])
+        .stdout_lacks("orgexport.audit_log.export_id")
+        .stdout_lacks("orgexport.exports(")
+        .run();
+}
+
+#[test]
 fn list_shows_history_newest_first_with_filters() {
     let db = example_db();
     let store = TempDir::new();
