@@ -730,12 +730,13 @@ fn argument_errors_under_json_print_the_error_object_on_stdout() {
         assert_eq!(v["error"]["code"], "usage", "{v}");
         assert!(!v["error"]["message"].as_str().unwrap().is_empty());
     }
-    // Without --json: clap's own message and usage, still exit 2, nothing on stdout.
+    // Without --json: the same one line, still exit 2, nothing on stdout.
     Orgexport::new()
         .current_dir(cwd.path())
         .args(["run", "--bogus"])
         .code(2)
         .stdout_is("")
-        .stderr_has("Usage:")
+        .one_error_line()
+        .stderr_has("orgexport: error: unexpected argument '--bogus' found")
         .run();
 }
