@@ -91,6 +91,72 @@ impl Fill {
     }
 }
 
+/// The keys of `orgexport.toml` with what each sets: the man page's CONFIGURATION section
+/// (a test checks them against the README's example file and `FileConfig`'s fields).
+pub const CONFIG_KEYS: &[(&str, &str)] = &[
+    (
+        "database_url",
+        "connection URL (DATABASE_URL and --database-url win)",
+    ),
+    (
+        "store",
+        "where archives go, or a [store] table with url, part_size_mib, max_parts_in_flight and the provider's options (ORGEXPORT_STORE and --store win)",
+    ),
+    (
+        "root_table",
+        "the org table (default: discovered from the tenant columns' foreign keys)",
+    ),
+    (
+        "lookup_columns",
+        "root columns --org is matched against, in order",
+    ),
+    ("tenant_columns", "the columns that hold the org's key"),
+    (
+        "follow_nullable",
+        "nullable references to treat as ownership",
+    ),
+    (
+        "references",
+        "undeclared foreign keys: \"schema.table.column -> schema.table.column\"",
+    ),
+    (
+        "polymorphic",
+        "polymorphic references: column, type_column, targets",
+    ),
+    (
+        "infer_references",
+        "adopt every <name>_id naming match plan lists",
+    ),
+    (
+        "exclude_tables",
+        "globs over schema.table left out entirely",
+    ),
+    ("exclude_columns", "globs over schema.table.column left out"),
+    (
+        "allow_columns",
+        "columns never excluded (wins over every exclusion)",
+    ),
+    (
+        "include_referenced",
+        "export the rows the org's rows reference (default true)",
+    ),
+    ("link_ttl", "how long printed links are valid (default 15m)"),
+    ("compression_level", "gzip level 0-9 (default 2)"),
+    ("render", "client or server: where rows become JSON"),
+    (
+        "lock_timeout",
+        "PostgreSQL lock_timeout for the export's sessions",
+    ),
+    (
+        "statement_timeout",
+        "PostgreSQL statement_timeout for the export's sessions",
+    ),
+    (
+        "idle_in_transaction_timeout",
+        "PostgreSQL idle_in_transaction_session_timeout",
+    ),
+];
+
 /// The TOML file, as written. Unknown keys are errors so that a typo is never silently ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

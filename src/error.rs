@@ -10,6 +10,9 @@ use std::fmt;
 pub enum Kind {
     /// The export itself failed (database error mid-stream, archive could not be written…).
     ExportFailed,
+    /// A restore failed (the archive or the load); exit code 1, as for an export, but its own
+    /// `--json` code.
+    RestoreFailed,
     /// Invalid usage or configuration.
     Usage,
     /// No row of the root table matches `--org`.
@@ -27,7 +30,7 @@ pub enum Kind {
 impl Kind {
     pub fn exit_code(self) -> u8 {
         match self {
-            Kind::ExportFailed => 1,
+            Kind::ExportFailed | Kind::RestoreFailed => 1,
             Kind::Usage => 2,
             Kind::OrgNotFound => 3,
             Kind::LockBusy => 4,
@@ -37,7 +40,8 @@ impl Kind {
         }
     }
 
-    /// Every kind, in exit-code order.
+    /// Every exit code's kind, in exit-code order (`RestoreFailed` shares 1 with
+    /// `ExportFailed`, whose meaning covers both).
     pub const ALL: [Kind; 7] = [
         Kind::ExportFailed,
         Kind::Usage,
@@ -54,6 +58,7 @@ impl Kind {
             Kind::ExportFailed => {
                 "the export or restore failed (details in the message and the history row; a failed restore leaves the target unchanged)"
             }
+            Kind::RestoreFailed => Kind::ExportFailed.meaning(),
             Kind::Usage => "invalid usage or configuration",
             Kind::OrgNotFound => "org not found",
             Kind::LockBusy => "another export of this org is in progress",
@@ -69,6 +74,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::ExportFailed => "export_failed",
+            Kind::RestoreFailed => "restore_failed",
             Kind::Usage => "usage",
             Kind::OrgNotFound => "org_not_found",
             Kind::LockBusy => "lock_busy",
@@ -123,6 +129,17 @@ pub fn kind_of(err: &anyhow::Error) -> Kind {
         .unwrap_or(Kind::ExportFailed)
 }
 
+/// A failed restore as such: an error that is an export failure by default (untagged, or
+/// tagged `ExportFailed` by a stage shared with `run`) becomes `RestoreFailed` — exit code 1
+/// still, `--json` code `restore_failed`; other kinds (usage, connect, store…) stay.
+pub fn as_restore_failure(err: anyhow::Error) -> anyhow::Error {
+    if kind_of(&err) == Kind::ExportFailed {
+        err.context(Failure::new(Kind::RestoreFailed, "restore failed"))
+    } else {
+        err
+    }
+}
+
 /// The error as one line: the context chain joined by ": ", newlines folded, so that a cron
 /// log gets exactly one line per failure.
 pub fn one_line(err: &anyhow::Error) -> String {
@@ -153,6 +170,16 @@ mod tests {
     fn root_failure_keeps_its_kind() {
         let err = fail(Kind::OrgNotFound, "org 'x' not found").context("run");
         assert_eq!(kind_of(&err), Kind::OrgNotFound);
+    }
+
+    #[test]
+    fn a_failed_restore_keeps_exit_code_1_under_its_own_name() {
+        let err = as_restore_failure(fail(Kind::ExportFailed, "the target cannot take it"));
+        assert_eq!(kind_of(&err), Kind::RestoreFailed);
+        assert_eq!(kind_of(&err).exit_code(), 1);
+        assert_eq!(one_line(&err), "restore failed: the target cannot take it");
+        let usage = as_restore_failure(fail(Kind::Usage, "bad --fill"));
+        assert_eq!(kind_of(&usage), Kind::Usage);
     }
 
     #[test]

@@ -603,17 +603,34 @@ fn export_row(row: &tokio_postgres::Row) -> ExportRow {
 const EXPORT_COLUMNS: &str =
     "id, org_key, org_lookup, status, object_url, bytes, sha256, finished_at";
 
-/// The SQL condition "the export is of the org given as parameter `$n`" (NULL: every org),
-/// matched against what was recorded: the lookup the operator typed or the canonical key.
+/// The SQL condition "the export is of one of the orgs whose canonical keys are parameter
+/// `$n`" (NULL: every org). Which keys an `--org` names is [`crate::org::history_keys`]'s.
 fn org_filter(n: usize) -> String {
-    format!("(${n}::text IS NULL OR org_lookup = ${n} OR org_key = ${n})")
+    format!("(${n}::text[] IS NULL OR org_key = ANY(${n}))")
+}
+
+/// The canonical keys the history recorded for `lookup`: exports whose key or typed lookup
+/// was `lookup` (how an org deleted since is still found).
+pub async fn recorded_org_keys(client: &Client, lookup: &str) -> anyhow::Result<Vec<String>> {
+    if !exists(client).await? {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT DISTINCT org_key FROM orgexport.exports \
+             WHERE org_key = $1 OR org_lookup = $1 ORDER BY org_key",
+            &[&lookup],
+        )
+        .await
+        .context("reading orgexport.exports")?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// The newest `limit` exports, optionally of one org and one status, each as the JSON object
 /// `list --json` prints (with `duration_seconds`).
 pub async fn list(
     client: &Client,
-    org: Option<&str>,
+    org_keys: Option<&[String]>,
     status: Option<Status>,
     limit: u32,
 ) -> anyhow::Result<Vec<serde_json::Value>> {
@@ -630,7 +647,7 @@ pub async fn list(
                  ORDER BY created_at DESC, id DESC LIMIT $3) e",
                 org_filter(1)
             ),
-            &[&org, &status.map(Status::as_str), &i64::from(limit)],
+            &[&org_keys, &status.map(Status::as_str), &i64::from(limit)],
         )
         .await
         .context("reading orgexport.exports")?;
@@ -681,32 +698,41 @@ pub async fn find(client: &Client, id: Uuid) -> anyhow::Result<Option<ExportRow>
     Ok(row.as_ref().map(export_row))
 }
 
-/// Completed exports that a retention rule selects, oldest first: finished before
-/// `older_than` ago, and/or beyond the newest `keep` of their org.
-pub async fn prune_candidates(
+/// A completed export as retention sees it: the row, and whether it finished before the
+/// `--older-than` cut-off (always, without one).
+pub struct CompletedExport {
+    pub export: ExportRow,
+    pub old_enough: bool,
+}
+
+/// The completed exports of these orgs (all orgs: `None`), newest first within each org:
+/// what a retention rule chooses from ([`crate::retention::select`]).
+pub async fn completed(
     client: &Client,
     older_than: Option<std::time::Duration>,
-    keep: Option<u32>,
-    org: Option<&str>,
-) -> anyhow::Result<Vec<ExportRow>> {
+    org_keys: Option<&[String]>,
+) -> anyhow::Result<Vec<CompletedExport>> {
     let older_than_secs = older_than.map(|d| d.as_secs_f64());
-    let keep = keep.map(i64::from);
     let rows = client
         .query(
             &format!(
-                "SELECT {EXPORT_COLUMNS} FROM ( \
-                    SELECT *, row_number() OVER (PARTITION BY org_key ORDER BY finished_at DESC, id DESC) AS newest \
-                    FROM orgexport.exports WHERE status = 'completed' AND {}) e \
-                 WHERE ($1::float8 IS NULL OR finished_at < now() - make_interval(secs => $1)) \
-                   AND ($2::int8 IS NULL OR newest > $2) \
-                 ORDER BY finished_at, id",
-                org_filter(3)
+                "SELECT {EXPORT_COLUMNS}, \
+                        ($1::float8 IS NULL OR finished_at < now() - make_interval(secs => $1)) AS old_enough \
+                 FROM orgexport.exports WHERE status = 'completed' AND {} \
+                 ORDER BY org_key, finished_at DESC, id DESC",
+                org_filter(2)
             ),
-            &[&older_than_secs, &keep, &org],
+            &[&older_than_secs, &org_keys],
         )
         .await
         .context("selecting exports to prune")?;
-    Ok(rows.iter().map(export_row).collect())
+    Ok(rows
+        .iter()
+        .map(|row| CompletedExport {
+            export: export_row(row),
+            old_enough: row.get("old_enough"),
+        })
+        .collect())
 }
 
 /// Marks an export `pruned` (its archive deleted; the row is kept) and audits it.

@@ -18,6 +18,7 @@ pub mod redact;
 pub mod restore;
 pub mod retention;
 pub mod store;
+pub mod usage;
 
 use tokio_util::sync::CancellationToken;
 
@@ -50,7 +51,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(args) => commands::link::run(&settings, args, report).await,
         Command::Verify(args) => commands::verify::run(&settings, args, report).await,
         Command::Prune(args) => commands::prune::run(&settings, args, report).await,
-        Command::Restore(args) => commands::restore::run(&settings, args, cancel, report).await,
+        Command::Restore(args) => commands::restore::run(&settings, args, cancel, report)
+            .await
+            .map_err(error::as_restore_failure),
         // check's queries are short: on Ctrl-C it stops at once, and exits 130.
         Command::Check => tokio::select! {
             checked = commands::check::run(&settings, report) => checked,

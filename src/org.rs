@@ -2,6 +2,8 @@
 //! the lookup columns in order; a value that does not parse as a column's type simply does
 //! not match that column — checked before any query, so the server log stays clean.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use tokio_postgres::Client;
 
@@ -87,13 +89,8 @@ pub async fn all(
     planner: &Planner<'_>,
 ) -> anyhow::Result<Vec<Org>> {
     let table = catalog.table(scope.root).qualified_name();
-    let name_column = scope
-        .lookup_columns
-        .iter()
-        .find(|c| **c != scope.root_key)
-        .unwrap_or(&scope.root_key);
     let rows = client
-        .query(&planner.all_orgs_sql(name_column), &[])
+        .query(&planner.all_orgs_sql(name_column(scope)), &[])
         .await
         .with_context(|| format!("listing the orgs of {table}"))?;
     Ok(rows
@@ -110,6 +107,75 @@ pub async fn all(
             }
         })
         .collect())
+}
+
+/// The column that names an org in listings and `--all-orgs` runs: the first lookup column
+/// other than the key (the slug, usually), else the key.
+pub fn name_column(scope: &Scope) -> &str {
+    scope
+        .lookup_columns
+        .iter()
+        .find(|c| **c != scope.root_key)
+        .unwrap_or(&scope.root_key)
+}
+
+/// The current names ([`name_column`]) of the orgs with these canonical keys; an org deleted
+/// since has no entry.
+pub async fn names(
+    client: &Client,
+    scope: &Scope,
+    planner: &Planner<'_>,
+    keys: &[String],
+) -> anyhow::Result<HashMap<String, String>> {
+    // The one SQL that lists orgs, narrowed to these keys.
+    let sql = format!(
+        "SELECT o.key, o.name FROM ({}) AS o(key, name, label) WHERE o.key = ANY($1)",
+        planner.all_orgs_sql(name_column(scope))
+    );
+    let rows = client
+        .query(&sql, &[&keys])
+        .await
+        .context("reading the orgs' current names")?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let key: String = row.get(0);
+            let name: Option<String> = row.get(1);
+            (key.clone(), name.unwrap_or(key))
+        })
+        .collect())
+}
+
+/// The canonical keys whose exports `list --org X` and `prune --org X` act on: X resolved as
+/// `run` resolves it ([`resolve`]); when no row of the root table matches (the org was deleted
+/// since, or `table` is `None` because the scope cannot be read), the keys recorded for X in
+/// the history — as its key or as the lookup typed then. Neither: org not found (exit 3).
+pub async fn history_keys(
+    db: &Client,
+    history_db: &Client,
+    table: Option<(&Catalog, &Scope)>,
+    lookup: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut not_found = None;
+    if let Some((catalog, scope)) = table {
+        let planner = Planner::new(catalog, scope);
+        match resolve(db, catalog, scope, &planner, lookup).await {
+            Ok(org) => return Ok(vec![org.key]),
+            Err(err) if crate::error::kind_of(&err) == Kind::OrgNotFound => not_found = Some(err),
+            Err(err) => return Err(err),
+        }
+    }
+    let recorded = crate::history::recorded_org_keys(history_db, lookup).await?;
+    if !recorded.is_empty() {
+        return Ok(recorded);
+    }
+    let why = not_found.map_or(format!("org {lookup:?} not found"), |e| {
+        crate::error::one_line(&e)
+    });
+    Err(fail(
+        Kind::OrgNotFound,
+        format!("{why}; nor does any export in the history record it as its key or lookup"),
+    ))
 }
 
 /// The org key with, for every type it is compared with, whether it is a value of that type.

@@ -2,12 +2,55 @@
 //! marking its history row `pruned` — only objects under the configured store and prefix
 //! whose names are the row's export id, in the row's org folder, reached through no symbolic
 //! link ([`Store::owned_key`]), whatever the row's `object_url` says, and the row is
-//! marked only once its objects are confirmed gone. Which exports a rule selects is the
-//! history's query; what is printed is the command's.
+//! marked only once its objects are confirmed gone. Retention is per store: a rule selects
+//! among the exports under the configured store only ([`select`]: `--keep` counts there);
+//! the others are another store's, skipped. What is printed is the command's.
+
+use std::collections::HashMap;
 
 use crate::error::{Kind, fail};
-use crate::history::{self, ExportRow};
+use crate::history::{self, CompletedExport, ExportRow};
 use crate::store::Store;
+
+/// What a retention rule does with the completed exports it is given.
+#[derive(Default)]
+pub struct Selection {
+    /// Under the configured store and selected by the rule: oldest first.
+    pub prune: Vec<ExportRow>,
+    /// Selected by the age rule (every one, without it) but another store's, with why it is
+    /// not this store's: oldest first.
+    pub skipped: Vec<(ExportRow, &'static str)>,
+}
+
+/// Applies `--older-than` (already in `old_enough`) and `--keep N` (the newest N of each
+/// org *under this store* stay) to completed exports given newest first within each org;
+/// `outside` says why an address is not under the configured store ([`Store::outside`]).
+pub fn select(
+    completed: Vec<CompletedExport>,
+    keep: Option<u32>,
+    outside: impl Fn(&str) -> Option<&'static str>,
+) -> Selection {
+    let mut kept: HashMap<String, u32> = HashMap::new();
+    let mut selection = Selection::default();
+    for CompletedExport { export, old_enough } in completed {
+        if let Some(why) = export.object_url.as_deref().and_then(&outside) {
+            if old_enough {
+                selection.skipped.push((export, why));
+            }
+            continue;
+        }
+        let newer = kept.entry(export.org_key.clone()).or_default();
+        let beyond_keep = keep.is_none_or(|n| *newer >= n);
+        *newer += 1;
+        if old_enough && beyond_keep {
+            selection.prune.push(export);
+        }
+    }
+    let oldest_first = |e: &ExportRow| (e.finished_at, e.id);
+    selection.prune.sort_by_key(oldest_first);
+    selection.skipped.sort_by_key(|(e, _)| oldest_first(e));
+    selection
+}
 
 /// What became of one export.
 pub enum Pruned {
@@ -50,4 +93,77 @@ pub async fn prune(
     }
     history::mark_pruned(history_db, export).await?;
     Ok(Pruned::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Status;
+
+    fn export(org: &str, minute: u32, url: &str) -> CompletedExport {
+        CompletedExport {
+            export: ExportRow {
+                id: uuid::Uuid::from_u128(u128::from(minute)),
+                org_key: org.into(),
+                org_lookup: org.into(),
+                status: Status::Completed,
+                object_url: Some(url.into()),
+                bytes: Some(1),
+                sha256: None,
+                finished_at: Some(
+                    chrono::DateTime::from_timestamp(i64::from(minute) * 60, 0).unwrap(),
+                ),
+            },
+            old_enough: minute < 50,
+        }
+    }
+
+    fn outside_local(url: &str) -> Option<&'static str> {
+        (!url.starts_with("file:///local/")).then_some("another store or bucket")
+    }
+
+    fn minutes(rows: &[ExportRow]) -> Vec<u128> {
+        rows.iter().map(|e| e.id.as_u128()).collect()
+    }
+
+    #[test]
+    fn keep_counts_only_the_exports_under_the_configured_store() {
+        // Newest first within the org, as the history returns them.
+        let rows = vec![
+            export("1", 40, "s3://exports/prod/acme-1/x.json.gz"),
+            export("1", 30, "file:///local/acme-1/c.json.gz"),
+            export("1", 20, "file:///local/acme-1/b.json.gz"),
+            export("1", 10, "file:///local/acme-1/a.json.gz"),
+        ];
+        let chosen = select(rows, Some(2), outside_local);
+        assert_eq!(
+            minutes(&chosen.prune),
+            vec![10],
+            "the S3 export is not one of the 2"
+        );
+        assert_eq!(
+            minutes(
+                &chosen
+                    .skipped
+                    .iter()
+                    .map(|(e, _)| e.clone())
+                    .collect::<Vec<_>>()
+            ),
+            vec![40]
+        );
+    }
+
+    #[test]
+    fn older_than_selects_old_exports_of_this_store_and_skips_the_others() {
+        let rows = vec![
+            export("1", 55, "file:///local/acme-1/new.json.gz"),
+            export("1", 40, "s3://exports/prod/acme-1/x.json.gz"),
+            export("1", 30, "file:///local/acme-1/c.json.gz"),
+            export("2", 60, "s3://exports/prod/two-2/y.json.gz"),
+        ];
+        let chosen = select(rows, None, outside_local);
+        assert_eq!(minutes(&chosen.prune), vec![30]);
+        assert_eq!(chosen.skipped.len(), 1, "only the old S3 export is listed");
+        assert_eq!(chosen.skipped[0].1, "another store or bucket");
+    }
 }

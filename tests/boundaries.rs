@@ -34,14 +34,17 @@ fn audited(db: &TestDb, action: &str) -> i64 {
     ))
 }
 
-/// `link`, `verify`, `restore` and `prune` of export `id` are all refused with `code` (prune:
-/// 1, as for every refusal it reports), print nothing on stdout, issue and delete nothing.
+/// `link`, `verify`, `restore` and `prune` of export `id` are all refused with `code`, print
+/// nothing on stdout, issue and delete nothing. Prune refuses (exit 1) a row under the
+/// store that it does not own, and skips (exit 0, listed) one outside the store: retention is
+/// per store.
 fn every_command_refuses(
     db: &TestDb,
     store: &TempDir,
     id: &str,
     code: i32,
     victim: &std::path::Path,
+    outside_the_store: bool,
 ) {
     let before = std::fs::read(victim).unwrap();
     let links = audited(db, "link.issued");
@@ -66,10 +69,14 @@ fn every_command_refuses(
         if dry_run {
             args.push("--dry-run");
         }
-        Orgexport::on(db, store, &args)
-            .code(1)
-            .stderr_has(format!("export {id}"))
-            .run();
+        let prune = Orgexport::on(db, store, &args);
+        if !outside_the_store {
+            prune.code(1).stderr_has(format!("export {id}")).run();
+        } else {
+            prune
+                .stdout_has_line(&format!("skipped {id}"), "another store's")
+                .run();
+        }
     }
     assert_eq!(audited(db, "link.issued"), links, "no link issued");
     assert_eq!(
@@ -101,16 +108,17 @@ fn history_rows_pointing_outside_the_store_or_at_another_org_are_never_signed_re
     std::fs::create_dir_all(&other_org).unwrap();
     let copied = other_org.join(format!("{id}.json.gz"));
     std::fs::copy(store.path().join(format!("acme-1/{id}.json.gz")), &copied).unwrap();
-    for (forged, victim) in [
-        (file_url(&secret), secret.clone()),
-        (file_url(&copied), copied.clone()),
+    for (forged, victim, outside) in [
+        (file_url(&secret), secret.clone(), true),
+        (file_url(&copied), copied.clone(), false),
         (
             file_url(&store.path().join("acme-1").join("payroll.json.gz")),
             secret.clone(),
+            false,
         ),
     ] {
         set_object_url(&db, &id, &forged);
-        every_command_refuses(&db, &store, &id, 2, &victim);
+        every_command_refuses(&db, &store, &id, 2, &victim, outside);
     }
     let verify = Orgexport::on(&db, &store, &["verify", &id]).code(2).run();
     assert!(!verify.stderr.contains("SECRET-HASH"));
@@ -128,7 +136,7 @@ fn a_symlink_below_the_store_root_is_refused_by_prune_link_verify_and_run() {
     std::fs::rename(store.path().join("acme-1"), &real).unwrap();
     std::os::unix::fs::symlink(&real, store.path().join("acme-1")).unwrap();
     let victim = real.join(format!("{id}.json.gz"));
-    every_command_refuses(&db, &store, &id, 6, &victim);
+    every_command_refuses(&db, &store, &id, 6, &victim, false);
     Orgexport::on(&db, &store, &["link", &id])
         .code(6)
         .stderr_has("is a symbolic link inside the store")

@@ -201,6 +201,23 @@ fn config_file_is_read_and_its_mistakes_exit_2_naming_file_and_line() {
 }
 
 #[test]
+fn plan_proposes_no_config_for_the_tools_own_history_schema() {
+    let db = example_db();
+    let store = TempDir::new();
+    // A first export creates schema orgexport, whose audit_log.export_id names exports.id.
+    Orgexport::export(&db, &store, "acme").run();
+    let plan = Orgexport::on(&db, &store, &["plan", "--org", "acme", "--json"])
+        .run()
+        .json();
+    let proposed = plan["proposed_config"].to_string();
+    assert!(!proposed.contains("orgexport."), "{proposed}");
+    Orgexport::on(&db, &store, &["plan", "--org", "acme"])
+        .stdout_lacks("orgexport.audit_log.export_id")
+        .stdout_lacks("orgexport.exports(")
+        .run();
+}
+
+#[test]
 fn list_shows_history_newest_first_with_filters() {
     let db = example_db();
     let store = TempDir::new();
@@ -233,6 +250,143 @@ fn list_shows_history_newest_first_with_filters() {
     let human = Orgexport::on(&db, &store, &["list"]).run();
     assert_eq!(human.stdout.lines().count(), 4, "{}", human.stdout);
     assert!(human.stdout.lines().nth(1).unwrap().contains("acme"));
+}
+
+/// The ORG column of `list`'s table, one entry per export.
+fn org_column(list: &support::Run) -> Vec<String> {
+    list.stdout
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().nth(1).unwrap_or("").to_string())
+        .collect()
+}
+
+fn export_ids(json: &Value, list: &str) -> Vec<String> {
+    json[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["export_id"]
+                .as_str()
+                .or(e["id"].as_str())
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn list_and_prune_find_an_org_by_any_lookup_and_show_its_current_name() {
+    let db = example_db();
+    let store = TempDir::new();
+    // initech is id 3, acme id 1: the operator types whatever is at hand.
+    for org in ["3", "1", "Acme Corporation", "acme"] {
+        Orgexport::export(&db, &store, org).run();
+    }
+    let initech = Orgexport::on(&db, &store, &["list", "--org", "initech", "--json"])
+        .run()
+        .json();
+    assert_eq!(initech["exports"].as_array().unwrap().len(), 1);
+    assert_eq!(initech["exports"][0]["org"], "initech");
+    assert_eq!(
+        initech["exports"][0]["org_lookup"], "3",
+        "what was typed stays recorded"
+    );
+
+    db.execute("UPDATE public.orgs SET slug = 'acme-inc' WHERE id = 1");
+    let acme = Orgexport::on(&db, &store, &["list", "--org", "Acme Corporation"]).run();
+    assert_eq!(org_column(&acme), vec!["acme-inc"; 3], "{}", acme.stdout);
+    let dry = Orgexport::on(
+        &db,
+        &store,
+        &[
+            "prune",
+            "--keep",
+            "1",
+            "--org",
+            "acme-inc",
+            "--dry-run",
+            "--json",
+        ],
+    )
+    .run()
+    .json();
+    assert_eq!(export_ids(&dry, "pruned").len(), 2, "{dry}");
+
+    // An org deleted since is found by the lookup or the key its exports recorded.
+    db.execute("INSERT INTO public.orgs (slug, name) VALUES ('wayne', 'Wayne Enterprises')");
+    Orgexport::export(&db, &store, "wayne").run();
+    db.execute("DELETE FROM public.orgs WHERE slug = 'wayne'");
+    for lookup in ["wayne", "6"] {
+        let gone = Orgexport::on(&db, &store, &["list", "--org", lookup]).run();
+        assert_eq!(org_column(&gone), vec!["wayne"], "{}", gone.stdout);
+    }
+    Orgexport::on(
+        &db,
+        &store,
+        &["prune", "--older-than", "0s", "--org", "wayne"],
+    )
+    .stdout_has_line("pruned ", "wayne")
+    .run();
+    Orgexport::on(&db, &store, &["list", "--org", "wane"])
+        .code(3)
+        .stdout_is("")
+        .stderr_has("org \"wane\" not found")
+        .stderr_has("nor does any export in the history record it")
+        .run();
+}
+
+#[test]
+fn prune_acts_per_store_skipping_and_not_counting_exports_in_another_store() {
+    let db = example_db();
+    let local = TempDir::new();
+    let other = TempDir::new();
+    let exported = |store: &TempDir| {
+        let out = Orgexport::export(&db, store, "acme")
+            .arg("--json")
+            .run()
+            .json();
+        out["exports"][0]["export_id"].as_str().unwrap().to_string()
+    };
+    let elsewhere = exported(&other);
+    let ids: Vec<String> = (0..3).map(|_| exported(&local)).collect();
+
+    // --keep 3 counts the local store's three: nothing to prune, the other store's skipped.
+    let keep3 = Orgexport::on(&db, &local, &["prune", "--keep", "3", "--json"])
+        .run()
+        .json();
+    assert_eq!(export_ids(&keep3, "pruned"), Vec::<String>::new());
+    assert_eq!(export_ids(&keep3, "skipped"), vec![elsewhere.clone()]);
+
+    // The nightly cron line: prunes the local ones, says what it skipped, exits 0.
+    Orgexport::on(
+        &db,
+        &local,
+        &["prune", "--older-than", "0s", "--org", "acme"],
+    )
+    .stdout_has_line(&format!("pruned {}", ids[0]), "acme")
+    .stdout_has_line(&format!("skipped {elsewhere}"), "is another store's")
+    .stderr_has("pruned 3 export(s); 1 in other stores skipped")
+    .run();
+    assert!(local.files().is_empty());
+    assert_eq!(
+        other.files().len(),
+        2,
+        "the other store's archive is untouched"
+    );
+    assert_eq!(
+        db.scalar_text(&format!(
+            "SELECT status FROM orgexport.exports WHERE id = '{elsewhere}'"
+        ))
+        .unwrap(),
+        "completed"
+    );
+    // From its own store it is pruned as usual.
+    Orgexport::on(&db, &other, &["prune", "--keep", "0"])
+        .stdout_has_line(&format!("pruned {elsewhere}"), "acme")
+        .run();
+    assert!(other.files().is_empty());
 }
 
 #[test]
@@ -576,12 +730,13 @@ fn argument_errors_under_json_print_the_error_object_on_stdout() {
         assert_eq!(v["error"]["code"], "usage", "{v}");
         assert!(!v["error"]["message"].as_str().unwrap().is_empty());
     }
-    // Without --json: clap's own message and usage, still exit 2, nothing on stdout.
+    // Without --json: the same one line, still exit 2, nothing on stdout.
     Orgexport::new()
         .current_dir(cwd.path())
         .args(["run", "--bogus"])
         .code(2)
         .stdout_is("")
-        .stderr_has("Usage:")
+        .one_error_line()
+        .stderr_has("orgexport: error: unexpected argument '--bogus' found")
         .run();
 }

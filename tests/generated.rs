@@ -29,6 +29,57 @@ fn man_page_is_fresh_and_documents_exit_codes_and_environment() {
 }
 
 #[test]
+fn man_page_lists_environment_files_examples_config_keys_and_optional_wait() {
+    let text = String::from_utf8(man_page()).unwrap();
+    for section in [
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+        ".SH EXAMPLES",
+        ".SH CONFIGURATION",
+    ] {
+        assert!(text.contains(section), "{section} missing");
+    }
+    for var in [
+        "PGHOST",
+        "PGSERVICEFILE",
+        "PGPASSFILE",
+        "ORGEXPORT_STORE",
+        "ORGEXPORT_TARGET_URL",
+        "AWS_PROFILE",
+        "GOOGLE_SERVICE_ACCOUNT",
+        "AZURE_STORAGE_CONNECTION_STRING",
+    ] {
+        assert!(text.contains(&format!("\\fB{var}\\fR")), "{var} missing");
+    }
+    assert!(text.contains("\\fB\\-\\-wait\\fR[=\\fIDURATION\\fR]"));
+    // The config keys are the README's example file's, in its order.
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let block = readme
+        .split("## Configuration")
+        .nth(1)
+        .and_then(|s| s.split("```toml\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .unwrap();
+    let readme_keys: Vec<&str> = block
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
+        .collect();
+    let keys: Vec<&str> = orgexport::config::CONFIG_KEYS
+        .iter()
+        .map(|(k, _)| *k)
+        .collect();
+    let mut sorted_readme = readme_keys.clone();
+    sorted_readme.sort();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(sorted, sorted_readme);
+    for key in keys {
+        assert!(text.contains(&format!("\\fB{}\\fR", key)), "{key}");
+    }
+}
+
+#[test]
 fn org_keys_and_export_ids_complete_nothing_rather_than_file_names() {
     let bash = String::from_utf8(completion(clap_complete::Shell::Bash)).unwrap();
     let mut lines = bash.lines();

@@ -242,20 +242,31 @@ fn prune_never_deletes_what_an_edited_object_url_points_outside_the_store() {
     let archive = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());
     let id = archive.manifest["export_id"].as_str().unwrap().to_string();
     let victim_url = url::Url::from_file_path(&victim).unwrap().to_string();
-    for target in [
-        victim_url.clone(),
-        // inside the store, but another name than the export's own
-        url::Url::from_file_path(store.path().join("two-2").join("precious.json.gz"))
-            .unwrap()
-            .to_string(),
+    for (target, inside) in [
+        // outside the store: another store's, skipped
+        (victim_url.clone(), false),
+        // inside the store, but another name than the export's own: refused
+        (
+            url::Url::from_file_path(store.path().join("two-2").join("precious.json.gz"))
+                .unwrap()
+                .to_string(),
+            true,
+        ),
     ] {
         db.execute(&format!(
             "UPDATE orgexport.exports SET object_url = '{target}' WHERE id = '{id}'"
         ));
-        Orgexport::on(&db, &store, &["prune", "--older-than", "0s"])
-            .code(1)
-            .stderr_has("not under the configured store")
-            .run();
+        let prune = Orgexport::on(&db, &store, &["prune", "--older-than", "0s"]);
+        if inside {
+            prune
+                .code(1)
+                .stderr_has("not under the configured store")
+                .run();
+        } else {
+            prune
+                .stdout_has_line(&format!("skipped {id}"), "another store's")
+                .run();
+        }
         assert!(victim.exists(), "the file outside the store is still there");
         assert_eq!(
             db.scalar_text(&format!(

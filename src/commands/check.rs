@@ -67,8 +67,30 @@ async fn database_checks(settings: &Settings) -> Vec<Outcome> {
     ]
 }
 
-/// The store (a probe written, read back and deleted) and, when it works, link signing.
+/// The store (a probe written, read back and deleted) and, when it works, link signing. A
+/// local store directory that does not exist is not created (check changes nothing): it is
+/// enough that the first `run` can create it.
 async fn store_checks(settings: &Settings) -> Vec<Outcome> {
+    match Store::local_dir_to_create(&settings.store) {
+        Ok(None) => {}
+        Ok(Some(parent)) => {
+            return vec![
+                Outcome::new(
+                    "store",
+                    Ok(format!(
+                        "{} does not exist yet; the first run creates it ({} is writable)",
+                        settings.store.url,
+                        parent.display()
+                    )),
+                ),
+                Outcome::new(
+                    "links",
+                    Ok("local store: links are unsigned file:// URLs".to_string()),
+                ),
+            ];
+        }
+        Err(err) => return vec![Outcome::new("store", Err(err))],
+    }
     let opened = async {
         let store = Store::open(&settings.store)?;
         store.preflight().await?;

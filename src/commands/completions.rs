@@ -26,7 +26,8 @@ pub const GENERATED_COMPLETIONS: &[(Shell, &str)] = &[
     (Shell::Fish, "orgexport.fish"),
 ];
 
-/// `man/orgexport.1`: clap's page plus the exit codes and the environment.
+/// `man/orgexport.1`: clap's page plus every command's options, the exit codes, the
+/// environment, the config keys, the files and examples.
 pub fn man_page() -> Vec<u8> {
     let mut out = Vec::new();
     let man = clap_mangen::Man::new(crate::cli::command());
@@ -41,7 +42,7 @@ pub fn man_page() -> Vec<u8> {
         .expect("writing to memory");
     out.extend_from_slice(commands_section().as_bytes());
     out.extend_from_slice(exit_status_section().as_bytes());
-    out.extend_from_slice(EXTRA_SECTIONS.as_bytes());
+    out.extend_from_slice(extra_sections().as_bytes());
     man.render_version_section(&mut out)
         .expect("writing to memory");
     out
@@ -74,13 +75,18 @@ fn commands_section() -> String {
             if arg.is_hide_set() || arg.is_global_set() || arg.get_id() == "help" {
                 continue;
             }
+            // `--wait[=DURATION]`: a value that may be left out is shown as optional.
+            let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
             let value = arg
                 .get_value_names()
                 .filter(|_| arg.get_action().takes_values())
                 .map(|names| {
                     names
                         .iter()
-                        .map(|n| format!(" \\fI{}\\fR", roff(n)))
+                        .map(|n| match optional {
+                            true => format!("[=\\fI{}\\fR]", roff(n)),
+                            false => format!(" \\fI{}\\fR", roff(n)),
+                        })
                         .collect::<String>()
                 })
                 .unwrap_or_default();
@@ -98,21 +104,110 @@ fn commands_section() -> String {
     out
 }
 
-const EXTRA_SECTIONS: &str = r#".SH ENVIRONMENT
+/// ENVIRONMENT, CONFIGURATION, FILES and EXAMPLES: every variable the tool (and the store
+/// clients it uses) reads, the config keys, the files it reads, the three users' examples.
+fn extra_sections() -> String {
+    let roff = |text: &str| text.replace('\\', "\\\\").replace('-', "\\-");
+    let mut out = String::from(ENVIRONMENT_HEAD);
+    for (key, var) in crate::db::options::PG_VARIABLES {
+        out.push_str(&format!(
+            ".TP\n\\fB{var}\\fR\nthe connection's {}\n",
+            roff(key)
+        ));
+    }
+    out.push_str(ENVIRONMENT_TAIL);
+    let unsupported: Vec<String> = crate::db::options::UNSUPPORTED_VARIABLES
+        .iter()
+        .map(|v| format!("\\fB{v}\\fR"))
+        .collect();
+    out.push_str(&format!(
+        ".TP\n{}\nnot supported: refused (exit 2) when set, never ignored\n",
+        unsupported.join(", ")
+    ));
+    out.push_str(
+        ".SH CONFIGURATION\nKeys of \\fBorgexport.toml\\fR (flags > environment > file > defaults; unknown keys are errors):\n",
+    );
+    for (key, meaning) in crate::config::CONFIG_KEYS {
+        out.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", roff(key), roff(meaning)));
+    }
+    out.push_str(FILES_AND_EXAMPLES);
+    out
+}
+
+const ENVIRONMENT_HEAD: &str = r#".SH ENVIRONMENT
 .TP
 \fBDATABASE_URL\fR
 connection URL, as \-\-database\-url
 .TP
-\fBPGHOST\fR, \fBPGPORT\fR, \fBPGUSER\fR, \fBPGPASSWORD\fR, \fBPGDATABASE\fR, \fBPGSSLMODE\fR, \fBPGSSLROOTCERT\fR, \fBPGCONNECT_TIMEOUT\fR, \fBPGPASSFILE\fR
-libpq connection settings, used when no URL is given
-.TP
 \fBORGEXPORT_STORE\fR
 where archives go, as \-\-store
-.SH FILES
+.TP
+\fBORGEXPORT_TARGET_URL\fR
+the database restore loads into, as \-\-target\-url
+.TP
+\fBORGEXPORT_HEARTBEAT_SECS\fR
+seconds between the progress lines a long section writes without a terminal
+"#;
+
+const ENVIRONMENT_TAIL: &str = r#".TP
+\fBPGSERVICE\fR, \fBPGSERVICEFILE\fR, \fBPGSYSCONFDIR\fR
+the connection service and the files that define it (pg_service.conf)
+.TP
+\fBPGPASSFILE\fR
+the password file (default ~/.pgpass)
+.TP
+\fBHOME\fR
+where ~/.pgpass, ~/.pg_service.conf, ~/.postgresql/ and ~/.aws/ are found
+.TP
+\fBAWS_ACCESS_KEY_ID\fR, \fBAWS_SECRET_ACCESS_KEY\fR, \fBAWS_SESSION_TOKEN\fR, \fBAWS_REGION\fR, \fBAWS_DEFAULT_REGION\fR, \fBAWS_ENDPOINT_URL\fR, \fBAWS_ENDPOINT\fR, \fBAWS_ALLOW_HTTP\fR, \fBAWS_PROFILE\fR, \fBAWS_CONFIG_FILE\fR, \fBAWS_SHARED_CREDENTIALS_FILE\fR
+s3:// stores: credentials, region, endpoint and profile, as the aws CLI reads them (any other \fBAWS_*\fR the S3 client knows applies too)
+.TP
+\fBGOOGLE_SERVICE_ACCOUNT\fR, \fBGOOGLE_SERVICE_ACCOUNT_PATH\fR, \fBGOOGLE_SERVICE_ACCOUNT_KEY\fR, \fBGOOGLE_APPLICATION_CREDENTIALS\fR
+gs:// stores: the service account
+.TP
+\fBAZURE_STORAGE_CONNECTION_STRING\fR, \fBAZURE_STORAGE_ACCOUNT_NAME\fR, \fBAZURE_STORAGE_ACCOUNT_KEY\fR, \fBAZURE_STORAGE_SAS_KEY\fR
+az:// stores: the account and its key (any other \fBAZURE_*\fR the Azure client knows applies too)
+"#;
+
+const FILES_AND_EXAMPLES: &str = r#".SH FILES
 .TP
 \fB./orgexport.toml\fR
 configuration, when present (or \-\-config FILE)
 .TP
 \fB~/.pgpass\fR
 passwords, as libpq reads them (mode 0600)
+.TP
+\fB~/.pg_service.conf\fR, \fB$PGSYSCONFDIR/pg_service.conf\fR
+connection services
+.TP
+\fB~/.postgresql/root.crt\fR, \fB~/.postgresql/postgresql.crt\fR, \fB~/.postgresql/postgresql.key\fR
+TLS root certificate and client certificate, as libpq reads them
+.TP
+\fB~/.aws/config\fR, \fB~/.aws/credentials\fR
+AWS profiles for s3:// stores
+.SH EXAMPLES
+An operator, by hand:
+.PP
+.nf
+orgexport check
+orgexport plan \-\-org acme
+orgexport run \-\-org acme \-\-store /srv/exports
+orgexport run \-\-org acme \-\-wait=10m
+orgexport list \-\-org acme
+orgexport link EXPORT_ID \-\-ttl 1h
+.fi
+.PP
+A nightly cron job (judged by its exit code; \-q: only errors, and the links on stdout):
+.PP
+.nf
+30 2 * * *  orgexport run \-\-all\-orgs \-\-store /srv/exports \-q
+15 4 * * *  orgexport prune \-\-older\-than 30d \-\-store /srv/exports
+.fi
+.PP
+A CI pre\-migration snapshot:
+.PP
+.nf
+out=$(orgexport run \-\-org acme \-\-json)
+orgexport verify "$(echo "$out" | jq \-r '.exports[0].export_id')" \-\-json
+.fi
 "#;

@@ -3,26 +3,32 @@
 use serde_json::json;
 
 use crate::cli::ListArgs;
-use crate::commands::{connect_sessions, read_history};
+use crate::commands::{connect_sessions, history_org_keys, org_table, read_history};
 use crate::config::Settings;
+use crate::db::connect::Db;
 use crate::history;
 use crate::output::{Reporter, human_bytes};
+use crate::scope::catalog::Catalog;
+use crate::scope::model::Scope;
+use crate::scope::plan::Planner;
 
 pub async fn run(settings: &Settings, args: &ListArgs, report: Reporter) -> anyhow::Result<()> {
     let sessions = connect_sessions(settings).await?;
     // A database that never ran an export (or a replica of one) has no history: nothing to
     // list, and nothing is created.
-    let exports = if read_history(&sessions.history, &report).await? {
-        history::list(
+    let mut exports = Vec::new();
+    if read_history(&sessions.history, &report).await? {
+        let table = org_table(&sessions.db, settings, &report).await;
+        let keys = history_org_keys(&sessions, table.as_ref(), args.org.as_deref()).await?;
+        exports = history::list(
             &sessions.history.client,
-            args.org.as_deref(),
+            keys.as_deref(),
             settings.status_filter,
             args.limit,
         )
-        .await?
-    } else {
-        Vec::new()
-    };
+        .await?;
+        name_orgs(&sessions.db, table.as_ref(), &mut exports).await?;
+    }
 
     if report.output.json {
         report.json(&json!({ "exports": exports }))?;
@@ -51,7 +57,7 @@ pub async fn run(settings: &Settings, args: &ListArgs, report: Reporter) -> anyh
         report.stdout_line(&format!(
             "{:<36}  {:<16}  {:<9}  {:<20}  {:>8}  {:>9}  {:>9}  {}",
             text("id"),
-            text("org_lookup"),
+            text("org"),
             text("status"),
             started,
             duration,
@@ -59,6 +65,33 @@ pub async fn run(settings: &Settings, args: &ListArgs, report: Reporter) -> anyh
             size,
             text("requested_by")
         ))?;
+    }
+    Ok(())
+}
+
+/// Sets each export's `org` to the org's current name ([`crate::org::names`]); an org deleted
+/// since (or an unreadable org table) keeps the lookup recorded then.
+async fn name_orgs(
+    db: &Db,
+    table: Option<&(Catalog, Scope)>,
+    exports: &mut [serde_json::Value],
+) -> anyhow::Result<()> {
+    let names = match table {
+        Some((catalog, scope)) => {
+            let keys: Vec<String> = exports
+                .iter()
+                .filter_map(|e| e["org_key"].as_str().map(String::from))
+                .collect();
+            crate::org::names(&db.client, scope, &Planner::new(catalog, scope), &keys).await?
+        }
+        None => Default::default(),
+    };
+    for export in exports {
+        let current = export["org_key"]
+            .as_str()
+            .and_then(|k| names.get(k))
+            .cloned();
+        export["org"] = current.map_or_else(|| export["org_lookup"].clone(), Into::into);
     }
     Ok(())
 }

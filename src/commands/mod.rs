@@ -77,6 +77,42 @@ async fn reconcile(history_db: &Db, report: &Reporter) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The org table, for the history commands (`list`, `prune`) to resolve `--org` and name
+/// orgs as `run` does; `None`, with a warning, when the scope cannot be read — they then go
+/// by what the history recorded.
+pub async fn org_table(
+    db: &Db,
+    settings: &Settings,
+    report: &Reporter,
+) -> Option<(Catalog, Scope)> {
+    match load_scope(db, &settings.scope).await {
+        Ok(table) => Some(table),
+        Err(err) => {
+            report.warn(&format!(
+                "orgs are matched and shown as the history recorded them: cannot read the org table: {}",
+                crate::error::one_line(&err)
+            ));
+            None
+        }
+    }
+}
+
+/// The canonical keys `--org` names in the history ([`crate::org::history_keys`]); `None`
+/// without `--org`.
+pub async fn history_org_keys(
+    sessions: &Sessions,
+    table: Option<&(Catalog, Scope)>,
+    org: Option<&str>,
+) -> anyhow::Result<Option<Vec<String>>> {
+    let Some(lookup) = org else {
+        return Ok(None);
+    };
+    let table = table.map(|(catalog, scope)| (catalog, scope));
+    crate::org::history_keys(&sessions.db.client, &sessions.history.client, table, lookup)
+        .await
+        .map(Some)
+}
+
 /// Reads the catalog and classifies it.
 pub async fn load_scope(db: &Db, config: &ScopeConfig) -> anyhow::Result<(Catalog, Scope)> {
     let catalog = Catalog::load(&db.client).await?;

@@ -5,11 +5,12 @@
 use serde_json::json;
 
 use crate::cli::PruneArgs;
-use crate::commands::{connect_sessions, prepare_history};
+use crate::commands::{connect_sessions, history_org_keys, org_table, prepare_history};
 use crate::config::Settings;
 use crate::error::{Kind, fail, one_line};
 use crate::history::{self, ExportRow};
 use crate::output::{Reporter, human_bytes};
+use crate::redact::redact_url;
 use crate::retention::{self, Pruned};
 use crate::store::Store;
 
@@ -17,9 +18,16 @@ pub async fn run(settings: &Settings, args: &PruneArgs, report: Reporter) -> any
     let mut sessions = connect_sessions(settings).await?;
     prepare_history(&mut sessions.history, &report).await?;
     let store = Store::open(&settings.store)?;
+    let keys = match &args.org {
+        Some(_) => {
+            let table = org_table(&sessions.db, settings, &report).await;
+            history_org_keys(&sessions, table.as_ref(), args.org.as_deref()).await?
+        }
+        None => None,
+    };
     let client = &sessions.history.client;
-    let candidates =
-        history::prune_candidates(client, args.older_than, args.keep, args.org.as_deref()).await?;
+    let completed = history::completed(client, args.older_than, keys.as_deref()).await?;
+    let chosen = retention::select(completed, args.keep, |url| store.outside(url));
     let verb = if args.dry_run {
         "would prune"
     } else {
@@ -27,7 +35,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs, report: Reporter) -> any
     };
     let mut refused = Vec::new();
     let mut pruned = Vec::new();
-    for export in &candidates {
+    for export in &chosen.prune {
         match retention::prune(&store, client, export, args.dry_run).await? {
             Pruned::Refused(err) => {
                 report.error(&one_line(&err));
@@ -39,29 +47,51 @@ pub async fn run(settings: &Settings, args: &PruneArgs, report: Reporter) -> any
         if !report.output.json {
             report.stdout_line(&format!("{verb} {}", describe(export)))?;
         }
-        pruned.push(json!({
-            "export_id": export.id.to_string(),
-            "org": export.org_lookup,
-            "object_url": export.object_url,
-            "bytes": export.bytes,
-        }));
+        pruned.push(summary(export));
+    }
+    let mut skipped = Vec::new();
+    for (export, why) in &chosen.skipped {
+        if !report.output.json {
+            report.stdout_line(&format!(
+                "skipped {}: {} is another store's ({why}), not {}'s",
+                describe(export),
+                redact_url(export.object_url.as_deref().unwrap_or_default()),
+                store.display()
+            ))?;
+        }
+        skipped.push(summary(export));
     }
     if report.output.json {
-        report.json(&json!({ "dry_run": args.dry_run, "pruned": pruned }))?;
+        report.json(&json!({ "dry_run": args.dry_run, "pruned": pruned, "skipped": skipped }))?;
     } else {
-        report.info(&format!("{verb} {} export(s)", pruned.len()));
+        report.info(&format!(
+            "{verb} {} export(s); {} in other stores skipped",
+            pruned.len(),
+            skipped.len()
+        ));
     }
     if !refused.is_empty() {
         return Err(fail(
             Kind::ExportFailed,
             format!(
-                "{} export(s) not pruned: their archives are not under the configured store ({})",
+                "{} export(s) not pruned: their history rows are refused by the store boundary ({})",
                 refused.len(),
                 refused.join(", ")
             ),
         ));
     }
     Ok(())
+}
+
+/// One export in `--json`'s `pruned` and `skipped` lists.
+fn summary(export: &ExportRow) -> serde_json::Value {
+    json!({
+        "export_id": export.id.to_string(),
+        "org": export.org_lookup,
+        "org_key": export.org_key,
+        "object_url": export.object_url.as_deref().map(redact_url),
+        "bytes": export.bytes,
+    })
 }
 
 /// `ID ORG FINISHED SIZE`, one line of the listing.

@@ -246,23 +246,27 @@ fn add_service(params: &mut Params) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `PG*` variables that set a connection parameter, with it (`--help`'s man page lists
+/// them from here).
+pub const PG_VARIABLES: &[(&str, &str)] = &[
+    ("host", "PGHOST"),
+    ("port", "PGPORT"),
+    ("user", "PGUSER"),
+    ("password", "PGPASSWORD"),
+    ("dbname", "PGDATABASE"),
+    ("sslmode", "PGSSLMODE"),
+    ("sslrootcert", "PGSSLROOTCERT"),
+    ("sslcert", "PGSSLCERT"),
+    ("sslkey", "PGSSLKEY"),
+    ("connect_timeout", "PGCONNECT_TIMEOUT"),
+    ("options", "PGOPTIONS"),
+    ("application_name", "PGAPPNAME"),
+    ("target_session_attrs", "PGTARGETSESSIONATTRS"),
+];
+
 /// What the `PG*` variables set and `params` does not (an empty variable sets nothing).
 fn add_environment(params: &mut Params) {
-    for (key, var) in [
-        ("host", "PGHOST"),
-        ("port", "PGPORT"),
-        ("user", "PGUSER"),
-        ("password", "PGPASSWORD"),
-        ("dbname", "PGDATABASE"),
-        ("sslmode", "PGSSLMODE"),
-        ("sslrootcert", "PGSSLROOTCERT"),
-        ("sslcert", "PGSSLCERT"),
-        ("sslkey", "PGSSLKEY"),
-        ("connect_timeout", "PGCONNECT_TIMEOUT"),
-        ("options", "PGOPTIONS"),
-        ("application_name", "PGAPPNAME"),
-        ("target_session_attrs", "PGTARGETSESSIONATTRS"),
-    ] {
+    for &(key, var) in PG_VARIABLES {
         if !params.contains_key(key)
             && let Ok(value) = std::env::var(var)
             && !value.is_empty()
@@ -360,7 +364,7 @@ fn default_host() -> String {
 
 /// libpq environment variables for features orgexport does not offer: set, they are an error
 /// naming them, never silently ignored (a connection elsewhere than the operator meant).
-const UNSUPPORTED_VARIABLES: &[&str] = &[
+pub const UNSUPPORTED_VARIABLES: &[&str] = &[
     "PGHOSTADDR",
     "PGSSLCRL",
     "PGSSLCRLDIR",

@@ -121,7 +121,15 @@ fn collect_references(
     let mut all = references::declared(catalog);
     all.extend(references::configured(catalog, &config.references)?);
     all.extend(references::polymorphic(catalog, &config.polymorphic)?);
-    let naming = references::naming_matches(catalog, &all);
+    // The tool's own schema is invisible to scope: nothing there is inferred or proposed.
+    let naming: Vec<Reference> = references::naming_matches(catalog, &all)
+        .into_iter()
+        .filter(|r| {
+            [r.table, r.target]
+                .iter()
+                .all(|&t| catalog.table(t).schema != TOOL_SCHEMA)
+        })
+        .collect();
     if config.infer_references {
         all.extend(naming.iter().cloned());
     }

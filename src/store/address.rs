@@ -126,36 +126,7 @@ impl Store {
                 ),
             )
         };
-        let key = match &self.location {
-            Location::Cloud { provider, bucket } => {
-                let rest = row
-                    .object_url
-                    .strip_prefix(&format!("{}://{bucket}/", provider.scheme()))
-                    .ok_or_else(|| refuse("another store or bucket"))?;
-                Path::parse(rest).map_err(|_| refuse("not a valid key"))?
-            }
-            Location::Local { root } => {
-                let path = layout::file_url_to_path(row.object_url)
-                    .ok_or_else(|| refuse("not a file:// URL"))?;
-                let relative = path
-                    .strip_prefix(root)
-                    .map_err(|_| refuse("outside the store's directory"))?;
-                if relative
-                    .components()
-                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
-                {
-                    return Err(refuse("the path climbs with `..`"));
-                }
-                Path::from_iter(
-                    relative
-                        .components()
-                        .map(|c| PathPart::from(c.as_os_str().to_string_lossy().into_owned())),
-                )
-            }
-        };
-        if !key.prefix_matches(&self.prefix) {
-            return Err(refuse("outside the store's prefix"));
-        }
+        let key = self.key_under(row.object_url).map_err(refuse)?;
         let parts: Vec<PathPart> = key
             .prefix_match(&self.prefix)
             .into_iter()
@@ -176,6 +147,46 @@ impl Store {
                 row.export_id
             ))
         })?;
+        Ok(key)
+    }
+
+    /// Why an address does not lie under this store and its prefix (`None`: it does) — what
+    /// `prune` skips as another store's. Lying under it is not owning it: [`Store::owned_key`]
+    /// checks the rest.
+    pub fn outside(&self, object_url: &str) -> Option<&'static str> {
+        self.key_under(object_url).err()
+    }
+
+    /// The key of an address under this store and prefix, or why it is not under them.
+    fn key_under(&self, object_url: &str) -> Result<Path, &'static str> {
+        let key = match &self.location {
+            Location::Cloud { provider, bucket } => {
+                let rest = object_url
+                    .strip_prefix(&format!("{}://{bucket}/", provider.scheme()))
+                    .ok_or("another store or bucket")?;
+                Path::parse(rest).map_err(|_| "not a valid key")?
+            }
+            Location::Local { root } => {
+                let path = layout::file_url_to_path(object_url).ok_or("not a file:// URL")?;
+                let relative = path
+                    .strip_prefix(root)
+                    .map_err(|_| "outside the store's directory")?;
+                if relative
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                {
+                    return Err("the path climbs with `..`");
+                }
+                Path::from_iter(
+                    relative
+                        .components()
+                        .map(|c| PathPart::from(c.as_os_str().to_string_lossy().into_owned())),
+                )
+            }
+        };
+        if !key.prefix_matches(&self.prefix) {
+            return Err("outside the store's prefix");
+        }
         Ok(key)
     }
 

@@ -103,10 +103,32 @@ impl Store {
     /// other scheme is a usage error. The store is ready to use; a cloud store is not
     /// contacted yet ([`Store::preflight`] does).
     pub fn open(config: &StoreConfig) -> anyhow::Result<Store> {
+        let Some(root) = Store::local_root(config)? else {
+            let Scheme::Cloud(provider) = Scheme::of(&config.url)? else {
+                unreachable!("a store that is not local is a cloud store")
+            };
+            return Store::open_cloud(provider, config);
+        };
+        Store::not_a_file(&root)?;
+        std::fs::create_dir_all(&root).map_err(|e| {
+            fail(
+                Kind::Store,
+                format!(
+                    "cannot create the store directory {}: {e}; choose a writable --store",
+                    root.display()
+                ),
+            )
+        })?;
+        refuse_pseudo_file_system(&root)?;
+        Store::local(root)
+    }
+
+    /// A local store's directory from `--store` (`None`: a cloud store); nothing is created.
+    pub fn local_root(config: &StoreConfig) -> anyhow::Result<Option<PathBuf>> {
         let spec = config.url.as_str();
         let shown = redact_url(spec);
         let root = match Scheme::of(spec)? {
-            Scheme::Cloud(provider) => return Store::open_cloud(provider, config),
+            Scheme::Cloud(_) => return Ok(None),
             Scheme::Path if spec.trim().is_empty() => {
                 return Err(fail(
                     Kind::Usage,
@@ -131,17 +153,63 @@ impl Store {
                 ),
             ));
         }
-        std::fs::create_dir_all(&root).map_err(|e| {
-            fail(
+        Ok(Some(root))
+    }
+
+    /// Refuses, in a sentence, a local store whose path (or a folder on the way to it) is a
+    /// file: `mkdir` would only say "File exists (os error 17)".
+    fn not_a_file(root: &std::path::Path) -> anyhow::Result<()> {
+        let Some(existing) = root.ancestors().find(|a| a.exists()) else {
+            return Ok(());
+        };
+        if existing.is_dir() {
+            return Ok(());
+        }
+        let what = if existing == root {
+            format!("the store {} is a file, not a directory", root.display())
+        } else {
+            format!(
+                "the store {} cannot be a directory: {} is a file",
+                root.display(),
+                existing.display()
+            )
+        };
+        Err(fail(
+            Kind::Store,
+            format!("{what}; pass a directory (or file:///abs/dir) to --store"),
+        ))
+    }
+
+    /// For `check`, which creates nothing: a local store directory that does not exist yet,
+    /// with the existing directory the first `run` creates it in — refused when that is not
+    /// writable. `None`: the directory exists (or the store is a cloud store).
+    pub fn local_dir_to_create(config: &StoreConfig) -> anyhow::Result<Option<PathBuf>> {
+        let Some(root) = Store::local_root(config)? else {
+            return Ok(None);
+        };
+        Store::not_a_file(&root)?;
+        if root.exists() {
+            return Ok(None);
+        }
+        let parent = root
+            .ancestors()
+            .find(|a| a.exists())
+            .unwrap_or(std::path::Path::new("/"))
+            .to_path_buf();
+        let c_path = std::ffi::CString::new(parent.as_os_str().as_encoded_bytes())
+            .map_err(|_| fail(Kind::Usage, "the store path holds a NUL byte"))?;
+        // SAFETY: access reads a NUL-terminated path and retains nothing.
+        if unsafe { libc::access(c_path.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+            return Err(fail(
                 Kind::Store,
                 format!(
-                    "cannot create the store directory {}: {e}; choose a writable --store",
-                    root.display()
+                    "the store directory {} does not exist and cannot be created: {} is not writable; choose a writable --store",
+                    root.display(),
+                    parent.display()
                 ),
-            )
-        })?;
-        refuse_pseudo_file_system(&root)?;
-        Store::local(root)
+            ));
+        }
+        Ok(Some(parent))
     }
 
     /// A ready store over an existing local directory.
