@@ -4,6 +4,7 @@
 //! transaction.
 
 pub mod checks;
+pub mod copy;
 pub mod fills;
 pub mod load;
 pub mod manifest;
