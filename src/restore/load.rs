@@ -214,8 +214,9 @@ impl Loader<'_> {
         }
     }
 
-    /// Creates each section's staging table and prepares its batch insert (used by the
-    /// sections that cannot be copied).
+    /// Stages every section's rows from `events` (the manifest already taken) and returns
+    /// the archive's verdict. Rows of a section the manifest does not list stop the load.
+    /// Creates each section's staging table and prepares its batch insert.
     async fn create_stages(
         &self,
         plan: &LoadPlan,
@@ -238,38 +239,6 @@ impl Loader<'_> {
         Ok(prepared)
     }
 
-    /// One batch of a section's rows into its stage: by COPY when its columns allow it
-    /// (converted off the reactor), else through the prepared `json_populate_recordset`.
-    async fn stage_batch(
-        &self,
-        section: &LoadSection,
-        statement: &tokio_postgres::Statement,
-        json: String,
-    ) -> anyhow::Result<()> {
-        let what = || format!("loading rows of {}", section.name);
-        let Some(fields) = section.copy.clone() else {
-            return self
-                .run(what, self.client.execute(statement, &[&json]))
-                .await
-                .map(|_| ());
-        };
-        let columns = section.columns.clone();
-        let text = tokio::task::spawn_blocking(move || {
-            crate::restore::copy::copy_text(&json, &columns, &fields)
-        })
-        .await?
-        .map_err(|e| anyhow::anyhow!(e).context(what()))?;
-        let copy = async {
-            let sink = self.client.copy_in(&section.stage_copy()).await?;
-            futures_util::pin_mut!(sink);
-            futures_util::SinkExt::send(&mut sink, bytes::Bytes::from(text)).await?;
-            sink.finish().await
-        };
-        self.run(what, copy).await.map(|_| ())
-    }
-
-    /// Stages every section's rows from `events` (the manifest already taken) and returns
-    /// the archive's verdict. Rows of a section the manifest does not list stop the load.
     pub async fn stage(
         &self,
         plan: &LoadPlan,
@@ -307,9 +276,12 @@ impl Loader<'_> {
                         bytes = 0;
                         current = Some((i, progress.section(&section)));
                     }
-                    let length = json.len() as u64;
+                    let name = &plan.sections[i].name;
                     let staged = self
-                        .stage_batch(&plan.sections[i], &statements[i], json)
+                        .run(
+                            || format!("loading rows of {name}"),
+                            self.client.execute(&statements[i], &[&json]),
+                        )
                         .await;
                     if let Err(err) = staged {
                         if let Some((_, bar)) = current.take() {
@@ -318,7 +290,7 @@ impl Loader<'_> {
                         return self.archive_at_fault(err, events).await;
                     }
                     outcomes[i].rows += rows;
-                    bytes += length;
+                    bytes += json.len() as u64;
                     if let Some((_, bar)) = &current {
                         bar.set(outcomes[i].rows, bytes);
                     }

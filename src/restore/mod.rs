@@ -4,7 +4,6 @@
 //! transaction.
 
 pub mod checks;
-pub mod copy;
 pub mod fills;
 pub mod load;
 pub mod manifest;

@@ -100,8 +100,6 @@ pub struct LoadSection {
     pub stage: String,
     /// The archive's columns that are inserted (generated ones are recomputed instead).
     pub columns: Vec<String>,
-    /// How each of `columns` is written as COPY text, when every one of them can be.
-    pub copy: Option<Vec<crate::restore::copy::Field>>,
     /// Their types in the target, for the staging table's extra columns.
     pub key_type: Option<String>,
     /// `--fill` columns and their SQL.
@@ -324,12 +322,6 @@ fn plan_section(
             [k] => column(k).map(|c| c.type_name.clone()),
             _ => None,
         },
-        copy: crate::restore::copy::layout(
-            &inserted
-                .iter()
-                .map(|c| column(c).map_or(String::new(), |t| t.type_name.clone()))
-                .collect::<Vec<_>>(),
-        ),
         columns: inserted,
         fills,
         root_key: (role.role == Role::Root).then(|| target.scope.root_key.clone()),

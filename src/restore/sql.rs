@@ -131,15 +131,6 @@ impl LoadSection {
         )
     }
 
-    /// A batch of COPY text (`copy::copy_text`) into the stage.
-    pub fn stage_copy(&self) -> String {
-        format!(
-            "COPY {} ({}) FROM STDIN",
-            self.stage,
-            idents(&self.columns, "")
-        )
-    }
-
     /// The root section: how many rows, how many with the archive's org key (`$1`), and
     /// the first key found.
     pub fn root_check(&self) -> Option<String> {
