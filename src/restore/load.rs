@@ -471,12 +471,14 @@ impl Loader<'_> {
                 .iter()
                 .map(|&i| plan.sections[i].name.as_str())
                 .collect();
-            let rows = self
-                .query(
-                    || format!("inserting into {}", names.join(", ")),
-                    &insert_group(plan, group),
-                )
-                .await?;
+            let what = || format!("inserting into {}", names.join(", "));
+            // A lone table is a plain insert: the writable CTE a group needs would also
+            // materialise a RETURNING row per inserted row just to count them.
+            if let [i] = group[..] {
+                outcomes[i].inserted = self.execute(what, &plan.sections[i].insert()).await?;
+                continue;
+            }
+            let rows = self.query(what, &insert_group(plan, group)).await?;
             for (k, &i) in group.iter().enumerate() {
                 let inserted = rows[0].get::<_, i64>(k) as u64;
                 outcomes[i].inserted = inserted;

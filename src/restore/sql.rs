@@ -66,6 +66,27 @@ fn in_archive(plan: &LoadPlan, columns: &[String], points: &Points) -> Option<St
     ))
 }
 
+/// A left join (as `alias`) on the distinct staged keys that `columns` point at, and the
+/// condition that a row found one: hash-joinable where `in_archive`'s `EXISTS` cannot be
+/// (under `FILTER` or `OR`). Distinct, so that a hostile archive's duplicated keys cannot
+/// multiply the rows counted.
+fn archive_join(
+    plan: &LoadPlan,
+    alias: &str,
+    columns: &[String],
+    points: &Points,
+) -> Option<(String, String)> {
+    let to = &plan.sections[points.section?];
+    let join = format!(
+        " LEFT JOIN (SELECT DISTINCT {} FROM {}) {alias} ON {}",
+        idents(&points.columns, ""),
+        to.stage,
+        equal(&points.columns, alias, columns, "s")
+    );
+    let matched = format!("{alias}.{} IS NOT NULL", quote_ident(&points.columns[0]));
+    Some((join, matched))
+}
+
 fn in_target(columns: &[String], points: &Points) -> String {
     format!(
         "EXISTS (SELECT 1 FROM {} t WHERE {})",
@@ -137,6 +158,12 @@ impl LoadSection {
     /// An owned section's rows that no ownership reference ties to a row of the archive,
     /// and those an ownership reference ties to a target row of another org. Tenant rows are
     /// the org's by their tenant column; only those where it is NULL are checked.
+    ///
+    /// The archive side is a left join on the owner's distinct staged keys, not `EXISTS`:
+    /// under `FILTER`/`OR` an `EXISTS` stays a per-row subplan, and on an unindexed stage
+    /// that is a scan of the owner's stage for every row (hours for a million rows). The
+    /// target side stays `EXISTS` on the target's own index and runs only for rows the
+    /// archive does not own.
     pub fn ownership_check(&self, plan: &LoadPlan) -> Option<String> {
         let rows = match (&self.root_key, &self.tenant) {
             (Some(_), _) => return None,
@@ -144,22 +171,26 @@ impl LoadSection {
             (None, None) if self.shared.is_some() => return None,
             (None, None) => String::new(),
         };
+        let mut joins = String::new();
         let mut owned = Vec::new();
         let mut foreign = Vec::new();
-        for owner in &self.owners {
+        for (k, owner) in self.owners.iter().enumerate() {
             let applies = format!(
                 "{}{}",
                 all_not_null(&owner.columns, "s"),
                 when_sql(&owner.when, "s")
             );
-            let staged = in_archive(plan, &owner.columns, &owner.points);
+            let staged = archive_join(plan, &format!("a{k}"), &owner.columns, &owner.points);
             owned.push(match &staged {
-                Some(staged) => format!("({applies} AND {staged})"),
+                Some((join, matched)) => {
+                    joins.push_str(join);
+                    format!("({applies} AND {matched})")
+                }
                 None => "false".to_string(),
             });
             foreign.push(format!(
                 "({applies}{} AND {})",
-                staged.map_or(String::new(), |s| format!(" AND NOT {s}")),
+                staged.map_or(String::new(), |(_, matched)| format!(" AND NOT {matched}")),
                 in_target(&owner.columns, &owner.points)
             ));
         }
@@ -171,7 +202,7 @@ impl LoadSection {
             }
         };
         Some(format!(
-            "SELECT count(*) FILTER (WHERE NOT ({})), count(*) FILTER (WHERE {}) FROM {} s{rows}",
+            "SELECT count(*) FILTER (WHERE NOT ({})), count(*) FILTER (WHERE {}) FROM {} s{joins}{rows}",
             any(&owned),
             any(&foreign),
             self.stage
