@@ -71,7 +71,7 @@ fn every_command_refuses(
         }
         let prune = Orgexport::on(db, store, &args);
         if !outside_the_store {
-            prune.code(1).stderr_has(format!("export {id}")).run();
+            prune.code(code).stderr_has(format!("export {id}")).run();
         } else {
             prune
                 .stdout_has_line(&format!("skipped {id}"), "another store's")

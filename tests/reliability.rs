@@ -259,7 +259,7 @@ fn prune_never_deletes_what_an_edited_object_url_points_outside_the_store() {
         let prune = Orgexport::on(&db, &store, &["prune", "--older-than", "0s"]);
         if inside {
             prune
-                .code(1)
+                .code(2)
                 .stderr_has("not under the configured store")
                 .run();
         } else {

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::cli::PruneArgs;
 use crate::commands::{connect_sessions, history_org_keys, org_table, prepare_history};
 use crate::config::Settings;
-use crate::error::{Kind, fail, one_line};
+use crate::error::{Kind, fail, kind_of, one_line};
 use crate::history::{self, ExportRow};
 use crate::output::{Reporter, human_bytes};
 use crate::redact::redact_url;
@@ -39,7 +39,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs, report: Reporter) -> any
         match retention::prune(&store, client, export, args.dry_run).await? {
             Pruned::Refused(err) => {
                 report.error(&one_line(&err));
-                refused.push(export.id.to_string());
+                refused.push((export.id.to_string(), kind_of(&err)));
                 continue;
             }
             Pruned::Done => {}
@@ -71,12 +71,19 @@ pub async fn run(settings: &Settings, args: &PruneArgs, report: Reporter) -> any
         ));
     }
     if !refused.is_empty() {
+        // The exit code of the store boundary, as for link, verify and restore (2 or 6).
+        let kind = refused
+            .iter()
+            .map(|(_, kind)| *kind)
+            .max_by_key(|k| k.exit_code())
+            .unwrap_or(Kind::Usage);
+        let ids: Vec<&str> = refused.iter().map(|(id, _)| id.as_str()).collect();
         return Err(fail(
-            Kind::ExportFailed,
+            kind,
             format!(
                 "{} export(s) not pruned: their history rows are refused by the store boundary ({})",
                 refused.len(),
-                refused.join(", ")
+                ids.join(", ")
             ),
         ));
     }
