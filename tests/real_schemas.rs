@@ -81,6 +81,7 @@ fn rails_schema_exports_with_infer_references_alone() {
         "public.projects",
         "public.issues",
         "public.comments",
+        "public.attachments",
         "public.issue_events",
         "public.users",
     ]);
@@ -88,6 +89,15 @@ fn rails_schema_exports_with_infer_references_alone() {
         &db,
         "public.accounts",
         "SELECT * FROM accounts WHERE id = 1",
+    );
+    // The pair is adopted from acme's own rows: each attachment's type value names the
+    // table its record id points into (not the globex-typed row with an acme issue's id).
+    archive.assert_section_equals(
+        &db,
+        "public.attachments",
+        "SELECT * FROM attachments WHERE (record_type = 'Issue' AND record_id IN \
+         (SELECT id FROM issues WHERE account_id = 1)) OR (record_type = 'Project' AND \
+         record_id IN (SELECT id FROM projects WHERE account_id = 1))",
     );
     for table in ["account_users", "projects", "issues", "comments"] {
         archive.assert_section_equals(
@@ -121,10 +131,11 @@ fn rails_schema_exports_with_infer_references_alone() {
     );
     assert_clean(&archive, &[OTHER, SECRET]);
 
-    // plan proposes the polymorphic pairs with the targets their type values name.
+    // plan shows the pairs adopted, as the config lines that pin them.
     let cwd = TempDir::new();
     plan(&db, &cwd, "acme")
         .args(["--config", &config])
+        .stdout_has("# adopted by infer_references = true")
         .stdout_has("polymorphic = [")
         .stdout_has("{ column = \"public.comments.commentable_id\", type_column = \"commentable_type\", targets = { Issue = \"public.issues\", Project = \"public.projects\" } }")
         .stdout_has("column = \"public.attachments.record_id\"")

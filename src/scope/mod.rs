@@ -8,6 +8,7 @@ pub mod config;
 pub mod model;
 mod ownership;
 pub mod plan;
+pub mod polymorphism;
 pub mod references;
 pub mod rules;
 pub mod sampling;

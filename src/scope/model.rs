@@ -4,7 +4,7 @@
 //! SQL is `plan.rs`'s.
 
 use crate::scope::catalog::{Catalog, TableId};
-use crate::scope::config::glob_matches;
+use crate::scope::config::{ScopeConfig, glob_matches};
 use crate::scope::references::{PolymorphicPair, RefId, Reference};
 
 /// The tool's own schema: never exported.
@@ -96,6 +96,12 @@ pub struct Scope {
     pub allow_columns: Vec<String>,
     /// `--tables`: when not empty, only matching sections are written.
     pub only_tables: Vec<String>,
+    /// The configuration classified with, polymorphic pairs adopted for an org included:
+    /// what [`crate::scope::rules::adopt_pairs`] extends.
+    pub config: ScopeConfig,
+    /// `polymorphic = […]` lines adopted from the org's own type values
+    /// (`infer_references = true`); `plan` shows them.
+    pub adopted: Vec<String>,
 }
 
 impl Scope {

@@ -235,16 +235,38 @@ impl<'a> Planner<'a> {
     }
 
     /// `WITH … SELECT <exprs> FROM (<the section's rows>) LIMIT <limit>`: expressions over
-    /// the org's in-scope rows of a section (content sampling, type values).
+    /// the org's in-scope rows of a section (content sampling).
     pub fn rows_sql(&self, section: &Section, org: &OrgKey, exprs: &str, limit: usize) -> String {
-        let table = self.catalog.table(section.table);
-        let with = self.with_clause(section.table, org);
-        let branches = self.branches(section.table, "t", org, true, true);
+        let (with, rows) = self.rows_of(section.table, org, exprs);
+        format!("{with}SELECT * FROM ({rows}) r LIMIT {limit}")
+    }
+
+    /// `WITH … SELECT DISTINCT v FROM (<expr AS v over the section's rows>) … LIMIT <limit>`:
+    /// the distinct non-null values of an expression over the org's in-scope rows only (a
+    /// polymorphic pair's type values; never another org's).
+    pub fn distinct_sql(&self, table: TableId, org: &OrgKey, expr: &str, limit: usize) -> String {
+        let (with, rows) = self.rows_of(table, org, &format!("{expr} AS v"));
+        format!(
+            "{with}SELECT DISTINCT r.v FROM ({rows}) r WHERE r.v IS NOT NULL ORDER BY 1 LIMIT {limit}"
+        )
+    }
+
+    /// `WITH … SELECT <expr> FROM …`: every in-scope row's value, to be used as a subquery
+    /// (`x IN (…)`).
+    pub fn all_rows_sql(&self, table: TableId, org: &OrgKey, expr: &str) -> String {
+        let (with, rows) = self.rows_of(table, org, expr);
+        format!("{with}{rows}")
+    }
+
+    fn rows_of(&self, table_id: TableId, org: &OrgKey, exprs: &str) -> (String, String) {
+        let table = self.catalog.table(table_id);
+        let with = self.with_clause(table_id, org);
+        let branches = self.branches(table_id, "t", org, true, true);
         let from = table.from_clause();
         let rows = union_of(&branches, |cond| {
             format!("SELECT {exprs} FROM {from} t WHERE {cond}")
         });
-        format!("{with}SELECT * FROM ({rows}) r LIMIT {limit}")
+        (with, rows)
     }
 
     /// The count of the rows before the taint check, when the table can have cross-tenant
