@@ -57,7 +57,7 @@ fn plan_json(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
                     .insert(column.clone(), reason.clone());
             }
             let (_, via) = scope.describe(catalog, &p.section);
-            json!({
+            let mut value = json!({
                 "name": entry.name,
                 "scope": entry.scope,
                 "via": via,
@@ -68,7 +68,12 @@ fn plan_json(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
                 "excluded_columns": entry.excluded_columns,
                 "excluded_column_reasons": entry.excluded_column_reasons,
                 "redacted_json_columns": keyed_columns(catalog, &p.section),
-            })
+            });
+            if let Some(kv) = &p.redacted {
+                value["redacted_values"] = json!(kv.redacted_values);
+                value["redacted_value_keys"] = json!(kv.secret_keys);
+            }
+            value
         })
         .collect();
     let skipped: Vec<_> = preview
@@ -125,11 +130,19 @@ fn plan_text(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
             .chain(&p.content_excluded)
             .map(|(column, reason)| format!("{column} ({reason})"))
             .collect();
-        let excluded = if excluded.is_empty() {
+        let mut excluded = if excluded.is_empty() {
             String::new()
         } else {
             format!(" [excluded: {}]", excluded.join(", "))
         };
+        if let Some(kv) = p.redacted.as_ref().filter(|kv| kv.redacted_values > 0) {
+            excluded.push_str(&format!(
+                " [{} redacted: {} value(s) of secret keys {}]",
+                kv.value_column,
+                kv.redacted_values,
+                kv.secret_keys.join(", ")
+            ));
+        }
         out.push(format!(
             "{:<width$}  {rows:>10}  {description}{excluded}",
             catalog.table(p.section.table).qualified_name()

@@ -2,7 +2,9 @@
 //! text and bytea columns are sampled from the org's own in-scope rows — one bounded query
 //! per table — and the columns judged secret are excluded from what is written. Which
 //! columns, the query and the judgement are `scope::sampling`'s; `run` and `plan` share this.
+//! Key/value settings sections get the org's secret keys here too (`scope::key_values`).
 
+use crate::db::quote_ident;
 use crate::export::snapshot::Snapshot;
 use crate::scope::catalog::Catalog;
 use crate::scope::model::{Scope, Section};
@@ -21,6 +23,7 @@ pub async fn exclude_secret_content(
 ) -> anyhow::Result<Vec<Section>> {
     let mut out = Vec::with_capacity(sections.len());
     for &section in sections {
+        let section = &with_secret_keys(snapshot, planner, key, section).await?;
         let columns = sampled_columns(catalog, scope, section);
         if columns.is_empty() {
             out.push(section.clone());
@@ -36,6 +39,30 @@ pub async fn exclude_secret_content(
         out.push(exclude_by_content(section, &columns, &rows));
     }
     Ok(out)
+}
+
+/// A key/value section with the org's secret keys judged (secrets by row): every distinct
+/// key of its in-scope rows is read — not a sample, so that no secret key is missed.
+async fn with_secret_keys(
+    snapshot: &Snapshot<'_>,
+    planner: &Planner<'_>,
+    key: &OrgKey,
+    section: &Section,
+) -> anyhow::Result<Section> {
+    let Some(kv) = &section.key_values else {
+        return Ok(section.clone());
+    };
+    let expr = format!("t.{}::text", quote_ident(&kv.key_column));
+    let keys: Vec<(String, i64)> = snapshot
+        .query(&planner.grouped_sql(section.table, key, &expr))
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok(Section {
+        key_values: Some(kv.judged(&keys)),
+        ..section.clone()
+    })
 }
 
 /// A sampled value's bytes: text as UTF-8, bytea as is.

@@ -17,6 +17,7 @@ use crate::org::{self, Org};
 use crate::output::Reporter;
 use crate::scope::catalog::Catalog;
 use crate::scope::columns::RenderMode;
+use crate::scope::key_values::KeyValues;
 use crate::scope::model::{Scope, Section};
 use crate::scope::plan::{OrgKey, Planner};
 use crate::scope::polymorphism::{PairValues, adopted_entry, config_line};
@@ -29,6 +30,8 @@ pub struct PreviewSection {
     /// Columns the org's sampled rows show to be secrets: `(column, reason)` (not with
     /// `--estimate`, which reads no rows).
     pub content_excluded: Vec<(String, String)>,
+    /// A key/value settings section: the org's secret keys and the values redacted.
+    pub redacted: Option<KeyValues>,
 }
 
 pub struct Preview {
@@ -73,6 +76,7 @@ pub async fn preview(
                 rows: catalog.table(section.table).estimated_rows,
                 cross_tenant_rows: None,
                 content_excluded: Vec::new(),
+                redacted: None,
             })
             .collect();
         let mut proposals = scope.proposals.clone();
@@ -103,7 +107,7 @@ pub async fn preview(
         .into_iter()
         .zip(counted.counts)
         .zip(counted.content)
-        .map(|((section, (total, cross_tenant_rows)), content_excluded)| {
+        .map(|((section, (total, cross_tenant_rows)), (content_excluded, redacted))| {
             if let Some(n) = cross_tenant_rows.filter(|n| *n > 0) {
                 warnings.push(format!(
                     "{}: {n} row(s) are owned by this org and another one at once; they are exported in neither (cross_tenant_rows)",
@@ -115,6 +119,7 @@ pub async fn preview(
                 rows: Some(total as i64),
                 cross_tenant_rows,
                 content_excluded,
+                redacted,
             }
         })
         .collect();
@@ -207,8 +212,11 @@ struct CountedPreview {
     scope: Scope,
     counts: Vec<(u64, Option<u64>)>,
     values: Vec<PairValues>,
-    content: Vec<Vec<(String, String)>>,
+    content: Vec<ContentFound>,
 }
+
+/// Per section: the columns excluded by content, and the settings values redacted.
+type ContentFound = (Vec<(String, String)>, Option<KeyValues>);
 
 /// Counts in one snapshot. Ctrl-C while a count runs cancels it server-side, not just
 /// locally.
@@ -269,12 +277,13 @@ async fn count_sections(
         .iter()
         .zip(&checked)
         .map(|(before, after)| {
-            after
+            let excluded = after
                 .exclusion_reasons
                 .iter()
                 .filter(|(c, _)| !before.excluded_columns.contains(c))
                 .cloned()
-                .collect()
+                .collect();
+            (excluded, after.key_values.clone())
         })
         .collect();
     snapshot.finish().await?;

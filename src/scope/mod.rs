@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod checks;
 pub mod columns;
 pub mod config;
+pub mod key_values;
 pub mod model;
 mod ownership;
 pub mod plan;

@@ -201,6 +201,10 @@ impl<'a> Planner<'a> {
                 name: c.clone(),
                 type_oid: table.column(c).map_or(0, |col| col.type_oid),
                 redact_json: section.redact_json.contains(c),
+                value_expr: section
+                    .key_values
+                    .as_ref()
+                    .and_then(|kv| kv.value_expr("t", c)),
             })
             .collect();
         let select_list = select_list(&columns, mode);
@@ -249,6 +253,13 @@ impl<'a> Planner<'a> {
         format!(
             "{with}SELECT DISTINCT r.v FROM ({rows}) r WHERE r.v IS NOT NULL ORDER BY 1 LIMIT {limit}"
         )
+    }
+
+    /// `WITH … SELECT v, count(*) … GROUP BY v`: each value of an expression over the org's
+    /// in-scope rows with its number of rows (a settings table's keys).
+    pub fn grouped_sql(&self, table: TableId, org: &OrgKey, expr: &str) -> String {
+        let (with, rows) = self.rows_of(table, org, &format!("{expr} AS v"));
+        format!("{with}SELECT r.v, count(*) FROM ({rows}) r WHERE r.v IS NOT NULL GROUP BY r.v")
     }
 
     /// `WITH … SELECT <expr> FROM …`: every in-scope row's value, to be used as a subquery
@@ -316,12 +327,18 @@ fn select_list(columns: &[ExportedColumn], mode: RenderMode) -> String {
     let list = match mode {
         RenderMode::Server => columns
             .iter()
-            .map(|c| format!("t.{}", quote_ident(&c.name)))
+            .map(|c| match &c.value_expr {
+                Some(expr) => format!("{expr} AS {}", quote_ident(&c.name)),
+                None => format!("t.{}", quote_ident(&c.name)),
+            })
             .collect::<Vec<_>>()
             .join(", "),
         RenderMode::Client => columns
             .iter()
-            .map(|c| ValueKind::of(c.type_oid).select_expr("t", &c.name))
+            .map(|c| {
+                let plain = format!("t.{}", quote_ident(&c.name));
+                ValueKind::of(c.type_oid).select_expr(c.value_expr.as_deref().unwrap_or(&plain))
+            })
             .collect::<Vec<_>>()
             .join(", "),
     };

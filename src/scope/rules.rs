@@ -24,7 +24,7 @@ use crate::scope::ownership::{
 };
 use crate::scope::references::{self, PolymorphicConfig, Reference};
 use crate::scope::tenancy::{find_tenancy, lookup_columns};
-use crate::scope::{polymorphism, secrets};
+use crate::scope::{key_values, polymorphism, secrets};
 
 /// Classifies the catalog (DESIGN §2).
 pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope> {
@@ -236,6 +236,7 @@ fn secret_columns(
         excluded_columns: Vec::new(),
         exclusion_reasons: Vec::new(),
         redact_json: Vec::new(),
+        key_values: None,
     };
     let allowed = |column: &str| {
         glob_matches(
@@ -297,6 +298,8 @@ fn secret_columns(
         .filter(|c| table.column(c).is_some_and(redactable))
         .cloned()
         .collect();
+    section.key_values =
+        key_values::detect(table, &section.columns).filter(|kv| !allowed(&kv.value_column));
     section
 }
 
