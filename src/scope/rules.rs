@@ -434,7 +434,12 @@ fn skipped_tables(
                         )
                 })
                 .map(|r| format!("{}.{}", table.qualified_name(), r.columns.join(",")))
-                .collect();
+                .fold(Vec::new(), |mut seen: Vec<String>, c| {
+                    if !seen.contains(&c) {
+                        seen.push(c);
+                    }
+                    seen
+                });
             if nullable.is_empty() {
                 "global table that nothing in scope references".to_string()
             } else {
