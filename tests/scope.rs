@@ -503,3 +503,64 @@ fn rails_polymorphic_pairs_are_inferred_from_the_orgs_own_type_values() {
         "another org's row leaked"
     );
 }
+
+#[test]
+fn django_generic_foreign_keys_are_inferred_from_the_orgs_own_content_types() {
+    let db = TestDb::new();
+    // pretix's shape: organizers > events > orders; log entries point at their object through
+    // a content type and an integer object_id.
+    db.execute(
+        "CREATE TABLE django_content_type (id serial PRIMARY KEY, app_label varchar(100) NOT NULL,
+             model varchar(100) NOT NULL, UNIQUE (app_label, model));
+         CREATE TABLE pretixbase_organizer (id bigint PRIMARY KEY, slug text NOT NULL, name text);
+         CREATE TABLE pretixbase_event (id bigint PRIMARY KEY,
+             organizer_id bigint NOT NULL REFERENCES pretixbase_organizer, name text);
+         CREATE TABLE pretixbase_order (id bigint PRIMARY KEY,
+             event_id bigint NOT NULL REFERENCES pretixbase_event, code text);
+         CREATE TABLE pretixbase_logentry (id bigint PRIMARY KEY,
+             content_type_id integer NOT NULL REFERENCES django_content_type,
+             object_id integer NOT NULL, action_type text, data text);
+         INSERT INTO django_content_type (id, app_label, model) VALUES
+             (1, 'pretixbase', 'event'), (2, 'pretixbase', 'order'), (3, 'auth', 'permission');
+         INSERT INTO pretixbase_organizer VALUES (1, 'acme', 'Acme'), (2, 'globex', 'MARKER-OTHER-ORG');
+         INSERT INTO pretixbase_event VALUES (10, 1, 'conf'), (20, 2, 'MARKER-OTHER-ORG');
+         INSERT INTO pretixbase_order VALUES (100, 10, 'A1'), (200, 20, 'MARKER-OTHER-ORG');
+         INSERT INTO pretixbase_logentry VALUES
+             (1, 1, 10, 'event.created', '{}'), (2, 2, 100, 'order.placed', '{}'),
+             (3, 1, 20, 'MARKER-OTHER-ORG', '{}'), (4, 2, 200, 'MARKER-OTHER-ORG', '{}'),
+             -- an acme order's id under another model: not acme's
+             (5, 3, 100, 'MARKER-OTHER-ORG', '{}');",
+    );
+    let dir = TempDir::new();
+    let config = dir.path().join("orgexport.toml");
+    std::fs::write(
+        &config,
+        "root_table = \"public.pretixbase_organizer\"\ntenant_columns = [\"organizer_id\"]\ninfer_references = true\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    Orgexport::new()
+        .args(["plan", "--org", "acme", "--config", config])
+        .database(&db)
+        .stdout_has(
+            "{ column = \"public.pretixbase_logentry.object_id\", type_column = \"content_type_id\", targets = { 1 = \"public.pretixbase_event\", 2 = \"public.pretixbase_order\" } },   # pretixbase.event, pretixbase.order",
+        )
+        .stdout_lacks(OTHER_ORG_MARKER)
+        .run();
+    let store = TempDir::new();
+    let archive = Archive::from_run(
+        &Orgexport::export(&db, &store, "acme")
+            .args(["--config", config])
+            .run(),
+    );
+    archive.assert_well_formed();
+    archive.assert_section_equals(
+        &db,
+        "public.pretixbase_logentry",
+        "SELECT * FROM pretixbase_logentry WHERE id IN (1, 2)",
+    );
+    assert!(
+        !archive.text.contains(OTHER_ORG_MARKER),
+        "another org's row leaked"
+    );
+}
