@@ -8,8 +8,11 @@ use crate::db::quote_ident;
 use crate::export::snapshot::Snapshot;
 use crate::scope::catalog::Catalog;
 use crate::scope::model::{Scope, Section};
-use crate::scope::plan::{OrgKey, Planner};
-use crate::scope::sampling::{exclude_by_content, sample_sql, sampled_columns};
+use crate::scope::plan::{OrgKey, Planner, SectionSql};
+use crate::scope::sampling::{
+    count_and_sample_sql, exclude_by_content, sample_sql, sampled_columns,
+};
+use tokio_util::sync::CancellationToken;
 
 /// The sections as they will be written: each with the columns its sampled content shows to
 /// be secrets moved to `excluded_columns` (with the reason).
@@ -30,15 +33,45 @@ pub async fn exclude_secret_content(
             continue;
         }
         let sql = sample_sql(planner, section, key, &columns);
-        let rows: Vec<Vec<Option<Vec<u8>>>> = snapshot
-            .query(&sql)
-            .await?
-            .iter()
-            .map(|row| (0..columns.len()).map(|i| sampled_value(row, i)).collect())
-            .collect();
+        let rows = sampled_rows(&snapshot.query(&sql).await?, 0, columns.len());
         out.push(exclude_by_content(section, &columns, &rows));
     }
     Ok(out)
+}
+
+/// `plan`'s version: a section's exact count and the section as it will be written, its
+/// sample read in the count's own statement (on a thousand-table catalog, a separate sample
+/// query per table nearly doubled `plan`'s time).
+pub async fn count_and_check(
+    snapshot: &Snapshot<'_>,
+    catalog: &Catalog,
+    scope: &Scope,
+    planner: &Planner<'_>,
+    key: &OrgKey,
+    section: &Section,
+    counting: (&SectionSql, &CancellationToken),
+) -> anyhow::Result<(u64, Section)> {
+    let (sql, cancel) = counting;
+    let section = with_secret_keys(snapshot, planner, key, section).await?;
+    let columns = sampled_columns(catalog, scope, &section);
+    if columns.is_empty() {
+        let total = snapshot.count(sql, &sql.count, cancel).await?;
+        return Ok((total, section));
+    }
+    let found = snapshot
+        .query(&count_and_sample_sql(planner, &section, key, &columns))
+        .await?;
+    let total = found.first().map_or(0, |row| row.get::<_, i64>(0)) as u64;
+    let rows = sampled_rows(&found, 1, columns.len());
+    Ok((total, exclude_by_content(&section, &columns, &rows)))
+}
+
+/// Columns `from..from + n` of each row (a row of NULLs, when there was none, samples
+/// nothing).
+fn sampled_rows(rows: &[tokio_postgres::Row], from: usize, n: usize) -> Vec<Vec<Option<Vec<u8>>>> {
+    rows.iter()
+        .map(|row| (from..from + n).map(|i| sampled_value(row, i)).collect())
+        .collect()
 }
 
 /// A key/value section with the org's secret keys judged (secrets by row): every distinct

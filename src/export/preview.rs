@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::connect::Db;
 use crate::error::{Kind, kind_of};
 use crate::export::adoption::{adopt_for_org, pair_values};
-use crate::export::content::exclude_secret_content;
+use crate::export::content::count_and_check;
 use crate::export::locks::ReadLocks;
 use crate::export::snapshot::Snapshot;
 use crate::org::{self, Org};
@@ -253,12 +253,23 @@ async fn count_sections(
     let planner = Planner::new(catalog, &scope);
     let selected = scope.selected_sections(catalog)?;
     let mut counts = Vec::with_capacity(selected.len());
+    let mut checked = Vec::with_capacity(selected.len());
     for section in &selected {
         let sql = planner.section_sql(section, key, None, counting.render);
         counting
             .report
             .verbose(&format!("{}: {}", sql.name, sql.count));
-        let total = snapshot.count(&sql, &sql.count, cancel).await?;
+        let (total, written) = count_and_check(
+            &snapshot,
+            catalog,
+            &scope,
+            &planner,
+            key,
+            section,
+            (&sql, cancel),
+        )
+        .await?;
+        checked.push(written);
         let cross_tenant = match &sql.candidates {
             Some(query) => Some(
                 snapshot
@@ -271,8 +282,6 @@ async fn count_sections(
         counts.push((total, cross_tenant));
     }
     let values = pair_values(&snapshot, catalog, &scope, &planner, key).await?;
-    let checked =
-        exclude_secret_content(&snapshot, catalog, &scope, &planner, key, &selected).await?;
     let content = selected
         .iter()
         .zip(&checked)

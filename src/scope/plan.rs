@@ -245,6 +245,33 @@ impl<'a> Planner<'a> {
         format!("{with}SELECT * FROM ({rows}) r LIMIT {limit}")
     }
 
+    /// `plan`'s count and content sample of a section in one statement: the exact count of
+    /// `section_sql`'s `count`, beside up to `limit` rows of `exprs` (one row of NULLs when
+    /// there are none). One statement shares the planning and the scoping CTEs of the two,
+    /// which keeps sampling cheap on catalogs of a thousand tables.
+    pub fn count_and_sample_sql(
+        &self,
+        section: &Section,
+        org: &OrgKey,
+        exprs: &str,
+        limit: usize,
+    ) -> String {
+        let table = self.catalog.table(section.table);
+        let with = self.with_clause(section.table, org);
+        let branches = self.branches(section.table, "t", org, true, true);
+        let from = table.from_clause();
+        let count_rows = union_of(&branches, |cond| {
+            format!("SELECT 1 FROM {from} t WHERE {cond}")
+        });
+        let rows = union_of(&branches, |cond| {
+            format!("SELECT {exprs} FROM {from} t WHERE {cond}")
+        });
+        format!(
+            "{with}SELECT (SELECT count(*) FROM ({count_rows}) c), s.* FROM (SELECT 1) one \
+             LEFT JOIN (SELECT * FROM ({rows}) r LIMIT {limit}) s ON true"
+        )
+    }
+
     /// `WITH … SELECT DISTINCT v FROM (<expr AS v over the section's rows>) … LIMIT <limit>`:
     /// the distinct non-null values of an expression over the org's in-scope rows only (a
     /// polymorphic pair's type values; never another org's).

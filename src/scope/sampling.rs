@@ -54,6 +54,21 @@ pub fn sample_sql(
     org: &OrgKey,
     columns: &[&Column],
 ) -> String {
+    planner.rows_sql(section, org, &sample_exprs(columns), SAMPLE_ROWS)
+}
+
+/// The section's exact count beside the same sample as [`sample_sql`], in one statement
+/// (`plan`, which counts every section anyway).
+pub fn count_and_sample_sql(
+    planner: &Planner<'_>,
+    section: &Section,
+    org: &OrgKey,
+    columns: &[&Column],
+) -> String {
+    planner.count_and_sample_sql(section, org, &sample_exprs(columns), SAMPLE_ROWS)
+}
+
+fn sample_exprs(columns: &[&Column]) -> String {
     let exprs: Vec<String> = columns
         .iter()
         .map(|c| {
@@ -65,7 +80,7 @@ pub fn sample_sql(
             }
         })
         .collect();
-    planner.rows_sql(section, org, &exprs.join(", "), SAMPLE_ROWS)
+    exprs.join(", ")
 }
 
 /// The section with the columns whose sampled values are secrets moved to
