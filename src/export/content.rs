@@ -4,6 +4,8 @@
 //! columns, the query and the judgement are `scope::sampling`'s; `run` and `plan` share this.
 //! Key/value settings sections get the org's secret keys here too (`scope::key_values`).
 
+use anyhow::Context;
+
 use crate::db::quote_ident;
 use crate::export::snapshot::Snapshot;
 use crate::scope::catalog::Catalog;
@@ -61,13 +63,29 @@ pub async fn count_and_check(
     let found = snapshot
         .query(&count_and_sample_sql(planner, &section, key, &columns))
         .await?;
-    let total = found.first().map_or(0, |row| row.get::<_, i64>(0)) as u64;
-    let rows = sampled_rows(&found, 1, columns.len());
+    let row = found.first().context("a count returns one row")?;
+    let total = row.get::<_, i64>(0) as u64;
+    // One array per column (NULL when the section has no rows), turned into sample rows.
+    let arrays: Vec<Vec<Option<Vec<u8>>>> = (1..=columns.len())
+        .map(|i| match row.try_get::<_, Option<Vec<Option<String>>>>(i) {
+            Ok(texts) => texts
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| t.map(String::into_bytes))
+                .collect(),
+            Err(_) => row
+                .get::<_, Option<Vec<Option<Vec<u8>>>>>(i)
+                .unwrap_or_default(),
+        })
+        .collect();
+    let n = arrays.first().map_or(0, Vec::len);
+    let rows: Vec<Vec<Option<Vec<u8>>>> = (0..n)
+        .map(|r| arrays.iter().map(|a| a.get(r).cloned().flatten()).collect())
+        .collect();
     Ok((total, exclude_by_content(&section, &columns, &rows)))
 }
 
-/// Columns `from..from + n` of each row (a row of NULLs, when there was none, samples
-/// nothing).
+/// Columns `from..from + n` of each row.
 fn sampled_rows(rows: &[tokio_postgres::Row], from: usize, n: usize) -> Vec<Vec<Option<Vec<u8>>>> {
     rows.iter()
         .map(|row| (from..from + n).map(|i| sampled_value(row, i)).collect())

@@ -245,30 +245,22 @@ impl<'a> Planner<'a> {
         format!("{with}SELECT * FROM ({rows}) r LIMIT {limit}")
     }
 
-    /// `plan`'s count and content sample of a section in one statement: the exact count of
-    /// `section_sql`'s `count`, beside up to `limit` rows of `exprs` (one row of NULLs when
-    /// there are none). One statement shares the planning and the scoping CTEs of the two,
-    /// which keeps sampling cheap on catalogs of a thousand tables.
+    /// `plan`'s count and content sample of a section in one pass: `count(*)` beside one
+    /// `aggregates` expression per sampled column over `r` — the section's rows with
+    /// `columns` as `c0, c1, …` and their row number `rn_` (`array_agg(…) FILTER (WHERE
+    /// r.rn_ <= 200)`). One statement planned once: a separate sample query per table nearly
+    /// doubled `plan`'s time on a thousand-table catalog.
     pub fn count_and_sample_sql(
         &self,
         section: &Section,
         org: &OrgKey,
-        exprs: &str,
-        limit: usize,
+        columns: &str,
+        aggregates: &str,
     ) -> String {
-        let table = self.catalog.table(section.table);
-        let with = self.with_clause(section.table, org);
-        let branches = self.branches(section.table, "t", org, true, true);
-        let from = table.from_clause();
-        let count_rows = union_of(&branches, |cond| {
-            format!("SELECT 1 FROM {from} t WHERE {cond}")
-        });
-        let rows = union_of(&branches, |cond| {
-            format!("SELECT {exprs} FROM {from} t WHERE {cond}")
-        });
+        let (with, rows) = self.rows_of(section.table, org, columns);
         format!(
-            "{with}SELECT (SELECT count(*) FROM ({count_rows}) c), s.* FROM (SELECT 1) one \
-             LEFT JOIN (SELECT * FROM ({rows}) r LIMIT {limit}) s ON true"
+            "{with}SELECT count(*), {aggregates} FROM \
+             (SELECT r0.*, row_number() OVER () AS rn_ FROM ({rows}) r0) r"
         )
     }
 
