@@ -31,7 +31,10 @@ macro_rules! plan_snapshots {
 }
 
 plan_snapshots! {
+    chatwoot: "fixtures/chatwoot.sql", org "acme",
+        config "tenant_columns = [\"account_id\"]\ninfer_references = true\n";
     cyclic: "fixtures/cyclic.sql", org "a", config "";
+    formbricks: "fixtures/formbricks.sql", org "acme", config "";
     hostile: "fixtures/hostile.sql", org "a'; DROP TABLE \"select\".\"$1 table\"; --", config "";
     partitioned: "fixtures/partitioned.sql", org "a", config "";
     prisma: "fixtures/prisma.sql", org "acme", config "";

@@ -110,6 +110,31 @@ fn clear_outside_references(archive: &mut Archive, fks: &[ForeignKey]) -> BTreeM
     cleared
 }
 
+/// A column the first export excluded (a secret) carries nothing a restore could bring back:
+/// the restore leaves it NULL, and a column excluded by its content (`telegram_bots.auth_key`)
+/// holds no credential any more, so the second export keeps it — as NULLs. Not compared.
+fn drop_columns_excluded_from(first: &Archive, again: &mut Archive) {
+    for (name, rows) in again.sections.iter_mut() {
+        let Some(section) = first.manifest["sections"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["name"] == name.as_str()))
+        else {
+            continue;
+        };
+        let excluded: Vec<&str> = section["excluded_columns"]
+            .as_array()
+            .map(|e| e.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for row in rows.iter_mut() {
+            if let Some(object) = row.as_object_mut() {
+                object.retain(|column, value| {
+                    !(excluded.contains(&column.as_str()) && value.is_null())
+                });
+            }
+        }
+    }
+}
+
 fn row_sets(archive: &Archive) -> BTreeMap<String, Vec<String>> {
     archive
         .sections
@@ -147,7 +172,8 @@ fn assert_round_trip(db: &TestDb, org: &str, config: &str) -> usize {
         .args(&extra)
         .run()
         .json();
-    let again = Archive::from_run(&Orgexport::export(&target, &store, org).args(&extra).run());
+    let mut again = Archive::from_run(&Orgexport::export(&target, &store, org).args(&extra).run());
+    drop_columns_excluded_from(&expected, &mut again);
     let cleared = clear_outside_references(&mut expected, &foreign_keys(db));
     let reported: BTreeMap<String, u64> =
         serde_json::from_value(report["cleared"].clone()).unwrap();
@@ -183,7 +209,10 @@ macro_rules! round_trips {
 }
 
 round_trips! {
+    chatwoot_fixture_round_trips: include_str!("fixtures/chatwoot.sql"), org "acme",
+        config "tenant_columns = [\"account_id\"]\ninfer_references = true\n";
     cyclic_fixture_round_trips: include_str!("fixtures/cyclic.sql"), org "a", config "";
+    formbricks_fixture_round_trips: include_str!("fixtures/formbricks.sql"), org "acme", config "";
     hostile_fixture_round_trips: include_str!("fixtures/hostile.sql"),
         org "a'; DROP TABLE \"select\".\"$1 table\"; --", config "";
     partitioned_fixture_round_trips: include_str!("fixtures/partitioned.sql"), org "a", config "";

@@ -394,3 +394,173 @@ fn a_tenant_row_whose_tenant_columns_name_two_orgs_belongs_to_neither() {
         .stdout_has("public.dual_tenant: 1 row(s) are owned by this org and another one at once")
         .run();
 }
+
+/// A Rails shape for polymorphic pairs: `notes` (a tenant table) and `taggings` (reached only
+/// through its pair) point at conversations, bots, an API channel and an STI user; an OAuth
+/// `client_type` beside `client_id` is no pair. Globex's rows carry a class name of their own
+/// that must never be printed for acme.
+const POLYMORPHIC: &str = "
+CREATE TABLE accounts (id bigint PRIMARY KEY, name text);
+CREATE TABLE conversations (id bigint PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts, title text);
+CREATE TABLE agent_bots (id bigint PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts, name text);
+CREATE TABLE channel_api (id bigint PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts, url text);
+CREATE TABLE users (id bigint PRIMARY KEY, type text, email text);
+CREATE TABLE notes (id bigint PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts,
+    noteable_type text, noteable_id bigint, body text);
+CREATE TABLE taggings (id bigint PRIMARY KEY, taggable_type text NOT NULL, taggable_id bigint NOT NULL, tag text);
+CREATE TABLE oauth_grants (id bigint PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts,
+    client_type text, client_id bigint);
+CREATE INDEX ON conversations (account_id); CREATE INDEX ON agent_bots (account_id);
+CREATE INDEX ON channel_api (account_id); CREATE INDEX ON notes (account_id);
+CREATE INDEX ON oauth_grants (account_id);
+INSERT INTO accounts VALUES (1, 'acme'), (2, 'globex MARKER-OTHER-ORG');
+INSERT INTO conversations VALUES (10, 1, 'hello'), (20, 2, 'MARKER-OTHER-ORG');
+INSERT INTO agent_bots VALUES (11, 1, 'bot'), (21, 2, 'MARKER-OTHER-ORG');
+INSERT INTO channel_api VALUES (12, 1, 'https://acme.test/hook'), (22, 2, 'MARKER-OTHER-ORG');
+INSERT INTO users VALUES (1, 'AdminUser', 'ann@acme.test'), (2, NULL, 'MARKER-OTHER-ORG');
+INSERT INTO notes VALUES
+    (1, 1, 'Conversation', 10, 'n1'), (2, 1, 'AgentBot', 11, 'n2'), (3, 1, 'Channel::Api', 12, 'n3'),
+    (4, 1, 'AdminUser', 1, 'n4'), (5, 1, 'Ghost', 5, 'n5'),
+    (6, 2, 'GlobexMarkerClass', 20, 'MARKER-OTHER-ORG'), (7, 2, 'Conversation', 20, 'MARKER-OTHER-ORG');
+INSERT INTO taggings VALUES
+    (1, 'Conversation', 10, 'urgent'), (2, 'AgentBot', 11, 'bots'),
+    (3, 'Conversation', 20, 'MARKER-OTHER-ORG'), (4, 'GlobexTagClass', 10, 'MARKER-OTHER-ORG'),
+    (5, 'ChannelApi', 22, 'MARKER-OTHER-ORG');
+INSERT INTO oauth_grants VALUES (1, 1, 'confidential', 7), (2, 2, 'MARKER-OTHER-ORG', 8);
+";
+
+#[test]
+fn plan_never_prints_another_orgs_type_values() {
+    let db = TestDb::new();
+    db.execute(POLYMORPHIC);
+    let cwd = TempDir::new();
+    for json in [false, true] {
+        let mut plan = Orgexport::new()
+            .current_dir(cwd.path())
+            .args(["plan", "--org", "acme"])
+            .database(&db);
+        if json {
+            plan = plan.arg("--json");
+        }
+        plan.stdout_lacks("GlobexMarkerClass")
+            .stdout_lacks("GlobexTagClass")
+            .stdout_lacks(OTHER_ORG_MARKER)
+            // acme's own values are proposed, with the tables they name
+            .stdout_has(if json {
+                r#"Conversation = \"public.conversations\""#
+            } else {
+                r#"Conversation = "public.conversations""#
+            })
+            .run();
+    }
+}
+
+#[test]
+fn rails_polymorphic_pairs_are_inferred_from_the_orgs_own_type_values() {
+    let db = TestDb::new();
+    db.execute(POLYMORPHIC);
+    let dir = TempDir::new();
+    let config = dir.path().join("orgexport.toml");
+    std::fs::write(&config, "infer_references = true\n").unwrap();
+    let config = config.to_str().unwrap();
+    Orgexport::new()
+        .args(["plan", "--org", "acme", "--config", config])
+        .database(&db)
+        .stdout_has("# adopted by infer_references = true")
+        .stdout_has(
+            "{ column = \"public.notes.noteable_id\", type_column = \"noteable_type\", targets = { AdminUser = \"public.users\", AgentBot = \"public.agent_bots\", \"Channel::Api\" = \"public.channel_api\", Conversation = \"public.conversations\" } }",
+        )
+        .stdout_has(
+            "{ column = \"public.taggings.taggable_id\", type_column = \"taggable_type\", targets = { AgentBot = \"public.agent_bots\", Conversation = \"public.conversations\" } }",
+        )
+        // a value of acme's rows that names no table is reported; a pair whose values name
+        // no table is not proposed
+        .stdout_has("type value(s) Ghost of this org's rows name no table")
+        .stdout_lacks("oauth_grants.client_id")
+        .stdout_lacks("GlobexMarkerClass")
+        .stdout_lacks("GlobexTagClass")
+        .run();
+    let store = TempDir::new();
+    let archive = Archive::from_run(
+        &Orgexport::export(&db, &store, "acme")
+            .args(["--config", config])
+            .run(),
+    );
+    archive.assert_well_formed();
+    archive.assert_section_equals(
+        &db,
+        "public.taggings",
+        "SELECT * FROM taggings WHERE id IN (1, 2)",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.notes",
+        "SELECT * FROM notes WHERE account_id = 1",
+    );
+    archive.assert_section_equals(&db, "public.users", "SELECT * FROM users WHERE id = 1");
+    assert!(
+        !archive.text.contains(OTHER_ORG_MARKER),
+        "another org's row leaked"
+    );
+}
+
+#[test]
+fn django_generic_foreign_keys_are_inferred_from_the_orgs_own_content_types() {
+    let db = TestDb::new();
+    // pretix's shape: organizers > events > orders; log entries point at their object through
+    // a content type and an integer object_id.
+    db.execute(
+        "CREATE TABLE django_content_type (id serial PRIMARY KEY, app_label varchar(100) NOT NULL,
+             model varchar(100) NOT NULL, UNIQUE (app_label, model));
+         CREATE TABLE pretixbase_organizer (id bigint PRIMARY KEY, slug text NOT NULL, name text);
+         CREATE TABLE pretixbase_event (id bigint PRIMARY KEY,
+             organizer_id bigint NOT NULL REFERENCES pretixbase_organizer, name text);
+         CREATE TABLE pretixbase_order (id bigint PRIMARY KEY,
+             event_id bigint NOT NULL REFERENCES pretixbase_event, code text);
+         CREATE TABLE pretixbase_logentry (id bigint PRIMARY KEY,
+             content_type_id integer NOT NULL REFERENCES django_content_type,
+             object_id integer NOT NULL, action_type text, data text);
+         INSERT INTO django_content_type (id, app_label, model) VALUES
+             (1, 'pretixbase', 'event'), (2, 'pretixbase', 'order'), (3, 'auth', 'permission');
+         INSERT INTO pretixbase_organizer VALUES (1, 'acme', 'Acme'), (2, 'globex', 'MARKER-OTHER-ORG');
+         INSERT INTO pretixbase_event VALUES (10, 1, 'conf'), (20, 2, 'MARKER-OTHER-ORG');
+         INSERT INTO pretixbase_order VALUES (100, 10, 'A1'), (200, 20, 'MARKER-OTHER-ORG');
+         INSERT INTO pretixbase_logentry VALUES
+             (1, 1, 10, 'event.created', '{}'), (2, 2, 100, 'order.placed', '{}'),
+             (3, 1, 20, 'MARKER-OTHER-ORG', '{}'), (4, 2, 200, 'MARKER-OTHER-ORG', '{}'),
+             -- an acme order's id under another model: not acme's
+             (5, 3, 100, 'MARKER-OTHER-ORG', '{}');",
+    );
+    let dir = TempDir::new();
+    let config = dir.path().join("orgexport.toml");
+    std::fs::write(
+        &config,
+        "root_table = \"public.pretixbase_organizer\"\ntenant_columns = [\"organizer_id\"]\ninfer_references = true\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    Orgexport::new()
+        .args(["plan", "--org", "acme", "--config", config])
+        .database(&db)
+        .stdout_has(
+            "{ column = \"public.pretixbase_logentry.object_id\", type_column = \"content_type_id\", targets = { 1 = \"public.pretixbase_event\", 2 = \"public.pretixbase_order\" } },   # pretixbase.event, pretixbase.order",
+        )
+        .stdout_lacks(OTHER_ORG_MARKER)
+        .run();
+    let store = TempDir::new();
+    let archive = Archive::from_run(
+        &Orgexport::export(&db, &store, "acme")
+            .args(["--config", config])
+            .run(),
+    );
+    archive.assert_well_formed();
+    archive.assert_section_equals(
+        &db,
+        "public.pretixbase_logentry",
+        "SELECT * FROM pretixbase_logentry WHERE id IN (1, 2)",
+    );
+    assert!(
+        !archive.text.contains(OTHER_ORG_MARKER),
+        "another org's row leaked"
+    );
+}

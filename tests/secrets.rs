@@ -257,3 +257,69 @@ fn secrets_under_innocent_names_are_found_by_content_of_the_orgs_own_rows_only()
         .stdout_has("auth_key (content: Telegram bot token in 100% of 5 sampled values)")
         .run();
 }
+
+#[test]
+fn settings_rows_whose_key_is_a_secret_have_their_value_redacted_and_counted() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE organizers (id int PRIMARY KEY, slug text);
+         CREATE TABLE events (id int PRIMARY KEY, organizer_id int NOT NULL REFERENCES organizers, slug text);
+         -- pretix's shape: NOT NULL value, keys named freely
+         CREATE TABLE event_settingsstore (id int PRIMARY KEY,
+             object_id int NOT NULL REFERENCES events, key varchar(255) NOT NULL, value text NOT NULL);
+         -- Rails' settings gem: `var`, nullable value
+         CREATE TABLE settings (id int PRIMARY KEY, organizer_id int NOT NULL REFERENCES organizers,
+             var text NOT NULL, value text);
+         INSERT INTO organizers VALUES (1, 'acme'), (2, 'globex');
+         INSERT INTO events VALUES (10, 1, 'conf'), (20, 2, 'MARKER-OTHER-ORG');
+         INSERT INTO event_settingsstore VALUES
+             (1, 10, 'locale', 'en'), (2, 10, 'timezone', 'Europe/Berlin'),
+             (3, 10, 'payment_stripe_secret_key', 'MARKER-SECRET-sk'),
+             (4, 10, 'smtp_password', 'MARKER-SECRET-smtp'),
+             (5, 10, 'payment_paypal_secret', 'MARKER-SECRET-pp'),
+             (6, 10, 'payment_stripe_connect_refresh_token', 'MARKER-SECRET-rt'),
+             (7, 20, 'smtp_password', 'MARKER-OTHER-ORG');
+         INSERT INTO settings VALUES (1, 1, 'site_name', 'Acme'), (2, 1, 'mailgun_api_key', 'MARKER-SECRET-mg'),
+             (3, 2, 'site_name', 'MARKER-OTHER-ORG');",
+    );
+    let store = TempDir::new();
+    let (_dir, config) =
+        config("tenant_columns = [\"organizer_id\"]\nroot_table = \"public.organizers\"\n");
+    let archive = Archive::from_run(
+        &Orgexport::export(&db, &store, "acme")
+            .args(["--config", &config])
+            .run(),
+    );
+    archive.assert_well_formed();
+    archive.assert_section_equals(
+        &db,
+        "public.event_settingsstore",
+        "SELECT id, object_id, key, CASE WHEN id IN (3, 4, 5, 6) THEN '' ELSE value END AS value
+         FROM event_settingsstore WHERE object_id = 10",
+    );
+    archive.assert_section_equals(
+        &db,
+        "public.settings",
+        "SELECT id, organizer_id, var, CASE WHEN id = 2 THEN NULL ELSE value END AS value
+         FROM settings WHERE organizer_id = 1",
+    );
+    assert_eq!(
+        archive.manifest_section("public.event_settingsstore")["redacted_values"],
+        4
+    );
+    assert_eq!(
+        archive.manifest_section("public.settings")["redacted_values"],
+        1
+    );
+    for marker in [SECRET, OTHER] {
+        assert!(!archive.text.contains(marker), "{marker} leaked");
+    }
+    Orgexport::new()
+        .args(["plan", "--org", "acme", "--config", &config])
+        .database(&db)
+        .stdout_has("[value redacted: 4 value(s) of secret keys ")
+        .stdout_has("smtp_password")
+        .stdout_lacks(SECRET)
+        .stdout_lacks(OTHER)
+        .run();
+}

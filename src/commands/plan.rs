@@ -34,10 +34,10 @@ pub async fn run(
     };
     let preview = preview(&mut sessions.db, &catalog, &scope, &org, &counting).await?;
     if report.output.json {
-        report.json(&plan_json(&catalog, &scope, &org, &preview))?;
+        report.json(&plan_json(&catalog, &preview.scope, &org, &preview))?;
         return Ok(());
     }
-    for line in plan_text(&catalog, &scope, &org, &preview) {
+    for line in plan_text(&catalog, &preview.scope, &org, &preview) {
         report.stdout_line(&line)?;
     }
     Ok(())
@@ -48,7 +48,7 @@ fn plan_json(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
         .sections
         .iter()
         .map(|p| {
-            let mut entry = SectionManifest::new(catalog, scope, p.section, Counted::default());
+            let mut entry = SectionManifest::new(catalog, scope, &p.section, Counted::default());
             for (column, reason) in &p.content_excluded {
                 entry.columns.retain(|c| c.name != *column);
                 entry.excluded_columns.push(column.clone());
@@ -56,8 +56,8 @@ fn plan_json(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
                     .excluded_column_reasons
                     .insert(column.clone(), reason.clone());
             }
-            let (_, via) = scope.describe(catalog, p.section);
-            json!({
+            let (_, via) = scope.describe(catalog, &p.section);
+            let mut value = json!({
                 "name": entry.name,
                 "scope": entry.scope,
                 "via": via,
@@ -67,8 +67,13 @@ fn plan_json(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
                 "columns": entry.columns,
                 "excluded_columns": entry.excluded_columns,
                 "excluded_column_reasons": entry.excluded_column_reasons,
-                "redacted_json_columns": keyed_columns(catalog, p.section),
-            })
+                "redacted_json_columns": keyed_columns(catalog, &p.section),
+            });
+            if let Some(kv) = &p.redacted {
+                value["redacted_values"] = json!(kv.redacted_values);
+                value["redacted_value_keys"] = json!(kv.secret_keys);
+            }
+            value
         })
         .collect();
     let skipped: Vec<_> = preview
@@ -116,7 +121,7 @@ fn plan_text(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
         .max(7);
     out.push(format!("{:<width$}  {:>10}  SCOPE", "SECTION", "ROWS"));
     for p in &preview.sections {
-        let (description, _) = scope.describe(catalog, p.section);
+        let (description, _) = scope.describe(catalog, &p.section);
         let rows = p.rows.map_or("?".to_string(), |r| r.to_string());
         let excluded: Vec<String> = p
             .section
@@ -125,11 +130,19 @@ fn plan_text(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
             .chain(&p.content_excluded)
             .map(|(column, reason)| format!("{column} ({reason})"))
             .collect();
-        let excluded = if excluded.is_empty() {
+        let mut excluded = if excluded.is_empty() {
             String::new()
         } else {
             format!(" [excluded: {}]", excluded.join(", "))
         };
+        if let Some(kv) = p.redacted.as_ref().filter(|kv| kv.redacted_values > 0) {
+            excluded.push_str(&format!(
+                " [{} redacted: {} value(s) of secret keys {}]",
+                kv.value_column,
+                kv.redacted_values,
+                kv.secret_keys.join(", ")
+            ));
+        }
         out.push(format!(
             "{:<width$}  {rows:>10}  {description}{excluded}",
             catalog.table(p.section.table).qualified_name()

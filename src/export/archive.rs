@@ -68,6 +68,10 @@ pub struct SectionManifest {
     /// json/jsonb object keys removed as secrets (DESIGN §3).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub redacted_json_keys: Vec<String>,
+    /// Key/value settings tables: the org's rows whose value was redacted because their key
+    /// is a secret (DESIGN §3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redacted_values: Option<u64>,
     /// The references that scoped the section.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub via: Vec<String>,
@@ -125,6 +129,7 @@ impl SectionManifest {
             total_count: capped.then_some(counted.total),
             cross_tenant_rows: counted.cross_tenant,
             redacted_json_keys: counted.redacted_json_keys,
+            redacted_values: section.key_values.as_ref().map(|kv| kv.redacted_values),
             via,
             columns: section
                 .columns

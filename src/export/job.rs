@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::db::connect::Db;
 use crate::db::lock::{self, Acquired, Holder};
 use crate::error::{Kind, fail, kind_of, one_line};
+use crate::export::adoption::adopt_for_org;
 use crate::export::archive::{
     ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionManifest, Sidecar, Spool,
     assemble,
@@ -253,22 +254,21 @@ impl Job<'_> {
             self.cancel,
         )
         .await?;
+        // Polymorphic pairs adopted from this org's own type values (`infer_references`).
+        let adopted = adopt_for_org(&snapshot, self.catalog, self.scope, &key).await?;
+        let scope = adopted.as_ref().unwrap_or(self.scope);
+        let planner = Planner::new(self.catalog, scope);
+        let selected = match &adopted {
+            Some(scope) => scope.selected_sections(self.catalog)?,
+            None => selected,
+        };
         // Secrets by content are judged on this org's rows, in the snapshot that is written.
-        let selected = exclude_secret_content(
-            &snapshot,
-            self.catalog,
-            self.scope,
-            self.planner,
-            &key,
-            &selected,
-        )
-        .await?;
+        let selected =
+            exclude_secret_content(&snapshot, self.catalog, scope, &planner, &key, &selected)
+                .await?;
         let sqls: Vec<SectionSql> = selected
             .iter()
-            .map(|s| {
-                self.planner
-                    .section_sql(s, &key, self.max_rows, self.render)
-            })
+            .map(|s| planner.section_sql(s, &key, self.max_rows, self.render))
             .collect();
         let snapshot_at = snapshot.snapshot_at.clone();
         let server_version = snapshot.server_version.clone();
@@ -280,12 +280,7 @@ impl Job<'_> {
             let counted = self
                 .stream_section(&snapshot, sql, &mut writer, &progress)
                 .await?;
-            sections.push(SectionManifest::new(
-                self.catalog,
-                self.scope,
-                section,
-                counted,
-            ));
+            sections.push(SectionManifest::new(self.catalog, scope, section, counted));
         }
         writer.finish().await?;
         let spool = writer.into_sink();

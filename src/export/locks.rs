@@ -36,10 +36,19 @@ impl ReadLocks {
     /// view locks its base tables). Materialized views and foreign tables cannot be locked;
     /// their contents are not rewritten under a reader by the DDL above anyway.
     pub fn of(catalog: &Catalog, scope: &Scope) -> ReadLocks {
+        // With `infer_references`, a pair's table may become a section once the org's type
+        // values are read inside the snapshot: locked with the sections.
+        let pair_tables = scope
+            .polymorphic_pairs
+            .iter()
+            .filter(|_| scope.config.infer_references)
+            .map(|p| p.table);
         let mut tables: Vec<Locked> = scope
             .sections
             .iter()
-            .map(|s| catalog.table(s.table))
+            .map(|s| s.table)
+            .chain(pair_tables)
+            .map(|t| catalog.table(t))
             .filter(|t| {
                 matches!(
                     t.kind,

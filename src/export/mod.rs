@@ -1,6 +1,7 @@
 //! The export itself: one snapshot transaction, counted sections streamed through COPY into
 //! the gzip JSON archive writer.
 
+pub mod adoption;
 pub mod archive;
 pub mod content;
 pub mod copy;

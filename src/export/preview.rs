@@ -1,36 +1,44 @@
 //! What `run` would write, without writing it (`orgexport plan`): the selected sections with
 //! their row counts — exact, in one snapshot, or the catalog's estimates — the rows owned by
-//! two orgs, and the `polymorphic = […]` config lines for the `*_type`/`*_id` pairs found. The
-//! scope computation is `run`'s own; how the preview is shown is the command's.
+//! two orgs, and the `polymorphic = […]` config lines for the pairs found, with the type
+//! values of the org's own in-scope rows only (never another org's). The scope computation —
+//! pairs adopted for the org included — is `run`'s own; how the preview is shown is the
+//! command's.
 
 use tokio_util::sync::CancellationToken;
 
 use crate::db::connect::Db;
-use crate::db::quote_ident;
 use crate::error::{Kind, kind_of};
-use crate::export::content::exclude_secret_content;
+use crate::export::adoption::{adopt_for_org, pair_values};
+use crate::export::content::count_and_check;
 use crate::export::locks::ReadLocks;
 use crate::export::snapshot::Snapshot;
 use crate::org::{self, Org};
 use crate::output::Reporter;
 use crate::scope::catalog::Catalog;
 use crate::scope::columns::RenderMode;
+use crate::scope::key_values::KeyValues;
 use crate::scope::model::{Scope, Section};
 use crate::scope::plan::{OrgKey, Planner};
-use crate::scope::references::table_for_class;
+use crate::scope::polymorphism::{PairValues, adopted_entry, config_line};
 
 /// One section of the preview: its rows (`None`: unknown) and cross-tenant rows.
-pub struct PreviewSection<'s> {
-    pub section: &'s Section,
+pub struct PreviewSection {
+    pub section: Section,
     pub rows: Option<i64>,
     pub cross_tenant_rows: Option<u64>,
     /// Columns the org's sampled rows show to be secrets: `(column, reason)` (not with
     /// `--estimate`, which reads no rows).
     pub content_excluded: Vec<(String, String)>,
+    /// A key/value settings section: the org's secret keys and the values redacted.
+    pub redacted: Option<KeyValues>,
 }
 
-pub struct Preview<'s> {
-    pub sections: Vec<PreviewSection<'s>>,
+pub struct Preview {
+    /// The scope previewed: the configured one, with the pairs adopted for this org
+    /// (`infer_references`).
+    pub scope: Scope,
+    pub sections: Vec<PreviewSection>,
     /// Where the row counts come from, in words.
     pub rows_source: &'static str,
     /// The scope's warnings, plus one per section with cross-tenant rows.
@@ -52,71 +60,93 @@ pub struct Counting<'a> {
 }
 
 /// The preview of an export of `org`.
-pub async fn preview<'s>(
+pub async fn preview(
     db: &mut Db,
     catalog: &Catalog,
-    scope: &'s Scope,
+    scope: &Scope,
     org: &Org,
     counting: &Counting<'_>,
-) -> anyhow::Result<Preview<'s>> {
-    let planner = Planner::new(catalog, scope);
-    let mut warnings = scope.warnings.clone();
-    let mut proposals = scope.proposals.clone();
-    let sections = if counting.estimate {
-        proposals.extend(polymorphic_proposals(catalog, scope, None));
-        scope
+) -> anyhow::Result<Preview> {
+    if counting.estimate {
+        let sections = scope
             .selected(catalog)
             .into_iter()
             .map(|section| PreviewSection {
-                section,
+                section: section.clone(),
                 rows: catalog.table(section.table).estimated_rows,
                 cross_tenant_rows: None,
                 content_excluded: Vec::new(),
+                redacted: None,
             })
-            .collect()
-    } else {
-        let selected = scope.selected_sections(catalog)?;
-        let key = org::key_for(&db.client, &planner, &org.key).await?;
-        let what = Counted {
-            catalog,
-            scope,
-            planner: &planner,
-            selected: &selected,
-            key: &key,
-        };
-        let (counts, values, content) = count_in_snapshot(db, &what, counting).await?;
-        proposals.extend(polymorphic_proposals(catalog, scope, Some(&values)));
-        selected
-            .into_iter()
-            .zip(counts)
-            .zip(content)
-            .map(|((section, (total, cross_tenant_rows)), content_excluded)| {
-                if let Some(n) = cross_tenant_rows.filter(|n| *n > 0) {
-                    warnings.push(format!(
-                        "{}: {n} row(s) are owned by this org and another one at once; they are exported in neither (cross_tenant_rows)",
-                        catalog.table(section.table).qualified_name()
-                    ));
-                }
-                PreviewSection {
-                    section,
-                    rows: Some(total as i64),
-                    cross_tenant_rows,
-                    content_excluded,
-                }
-            })
-            .collect()
-    };
+            .collect();
+        let mut proposals = scope.proposals.clone();
+        proposals.extend(polymorphic_proposals(catalog, scope, None));
+        return Ok(Preview {
+            scope: scope.clone(),
+            sections,
+            rows_source: "pg_class.reltuples (whole table, not just the org)",
+            warnings: scope.warnings.clone(),
+            proposals,
+            skipped: skipped(catalog, scope),
+        });
+    }
+    let planner = Planner::new(catalog, scope);
+    let key = org::key_for(&db.client, &planner, &org.key).await?;
+    let counted = count_in_snapshot(db, catalog, scope, &key, counting).await?;
+    let scope = counted.scope;
+    let mut warnings = scope.warnings.clone();
+    let mut proposals = scope.proposals.clone();
+    proposals.extend(adopted_lines(&scope));
+    proposals.extend(polymorphic_proposals(
+        catalog,
+        &scope,
+        Some(&counted.values),
+    ));
+    let selected = scope.selected(catalog);
+    let sections = selected
+        .into_iter()
+        .zip(counted.counts)
+        .zip(counted.content)
+        .map(|((section, (total, cross_tenant_rows)), (content_excluded, redacted))| {
+            if let Some(n) = cross_tenant_rows.filter(|n| *n > 0) {
+                warnings.push(format!(
+                    "{}: {n} row(s) are owned by this org and another one at once; they are exported in neither (cross_tenant_rows)",
+                    catalog.table(section.table).qualified_name()
+                ));
+            }
+            PreviewSection {
+                section: section.clone(),
+                rows: Some(total as i64),
+                cross_tenant_rows,
+                content_excluded,
+                redacted,
+            }
+        })
+        .collect();
     Ok(Preview {
+        skipped: skipped(catalog, &scope),
+        scope,
         sections,
-        rows_source: if counting.estimate {
-            "pg_class.reltuples (whole table, not just the org)"
-        } else {
-            "exact count in one snapshot"
-        },
+        rows_source: "exact count in one snapshot",
         warnings,
         proposals,
-        skipped: skipped(catalog, scope),
     })
+}
+
+/// The pairs adopted for this org by `infer_references = true`, as the config lines that
+/// would pin them.
+fn adopted_lines(scope: &Scope) -> Vec<String> {
+    if scope.adopted.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "# adopted by infer_references = true from this org's own type values ({} pair(s)); to pin them:",
+        scope.adopted.len()
+    )];
+    lines.push("polymorphic = [".to_string());
+    lines.extend(scope.adopted.iter().cloned());
+    lines.push("]".to_string());
+    lines
 }
 
 /// The tables not exported, with the reason: the scope's, then those `--tables` leaves out.
@@ -141,73 +171,63 @@ fn skipped(catalog: &Catalog, scope: &Scope) -> Vec<(String, String)> {
     skipped
 }
 
-/// `polymorphic = [...]` lines for the `*_type`/`*_id` pairs not configured, with targets
-/// mapped from the type values found (`MergeRequest` → the `merge_requests` table).
+/// `polymorphic = [...]` lines for the pairs not configured nor adopted, with targets mapped
+/// from the org's own type values (`MergeRequest` → the `merge_requests` table). A pair whose
+/// values name no table is not proposed (an OAuth `client_type` beside `client_id`); with no
+/// values read (`--estimate`), every pair is listed with its targets to fill in.
 fn polymorphic_proposals(
     catalog: &Catalog,
     scope: &Scope,
-    values: Option<&[Vec<String>]>,
+    values: Option<&[PairValues]>,
 ) -> Vec<String> {
-    if scope.polymorphic_pairs.is_empty() {
-        return Vec::new();
-    }
-    let mut lines = vec!["polymorphic = [".to_string()];
+    let mut lines = Vec::new();
     for (i, pair) in scope.polymorphic_pairs.iter().enumerate() {
         let table = catalog.table(pair.table);
-        let targets: Vec<String> = values
-            .and_then(|v| v.get(i))
-            .into_iter()
-            .flatten()
-            .map(|value| {
-                let target = table_for_class(catalog, &table.schema, value)
-                    .map(|t| catalog.table(t).qualified_name())
-                    .unwrap_or_else(|| "schema.table".to_string());
-                format!("{} = \"{target}\"", toml_key(value))
-            })
-            .collect();
-        lines.push(format!(
-            "  {{ column = \"{}.{}\", type_column = \"{}\", targets = {{ {} }} }},",
-            table.qualified_name(),
-            pair.id_column,
-            pair.type_column,
-            targets.join(", ")
-        ));
+        let line = match values.and_then(|v| v.get(i)) {
+            Some(found) => match adopted_entry(catalog, pair, found) {
+                Some(entry) => config_line(&entry, found),
+                None => continue,
+            },
+            None => format!(
+                "  {{ column = \"{}.{}\", type_column = \"{}\", targets = {{ }} }},",
+                table.qualified_name(),
+                pair.id_column,
+                pair.type_column,
+            ),
+        };
+        lines.push(line);
     }
+    if lines.is_empty() {
+        return lines;
+    }
+    lines.insert(0, "polymorphic = [".to_string());
     lines.push("]".to_string());
     lines
 }
 
-/// A TOML key: bare when it can be, quoted otherwise (`"Ci::Build"`).
-fn toml_key(key: &str) -> String {
-    if !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        key.to_string()
-    } else {
-        serde_json::to_string(key).unwrap_or_default()
-    }
+/// What the snapshot found: the scope (pairs adopted for the org), per selected section
+/// (rows, cross-tenant rows) and the columns excluded by content, and the type values of the
+/// org's rows per remaining polymorphic pair.
+struct CountedPreview {
+    scope: Scope,
+    counts: Vec<(u64, Option<u64>)>,
+    values: Vec<PairValues>,
+    content: Vec<ContentFound>,
 }
 
-/// What is counted: the org's selected sections, and the scope's polymorphic pairs.
-struct Counted<'a> {
-    catalog: &'a Catalog,
-    scope: &'a Scope,
-    planner: &'a Planner<'a>,
-    selected: &'a [&'a Section],
-    key: &'a OrgKey,
-}
+/// Per section: the columns excluded by content, and the settings values redacted.
+type ContentFound = (Vec<(String, String)>, Option<KeyValues>);
 
-/// Per section: (rows, cross-tenant rows) and the columns excluded by content; and the type
-/// values of each polymorphic pair — all in one snapshot. Ctrl-C while a count runs cancels
-/// it server-side, not just locally.
+/// Counts in one snapshot. Ctrl-C while a count runs cancels it server-side, not just
+/// locally.
 async fn count_in_snapshot(
     db: &mut Db,
-    what: &Counted<'_>,
+    catalog: &Catalog,
+    scope: &Scope,
+    key: &OrgKey,
     counting: &Counting<'_>,
-) -> anyhow::Result<Counts> {
-    let counted = count_sections(&mut db.client, what, counting).await;
+) -> anyhow::Result<CountedPreview> {
+    let counted = count_sections(&mut db.client, catalog, scope, key, counting).await;
     if let Err(err) = &counted
         && kind_of(err) == Kind::Interrupted
     {
@@ -216,37 +236,40 @@ async fn count_in_snapshot(
     counted
 }
 
-/// Per section (rows, cross-tenant rows); type values per pair; per section the columns
-/// excluded by content.
-type Counts = (
-    Vec<(u64, Option<u64>)>,
-    Vec<Vec<String>>,
-    Vec<Vec<(String, String)>>,
-);
-
 async fn count_sections(
     client: &mut tokio_postgres::Client,
-    what: &Counted<'_>,
+    catalog: &Catalog,
+    scope: &Scope,
+    key: &OrgKey,
     counting: &Counting<'_>,
-) -> anyhow::Result<Counts> {
-    let Counted {
-        catalog,
-        scope,
-        planner,
-        selected,
-        key,
-    } = *what;
+) -> anyhow::Result<CountedPreview> {
     let cancel = counting.cancel;
     let locks = ReadLocks::of(catalog, scope);
     let snapshot =
         Snapshot::begin(client, &locks, counting.observer, counting.report, cancel).await?;
+    let scope = adopt_for_org(&snapshot, catalog, scope, key)
+        .await?
+        .unwrap_or_else(|| scope.clone());
+    let planner = Planner::new(catalog, &scope);
+    let selected = scope.selected_sections(catalog)?;
     let mut counts = Vec::with_capacity(selected.len());
-    for section in selected {
+    let mut checked = Vec::with_capacity(selected.len());
+    for section in &selected {
         let sql = planner.section_sql(section, key, None, counting.render);
         counting
             .report
             .verbose(&format!("{}: {}", sql.name, sql.count));
-        let total = snapshot.count(&sql, &sql.count, cancel).await?;
+        let (total, written) = count_and_check(
+            &snapshot,
+            catalog,
+            &scope,
+            &planner,
+            key,
+            section,
+            (&sql, cancel),
+        )
+        .await?;
+        checked.push(written);
         let cross_tenant = match &sql.candidates {
             Some(query) => Some(
                 snapshot
@@ -258,35 +281,25 @@ async fn count_sections(
         };
         counts.push((total, cross_tenant));
     }
-    let mut values = Vec::new();
-    for pair in &scope.polymorphic_pairs {
-        let table = catalog.table(pair.table);
-        let sql = format!(
-            "SELECT DISTINCT {col}::text FROM {from} WHERE {col} IS NOT NULL ORDER BY 1 LIMIT 50",
-            col = quote_ident(&pair.type_column),
-            from = table.from_clause()
-        );
-        let found: Vec<String> = snapshot
-            .query(&sql)
-            .await?
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-            .collect();
-        values.push(found);
-    }
-    let checked = exclude_secret_content(&snapshot, catalog, scope, planner, key, selected).await?;
+    let values = pair_values(&snapshot, catalog, &scope, &planner, key).await?;
     let content = selected
         .iter()
         .zip(&checked)
         .map(|(before, after)| {
-            after
+            let excluded = after
                 .exclusion_reasons
                 .iter()
                 .filter(|(c, _)| !before.excluded_columns.contains(c))
                 .cloned()
-                .collect()
+                .collect();
+            (excluded, after.key_values.clone())
         })
         .collect();
     snapshot.finish().await?;
-    Ok((counts, values, content))
+    Ok(CountedPreview {
+        scope,
+        counts,
+        values,
+        content,
+    })
 }

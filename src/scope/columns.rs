@@ -4,8 +4,6 @@
 //! them. Plain facts that SQL generation (`plan.rs`) and the renderer (`export/render.rs`)
 //! share; rendering the bytes is the renderer's, not this module's.
 
-use crate::db::quote_ident;
-
 /// How rows are rendered (`render = "client" | "server"` in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RenderMode {
@@ -60,11 +58,11 @@ impl ValueKind {
         }
     }
 
-    /// The select-list expression for a column `alias.name` of this kind.
-    pub fn select_expr(self, alias: &str, column: &str) -> String {
+    /// The select-list expression for a column's value `expr` (`t."name"`) of this kind.
+    pub fn select_expr(self, expr: &str) -> String {
         match self {
-            ValueKind::ServerJson => format!("to_json({alias}.{})::text", quote_ident(column)),
-            _ => format!("{alias}.{}", quote_ident(column)),
+            ValueKind::ServerJson => format!("to_json({expr})::text"),
+            _ => expr.to_string(),
         }
     }
 }
@@ -77,4 +75,7 @@ pub struct ExportedColumn {
     pub type_oid: u32,
     /// json/jsonb whose secret keys are cut out (DESIGN §3).
     pub redact_json: bool,
+    /// The value read instead of `t."name"`: a key/value table's value, redacted for the
+    /// rows whose key is a secret.
+    pub value_expr: Option<String>,
 }

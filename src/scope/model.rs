@@ -4,7 +4,8 @@
 //! SQL is `plan.rs`'s.
 
 use crate::scope::catalog::{Catalog, TableId};
-use crate::scope::config::glob_matches;
+use crate::scope::config::{ScopeConfig, glob_matches};
+use crate::scope::key_values::KeyValues;
 use crate::scope::references::{PolymorphicPair, RefId, Reference};
 
 /// The tool's own schema: never exported.
@@ -55,6 +56,9 @@ pub struct Section {
     /// Exported columns whose secret json (or xml) keys are cut out: json, jsonb, xml,
     /// composite and text values (text may hold JSON).
     pub redact_json: Vec<String>,
+    /// A key/value settings table: the values of the org's rows whose key is a secret are
+    /// redacted (the keys are read inside the snapshot).
+    pub key_values: Option<KeyValues>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +100,12 @@ pub struct Scope {
     pub allow_columns: Vec<String>,
     /// `--tables`: when not empty, only matching sections are written.
     pub only_tables: Vec<String>,
+    /// The configuration classified with, polymorphic pairs adopted for an org included:
+    /// what [`crate::scope::rules::adopt_pairs`] extends.
+    pub config: ScopeConfig,
+    /// `polymorphic = […]` lines adopted from the org's own type values
+    /// (`infer_references = true`); `plan` shows them.
+    pub adopted: Vec<String>,
 }
 
 impl Scope {

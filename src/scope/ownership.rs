@@ -8,7 +8,7 @@ use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::checks::non_null_groups;
 use crate::scope::config::{ScopeConfig, usage};
 use crate::scope::model::{Edge, EdgeKind, Role};
-use crate::scope::references::Reference;
+use crate::scope::references::{Origin, Reference};
 use crate::scope::tenancy::Tenancy;
 
 /// What the catalog says about NULLs: `attnotnull`, plus validated CHECK constraints.
@@ -74,7 +74,11 @@ pub(super) fn ownership_flags(
         .iter()
         .map(|r| {
             let table = catalog.table(r.table);
-            r.columns.iter().all(|c| nulls.not_null(r.table, c))
+            // A polymorphic pair (configured, or adopted from the org's values) is a Rails
+            // `belongs_to … polymorphic: true` or a Django GenericForeignKey: ownership whatever
+            // the column's nullability; a row whose pair is NULL has no owner along it.
+            r.origin == Origin::Polymorphic
+                || r.columns.iter().all(|c| nulls.not_null(r.table, c))
                 || r.columns.iter().any(|c| nulls.in_group(r.table, c))
                 || r.columns.iter().any(|c| {
                     config

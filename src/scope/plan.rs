@@ -201,6 +201,10 @@ impl<'a> Planner<'a> {
                 name: c.clone(),
                 type_oid: table.column(c).map_or(0, |col| col.type_oid),
                 redact_json: section.redact_json.contains(c),
+                value_expr: section
+                    .key_values
+                    .as_ref()
+                    .and_then(|kv| kv.value_expr("t", c)),
             })
             .collect();
         let select_list = select_list(&columns, mode);
@@ -235,16 +239,64 @@ impl<'a> Planner<'a> {
     }
 
     /// `WITH … SELECT <exprs> FROM (<the section's rows>) LIMIT <limit>`: expressions over
-    /// the org's in-scope rows of a section (content sampling, type values).
+    /// the org's in-scope rows of a section (content sampling).
     pub fn rows_sql(&self, section: &Section, org: &OrgKey, exprs: &str, limit: usize) -> String {
-        let table = self.catalog.table(section.table);
-        let with = self.with_clause(section.table, org);
-        let branches = self.branches(section.table, "t", org, true, true);
+        let (with, rows) = self.rows_of(section.table, org, exprs);
+        format!("{with}SELECT * FROM ({rows}) r LIMIT {limit}")
+    }
+
+    /// `plan`'s count and content sample of a section in one pass: `count(*)` beside one
+    /// `aggregates` expression per sampled column over `r` — the section's rows with
+    /// `columns` as `c0, c1, …` and their row number `rn_` (`array_agg(…) FILTER (WHERE
+    /// r.rn_ <= 200)`). One statement planned once: a separate sample query per table nearly
+    /// doubled `plan`'s time on a thousand-table catalog.
+    pub fn count_and_sample_sql(
+        &self,
+        section: &Section,
+        org: &OrgKey,
+        columns: &str,
+        aggregates: &str,
+    ) -> String {
+        let (with, rows) = self.rows_of(section.table, org, columns);
+        format!(
+            "{with}SELECT count(*), {aggregates} FROM \
+             (SELECT r0.*, row_number() OVER () AS rn_ FROM ({rows}) r0) r"
+        )
+    }
+
+    /// `WITH … SELECT DISTINCT v FROM (<expr AS v over the section's rows>) … LIMIT <limit>`:
+    /// the distinct non-null values of an expression over the org's in-scope rows only (a
+    /// polymorphic pair's type values; never another org's).
+    pub fn distinct_sql(&self, table: TableId, org: &OrgKey, expr: &str, limit: usize) -> String {
+        let (with, rows) = self.rows_of(table, org, &format!("{expr} AS v"));
+        format!(
+            "{with}SELECT DISTINCT r.v FROM ({rows}) r WHERE r.v IS NOT NULL ORDER BY 1 LIMIT {limit}"
+        )
+    }
+
+    /// `WITH … SELECT v, count(*) … GROUP BY v`: each value of an expression over the org's
+    /// in-scope rows with its number of rows (a settings table's keys).
+    pub fn grouped_sql(&self, table: TableId, org: &OrgKey, expr: &str) -> String {
+        let (with, rows) = self.rows_of(table, org, &format!("{expr} AS v"));
+        format!("{with}SELECT r.v, count(*) FROM ({rows}) r WHERE r.v IS NOT NULL GROUP BY r.v")
+    }
+
+    /// `WITH … SELECT <expr> FROM …`: every in-scope row's value, to be used as a subquery
+    /// (`x IN (…)`).
+    pub fn all_rows_sql(&self, table: TableId, org: &OrgKey, expr: &str) -> String {
+        let (with, rows) = self.rows_of(table, org, expr);
+        format!("{with}{rows}")
+    }
+
+    fn rows_of(&self, table_id: TableId, org: &OrgKey, exprs: &str) -> (String, String) {
+        let table = self.catalog.table(table_id);
+        let with = self.with_clause(table_id, org);
+        let branches = self.branches(table_id, "t", org, true, true);
         let from = table.from_clause();
         let rows = union_of(&branches, |cond| {
             format!("SELECT {exprs} FROM {from} t WHERE {cond}")
         });
-        format!("{with}SELECT * FROM ({rows}) r LIMIT {limit}")
+        (with, rows)
     }
 
     /// The count of the rows before the taint check, when the table can have cross-tenant
@@ -294,12 +346,18 @@ fn select_list(columns: &[ExportedColumn], mode: RenderMode) -> String {
     let list = match mode {
         RenderMode::Server => columns
             .iter()
-            .map(|c| format!("t.{}", quote_ident(&c.name)))
+            .map(|c| match &c.value_expr {
+                Some(expr) => format!("{expr} AS {}", quote_ident(&c.name)),
+                None => format!("t.{}", quote_ident(&c.name)),
+            })
             .collect::<Vec<_>>()
             .join(", "),
         RenderMode::Client => columns
             .iter()
-            .map(|c| ValueKind::of(c.type_oid).select_expr("t", &c.name))
+            .map(|c| {
+                let plain = format!("t.{}", quote_ident(&c.name));
+                ValueKind::of(c.type_oid).select_expr(c.value_expr.as_deref().unwrap_or(&plain))
+            })
             .collect::<Vec<_>>()
             .join(", "),
     };

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::db::quote_literal;
 use crate::error::{Kind, fail};
 use crate::scope::catalog::{Catalog, TableId};
+use crate::scope::polymorphism::PairKind;
 use crate::scope::secrets::words;
 
 /// Index of a reference in [`crate::scope::model::Scope::references`].
@@ -274,7 +275,7 @@ fn id_stem(column: &str) -> Option<String> {
     }
 }
 
-fn compatible_types(a: &str, b: &str) -> bool {
+pub fn compatible_types(a: &str, b: &str) -> bool {
     const INTEGERS: &[&str] = &["smallint", "integer", "bigint"];
     a == b || (INTEGERS.contains(&a) && INTEGERS.contains(&b))
 }
@@ -323,40 +324,70 @@ pub fn naming_matches(catalog: &Catalog, existing: &[Reference]) -> Vec<Referenc
     out
 }
 
-/// A `<name>_type` + `<name>_id` pair (Rails polymorphic association) not yet configured.
+/// A polymorphic pair not yet configured: Rails' `<name>_type` + `<name>_id`, or Django's
+/// `GenericForeignKey` (`content_type_id` → `django_content_type` + `object_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolymorphicPair {
     pub table: TableId,
     pub id_column: String,
     pub type_column: String,
+    pub kind: PairKind,
 }
 
 pub fn polymorphic_pairs(catalog: &Catalog, existing: &[Reference]) -> Vec<PolymorphicPair> {
     let mut out = Vec::new();
+    let configured = |id: TableId, column: &str| {
+        existing
+            .iter()
+            .any(|r| r.table == id && r.columns == [column] && r.when.is_some())
+    };
     for (id, table) in catalog.tables.iter().enumerate() {
         if !table.kind.holds_data() {
             continue;
         }
         for column in &table.columns {
-            let Some(base) = column.name.strip_suffix("_type") else {
+            let (id_column, kind) = if let Some(base) = column.name.strip_suffix("_type") {
+                (format!("{base}_id"), PairKind::Rails)
+            } else if let Some(base) = column.name.strip_suffix("content_type_id")
+                && let Some(content_types) = content_type_target(catalog, existing, id, column)
+            {
+                (
+                    format!("{base}object_id"),
+                    PairKind::Django { content_types },
+                )
+            } else {
                 continue;
             };
-            let id_column = format!("{base}_id");
-            if table.column(&id_column).is_none()
-                || existing
-                    .iter()
-                    .any(|r| r.table == id && r.columns == [id_column.clone()])
-            {
+            let declared = existing
+                .iter()
+                .any(|r| r.table == id && r.columns == [id_column.clone()] && r.when.is_none());
+            if table.column(&id_column).is_none() || declared || configured(id, &id_column) {
                 continue;
             }
             out.push(PolymorphicPair {
                 table: id,
                 id_column,
                 type_column: column.name.clone(),
+                kind,
             });
         }
     }
     out
+}
+
+/// `django_content_type`, when `column` references it (declared, configured or by name).
+fn content_type_target(
+    catalog: &Catalog,
+    existing: &[Reference],
+    table: TableId,
+    column: &crate::scope::catalog::Column,
+) -> Option<TableId> {
+    existing
+        .iter()
+        .find(|r| r.table == table && r.columns == [column.name.clone()])
+        .map(|r| r.target)
+        .or_else(|| table_for_stem(catalog, &catalog.table(table).schema, "django_content_type"))
+        .filter(|&t| catalog.table(t).name == "django_content_type")
 }
 
 /// The config line that declares a reference (`"s.t.c -> s.t.c"`).

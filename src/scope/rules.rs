@@ -22,9 +22,9 @@ use crate::scope::ownership::{
     NullFacts, Roles, assign_child_tables, assign_referenced_tables, assign_tenant_tables,
     build_edges, ownership_depth, ownership_flags,
 };
-use crate::scope::references::{self, Reference};
-use crate::scope::secrets;
+use crate::scope::references::{self, PolymorphicConfig, Reference};
 use crate::scope::tenancy::{find_tenancy, lookup_columns};
+use crate::scope::{key_values, polymorphism, secrets};
 
 /// Classifies the catalog (DESIGN §2).
 pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope> {
@@ -96,7 +96,51 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         polymorphic_pairs,
         allow_columns: config.allow_columns.clone(),
         only_tables: config.only_tables.clone(),
+        config: config.clone(),
+        adopted: Vec::new(),
     })
+}
+
+/// The scope a restore checks an archive against under `infer_references = true`: every
+/// Rails pair adopted with every class name it could hold, so a section an export adopted for
+/// its org (`taggings`, reached through its pair) is a section here too.
+pub fn adopt_every_pair(catalog: &Catalog, scope: &Scope) -> anyhow::Result<Scope> {
+    if !scope.config.infer_references {
+        return Ok(scope.clone());
+    }
+    let adopted: Vec<(PolymorphicConfig, String)> = scope
+        .polymorphic_pairs
+        .iter()
+        .filter_map(|pair| polymorphism::every_class_entry(catalog, pair))
+        .map(|entry| (entry, String::new()))
+        .collect();
+    if adopted.is_empty() {
+        return Ok(scope.clone());
+    }
+    let mut out = adopt_pairs(catalog, scope, adopted, Vec::new())?;
+    out.adopted.clear();
+    Ok(out)
+}
+
+/// The scope again with polymorphic pairs adopted from one org's type values
+/// (`infer_references = true`): each entry is classified as if configured, and `plan` shows
+/// its config line. `notes` (values that name no table) become warnings.
+pub fn adopt_pairs(
+    catalog: &Catalog,
+    scope: &Scope,
+    adopted: Vec<(PolymorphicConfig, String)>,
+    notes: Vec<String>,
+) -> anyhow::Result<Scope> {
+    let mut config = scope.config.clone();
+    let mut lines = scope.adopted.clone();
+    for (entry, line) in adopted {
+        config.polymorphic.push(entry);
+        lines.push(line);
+    }
+    let mut out = classify(catalog, &config)?;
+    out.adopted = lines;
+    out.warnings.extend(notes);
+    Ok(out)
 }
 
 /// Tables that can take part at all: data-holding, not ours, not excluded.
@@ -200,6 +244,7 @@ fn secret_columns(
         excluded_columns: Vec::new(),
         exclusion_reasons: Vec::new(),
         redact_json: Vec::new(),
+        key_values: None,
     };
     let allowed = |column: &str| {
         glob_matches(
@@ -261,6 +306,8 @@ fn secret_columns(
         .filter(|c| table.column(c).is_some_and(redactable))
         .cloned()
         .collect();
+    section.key_values =
+        key_values::detect(table, &section.columns).filter(|kv| !allowed(&kv.value_column));
     section
 }
 
@@ -395,7 +442,12 @@ fn skipped_tables(
                         )
                 })
                 .map(|r| format!("{}.{}", table.qualified_name(), r.columns.join(",")))
-                .collect();
+                .fold(Vec::new(), |mut seen: Vec<String>, c| {
+                    if !seen.contains(&c) {
+                        seen.push(c);
+                    }
+                    seen
+                });
             if nullable.is_empty() {
                 "global table that nothing in scope references".to_string()
             } else {

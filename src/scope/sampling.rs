@@ -54,6 +54,38 @@ pub fn sample_sql(
     org: &OrgKey,
     columns: &[&Column],
 ) -> String {
+    planner.rows_sql(section, org, &sample_exprs(columns), SAMPLE_ROWS)
+}
+
+/// The section's exact count beside a sample like [`sample_sql`]'s, in one pass (`plan`,
+/// which counts every section anyway): one array of up to 200 values per column, in order.
+pub fn count_and_sample_sql(
+    planner: &Planner<'_>,
+    section: &Section,
+    org: &OrgKey,
+    columns: &[&Column],
+) -> String {
+    let raw: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(j, c)| format!("t.{} AS c{j}", quote_ident(&c.name)))
+        .collect();
+    let aggregates: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(j, c)| {
+            let value = if c.type_name.starts_with("bytea") {
+                format!("substring(r.c{j} from 1 for {SAMPLE_WIDTH})")
+            } else {
+                format!("left(r.c{j}::text, {SAMPLE_WIDTH})")
+            };
+            format!("array_agg({value}) FILTER (WHERE r.rn_ <= {SAMPLE_ROWS})")
+        })
+        .collect();
+    planner.count_and_sample_sql(section, org, &raw.join(", "), &aggregates.join(", "))
+}
+
+fn sample_exprs(columns: &[&Column]) -> String {
     let exprs: Vec<String> = columns
         .iter()
         .map(|c| {
@@ -65,7 +97,7 @@ pub fn sample_sql(
             }
         })
         .collect();
-    planner.rows_sql(section, org, &exprs.join(", "), SAMPLE_ROWS)
+    exprs.join(", ")
 }
 
 /// The section with the columns whose sampled values are secrets moved to
