@@ -223,11 +223,17 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         self.maybe_flush().await
     }
 
-    /// Closes a section and waits until all of it is in the sink: a section is whole gzip
-    /// members of its own, so the archive is the same bytes whichever job wrote it.
-    pub async fn end_section(&mut self) -> anyhow::Result<()> {
+    /// Closes a section. With `whole`, waits until all of it is in the sink: the section is
+    /// then whole gzip members of its own, which parallel readers need to put sections from
+    /// several spools in order (one reader need not: a thousand tiny sections would cost a
+    /// thousand deflate states).
+    pub async fn end_section(&mut self, whole: bool) -> anyhow::Result<()> {
         self.buf.push(b']');
-        self.finish().await.map(|_| ())
+        if whole {
+            self.finish().await?;
+            return Ok(());
+        }
+        self.maybe_flush().await
     }
 
     /// The sink (how much of it is written, between sections).
@@ -472,7 +478,7 @@ mod tests {
                     .await
                     .unwrap();
             }
-            writer.end_section().await.unwrap();
+            writer.end_section(true).await.unwrap();
             let len = writer.sink().bytes() - start;
             ranges.push(SpoolRange {
                 spool: 0,

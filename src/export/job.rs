@@ -381,6 +381,7 @@ impl Job<'_> {
     ) -> anyhow::Result<(Vec<Counted>, Spooled)> {
         let progress = self.report.export_progress(sqls.len());
         let next = std::cell::Cell::new(0usize);
+        let whole = readers.len() > 1;
         let workers = readers.iter().enumerate().map(|(spool, &snapshot)| {
             let (next, progress) = (&next, &progress);
             async move {
@@ -392,7 +393,7 @@ impl Job<'_> {
                         .verbose(&format!("{}: {}", sqls[i].name, sqls[i].copy));
                     let start = writer.sink().bytes();
                     let counted = self
-                        .stream_section(snapshot, &sqls[i], i == 0, &mut writer, progress)
+                        .stream_section(snapshot, &sqls[i], (i == 0, whole), &mut writer, progress)
                         .await?;
                     let len = writer.sink().bytes() - start;
                     done.push((i, counted, SpoolRange { spool, start, len }));
@@ -409,6 +410,15 @@ impl Job<'_> {
             for (i, c, range) in done {
                 (counted[i], ranges[i]) = (c, range);
             }
+        }
+        if readers.len() == 1 {
+            // One reader: its spool is the sections in order, members across sections.
+            let len = spools[0].bytes();
+            ranges = vec![SpoolRange {
+                spool: 0,
+                start: 0,
+                len,
+            }];
         }
         Ok((counted, Spooled { spools, ranges }))
     }
@@ -494,13 +504,13 @@ impl Job<'_> {
         &self,
         snapshot: &Snapshot<'_>,
         sql: &SectionSql,
-        first: bool,
+        first_whole: (bool, bool),
         writer: &mut ArchiveWriter<Spool>,
         export: &ExportProgress,
     ) -> anyhow::Result<Counted> {
         let progress = export.section(&sql.name);
         let streamed = snapshot
-            .stream(sql, first, writer, self.cancel, |rows, bytes| {
+            .stream(sql, first_whole, writer, self.cancel, |rows, bytes| {
                 progress.set(rows, bytes)
             })
             .await;

@@ -186,7 +186,7 @@ impl<'c> Snapshot<'c> {
     pub async fn stream<S: ChunkSink>(
         &self,
         sql: &SectionSql,
-        first: bool,
+        (first, whole): (bool, bool),
         writer: &mut ArchiveWriter<S>,
         cancel: &CancellationToken,
         mut on_rows: impl FnMut(u64, u64),
@@ -230,7 +230,7 @@ impl<'c> Snapshot<'c> {
         if !parser.finished() {
             bail!("reading {}: the COPY stream ended early", sql.name);
         }
-        writer.end_section().await?;
+        writer.end_section(whole).await?;
         on_rows(rows, writer.json_bytes() - start_bytes);
         let read = drained.ended_at().await.unwrap_or_else(Instant::now);
         Ok(Streamed {
