@@ -6,7 +6,13 @@
 #   ceiling   a binary COPY of the same rows to /dev/null, with hand-written SQL per section
 #             (bench/<shape>.sections): what the database alone costs
 #   baseline  the operator's psql \copy (select row_to_json(t) from (…) t) | gzip -6, same SQL
-#   orgexport run of the same org to a local store (peak RSS by GNU time)
+#   orgexport run of the same org to a local store, at --jobs 1 and at the default (peak
+#             RSS and client CPU user+sys by GNU time)
+# The server logs every statement's duration (log_min_duration_statement = 0; sessions told
+# apart by application_name): "server" is the sum of a run's statement durations, and a line
+# per shape gives each section's COPY time under orgexport and under the plain COPY.
+# PIN_CPUS=0 (a taskset CPU list) runs the server and every command on those CPUs only: 1 vs
+# 2 cores on the same machine.
 # Shapes: big (2,000,000 rows in 2 sections), shared (150,000 users referenced from 1,000,000
 # comments), deep (a 5-hop child chain), partitions (a 10,000-partition tenant table), wide
 # (1,000 tables, 2,200 foreign keys), onevalue (one 300 MiB bytea). Plus: a small org in the
@@ -16,7 +22,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pg-bin.sh
 RUNS=${RUNS:-3}
+PIN_CPUS=${PIN_CPUS:-}
+pin() { if [ -n "$PIN_CPUS" ]; then taskset -c "$PIN_CPUS" "$@"; else "$@"; fi; }
 SHAPES=${SHAPES:-"big shared deep partitions wide onevalue"}
+RESTORE=${RESTORE:-1}  # RESTORE=0 skips the restore measurement of the big shape
 
 if [ ! -x /usr/bin/time ]; then
     [ "$(id -u)" = 0 ] || { echo "/usr/bin/time is missing: apt-get install time" >&2; exit 1; }
@@ -29,7 +38,7 @@ bin="$PWD/target/release/orgexport"
 tmp=$(mktemp -d /tmp/orgexport-bench.XXXXXX)
 chmod 755 "$tmp"
 as_server_user() {
-    if [ "$(id -u)" = 0 ]; then chown -R postgres: "$tmp/pg"; runuser -u postgres -- "$@"; else "$@"; fi
+    if [ "$(id -u)" = 0 ]; then chown -R postgres: "$tmp/pg"; pin runuser -u postgres -- "$@"; else pin "$@"; fi
 }
 cleanup() {
     as_server_user "$PG_BIN/pg_ctl" -D "$tmp/pg/data" -m fast stop >/dev/null 2>&1 || true
@@ -43,7 +52,7 @@ echo "== starting PostgreSQL on 127.0.0.1:$port" >&2
 as_server_user "$PG_BIN/initdb" -D "$tmp/pg/data" -U postgres --auth=trust -E UTF8 >"$tmp/initdb.log" 2>&1
 # Lock table, work_mem, planner settings: defaults. Memory and durability: tuned for loading.
 as_server_user "$PG_BIN/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/server.log" -w \
-    -o "-p $port -k $tmp/pg -c listen_addresses=127.0.0.1 -c shared_buffers=512MB -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=4GB" \
+    -o "-p $port -k $tmp/pg -c listen_addresses=127.0.0.1 -c shared_buffers=512MB -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=4GB -c log_min_duration_statement=0 -c log_line_prefix='%m [%p] %a '" \
     start >/dev/null
 psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"; }
 url() { echo "postgres://postgres@127.0.0.1:$port/$1"; }
@@ -85,28 +94,47 @@ org_of() {
     case "$1" in big) echo big ;; shared) echo org1 ;; deep) echo deep ;; partitions) echo org1 ;; wide) echo o1 ;; onevalue) echo blob ;; esac
 }
 
-# measure NAME CMD…: runs CMD $RUNS times, recording wall seconds and peak RSS (KiB).
-declare -A WALLS RSS
+# server_ms APP OFFSET: the sum of the durations (ms) the server logged for APP's statements
+# after byte OFFSET of its log; server_copies APP OFFSET: each COPY's, in order.
+log_durations() {
+    tail -c +"$(($2 + 1))" "$tmp/pg/server.log" |
+        awk -v app="$1" -v only="$3" '$5 == app && $6 == "LOG:" && $7 == "duration:" &&
+             (only == "" || (index($0, "COPY (") > 0 && ($10 == "execute" || $10 == "statement:"))) {print $8}'
+}
+server_ms() { log_durations "$1" "$2" "" | awk '{s += $1} END {printf "%.0f", s}'; }
+server_copies() { log_durations "$1" "$2" copy | awk '{printf "%s%.0f", (NR > 1 ? " " : ""), $1}'; }
+log_size() { sleep 0.2; stat -c %s "$tmp/pg/server.log"; }
+
+# measure NAME APP CMD…: runs CMD $RUNS times as application APP, recording wall seconds,
+# peak RSS (KiB), client CPU seconds (user + sys) and the server's statement time (ms).
+declare -A WALLS RSS CPU SERVER COPIES
 measure() {
-    local name=$1; shift
-    local walls=() rss=()
+    local name=$1 app=$2; shift 2
+    local walls=() rss=() cpu=() server=()
     for _ in $(seq "$RUNS"); do
-        local start end
+        local start end offset
+        offset=$(log_size)
         start=$(date +%s.%N)
-        /usr/bin/time -f "%M" -o "$tmp/time" "$@" >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+        PGAPPNAME=$app pin /usr/bin/time -f "%M %U %S" -o "$tmp/time" "$@" >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err" >&2; return 1; }
         end=$(date +%s.%N)
         walls+=("$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", b - a}')")
-        rss+=("$(tail -n1 "$tmp/time")")
+        rss+=("$(tail -n1 "$tmp/time" | cut -d' ' -f1)")
+        cpu+=("$(tail -n1 "$tmp/time" | awk '{printf "%.2f", $2 + $3}')")
+        sleep 0.2
+        server+=("$(server_ms "$app" "$offset")")
+        COPIES[$name]=$(server_copies "$app" "$offset")
     done
     WALLS[$name]="${walls[*]}"
     RSS[$name]="${rss[*]}"
-    echo "   $name: ${walls[*]} s" >&2
+    CPU[$name]="${cpu[*]}"
+    SERVER[$name]="${server[*]}"
+    echo "   $name: ${walls[*]} s; client CPU ${cpu[*]} s; server ${server[*]} ms" >&2
 }
 median() { tr ' ' '\n' <<<"$1" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 max() { tr ' ' '\n' <<<"$1" | sort -g | tail -n1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
-declare -A ROWS
+declare -A ROWS ARCHIVE GZIP6
 for shape in $SHAPES; do
     echo "== shape $shape: loading" >&2
     load "$shape"
@@ -126,18 +154,25 @@ for shape in $SHAPES; do
     # The history schema exists before the measured runs, so that each does the same work.
     "$bin" run --org "$org" --database-url "$(url "$shape")" --store "$tmp/warm" -q >/dev/null
     echo "== shape $shape: measuring (${ROWS[$shape]} rows, $RUNS runs each)" >&2
-    measure "$shape ceiling" bash -c "$PG_BIN/psql -X -q -h 127.0.0.1 -p $port -U postgres -d $shape -f $ceiling >/dev/null"
+    measure "$shape ceiling" ceiling bash -c "$PG_BIN/psql -X -q -h 127.0.0.1 -p $port -U postgres -d $shape -f $ceiling >/dev/null"
     if [ "$shape" = onevalue ]; then
         # to_json of a 300 MiB bytea is a 600 MiB string built by the server; it may fail.
-        if ! measure "$shape baseline" bash "$baseline" 2>/dev/null; then WALLS["$shape baseline"]=""; fi
+        if ! measure "$shape baseline" baseline bash "$baseline" 2>/dev/null; then WALLS["$shape baseline"]=""; fi
     else
-        measure "$shape baseline" bash "$baseline"
+        measure "$shape baseline" baseline bash "$baseline"
     fi
-    measure "$shape orgexport" "$bin" run --org "$org" --database-url "$(url "$shape")" --store "$tmp/store" -q
+    measure "$shape orgexport --jobs 1" orgexport "$bin" run --org "$org" --database-url "$(url "$shape")" --store "$tmp/store" -q --jobs 1
+    rm -rf "$tmp/store"
+    measure "$shape orgexport" orgexport "$bin" run --org "$org" --database-url "$(url "$shape")" --store "$tmp/store" -q
+    # The archive against gzip -6 of the same JSON.
+    archive=$(ls "$tmp"/store/*/*.json.gz | head -n1)
+    ARCHIVE[$shape]=$(stat -c %s "$archive")
+    GZIP6[$shape]=$(gzip -dc "$archive" | gzip -6 | wc -c)
     rm -rf "$tmp/store"
     case "$shape" in
         big)
-            measure "big: small org in the big database" "$bin" run --org small --database-url "$(url big)" --store "$tmp/store" -q
+            measure "big: small org in the big database" orgexport "$bin" run --org small --database-url "$(url big)" --store "$tmp/store" -q
+            [ "$RESTORE" = 1 ] || continue
             # Restore of the big org into an empty copy of the schema, against psql loading
             # the same rows with COPY FROM (text files written beforehand); each run starts
             # from empty tables.
@@ -154,12 +189,12 @@ for shape in $SHAPES; do
                 echo "\\copy $table from '$tmp/section$i.copy'" >>"$copyin"
                 i=$((i + 1))
             done
-            measure "big: restore, psql COPY FROM" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d big_target -f "$copyin"
-            measure "big: restore, orgexport" bash -c "$PG_BIN/psql -X -q -h 127.0.0.1 -p $port -U postgres -d big_target -c '$empty' && $bin restore $archive --target-url $(url big_target) -q"
+            measure "big: restore, psql COPY FROM" psql "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d big_target -f "$copyin"
+            measure "big: restore, orgexport" orgexport bash -c "$PG_BIN/psql -X -q -h 127.0.0.1 -p $port -U postgres -d big_target -c '$empty' && $bin restore $archive --target-url $(url big_target) -q"
             ;;
         wide)
-            measure "wide: plan --estimate" "$bin" plan --org o1 --estimate --database-url "$(url wide)"
-            measure "wide: plan (exact counts)" "$bin" plan --org o1 --database-url "$(url wide)" ;;
+            measure "wide: plan --estimate" orgexport "$bin" plan --org o1 --estimate --database-url "$(url wide)"
+            measure "wide: plan (exact counts)" orgexport "$bin" plan --org o1 --database-url "$(url wide)" ;;
     esac
     [ "$shape" = big ] || [ "$shape" = wide ] || psql -d postgres -c "DROP DATABASE $shape"
 done
@@ -177,17 +212,33 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
     echo "\`psql \\copy (select row_to_json(t) from (…) t) | gzip -6\` over the same SQL; orgexport: \`run\`"
     echo "to a local store, everything included (connect, catalog, scope, history, archive, sidecar, link)."
     echo
-    echo "| shape | rows | ceiling (s) | baseline (s) | orgexport (s) | ÷ ceiling (goal ≤ 1.25) | × baseline speed (goal ≥ 2) | peak RSS |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "| shape | rows | ceiling (s) | baseline (s) | orgexport --jobs 1 (s) | orgexport (s) | ÷ ceiling (goal ≤ 1.25) | × baseline speed (goal ≥ 2) | client CPU (s) | server: orgexport / ceiling (s) | peak RSS | archive ÷ gzip -6 |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     for shape in $SHAPES; do
         c=$(median "${WALLS["$shape ceiling"]}")
         o=$(median "${WALLS["$shape orgexport"]}")
+        o1=$(median "${WALLS["$shape orgexport --jobs 1"]}")
         if [ -n "${WALLS["$shape baseline"]:-}" ]; then
             b=$(median "${WALLS["$shape baseline"]}"); speed="$(ratio "$b" "$o")×"
         else
             b="failed"; speed="–"
         fi
-        echo "| $shape | ${ROWS[$shape]} | $c | $b | $o | $(ratio "$o" "$c")× | $speed | $(( $(max "${RSS["$shape orgexport"]}") / 1024 )) MiB |"
+        so=$(awk -v m="$(median "${SERVER["$shape orgexport"]}")" 'BEGIN {printf "%.2f", m / 1000}')
+        sc=$(awk -v m="$(median "${SERVER["$shape ceiling"]}")" 'BEGIN {printf "%.2f", m / 1000}')
+        echo "| $shape | ${ROWS[$shape]} | $c | $b | $o1 | $o | $(ratio "$o" "$c")× | $speed | $(median "${CPU["$shape orgexport"]}") | $so / $sc | $(( $(max "${RSS["$shape orgexport"]}") / 1024 )) MiB | $(ratio "${ARCHIVE[$shape]}" "${GZIP6[$shape]}") |"
+    done
+    echo
+    echo "Server time per section (ms, last run; COPY statements in order):"
+    echo
+    for shape in $SHAPES; do
+        for side in "orgexport --jobs 1" "orgexport" ceiling; do
+            copies=${COPIES["$shape $side"]:-}
+            n=$(wc -w <<<"$copies")
+            if [ "$n" -gt 12 ]; then
+                copies="$n COPYs, $(tr ' ' '\n' <<<"$copies" | awk '{s += $1} END {print s}') in all"
+            fi
+            echo "- $shape, $side: $copies"
+        done
     done
     echo
     for name in "big: small org in the big database" "wide: plan --estimate" "wide: plan (exact counts)"; do

@@ -46,6 +46,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l org -d 'The 
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l link-ttl -d 'How long the printed download link is valid (default 15m or link_ttl in the config; at most 7d for presigned links)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l compression-level -d 'gzip level, 0 (store only) to 9 (smallest); default 2 (smaller than gzip -1\'s output at the speed the database delivers rows) or compression_level in the config' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l max-rows-per-table -d 'Write at most N rows per section (the manifest says capped and gives total_count)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l jobs -d 'Database sessions reading the export\'s one snapshot side by side, a section each at a time (default: the number of cores, at most 4); the archive is the same for every N' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l tables -d 'Only these sections (globs over schema.table; repeatable); scope still flows through every table' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l exclude-tables -d 'Leave these tables out entirely, as exclude_tables does (globs; repeatable)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l wait -d 'When another export of the org holds its lock, wait up to DURATION (default 1h) for it instead of exiting with code 4' -r

@@ -275,6 +275,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
     pub max_rows_per_table: Option<u64>,
 
+    /// Database sessions reading the export's one snapshot side by side, a section each at a
+    /// time (default: the number of cores, at most 4); the archive is the same for every N
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: Option<u32>,
+
     #[command(flatten)]
     pub scope: ScopeArgs,
 

@@ -8,7 +8,7 @@ use crate::commands::{Sessions, connect_sessions, load_scope, prepare_history};
 use crate::config::Settings;
 use crate::db::connect::Db;
 use crate::error::{Kind, fail, kind_of, one_line};
-use crate::export::job::{Exported, Job, Request};
+use crate::export::job::{Exported, Job, Request, default_jobs};
 use crate::org;
 use crate::output::Reporter;
 use crate::scope::plan::Planner;
@@ -48,6 +48,7 @@ pub async fn run(
         max_rows: args.max_rows_per_table,
         link_ttl,
         render: settings.render,
+        jobs: args.jobs.map_or_else(default_jobs, |n| n as usize),
     };
 
     let requests: Vec<Request> = if args.all_orgs {

@@ -154,13 +154,18 @@ impl Manifest {
     }
 }
 
+/// A compressed member and the JSON buffer it came from (emptied, for reuse).
+type Compressed = (Vec<u8>, Vec<u8>);
+
 pub struct ArchiveWriter<S: ChunkSink> {
     sink: S,
     buf: Vec<u8>,
     level: Compression,
-    in_flight: VecDeque<JoinHandle<std::io::Result<Vec<u8>>>>,
+    /// Compressing: each gives back the member and its (emptied) JSON buffer.
+    in_flight: VecDeque<JoinHandle<std::io::Result<Compressed>>>,
+    /// JSON buffers given back, reused: fresh megabytes cost page faults (issue 21).
+    spare: Vec<Vec<u8>>,
     max_in_flight: usize,
-    first_section: bool,
     first_row: bool,
     json_bytes: u64,
 }
@@ -173,18 +178,18 @@ impl<S: ChunkSink> ArchiveWriter<S> {
             buf: Vec::with_capacity(CHUNK_SIZE + 16 * 1024),
             level: Compression::new(level),
             in_flight: VecDeque::new(),
+            spare: Vec::new(),
             max_in_flight: cores + 1,
-            first_section: true,
             first_row: true,
             json_bytes: 0,
         }
     }
 
-    pub async fn begin_section(&mut self, name: &str) -> anyhow::Result<()> {
-        if !self.first_section {
+    /// Opens a section: `"name":[`, after a comma unless it is the archive's `first`.
+    pub async fn begin_section(&mut self, name: &str, first: bool) -> anyhow::Result<()> {
+        if !first {
             self.buf.push(b',');
         }
-        self.first_section = false;
         self.first_row = true;
         serde_json::to_writer(&mut self.buf, name).context("serializing a section name")?;
         self.buf.extend_from_slice(b":[");
@@ -223,18 +228,30 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         self.maybe_flush().await
     }
 
-    pub async fn end_section(&mut self) -> anyhow::Result<()> {
+    /// Closes a section. With `whole`, waits until all of it is in the sink: the section is
+    /// then whole gzip members of its own, which parallel readers need to put sections from
+    /// several spools in order (one reader need not: a thousand tiny sections would cost a
+    /// thousand deflate states).
+    pub async fn end_section(&mut self, whole: bool) -> anyhow::Result<()> {
         self.buf.push(b']');
+        if whole {
+            self.finish().await?;
+            return Ok(());
+        }
         self.maybe_flush().await
+    }
+
+    /// The sink (how much of it is written, between sections).
+    pub fn sink(&self) -> &S {
+        &self.sink
     }
 
     /// Waits for every chunk to reach the sink; returns the size of the sections' JSON. Take
     /// the sink back with [`ArchiveWriter::into_sink`].
     pub async fn finish(&mut self) -> anyhow::Result<u64> {
         self.flush_chunk();
-        while let Some(handle) = self.in_flight.pop_front() {
-            let compressed = handle.await.context("compression task failed")??;
-            self.sink.write(compressed).await?;
+        while !self.in_flight.is_empty() {
+            self.write_oldest().await?;
         }
         Ok(self.json_bytes)
     }
@@ -253,25 +270,38 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         }
         self.flush_chunk();
         while self.in_flight.len() > self.max_in_flight {
-            let handle = self.in_flight.pop_front().expect("non-empty");
-            let compressed = handle.await.context("compression task failed")??;
-            self.sink.write(compressed).await?;
+            self.write_oldest().await?;
         }
         Ok(())
+    }
+
+    /// Waits for the oldest chunk's compression and writes it to the sink.
+    async fn write_oldest(&mut self) -> anyhow::Result<()> {
+        let handle = self.in_flight.pop_front().expect("non-empty");
+        let (compressed, mut chunk) = handle.await.context("compression task failed")??;
+        if self.spare.len() < 2 {
+            chunk.clear();
+            self.spare.push(chunk);
+        }
+        self.sink.write(compressed).await
     }
 
     fn flush_chunk(&mut self) {
         if self.buf.is_empty() {
             return;
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_SIZE + 16 * 1024));
+        let fresh = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(CHUNK_SIZE + 16 * 1024));
+        let chunk = std::mem::replace(&mut self.buf, fresh);
         self.json_bytes += chunk.len() as u64;
         let level = self.level;
         self.in_flight
             .push_back(tokio::task::spawn_blocking(move || {
                 let mut encoder = GzEncoder::new(Vec::with_capacity(chunk.len() / 4), level);
                 encoder.write_all(&chunk)?;
-                encoder.finish()
+                Ok((encoder.finish()?, chunk))
             }));
     }
 }
@@ -295,6 +325,21 @@ impl Spool {
     }
 }
 
+impl Spool {
+    /// Bytes written so far: where the next section starts.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+/// Where one section's gzip members are: which spool, from which byte, how many.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpoolRange {
+    pub spool: usize,
+    pub start: u64,
+    pub len: u64,
+}
+
 impl ChunkSink for Spool {
     async fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()> {
         use tokio::io::AsyncWriteExt;
@@ -307,10 +352,12 @@ impl ChunkSink for Spool {
 }
 
 /// Writes the archive to `sink`: the manifest (opening the document) as the first gzip
-/// member, the spooled sections, and the closing member.
+/// member, the spooled sections in manifest order (`sections`: where each is, in which of the
+/// `spools` — one per job), and the closing member.
 pub async fn assemble<S: ChunkSink>(
     manifest: &Manifest,
-    spool: Spool,
+    spools: Vec<Spool>,
+    sections: &[SpoolRange],
     level: u32,
     sink: &mut S,
 ) -> anyhow::Result<()> {
@@ -319,19 +366,26 @@ pub async fn assemble<S: ChunkSink>(
     serde_json::to_writer(&mut head, manifest).context("serializing the manifest")?;
     head.extend_from_slice(b",\"sections\":{");
     sink.write(gzip(&head, level)?).await?;
-    let mut file = spool.file;
-    file.flush().await.context("writing the spool file")?;
-    file.seek(std::io::SeekFrom::Start(0))
-        .await
-        .context("rewinding the spool file")?;
-    let mut left = spool.bytes;
-    while left > 0 {
-        let mut chunk = vec![0u8; CHUNK_SIZE.min(left as usize)];
-        file.read_exact(&mut chunk)
+    let mut files = Vec::with_capacity(spools.len());
+    for spool in spools {
+        let mut file = spool.file;
+        file.flush().await.context("writing the spool file")?;
+        files.push(file);
+    }
+    for range in sections {
+        let file = &mut files[range.spool];
+        file.seek(std::io::SeekFrom::Start(range.start))
             .await
-            .context("reading the spool file")?;
-        left -= chunk.len() as u64;
-        sink.write(chunk).await?;
+            .context("seeking in the spool file")?;
+        let mut left = range.len;
+        while left > 0 {
+            let mut chunk = vec![0u8; CHUNK_SIZE.min(left as usize)];
+            file.read_exact(&mut chunk)
+                .await
+                .context("reading the spool file")?;
+            left -= chunk.len() as u64;
+            sink.write(chunk).await?;
+        }
     }
     sink.write(gzip(b"}}", level)?).await
 }
@@ -416,8 +470,10 @@ mod tests {
     async fn spooled_sections_follow_the_manifest_in_one_document() {
         let mut writer = ArchiveWriter::new(Spool::new().unwrap(), 1);
         let row = format!("{{\"v\":\"{}\"}}", "x".repeat(1000));
-        for name in ["a.b", "c.d"] {
-            writer.begin_section(name).await.unwrap();
+        let mut ranges = Vec::new();
+        for (i, name) in ["a.b", "c.d"].into_iter().enumerate() {
+            let start = writer.sink().bytes();
+            writer.begin_section(name, i == 0).await.unwrap();
             for _ in 0..3000 {
                 writer
                     .row_with(|buf| {
@@ -427,7 +483,13 @@ mod tests {
                     .await
                     .unwrap();
             }
-            writer.end_section().await.unwrap();
+            writer.end_section(true).await.unwrap();
+            let len = writer.sink().bytes() - start;
+            ranges.push(SpoolRange {
+                spool: 0,
+                start,
+                len,
+            });
         }
         let json_bytes = writer.finish().await.unwrap();
         assert!(
@@ -436,7 +498,9 @@ mod tests {
         );
         let spool = writer.into_sink();
         let mut sink = VecSink(Vec::new());
-        assemble(&manifest(), spool, 1, &mut sink).await.unwrap();
+        assemble(&manifest(), vec![spool], &ranges, 1, &mut sink)
+            .await
+            .unwrap();
         let mut text = String::new();
         flate2::read::MultiGzDecoder::new(&sink.0[..])
             .read_to_string(&mut text)

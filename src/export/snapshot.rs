@@ -4,25 +4,41 @@
 //! this role fails the export by name instead of exporting part of it (DESIGN §2). The tables
 //! it reads are locked before the snapshot is taken, so DDL cannot empty them under it.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, bail};
-use futures_util::StreamExt;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, IsolationLevel, Transaction};
 use tokio_util::sync::CancellationToken;
 
+use crate::db::quote_literal;
 use crate::error::{Kind, fail};
 use crate::export::archive::ArchiveWriter;
 use crate::export::copy::BinaryRows;
+use crate::export::drain::Drained;
 use crate::export::locks::ReadLocks;
 use crate::export::render::{LARGE_VALUE, RowRenderer};
 use crate::output::Reporter;
 use crate::scope::plan::SectionSql;
 use crate::store::ChunkSink;
 
+/// What streaming a section did.
+pub struct Streamed {
+    pub rows: u64,
+    /// The json keys redacted as secrets.
+    pub redacted: Vec<String>,
+    /// From the COPY's start to its last byte received: the server's time for the section.
+    pub read: Duration,
+    /// From the COPY's start to the last row rendered.
+    pub total: Duration,
+}
+
 pub struct Snapshot<'c> {
     txn: Transaction<'c>,
     /// When the snapshot was taken (RFC 3339, UTC, milliseconds).
     pub snapshot_at: String,
     pub server_version: String,
+    lock: String,
 }
 
 impl<'c> Snapshot<'c> {
@@ -66,6 +82,14 @@ impl<'c> Snapshot<'c> {
             }
         }
         // The first statement takes the snapshot; clock_timestamp() is as close to it as we get.
+        let mut snapshot = Snapshot::settle(txn).await.context("taking the snapshot")?;
+        snapshot.lock = lock;
+        Ok(snapshot)
+    }
+
+    /// The session settings every reader of the snapshot runs with, read in the transaction
+    /// (for the lead, this first query takes the snapshot).
+    async fn settle(txn: Transaction<'c>) -> Result<Snapshot<'c>, tokio_postgres::Error> {
         let row = txn
             .query_one(
                 "SELECT set_config('row_security', 'off', true), set_config('TimeZone', 'UTC', true), \
@@ -74,13 +98,66 @@ impl<'c> Snapshot<'c> {
                         split_part(current_setting('server_version'), ' ', 1)",
                 &[],
             )
-            .await
-            .context("taking the snapshot")?;
+            .await?;
         Ok(Snapshot {
             snapshot_at: row.get(3),
             server_version: row.get(4),
             txn,
+            lock: String::new(),
         })
+    }
+
+    /// Makes this snapshot joinable by other sessions (`--jobs`, as `pg_dump -j` does): the
+    /// id for [`Snapshot::join`], valid while this transaction is open.
+    pub async fn export_id(&self) -> anyhow::Result<String> {
+        let row = self
+            .txn
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .await
+            .map_err(explain)
+            .context("exporting the snapshot for parallel readers")?;
+        Ok(row.get(0))
+    }
+
+    /// Another session reading the same snapshot (`id` from [`Snapshot::export_id`]) with the
+    /// same settings, holding the same locks (`lock`, the lead's [`Snapshot::lock`]) — taken
+    /// with `NOWAIT`, as pg_dump's workers do: a reader queued behind DDL that itself waits
+    /// for the lead would wait forever, unseen by the deadlock detector. `None` when a lock
+    /// is not free right away (DDL is queued): the export goes on with fewer readers.
+    pub async fn join(
+        client: &'c mut Client,
+        id: &str,
+        lock: &str,
+    ) -> anyhow::Result<Option<Snapshot<'c>>> {
+        let txn = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .context("starting a parallel reader's transaction")?;
+        txn.batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(id)))
+            .await
+            .map_err(explain)
+            .context("joining the export's snapshot")?;
+        if !lock.is_empty() {
+            match txn.batch_execute(&format!("{lock} NOWAIT")).await {
+                Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => return Ok(None),
+                locked => locked
+                    .map_err(explain)
+                    .context("locking the tables a parallel reader reads")?,
+            }
+        }
+        let mut joined = Snapshot::settle(txn)
+            .await
+            .context("joining the export's snapshot")?;
+        joined.lock = lock.to_string();
+        Ok(Some(joined))
+    }
+
+    /// The `LOCK TABLE` statement this session ran (empty when there was nothing to lock).
+    pub fn lock(&self) -> &str {
+        &self.lock
     }
 
     /// A `SELECT count(*)` of the section (`sql.count`, or `sql.candidates`) in this
@@ -102,15 +179,19 @@ impl<'c> Snapshot<'c> {
         Ok(row.get::<_, i64>(0) as u64)
     }
 
-    /// Streams one section's rows into the writer; returns how many were written and the
-    /// json keys redacted. `on_rows` is told the running total now and then (progress).
+    /// Streams one section's rows into the writer; returns how many were written, the json
+    /// keys redacted and the timings. `on_rows` is told the running total now and then
+    /// (progress). The COPY stream is drained on a task of its own (`drain.rs`), so that
+    /// rendering and compression never hold the server's COPY back.
     pub async fn stream<S: ChunkSink>(
         &self,
         sql: &SectionSql,
+        (first, whole): (bool, bool),
         writer: &mut ArchiveWriter<S>,
         cancel: &CancellationToken,
         mut on_rows: impl FnMut(u64, u64),
-    ) -> anyhow::Result<(u64, Vec<String>)> {
+    ) -> anyhow::Result<Streamed> {
+        let started = Instant::now();
         // Starting the COPY may wait for a table lock (behind DDL): interruptible too.
         let stream = tokio::select! {
             stream = self.txn.copy_out(&sql.copy) => stream,
@@ -119,42 +200,29 @@ impl<'c> Snapshot<'c> {
         let stream = stream
             .map_err(explain)
             .with_context(|| format!("reading {}", sql.name))?;
-        let mut stream = std::pin::pin!(stream);
+        let mut drained = Drained::spawn(stream);
         let renderer = RowRenderer::new(sql.mode, &sql.typed_columns());
         let mut parser = BinaryRows::new();
-        let mut rows = 0u64;
+        let (mut rows, mut reported) = (0u64, 0u64);
         let mut redacted = Vec::new();
         let start_bytes = writer.json_bytes();
-        writer.begin_section(&sql.name).await?;
+        writer.begin_section(&sql.name, first).await?;
         loop {
             let chunk = tokio::select! {
-                chunk = stream.next() => chunk,
+                chunk = drained.next() => chunk,
                 _ = cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
             };
-            let Some(chunk) = chunk else { break };
-            let chunk = chunk
+            let Some(batch) = chunk else { break };
+            let batch = batch
                 .map_err(explain)
                 .with_context(|| format!("reading {}", sql.name))?;
-            parser.push(chunk);
-            while let Some(row) = parser.next_row()? {
-                if row.len() > LARGE_VALUE {
-                    writer.begin_row();
-                    renderer
-                        .render_large(&row, writer, &mut redacted)
-                        .await
-                        .with_context(|| format!("rendering a row of {}", sql.name))?;
-                    rows += 1;
-                    continue;
-                }
-                writer
-                    .row_with(|buf| {
-                        renderer
-                            .render(&row, buf, &mut redacted)
-                            .with_context(|| format!("rendering a row of {}", sql.name))
-                    })
+            for chunk in batch {
+                parser.push(chunk);
+                rows += self
+                    .render_rows(sql, &renderer, &mut parser, writer, &mut redacted)
                     .await?;
-                rows += 1;
-                if rows.is_multiple_of(4096) {
+                if rows >= reported + 4096 {
+                    reported = rows;
                     on_rows(rows, writer.json_bytes() - start_bytes);
                 }
             }
@@ -162,9 +230,46 @@ impl<'c> Snapshot<'c> {
         if !parser.finished() {
             bail!("reading {}: the COPY stream ended early", sql.name);
         }
-        writer.end_section().await?;
+        writer.end_section(whole).await?;
         on_rows(rows, writer.json_bytes() - start_bytes);
-        Ok((rows, redacted))
+        let read = drained.ended_at().await.unwrap_or_else(Instant::now);
+        Ok(Streamed {
+            rows,
+            redacted,
+            read: read.duration_since(started),
+            total: started.elapsed(),
+        })
+    }
+
+    /// Renders the complete rows the parser holds; returns how many.
+    async fn render_rows<S: ChunkSink>(
+        &self,
+        sql: &SectionSql,
+        renderer: &RowRenderer,
+        parser: &mut BinaryRows,
+        writer: &mut ArchiveWriter<S>,
+        redacted: &mut Vec<String>,
+    ) -> anyhow::Result<u64> {
+        let mut rows = 0;
+        while let Some(row) = parser.next_row()? {
+            rows += 1;
+            if row.len() > LARGE_VALUE {
+                writer.begin_row();
+                renderer
+                    .render_large(&row, writer, redacted)
+                    .await
+                    .with_context(|| format!("rendering a row of {}", sql.name))?;
+                continue;
+            }
+            writer
+                .row_with(|buf| {
+                    renderer
+                        .render(&row, buf, redacted)
+                        .with_context(|| format!("rendering a row of {}", sql.name))
+                })
+                .await?;
+        }
+        Ok(rows)
     }
 
     /// A query in the snapshot (`plan`'s look at polymorphic type values).
@@ -183,7 +288,6 @@ impl<'c> Snapshot<'c> {
 
 /// A database error with what it means for the operator.
 fn explain(err: tokio_postgres::Error) -> anyhow::Error {
-    use tokio_postgres::error::SqlState;
     let hint = match err.code() {
         Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => Some(
             "another session holds a conflicting lock on the table (DDL or maintenance?); retry later or raise lock_timeout",
