@@ -16,10 +16,9 @@ use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::model::{Role, Scope};
 use crate::scope::plan::{OrgKey, Planner};
 use crate::scope::polymorphism::{
-    PairKind, PairValues, TypeValue, adopted_entry, class_names, config_line, django_target,
-    rails_target,
+    PairValues, TypeValue, adopted_entry, class_names, config_line, django_target, rails_target,
 };
-use crate::scope::references::{PolymorphicPair, compatible_types};
+use crate::scope::references::{PairKind, PolymorphicPair, compatible_types};
 use crate::scope::rules::adopt_pairs;
 
 /// Type values read per pair.

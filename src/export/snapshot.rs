@@ -60,11 +60,7 @@ impl<'c> Snapshot<'c> {
             .await
             .context("starting the snapshot transaction")?
             .get(0);
-        let txn = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
+        let txn = read_only_transaction(client)
             .await
             .context("starting the snapshot transaction")?;
         if !lock.is_empty() {
@@ -129,11 +125,7 @@ impl<'c> Snapshot<'c> {
         id: &str,
         lock: &str,
     ) -> anyhow::Result<Option<Snapshot<'c>>> {
-        let txn = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
+        let txn = read_only_transaction(client)
             .await
             .context("starting a parallel reader's transaction")?;
         txn.batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(id)))
@@ -325,4 +317,16 @@ fn explain(err: tokio_postgres::Error) -> anyhow::Error {
         Some(hint) => anyhow::anyhow!("{message} [{hint}]"),
         None => anyhow::Error::new(err),
     }
+}
+
+/// `REPEATABLE READ, READ ONLY`: every reader of an export reads one point in time.
+async fn read_only_transaction(
+    client: &mut Client,
+) -> Result<tokio_postgres::Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
 }

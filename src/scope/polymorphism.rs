@@ -10,18 +10,9 @@ use std::collections::BTreeMap;
 
 use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::references::{
-    PolymorphicConfig, PolymorphicPair, compatible_types, table_for_stem,
+    PairKind, PolymorphicConfig, PolymorphicPair, compatible_types, table_for_stem,
 };
 use crate::scope::secrets::words;
-
-/// How a pair's type column names its target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PairKind {
-    /// `<x>_type` holds a Rails class name.
-    Rails,
-    /// `content_type_id` references Django's `django_content_type (id, app_label, model)`.
-    Django { content_types: TableId },
-}
 
 /// One type value found in the org's rows (or confirmed by them) and the table it names,
 /// `None` when it names none. `label` is how the operator knows it (`pretixbase.event` for a

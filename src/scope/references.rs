@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::db::quote_literal;
 use crate::error::{Kind, fail};
 use crate::scope::catalog::{Catalog, TableId};
-use crate::scope::polymorphism::PairKind;
 use crate::scope::secrets::words;
 
 /// Index of a reference in [`crate::scope::model::Scope::references`].
@@ -322,6 +321,15 @@ pub fn naming_matches(catalog: &Catalog, existing: &[Reference]) -> Vec<Referenc
         }
     }
     out
+}
+
+/// How a pair's type column names its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairKind {
+    /// `<x>_type` holds a Rails class name.
+    Rails,
+    /// `content_type_id` references Django's `django_content_type (id, app_label, model)`.
+    Django { content_types: TableId },
 }
 
 /// A polymorphic pair not yet configured: Rails' `<name>_type` + `<name>_id`, or Django's
