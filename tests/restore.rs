@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -34,19 +34,6 @@ fn restore(cwd: &TempDir, archive: &Path, target: &TestDb) -> Orgexport {
         .args(["--target-url", &target.url])
 }
 
-/// Every section's rows as a sorted list of JSON texts: rows compared as sets.
-fn row_sets(archive: &Archive) -> BTreeMap<String, Vec<String>> {
-    archive
-        .sections
-        .iter()
-        .map(|(name, rows)| {
-            let mut rows: Vec<String> = rows.iter().map(Value::to_string).collect();
-            rows.sort();
-            (name.clone(), rows)
-        })
-        .collect()
-}
-
 /// Export `org`, restore it into an empty copy of the schema, export it again from there;
 /// returns both archives and the restore's `--json` report.
 fn round_trip(db: &TestDb, org: &str, extra: &[&str], fills: &[&str]) -> (Archive, Archive, Value) {
@@ -67,7 +54,7 @@ fn round_trip(db: &TestDb, org: &str, extra: &[&str], fills: &[&str]) -> (Archiv
 }
 
 fn assert_same_rows(original: &Archive, again: &Archive) {
-    let (a, b) = (row_sets(original), row_sets(again));
+    let (a, b) = (original.row_sets(), again.row_sets());
     for (name, rows) in &a {
         assert_eq!(rows.len(), b[name].len(), "{name}: row count");
         assert_eq!(rows, &b[name], "{name}: rows differ after the round trip");

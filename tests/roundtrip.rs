@@ -135,18 +135,6 @@ fn drop_columns_excluded_from(first: &Archive, again: &mut Archive) {
     }
 }
 
-fn row_sets(archive: &Archive) -> BTreeMap<String, Vec<String>> {
-    archive
-        .sections
-        .iter()
-        .map(|(name, rows)| {
-            let mut rows: Vec<String> = rows.iter().map(Value::to_string).collect();
-            rows.sort();
-            (name.clone(), rows)
-        })
-        .collect()
-}
-
 /// The property, for one database and org: returns the rows restored.
 fn assert_round_trip(db: &TestDb, org: &str, config: &str) -> usize {
     let store = TempDir::new();
@@ -182,7 +170,7 @@ fn assert_round_trip(db: &TestDb, org: &str, config: &str) -> usize {
         "cleared values: the restore's report against the references that leave the archive"
     );
     assert_eq!(again.section_order, expected.section_order);
-    let (a, b) = (row_sets(&expected), row_sets(&again));
+    let (a, b) = (expected.row_sets(), again.row_sets());
     for (name, rows) in &a {
         assert_eq!(rows.len(), b[name].len(), "{name}: row count");
         assert_eq!(rows, &b[name], "{name}: rows differ after the round trip");

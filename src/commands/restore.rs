@@ -3,7 +3,6 @@
 //! (the target unchanged), 2 for usage, 4 when the org's lock is held on the target, 5 when
 //! the target cannot be reached, 6 for the store, 130 when interrupted.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde_json::json;
@@ -16,8 +15,8 @@ use crate::db::connect::connect;
 use crate::error::{Kind, fail};
 use crate::history;
 use crate::output::{Reporter, human_count};
-use crate::restore::load::SectionOutcome;
-use crate::restore::transaction::{self, Request, Restored, Source, Target, total_cleared};
+use crate::restore::load::{SectionOutcome, per_column};
+use crate::restore::transaction::{self, Request, Restored, Source, Target};
 
 pub async fn run(
     settings: &Settings,
@@ -107,12 +106,12 @@ fn print_summary(
         }
         report.info(&line);
     }
-    for (column, n) in total_cleared(outcomes) {
+    for (column, n) in per_column(outcomes, |o| &o.cleared) {
         report.info(&format!(
             "{column}: {n} value(s) cleared: they pointed at rows of neither the archive nor the target"
         ));
     }
-    for (column, n) in unresolved(outcomes) {
+    for (column, n) in per_column(outcomes, |o| &o.unresolved) {
         report.warn(&format!(
             "{column}: {n} value(s) kept as they were, pointing at rows of neither the archive nor the target (a reference known only by configuration or inference)"
         ));
@@ -160,14 +159,7 @@ fn summary_json(restored: &Restored, dry_run: bool) -> serde_json::Value {
         "inserted": total(|o| o.inserted),
         "matched": total(|o| o.matched),
         "remapped": total(|o| o.remapped),
-        "cleared": total_cleared(outcomes),
-        "unresolved": unresolved(outcomes),
+        "cleared": per_column(outcomes, |o| &o.cleared),
+        "unresolved": per_column(outcomes, |o| &o.unresolved),
     })
-}
-
-fn unresolved(outcomes: &[SectionOutcome]) -> BTreeMap<String, u64> {
-    outcomes
-        .iter()
-        .flat_map(|o| o.unresolved.iter().map(|(c, n)| (c.clone(), *n)))
-        .collect()
 }

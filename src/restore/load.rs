@@ -156,6 +156,18 @@ impl SectionOutcome {
     }
 }
 
+/// One per-column count (`cleared`, `unresolved`) over every section:
+/// `{"schema.table.column": n}`.
+pub fn per_column(
+    outcomes: &[SectionOutcome],
+    count: impl Fn(&SectionOutcome) -> &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    outcomes
+        .iter()
+        .flat_map(|o| count(o).iter().map(|(c, n)| (c.clone(), *n)))
+        .collect()
+}
+
 /// The session the restore runs in, its cancellation, and where it reports.
 pub struct Loader<'a> {
     pub client: &'a Client,

@@ -16,7 +16,9 @@ use crate::export::verify::{Verdict, check_recorded, check_sidecar};
 use crate::history::{self, ExportRow};
 use crate::output::Reporter;
 use crate::restore::fills;
-use crate::restore::load::{Event, Loader, SectionOutcome, check_complete, start_reading};
+use crate::restore::load::{
+    Event, Loader, SectionOutcome, check_complete, per_column, start_reading,
+};
 use crate::restore::manifest::{ArchivedManifest, roles};
 use crate::restore::model::{LoadPlan, Options};
 use crate::restore::plan::{self, TargetModel};
@@ -225,7 +227,7 @@ async fn load(
             "remap_keys": request.remap_keys,
             "dry_run": request.dry_run,
             "records": manifest.record_count(),
-            "cleared": total_cleared(outcomes),
+            "cleared": per_column(outcomes, |o| &o.cleared),
             "sections": outcomes.iter().map(SectionOutcome::to_json).collect::<Vec<_>>(),
         }),
     )
@@ -325,14 +327,6 @@ async fn fresh_sources(
         sources.push(Some(temporary));
     }
     Ok(sources)
-}
-
-/// `{"schema.table.column": n}` over every section.
-pub fn total_cleared(outcomes: &[SectionOutcome]) -> std::collections::BTreeMap<String, u64> {
-    outcomes
-        .iter()
-        .flat_map(|o| o.cleared.iter().map(|(c, n)| (c.clone(), *n)))
-        .collect()
 }
 
 /// The org's lock, as `run` takes it (for the transaction): no export of this org reads the

@@ -143,15 +143,7 @@ pub fn adopted_entry(
         .iter()
         .filter_map(|v| Some((v.value.clone(), catalog.table(v.target?).qualified_name())))
         .collect();
-    (!targets.is_empty()).then(|| PolymorphicConfig {
-        column: format!(
-            "{}.{}",
-            catalog.table(pair.table).qualified_name(),
-            pair.id_column
-        ),
-        type_column: pair.type_column.clone(),
-        targets,
-    })
+    entry(catalog, pair, targets)
 }
 
 /// For a restore, which has no org rows to read before it checks the archive's sections: a
@@ -176,6 +168,15 @@ pub fn every_class_entry(catalog: &Catalog, pair: &PolymorphicPair) -> Option<Po
             }
         }
     }
+    entry(catalog, pair, targets)
+}
+
+/// The `polymorphic = [...]` entry of a pair with these targets; `None` without any.
+fn entry(
+    catalog: &Catalog,
+    pair: &PolymorphicPair,
+    targets: BTreeMap<String, String>,
+) -> Option<PolymorphicConfig> {
     (!targets.is_empty()).then(|| PolymorphicConfig {
         column: format!(
             "{}.{}",

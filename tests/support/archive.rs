@@ -75,6 +75,18 @@ impl Archive {
             })
     }
 
+    /// Every section's rows as a sorted list of JSON texts: rows compared as multisets.
+    pub fn row_sets(&self) -> BTreeMap<String, Vec<String>> {
+        self.sections
+            .iter()
+            .map(|(name, rows)| {
+                let mut rows: Vec<String> = rows.iter().map(Value::to_string).collect();
+                rows.sort();
+                (name.clone(), rows)
+            })
+            .collect()
+    }
+
     pub fn section(&self, name: &str) -> &Vec<Value> {
         self.sections
             .get(name)
