@@ -268,6 +268,20 @@ mod tests {
             hook.argv,
             ["notify", "--to", "ops team", "a;b", "$HOME", "x y"]
         );
+        // The README's example: the shell the operator wrote gets the variables unexpanded.
+        let hook = Hook::parse(
+            r#"sh -c "echo \"$ORGEXPORT_ORG $ORGEXPORT_STATUS\" >> /var/log/exports""#,
+            DEFAULT_TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(
+            hook.argv,
+            [
+                "sh",
+                "-c",
+                r#"echo "$ORGEXPORT_ORG $ORGEXPORT_STATUS" >> /var/log/exports"#
+            ]
+        );
         assert!(Hook::parse("notify 'unbalanced", DEFAULT_TIMEOUT).is_err());
         assert!(Hook::parse("   ", DEFAULT_TIMEOUT).is_err());
         assert!(Hook::parse("notify", Duration::ZERO).is_err());
