@@ -115,32 +115,7 @@ impl Hook {
         report: &Reporter,
         cancel: &CancellationToken,
     ) {
-        let ran = self.execute(entry, cancel).await;
-        let (exit_code, problem) = match ran {
-            Ok(Ran::Exited(status)) if status.success() => (Some(0), None),
-            Ok(Ran::Exited(status)) => match status.code() {
-                Some(code) => (Some(code), Some(format!("exited with status {code}"))),
-                None => (
-                    None,
-                    Some(format!(
-                        "was killed by signal {}",
-                        status.signal().unwrap_or(0)
-                    )),
-                ),
-            },
-            Ok(Ran::TimedOut) => (
-                None,
-                Some(format!(
-                    "did not exit within {}: its process group was killed (raise --on-complete-timeout)",
-                    humantime::format_duration(self.timeout)
-                )),
-            ),
-            Ok(Ran::Interrupted) => (
-                None,
-                Some("interrupted: its process group was killed".into()),
-            ),
-            Err(err) => (None, Some(format!("could not be started: {err}"))),
-        };
+        let (exit_code, problem) = self.judge(self.execute(entry, cancel).await);
         let export = entry["export_id"].as_str().unwrap_or("");
         let org = entry["org"].as_str().unwrap_or("");
         if let Some(problem) = &problem {
@@ -173,6 +148,35 @@ impl Hook {
                 "could not record {action} in orgexport.audit_log: {}",
                 crate::error::one_line(&err)
             ));
+        }
+    }
+
+    /// The exit code (when it exited) and, unless it succeeded, what went wrong.
+    fn judge(&self, ran: std::io::Result<Ran>) -> (Option<i32>, Option<String>) {
+        match ran {
+            Ok(Ran::Exited(status)) if status.success() => (Some(0), None),
+            Ok(Ran::Exited(status)) => match status.code() {
+                Some(code) => (Some(code), Some(format!("exited with status {code}"))),
+                None => (
+                    None,
+                    Some(format!(
+                        "was killed by signal {}",
+                        status.signal().unwrap_or(0)
+                    )),
+                ),
+            },
+            Ok(Ran::TimedOut) => (
+                None,
+                Some(format!(
+                    "did not exit within {}: its process group was killed (raise --on-complete-timeout)",
+                    humantime::format_duration(self.timeout)
+                )),
+            ),
+            Ok(Ran::Interrupted) => (
+                None,
+                Some("interrupted: its process group was killed".into()),
+            ),
+            Err(err) => (None, Some(format!("could not be started: {err}"))),
         }
     }
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use support::{Expect, Orgexport, TempDir, TestDb};
+use support::{Expect, Orgexport, S3_BUCKET, S3_SECRET_KEY, S3Server, TempDir, TestDb};
 
 fn two_orgs(acme_slug: &str) -> TestDb {
     let db = TestDb::new();
@@ -400,4 +400,47 @@ fn on_complete_in_the_config_runs_and_the_flag_wins() {
         .run();
     assert_eq!(audit(&db, "hook.completed").len(), 1);
     assert_eq!(audit(&db, "hook.failed").len(), 1);
+}
+
+#[test]
+fn on_s3_the_hook_gets_the_signed_link_and_never_the_stores_credentials() {
+    let db = two_orgs("acme");
+    let s3 = S3Server::start();
+    let dir = TempDir::new();
+    let hook = recording_hook(&dir);
+    let out = Orgexport::new()
+        .args([
+            "run",
+            "--org",
+            "acme",
+            "--json",
+            "--on-complete",
+            hook.to_str().unwrap(),
+        ])
+        .database(&db)
+        .store(format!("s3://{S3_BUCKET}/nightly"))
+        .envs(s3.env())
+        .run()
+        .json();
+    let env = env_of(&dir, "1");
+    let link = out["exports"][0]["link"].as_str().unwrap();
+    assert_eq!(env["ORGEXPORT_LINK"], link);
+    assert!(
+        link.contains("X-Amz-Signature="),
+        "a presigned link: {link}"
+    );
+    let id = env["ORGEXPORT_EXPORT_ID"].clone();
+    assert_eq!(
+        env["ORGEXPORT_OBJECT_URL"],
+        format!("s3://{S3_BUCKET}/nightly/acme-1/{id}.json.gz")
+    );
+    let all = std::fs::read_to_string(dir.path().join("env.1")).unwrap();
+    assert!(
+        !all.contains(S3_SECRET_KEY),
+        "the store's secret reached the hook"
+    );
+    assert!(
+        !all.contains("AWS_"),
+        "no AWS_* variable reaches the hook:\n{all}"
+    );
 }
