@@ -244,16 +244,17 @@ fn an_archive_outside_the_configured_store_is_refused_like_prune_does() {
 }
 
 #[test]
-fn delete_on_s3_removes_both_objects() {
+fn delete_on_s3_removes_both_objects_and_a_store_that_fails_marks_nothing() {
     let db = two_orgs();
-    let s3 = S3Server::start();
+    let mut s3 = S3Server::start();
     let store = format!("s3://{S3_BUCKET}/nightly");
+    let env = s3.env();
     let on_s3 = |args: &[&str]| {
         Orgexport::new()
             .args(args)
             .database(&db)
             .store(&store)
-            .envs(s3.env())
+            .envs(env.clone())
     };
     let out = on_s3(&["run", "--org", "acme", "--json"]).run().json();
     let id = out["exports"][0]["export_id"].as_str().unwrap().to_string();
@@ -272,6 +273,20 @@ fn delete_on_s3_removes_both_objects() {
         .code(2)
         .stderr_has("was deleted")
         .run();
+
+    // The store goes away: exit 6, the row stays completed, nothing audited.
+    let out = on_s3(&["run", "--org", "globex", "--json"]).run().json();
+    let other = out["exports"][0]["export_id"].as_str().unwrap().to_string();
+    s3.stop();
+    on_s3(&["delete", &other])
+        .code(6)
+        .stderr_has(format!(
+            "cannot delete s3://{S3_BUCKET}/nightly/globex-2/{other}.json.gz"
+        ))
+        .one_error_line()
+        .run();
+    assert_eq!(status(&db, &other), "completed");
+    assert_eq!(audited(&db, "export.deleted"), 1);
 }
 
 #[test]

@@ -199,11 +199,15 @@ fn a_failed_export_runs_the_hook_with_status_failed_and_its_error() {
             "SELECT pg_advisory_lock(('x' || substr(encode(sha256('orgexport:1'), 'hex'), 1, 16))::bit(64)::bigint)",
         )
         .unwrap();
+    // The hook fails too: the exit code is still the export's own.
+    let command = format!("{} 7", hook.display());
     let run = Orgexport::export(&db, &store, "acme")
-        .args(["--on-complete", hook.to_str().unwrap()])
+        .args(["--on-complete", &command])
         .code(4)
         .stderr_has("another export of org acme is in progress")
-        .one_error_line()
+        .stderr_has(
+            "exited with status 7; the export itself is failed and the exit code does not change",
+        )
         .run();
     let env = env_of(&dir, "1");
     assert_eq!(env["ORGEXPORT_STATUS"], "failed");
