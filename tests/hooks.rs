@@ -278,21 +278,77 @@ fn alive(pid: &str) -> bool {
     })
 }
 
+/// A hook that starts a long `sleep` (its pid written to `sleeper.<org key>` once started)
+/// and waits for it.
+fn slow_hook(dir: &TempDir) -> PathBuf {
+    let hook = dir.path().join("slow.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nsleep 300 &\necho $! > '{dir}/sleeper.tmp'\nmv '{dir}/sleeper.tmp' '{dir}/sleeper.'\"$ORGEXPORT_ORG_KEY\"\nwait\n",
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    make_executable(&hook);
+    hook
+}
+
+/// Waits until the process whose pid is in `file` is gone.
+fn wait_gone(file: &Path) {
+    let pid = std::fs::read_to_string(file).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while alive(pid.trim()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hook's child outlived it"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_during_the_hook_kills_it_and_runs_no_further_hooks() {
+    let db = two_orgs("acme");
+    let store = TempDir::new();
+    let dir = TempDir::new();
+    let hook = slow_hook(&dir);
+    let child = Orgexport::on(
+        &db,
+        &store,
+        &["run", "--all-orgs", "--on-complete", hook.to_str().unwrap()],
+    )
+    .code(130)
+    .stderr_has("interrupted: its process group was killed")
+    .spawn();
+    let sleeper = dir.path().join("sleeper.1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !sleeper.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hook never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.signal("INT");
+    child.wait();
+    wait_gone(&sleeper);
+    assert!(!dir.path().join("sleeper.2").exists(), "no hook for globex");
+    // acme's export completed before Ctrl-C and stays so; globex was never started.
+    assert_eq!(
+        db.scalar_text("SELECT string_agg(org_key || ' ' || status, ',') FROM orgexport.exports")
+            .as_deref(),
+        Some("1 completed")
+    );
+    assert_eq!(audit(&db, "hook.failed").len(), 1);
+}
+
 #[test]
 fn a_hook_past_its_timeout_is_killed_with_everything_it_started() {
     let db = two_orgs("acme");
     let store = TempDir::new();
     let dir = TempDir::new();
-    let hook = dir.path().join("slow.sh");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\nsleep 300 &\necho $! > '{}/sleeper'\nwait\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    make_executable(&hook);
+    let hook = slow_hook(&dir);
     Orgexport::export(&db, &store, "acme")
         .args([
             "--on-complete",
@@ -302,15 +358,7 @@ fn a_hook_past_its_timeout_is_killed_with_everything_it_started() {
         ])
         .stderr_has("did not exit within 1s: its process group was killed")
         .run();
-    let sleeper = std::fs::read_to_string(dir.path().join("sleeper")).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while alive(sleeper.trim()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the hook's child outlived the timeout"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_gone(&dir.path().join("sleeper.1"));
     let failed = audit(&db, "hook.failed");
     assert_eq!(failed.len(), 1);
     assert!(
