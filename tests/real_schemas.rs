@@ -804,3 +804,21 @@ fn formbricks_real_schema_exports_with_zero_config() {
         assert_covered(&coverage, 95);
     }
 }
+
+#[test]
+fn documenso_real_schema_exports_with_zero_config() {
+    let Some(db) = generated_fixture("documenso") else {
+        return;
+    };
+    let store = TempDir::new();
+    for (org, key) in [("acme", 1), ("globex", 2)] {
+        let archive = Archive::from_run(&Orgexport::export(&db, &store, org).run());
+        archive.assert_well_formed();
+        let coverage = generated_coverage(&db, &archive, key);
+        report("documenso", &db, &archive, &coverage);
+        if key == 1 {
+            assert_no_foreign_row_or_secret(&db, &archive);
+        }
+        assert_covered(&coverage, 95);
+    }
+}
