@@ -43,12 +43,14 @@ one_run() { # config file → "wall cpu server_ms statements"
     local start end before cpu
     before=$(wc -l <"$log")
     start=$(date +%s.%N)
-    cpu=$( { /usr/bin/time -f "%U %S" "$bin" plan --org o1 --database-url "$url" --config "$1" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    /usr/bin/time -o "$tmp/cpu" -f "%U %S" "$bin" plan --org o1 --database-url "$url" --config "$1" >/dev/null 2>&1
+    cpu=$(tail -1 "$tmp/cpu")
     end=$(date +%s.%N)
     sleep 0.2 # the server writes its last log lines
-    tail -n +"$((before + 1))" "$log" | grep -oE 'duration: [0-9.]+ ms +(execute|statement)' |
+    # parse, bind (where planning happens) and execute alike; a statement is its execute.
+    tail -n +"$((before + 1))" "$log" | grep -oE 'duration: [0-9.]+ ms +[a-z]+' |
         awk -v wall="$(echo "$end - $start" | bc)" -v cpu="$cpu" \
-            '{s += $2; n++} END {split(cpu, c, " "); printf "%s %.3f %.1f %d\n", wall, c[1] + c[2], s, n}'
+            '{s += $2; if ($4 == "execute" || $4 == "statement") n++} END {split(cpu, c, " "); printf "%s %.3f %.1f %d\n", wall, c[1] + c[2], s, n}'
 }
 "$bin" plan --org o1 --database-url "$url" --config "$tmp/sample.toml" >/dev/null # warm the cache
 for _ in $(seq "$RUNS"); do
