@@ -115,8 +115,28 @@ impl Planner<'_> {
     }
 
     /// Branches of a table that is not in a cycle (or a cycle member's seeds, with `keep`
-    /// leaving out the edges from inside the cycle).
+    /// leaving out the edges from inside the cycle), each narrowed by the section's `--where`
+    /// predicate: rows it drops are out of scope, and so are the rows they own.
     pub(super) fn plain_branches(
+        &self,
+        section: &Section,
+        alias: &str,
+        org: &OrgKey,
+        disjoint: bool,
+        taint: bool,
+        keep: &dyn Fn(&Edge) -> bool,
+    ) -> Vec<String> {
+        let branches = self.unfiltered_branches(section, alias, org, disjoint, taint, keep);
+        match &section.row_filter {
+            Some(filter) => branches
+                .into_iter()
+                .map(|b| format!("{b} AND ({filter})"))
+                .collect(),
+            None => branches,
+        }
+    }
+
+    fn unfiltered_branches(
         &self,
         section: &Section,
         alias: &str,
