@@ -21,7 +21,7 @@ use crate::export::archive::{
 use crate::export::content::exclude_secret_content;
 use crate::export::locks::ReadLocks;
 use crate::export::manifest::FORMAT;
-use crate::export::narrowing;
+use crate::export::narrowing::{self, narrowed_planner};
 use crate::export::snapshot::Snapshot;
 use crate::history::{self, Completed, NewExport, Status};
 use crate::org::{self, Org};
@@ -29,8 +29,8 @@ use crate::output::{ExportProgress, Reporter, human_bytes};
 use crate::scope::catalog::Catalog;
 use crate::scope::columns::RenderMode;
 use crate::scope::model::{Scope, Section};
-use crate::scope::narrowing::{Narrowing, SubjectKey, manifest_selection};
-use crate::scope::plan::{OrgKey, Planner, SectionSql};
+use crate::scope::narrowing::{Narrowing, manifest_selection};
+use crate::scope::plan::{Planner, SectionSql};
 use crate::store::{Link, Store, Uploaded};
 
 /// The result of one successful export.
@@ -78,20 +78,6 @@ const WORTH_A_READER: i64 = 50_000;
 pub struct Spooled {
     spools: Vec<Spool>,
     ranges: Vec<SpoolRange>,
-}
-
-/// A snapshot's planner with what narrowed it.
-struct NarrowedPlanner<'s> {
-    planner: Planner<'s>,
-    narrowing: Option<Narrowing>,
-    subject: Option<SubjectKey>,
-}
-
-impl<'s> std::ops::Deref for NarrowedPlanner<'s> {
-    type Target = Planner<'s>;
-    fn deref(&self) -> &Planner<'s> {
-        &self.planner
-    }
 }
 
 /// One org to export: as typed by the operator, or already resolved (`--all-orgs`).
@@ -310,7 +296,7 @@ impl Job<'_> {
         // Polymorphic pairs adopted from this org's own type values (`infer_references`).
         let adopted = adopt_for_org(&snapshot, self.catalog, self.scope, &key).await?;
         let scope = adopted.as_ref().unwrap_or(self.scope);
-        let planner = self.narrowed_planner(&snapshot, scope, &key, org).await?;
+        let planner = narrowed_planner(&snapshot, self.catalog, scope, &key, org).await?;
         let selected = match &adopted {
             Some(scope) => scope.selected_sections(self.catalog)?,
             None => selected,
@@ -360,34 +346,6 @@ impl Job<'_> {
             sections,
         };
         Ok((manifest, spooled))
-    }
-
-    /// The org's planner, narrowed to the subject's or the window's rows when asked — the
-    /// subject found again inside this snapshot.
-    async fn narrowed_planner<'s>(
-        &'s self,
-        snapshot: &Snapshot<'_>,
-        scope: &'s Scope,
-        key: &OrgKey,
-        org: &Org,
-    ) -> anyhow::Result<NarrowedPlanner<'s>> {
-        let planner = Planner::new(self.catalog, scope);
-        let Some(narrowing) = Narrowing::new(self.catalog, scope, &scope.config.narrow)? else {
-            return Ok(NarrowedPlanner {
-                planner,
-                narrowing: None,
-                subject: None,
-            });
-        };
-        let subject =
-            narrowing::find_subject_in(snapshot, self.catalog, &planner, &narrowing, key, org)
-                .await?;
-        let within = narrowing.selection(self.catalog, scope, &planner, key, subject.as_ref());
-        Ok(NarrowedPlanner {
-            planner: planner.narrowed(within),
-            narrowing: Some(narrowing),
-            subject,
-        })
     }
 
     /// How many sessions read: `--jobs`, but no more than the sections big enough to be

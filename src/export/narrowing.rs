@@ -203,3 +203,43 @@ pub async fn orgs_with_subject(
     }
     Ok(found)
 }
+
+/// A snapshot's planner with what narrowed it (derefs to the planner).
+pub struct NarrowedPlanner<'s> {
+    pub planner: Planner<'s>,
+    pub narrowing: Option<Narrowing>,
+    pub subject: Option<SubjectKey>,
+}
+
+impl<'s> std::ops::Deref for NarrowedPlanner<'s> {
+    type Target = Planner<'s>;
+    fn deref(&self) -> &Planner<'s> {
+        &self.planner
+    }
+}
+
+/// The org's planner, narrowed to the subject's or the window's rows when asked — the
+/// subject found again inside this snapshot (`run` and `plan`).
+pub async fn narrowed_planner<'s>(
+    snapshot: &Snapshot<'_>,
+    catalog: &'s Catalog,
+    scope: &'s Scope,
+    key: &OrgKey,
+    org: &Org,
+) -> anyhow::Result<NarrowedPlanner<'s>> {
+    let planner = Planner::new(catalog, scope);
+    let Some(narrowing) = Narrowing::new(catalog, scope, &scope.config.narrow)? else {
+        return Ok(NarrowedPlanner {
+            planner,
+            narrowing: None,
+            subject: None,
+        });
+    };
+    let subject = find_subject_in(snapshot, catalog, &planner, &narrowing, key, org).await?;
+    let within = narrowing.selection(catalog, scope, &planner, key, subject.as_ref());
+    Ok(NarrowedPlanner {
+        planner: planner.narrowed(within),
+        narrowing: Some(narrowing),
+        subject,
+    })
+}
