@@ -49,6 +49,12 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l max-rows-per
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l jobs -d 'Database sessions reading the export\'s one snapshot side by side, a section each at a time (default: the number of cores, at most 4); the archive is the same for every N' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l tables -d 'Only these sections (globs over schema.table; repeatable); scope still flows through every table' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l exclude-tables -d 'Leave these tables out entirely, as exclude_tables does (globs; repeatable)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l subject -d 'Only one person\'s data: their row of TABLE (by primary key), the org\'s rows that reference it, what those own, and the rows they reference (e.g. public.users=42)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l subject-email -d 'As --subject, the person found by e-mail in subject_table (or the one table with an e-mail column)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l since -d 'Only rows created since then, by each table\'s time column (time_columns, else created_at, inserted_at, createdAt, created, …): 30d, 2026-01-01 or an RFC 3339 time; tables without one whole, rows the kept rows reference always' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l until -d 'Only rows created before then (as --since)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l where -d 'Narrow a section by an SQL condition on its row t (repeatable): \'public.tasks: status <> $$done$$\'; rows it drops, and the rows they own, are not exported' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l columns -d 'Keep only these columns of a section (plus its keys; repeatable): \'public.users: id,name\'; a restore gives the others the target\'s defaults' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l wait -d 'When another export of the org holds its lock, wait up to DURATION (default 1h) for it instead of exiting with code 4' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
@@ -61,6 +67,12 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand run" -s h -l help -d
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l org -d 'The org: its primary key, slug or name' -r -f
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l tables -d 'Only these sections (globs over schema.table; repeatable); scope still flows through every table' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l exclude-tables -d 'Leave these tables out entirely, as exclude_tables does (globs; repeatable)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l subject -d 'Only one person\'s data: their row of TABLE (by primary key), the org\'s rows that reference it, what those own, and the rows they reference (e.g. public.users=42)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l subject-email -d 'As --subject, the person found by e-mail in subject_table (or the one table with an e-mail column)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l since -d 'Only rows created since then, by each table\'s time column (time_columns, else created_at, inserted_at, createdAt, created, …): 30d, 2026-01-01 or an RFC 3339 time; tables without one whole, rows the kept rows reference always' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l until -d 'Only rows created before then (as --since)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l where -d 'Narrow a section by an SQL condition on its row t (repeatable): \'public.tasks: status <> $$done$$\'; rows it drops, and the rows they own, are not exported' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l columns -d 'Keep only these columns of a section (plus its keys; repeatable): \'public.users: id,name\'; a restore gives the others the target\'s defaults' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F

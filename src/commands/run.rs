@@ -144,7 +144,7 @@ fn print_results(
         let mut exports: Vec<serde_json::Value> = done
             .iter()
             .map(|e| {
-                json!({
+                let mut entry = json!({
                     "export_id": e.id.to_string(),
                     "org": e.org.lookup,
                     "status": "completed",
@@ -155,7 +155,11 @@ fn print_results(
                     "sha256": e.sha256,
                     "record_count": e.record_count,
                     "sections": e.sections,
-                })
+                });
+                if let Some(selection) = &e.selection {
+                    entry["selection"] = selection.clone();
+                }
+                entry
             })
             .collect();
         exports.extend(failed.iter().map(|(org, err)| {

@@ -429,6 +429,7 @@ mod tests {
             snapshot_at: "t".into(),
             server_version: "15".into(),
             tool_version: "0",
+            selection: None,
             sections: vec![],
         }
     }

@@ -44,6 +44,8 @@ pub struct Exported {
     pub sha256: String,
     pub record_count: u64,
     pub sections: usize,
+    /// A narrowed export's `selection` (the manifest's).
+    pub selection: Option<serde_json::Value>,
 }
 
 /// Everything an export of one org needs, opened once per invocation.
@@ -258,6 +260,7 @@ impl Job<'_> {
             sha256: uploaded.sha256,
             record_count: manifest.record_count(),
             sections: manifest.sections.len(),
+            selection: manifest.selection.clone(),
         })
     }
 

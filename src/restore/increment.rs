@@ -50,6 +50,9 @@ fn delete_present(section: &LoadSection) -> Option<String> {
         "DELETE FROM {} s WHERE EXISTS (SELECT 1 FROM {} t WHERE {})",
         section.stage,
         section.read,
-        same_key.chain(same_values).collect::<Vec<_>>().join(" AND ")
+        same_key
+            .chain(same_values)
+            .collect::<Vec<_>>()
+            .join(" AND ")
     ))
 }

@@ -555,8 +555,10 @@ impl<'a> Selection<'a> {
                 .iter()
                 .map(|c| format!("t.{}", column_sql(c)))
                 .collect();
+            // Materialized: computed once per query. Inlined, the org's rows of the table
+            // would be computed again for every row the recursion looks up.
             ctes.push(format!(
-                "in{i} AS ({})",
+                "in{i} AS MATERIALIZED ({})",
                 self.planner
                     .all_rows_sql(section.table, self.org, &identity.join(", "))
             ));

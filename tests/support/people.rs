@@ -69,4 +69,3 @@ pub fn store_with_config() -> TempDir {
     std::fs::write(store.path().join("orgexport.toml"), CONFIG).unwrap();
     store
 }
-
