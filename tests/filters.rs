@@ -5,30 +5,8 @@
 
 mod support;
 
-use support::people::{OTHER_ORG, SECRET, people_db, store_with_config};
+use support::people::{OTHER_ORG, SECRET, ids, people_db, sql_ids, store_with_config};
 use support::{Archive, Expect, Orgexport, TempDir, TestDb};
-
-fn ids(archive: &Archive, section: &str) -> Vec<i64> {
-    let mut ids: Vec<i64> = archive
-        .section(section)
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect();
-    ids.sort();
-    ids
-}
-
-fn sql_ids(db: &TestDb, sql: &str) -> Vec<i64> {
-    let mut ids: Vec<i64> = db
-        .client()
-        .query(sql, &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    ids.sort();
-    ids
-}
 
 const WINDOW: [&str; 4] = ["--since", "2026-06-06", "--until", "2026-06-08"];
 

@@ -7,29 +7,7 @@ mod support;
 
 use support::{Archive, Expect, Orgexport, TestDb};
 
-use support::people::{BOB, OTHER_ORG, SECRET, people_db, store_with_config};
-
-fn ids(archive: &Archive, section: &str) -> Vec<i64> {
-    let mut ids: Vec<i64> = archive
-        .section(section)
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect();
-    ids.sort();
-    ids
-}
-
-fn sql_ids(db: &TestDb, sql: &str) -> Vec<i64> {
-    let mut ids: Vec<i64> = db
-        .client()
-        .query(sql, &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    ids.sort();
-    ids
-}
+use support::people::{BOB, OTHER_ORG, SECRET, ids, people_db, sql_ids, store_with_config};
 
 /// Independent SQL for Ada's rows in acme (written from the data model, not the tool's SQL).
 pub fn assert_ada_in_acme(db: &TestDb, archive: &Archive) {

@@ -11,7 +11,7 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::error::{Kind, fail};
 use crate::scope::catalog::{Catalog, TableId};
-use crate::scope::model::{Role, Scope};
+use crate::scope::model::{Role, Scope, Section};
 
 /// `schema.table: predicate`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +140,14 @@ fn section_table(
         })
 }
 
+fn section_mut(scope: &mut Scope, table: TableId) -> &mut Section {
+    scope
+        .sections
+        .iter_mut()
+        .find(|s| s.table == table)
+        .expect("a section")
+}
+
 /// Sets each named section's row filter; two filters on one table are AND-ed.
 pub fn apply_row_filters(
     catalog: &Catalog,
@@ -148,11 +156,7 @@ pub fn apply_row_filters(
 ) -> anyhow::Result<()> {
     for filter in filters {
         let table = section_table(catalog, scope, "--where", &filter.table)?;
-        let section = scope
-            .sections
-            .iter_mut()
-            .find(|s| s.table == table)
-            .expect("a section");
+        let section = section_mut(scope, table);
         section.row_filter = Some(match section.row_filter.take() {
             Some(earlier) => format!("{earlier}) AND ({}", filter.predicate),
             None => filter.predicate.clone(),
@@ -183,11 +187,7 @@ pub fn apply_column_choices(
             ));
         }
         let keys = key_columns(catalog, scope, table);
-        let section = scope
-            .sections
-            .iter_mut()
-            .find(|s| s.table == table)
-            .expect("a section");
+        let section = section_mut(scope, table);
         let (kept, dropped): (Vec<String>, Vec<String>) = section
             .columns
             .iter()

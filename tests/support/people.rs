@@ -2,7 +2,7 @@
 //! users, an ownership chain (tasks → comments → attachments), a polymorphic audit trail,
 //! time columns, and marker strings in other people's, other orgs' and secret values.
 
-use super::{TempDir, TestDb};
+use super::{Archive, TempDir, TestDb};
 
 pub const SECRET: &str = "SECRET-VALUE-must-not-leak";
 pub const BOB: &str = "BOB-MARKER";
@@ -68,4 +68,28 @@ pub fn store_with_config() -> TempDir {
     let store = TempDir::new();
     std::fs::write(store.path().join("orgexport.toml"), CONFIG).unwrap();
     store
+}
+
+/// The `id`s of a section of the archive, sorted.
+pub fn ids(archive: &Archive, section: &str) -> Vec<i64> {
+    let mut ids: Vec<i64> = archive
+        .section(section)
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The bigint first column of an independent query, sorted.
+pub fn sql_ids(db: &TestDb, sql: &str) -> Vec<i64> {
+    let mut ids: Vec<i64> = db
+        .client()
+        .query(sql, &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    ids.sort();
+    ids
 }

@@ -126,25 +126,6 @@ impl Planner<'_> {
         taint: bool,
         keep: &dyn Fn(&Edge) -> bool,
     ) -> Vec<String> {
-        let branches = self.unfiltered_branches(section, alias, org, disjoint, taint, keep);
-        match &section.row_filter {
-            Some(filter) => branches
-                .into_iter()
-                .map(|b| format!("{b} AND ({filter})"))
-                .collect(),
-            None => branches,
-        }
-    }
-
-    fn unfiltered_branches(
-        &self,
-        section: &Section,
-        alias: &str,
-        org: &OrgKey,
-        disjoint: bool,
-        taint: bool,
-        keep: &dyn Fn(&Edge) -> bool,
-    ) -> Vec<String> {
         let table = section.table;
         let taint = taint && self.scope.may_have_cross_tenant_rows(table);
         let untainted = if taint {
@@ -156,7 +137,7 @@ impl Planner<'_> {
             Some(check) => format!("{cond} AND {check}"),
             None => cond,
         };
-        match &section.role {
+        let branches: Vec<String> = match &section.role {
             Role::Root => vec![self.root_match(alias, org)],
             Role::Tenant {
                 column,
@@ -185,20 +166,29 @@ impl Planner<'_> {
             Role::Child => {
                 let owned = self.owned_terms(table, alias, keep);
                 if owned.is_empty() {
-                    return vec!["false".into()];
+                    vec!["false".into()]
+                } else {
+                    branches_of(&owned, disjoint)
+                        .into_iter()
+                        .map(with_taint)
+                        .collect()
                 }
-                branches_of(&owned, disjoint)
-                    .into_iter()
-                    .map(with_taint)
-                    .collect()
             }
             Role::Referenced => {
                 let groups = self.referenced_groups(table, alias, keep);
                 if groups.is_empty() {
-                    return vec!["false".into()];
+                    vec!["false".into()]
+                } else {
+                    branches_of(&groups, disjoint)
                 }
-                branches_of(&groups, disjoint)
             }
+        };
+        match &section.row_filter {
+            Some(filter) => branches
+                .into_iter()
+                .map(|b| format!("{b} AND ({filter})"))
+                .collect(),
+            None => branches,
         }
     }
 
