@@ -67,6 +67,9 @@ pub struct Narrowing {
     pub time_columns: Vec<(TableId, String)>,
 }
 
+/// A step's marker: its target row is in scope by the scope's own rule (no `in<i>` check).
+const IN_SCOPE_BY_EDGE: &str = "-- in scope by its edge";
+
 /// The subject's row, found among the org's: its key as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectKey(pub String);
@@ -458,7 +461,10 @@ impl<'a> Selection<'a> {
 
     fn select(&self, phase: char, i: usize, conditions: Vec<String>) -> String {
         let mut all = conditions;
-        all.push(self.member(i));
+        if !all.iter().any(|c| c == IN_SCOPE_BY_EDGE) {
+            all.push(self.member(i));
+        }
+        all.retain(|c| c != IN_SCOPE_BY_EDGE);
         if phase == 'd'
             && let Some(w) = self.window_of(i)
         {
@@ -529,6 +535,9 @@ impl<'a> Selection<'a> {
                 let j = self.slot(u, type_column);
                 cond.push(format!("x.k[{}] = {}", j + 1, quote_literal(value)));
             }
+            if self.follows_scope_edge(r) {
+                cond.push(IN_SCOPE_BY_EDGE.to_string());
+            }
             steps.push(self.select('e', t, cond));
         }
         if self.narrowing.subject.is_some() {
@@ -545,6 +554,21 @@ impl<'a> Selection<'a> {
             }
         }
         steps
+    }
+
+    /// Whether a row `r` leads to from a selected (so in-scope) row is in scope by the
+    /// scope's own rule: `r` is a reference edge into a shared table, which holds exactly the
+    /// rows in-scope rows reference that way (unless a `--where` narrows it). Its check
+    /// against the org's rows can go: those are the costliest to compute.
+    fn follows_scope_edge(&self, r: &Reference) -> bool {
+        self.scope
+            .section_of(r.target)
+            .is_some_and(|s| s.row_filter.is_none())
+            && self
+                .scope
+                .edges
+                .iter()
+                .any(|e| e.kind == EdgeKind::References && self.scope.references[e.reference] == *r)
     }
 
     /// `WITH RECURSIVE in0 AS (…), …, sel(phase, tag, k) AS (…)`.
@@ -591,4 +615,70 @@ fn when(alias: &str, r: &Reference) -> Option<String> {
     r.when
         .as_ref()
         .map(|(c, v)| format!("{alias}.{} = {}", quote_ident(c), quote_literal(v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::config::ScopeConfig;
+    use crate::scope::rules::classify;
+    use crate::scope::testing::saas;
+
+    #[test]
+    fn a_subject_seeds_the_rows_referencing_it_and_org_rows_are_checked_against_the_org() {
+        let catalog = saas();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        let config = NarrowConfig {
+            subject: Some(SubjectSpec::Key {
+                table: "public.users".into(),
+                key: "7".into(),
+            }),
+            ..NarrowConfig::default()
+        };
+        let narrowing = Narrowing::new(&catalog, &scope, &config).unwrap().unwrap();
+        let planner = Planner::new(&catalog, &scope);
+        let org = OrgKey {
+            text: "1".into(),
+            fits: [("bigint".to_string(), true)].into_iter().collect(),
+        };
+        let subject = SubjectKey("7".into());
+        let within = narrowing.selection(&catalog, &scope, &planner, &org, Some(&subject));
+        let memberships = catalog.find("public.memberships").unwrap();
+        let (_, sql) = within.iter().find(|(t, _)| *t == memberships).unwrap();
+        assert!(
+            sql.contains("WITH RECURSIVE in0 AS MATERIALIZED ("),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(
+                r#"IN (SELECT p."id" FROM ONLY "public"."users" p WHERE p."id" = '7'::bigint)"#
+            ),
+            "{sql}"
+        );
+        // A step into an org table is checked against the org's rows; one along the scope's
+        // own reference edge into a shared table needs no check.
+        assert!(
+            sql.contains(r#"FROM ONLY "public"."tasks" t WHERE x.tag = 5 AND t."id" = (x.k[2])::bigint AND (t."id") IN (SELECT * FROM in4)"#),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(r#"FROM ONLY "public"."users" t WHERE x.tag = 2 AND t."id" = (x.k[3])::bigint UNION ALL"#),
+            "{sql}"
+        );
+        let rules = narrowing.rules(&catalog, &scope);
+        assert!(
+            rules["public.memberships"].starts_with(
+                "references the subject: public.memberships(user_id) -> public.users(id)"
+            ),
+            "{rules:?}"
+        );
+        assert!(
+            rules["public.comments"].contains("owned by the subject's rows"),
+            "{rules:?}"
+        );
+        assert!(
+            rules["public.users"].starts_with("the subject's row"),
+            "{rules:?}"
+        );
+    }
 }
