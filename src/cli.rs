@@ -68,13 +68,17 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  orgexport run --org acme --store ./exports\n  \
                             orgexport run --all-orgs --json\n  url=$(orgexport run --org acme)\n  \
+                            orgexport run --org acme --subject public.users=42\n  \
+                            orgexport run --all-orgs --subject-email ada@example.com\n  \
+                            orgexport run --org acme --since 30d --where 'public.tasks: status <> $$done$$'\n  \
                             orgexport run --all-orgs --on-complete '/usr/local/bin/notify-exports --channel ops'"
     )]
     Run(RunArgs),
 
     /// Show an org's scope: sections, how each is scoped, rows, excluded columns, warnings
     #[command(
-        after_help = "Examples:\n  orgexport plan --org acme\n  orgexport plan --org acme --estimate --json"
+        after_help = "Examples:\n  orgexport plan --org acme\n  orgexport plan --org acme --estimate --json\n  \
+                            orgexport plan --org acme --subject public.users=42"
     )]
     Plan(PlanArgs),
 
@@ -141,6 +145,43 @@ pub struct ScopeArgs {
     /// Leave these tables out entirely, as exclude_tables does (globs; repeatable)
     #[arg(long, value_name = "GLOB")]
     pub exclude_tables: Vec<String>,
+
+    #[command(flatten)]
+    pub narrow: NarrowArgs,
+}
+
+/// One person's data, a date window, row filters and column choices (`run` and `plan`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct NarrowArgs {
+    /// Only one person's data: their row of TABLE (by primary key), the org's rows that
+    /// reference it, what those own, and the rows they reference (e.g. public.users=42)
+    #[arg(long, value_name = "TABLE=KEY", conflicts_with = "subject_email")]
+    pub subject: Option<String>,
+
+    /// As --subject, the person found by e-mail in subject_table (or the one table with an
+    /// e-mail column)
+    #[arg(long, value_name = "ADDR")]
+    pub subject_email: Option<String>,
+
+    /// Only rows created since then, by each table's time column (time_columns, else
+    /// created_at, inserted_at, createdAt, created, …): 30d, 2026-01-01 or an RFC 3339 time;
+    /// tables without one whole, rows the kept rows reference always
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// Only rows created before then (as --since)
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+
+    /// Narrow a section by an SQL condition on its row t (repeatable): 'public.tasks: status
+    /// <> $$done$$'; rows it drops, and the rows they own, are not exported
+    #[arg(long = "where", value_name = "TABLE: SQL")]
+    pub where_: Vec<String>,
+
+    /// Keep only these columns of a section (plus its keys; repeatable): 'public.users:
+    /// id,name'; a restore gives the others the target's defaults
+    #[arg(long, value_name = "TABLE: COLUMNS")]
+    pub columns: Vec<String>,
 }
 
 #[derive(Debug, Args)]

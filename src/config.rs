@@ -19,7 +19,11 @@ use crate::hooks::{self, Hook};
 use crate::output::Output;
 use crate::scope::columns::RenderMode;
 use crate::scope::config::ScopeConfig;
+use crate::scope::filters::{ColumnChoice, RowFilter};
+use crate::scope::narrowing::NarrowConfig;
 use crate::scope::references::PolymorphicConfig;
+use crate::scope::subject::SubjectSpec;
+use crate::scope::window::Window;
 use crate::store::StoreConfig;
 
 /// The default store when neither `--store`, `ORGEXPORT_STORE` nor the file names one.
@@ -166,6 +170,23 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
         "on_complete_timeout",
         "how long the on_complete command may run (default 60s)",
     ),
+    (
+        "subject_table",
+        "the table of people --subject-email looks in (default: the one with an e-mail column)",
+    ),
+    (
+        "subject_email_column",
+        "its e-mail column (default: email, email_address, …)",
+    ),
+    (
+        "time_columns",
+        "schema.table.column: the time column --since/--until use (default: created_at, …)",
+    ),
+    ("where", "row filters, as --where: \"schema.table: SQL\""),
+    (
+        "columns",
+        "column choices, as --columns: \"schema.table: a,b\"",
+    ),
 ];
 
 /// The TOML file, as written. Unknown keys are errors so that a typo is never silently ignored.
@@ -193,6 +214,11 @@ struct FileConfig {
     render: Option<Spanned<String>>,
     on_complete: Option<Spanned<String>>,
     on_complete_timeout: Option<Spanned<String>>,
+    subject_table: Option<String>,
+    subject_email_column: Option<String>,
+    time_columns: Option<Vec<String>>,
+    r#where: Option<Vec<String>>,
+    columns: Option<Vec<String>>,
 }
 
 /// `store = "s3://bucket/prefix"`, or a `[store]` table with the URL, upload tuning and the
@@ -229,9 +255,9 @@ impl Settings {
                 if let Some(ttl) = args.link_ttl {
                     settings.link_ttl = ttl;
                 }
-                settings.scope.apply(&args.scope);
+                settings.scope.apply(&args.scope)?;
             }
-            Command::Plan(args) => settings.scope.apply(&args.scope),
+            Command::Plan(args) => settings.scope.apply(&args.scope)?,
             Command::Restore(args) => {
                 let fills = args
                     .fill
@@ -255,6 +281,10 @@ impl Settings {
                 }
             }
             _ => {}
+        }
+        if !matches!(cli.command, Command::Run(_) | Command::Plan(_)) {
+            // Narrowing shapes what an export writes; a restore checks the archive it gets.
+            settings.scope.narrow = NarrowConfig::default();
         }
         check_ranges(&settings)?;
         if !matches!(cli.command, Command::Completions(_)) {
@@ -552,16 +582,46 @@ impl Source<'_> {
             allow_columns: file.allow_columns.clone().unwrap_or_default(),
             include_referenced: file.include_referenced.unwrap_or(true),
             only_tables: Vec::new(),
+            narrow: NarrowConfig {
+                subject_table: file.subject_table.clone(),
+                subject_email_column: file.subject_email_column.clone(),
+                time_columns: file.time_columns.clone().unwrap_or_default(),
+                filters: (file.r#where.iter().flatten())
+                    .map(|f| RowFilter::parse(f))
+                    .collect::<anyhow::Result<_>>()?,
+                columns: (file.columns.iter().flatten())
+                    .map(|c| ColumnChoice::parse(c))
+                    .collect::<anyhow::Result<_>>()?,
+                ..NarrowConfig::default()
+            },
         })
     }
 }
 
 impl ScopeConfig {
-    /// `--tables` and `--exclude-tables`.
-    fn apply(&mut self, args: &ScopeArgs) {
+    /// `--tables`, `--exclude-tables` and the narrowing flags (added to the config's).
+    fn apply(&mut self, args: &ScopeArgs) -> anyhow::Result<()> {
         self.exclude_tables
             .extend(args.exclude_tables.iter().cloned());
         self.only_tables = args.tables.clone();
+        let (narrow, flags) = (&mut self.narrow, &args.narrow);
+        narrow.subject = match (&flags.subject, &flags.subject_email) {
+            (Some(key), _) => Some(SubjectSpec::parse_key(key)?),
+            (None, Some(email)) => Some(SubjectSpec::Email(email.clone())),
+            (None, None) => None,
+        };
+        narrow.window = Window::parse(
+            flags.since.as_deref(),
+            flags.until.as_deref(),
+            chrono::Utc::now(),
+        )?;
+        for f in &flags.where_ {
+            narrow.filters.push(RowFilter::parse(f)?);
+        }
+        for c in &flags.columns {
+            narrow.columns.push(ColumnChoice::parse(c)?);
+        }
+        Ok(())
     }
 }
 

@@ -60,7 +60,9 @@ impl Kind {
             }
             Kind::RestoreFailed => Kind::ExportFailed.meaning(),
             Kind::Usage => "invalid usage or configuration",
-            Kind::OrgNotFound => "org not found",
+            Kind::OrgNotFound => {
+                "org not found (or, with --subject, the person is not among the org's rows)"
+            }
             Kind::LockBusy => "another export of this org is in progress",
             Kind::Connect => "cannot connect or authenticate to the database",
             Kind::Store => "store unreachable or not writable",

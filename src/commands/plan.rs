@@ -1,17 +1,21 @@
 //! `orgexport plan --org KEY`: what `run` would write, from the very same scope computation —
 //! every table with its decision, row counts, excluded columns, and warnings.
 
+use std::collections::BTreeMap;
+
 use serde_json::json;
 
 use crate::cli::PlanArgs;
 use crate::commands::{connect_sessions, load_scope, read_history};
 use crate::config::Settings;
 use crate::export::archive::{Counted, SectionManifest};
+use crate::export::narrowing;
 use crate::export::preview::{Counting, Preview, preview};
 use crate::org::{self, Org};
 use crate::output::Reporter;
 use crate::scope::catalog::Catalog;
 use crate::scope::model::{Scope, Section};
+use crate::scope::narrowing::Narrowing;
 use crate::scope::plan::Planner;
 
 pub async fn run(
@@ -23,6 +27,7 @@ pub async fn run(
     let mut sessions = connect_sessions(settings).await?;
     read_history(&sessions.history, &report).await?;
     let (catalog, scope) = load_scope(&sessions.db, &settings.scope).await?;
+    narrowing::check(&sessions.db.client, &catalog, &scope).await?;
     let planner = Planner::new(&catalog, &scope);
     let org = org::resolve(&sessions.db.client, &catalog, &scope, &planner, &args.org).await?;
     let counting = Counting {
@@ -43,7 +48,17 @@ pub async fn run(
     Ok(())
 }
 
+/// `--subject`, `--since`/`--until`: why each section holds the rows it would hold.
+fn narrowing_rules(catalog: &Catalog, scope: &Scope) -> BTreeMap<String, String> {
+    Narrowing::new(catalog, scope, &scope.config.narrow)
+        .ok()
+        .flatten()
+        .map(|n| n.rules(catalog, scope))
+        .unwrap_or_default()
+}
+
 fn plan_json(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> serde_json::Value {
+    let rules = narrowing_rules(catalog, scope);
     let sections: Vec<_> = preview
         .sections
         .iter()
@@ -69,6 +84,9 @@ fn plan_json(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
                 "excluded_column_reasons": entry.excluded_column_reasons,
                 "redacted_json_columns": keyed_columns(catalog, &p.section),
             });
+            if let Some(rule) = rules.get(&entry.name) {
+                value["rule"] = json!(rule);
+            }
             if let Some(kv) = &p.redacted {
                 value["redacted_values"] = json!(kv.redacted_values);
                 value["redacted_value_keys"] = json!(kv.secret_keys);
@@ -120,8 +138,12 @@ fn plan_text(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
         .unwrap_or(10)
         .max(7);
     out.push(format!("{:<width$}  {:>10}  SCOPE", "SECTION", "ROWS"));
+    let rules = narrowing_rules(catalog, scope);
     for p in &preview.sections {
-        let (description, _) = scope.describe(catalog, &p.section);
+        let (mut description, _) = scope.describe(catalog, &p.section);
+        if let Some(rule) = rules.get(&catalog.table(p.section.table).qualified_name()) {
+            description = format!("{rule} [within the org: {description}]");
+        }
         let rows = p.rows.map_or("?".to_string(), |r| r.to_string());
         let excluded: Vec<String> = p
             .section

@@ -11,6 +11,7 @@ use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::job::{Exported, Job, Request, Unexported, default_jobs};
 use crate::export::outcome;
 use crate::hooks::Hook;
+use crate::export::narrowing;
 use crate::org;
 use crate::output::Reporter;
 use crate::scope::plan::Planner;
@@ -37,6 +38,7 @@ pub async fn run(
     for warning in &scope.warnings {
         report.verbose(&format!("warning: {warning}"));
     }
+    let narrowing = narrowing::check(&db.client, &catalog, &scope).await?;
     let planner = Planner::new(&catalog, &scope);
     let job = Job {
         store: &store,
@@ -51,10 +53,15 @@ pub async fn run(
         link_ttl,
         render: settings.render,
         jobs: args.jobs.map_or_else(default_jobs, |n| n as usize),
+        narrowing: narrowing.as_ref(),
     };
 
     let requests: Vec<Request> = if args.all_orgs {
-        let orgs = org::all(&db.client, &catalog, &scope, &planner).await?;
+        let mut orgs = org::all(&db.client, &catalog, &scope, &planner).await?;
+        if let Some(n) = narrowing.as_ref().filter(|n| n.subject.is_some()) {
+            // One archive per org the subject has rows in.
+            orgs = narrowing::orgs_with_subject(&db.client, &catalog, &planner, n, orgs).await?;
+        }
         orgs.into_iter().map(Request::Resolved).collect()
     } else {
         args.org.iter().cloned().map(Request::Lookup).collect()

@@ -38,6 +38,10 @@ pub struct Manifest {
     pub snapshot_at: String,
     pub server_version: String,
     pub tool_version: &'static str,
+    /// A narrowed export (`--subject`, `--since`/`--until`, `--where`, `--columns`): what
+    /// narrowed it and each section's rule (`scope::narrowing::manifest_selection`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection: Option<serde_json::Value>,
     pub sections: Vec<SectionManifest>,
 }
 
@@ -425,6 +429,7 @@ mod tests {
             snapshot_at: "t".into(),
             server_version: "15".into(),
             tool_version: "0",
+            selection: None,
             sections: vec![],
         }
     }

@@ -21,6 +21,7 @@ use crate::export::archive::{
 use crate::export::content::exclude_secret_content;
 use crate::export::locks::ReadLocks;
 use crate::export::manifest::FORMAT;
+use crate::export::narrowing::{self, narrowed_planner};
 use crate::export::snapshot::Snapshot;
 use crate::history::{self, Completed, NewExport, Status};
 use crate::org::{self, Org};
@@ -28,6 +29,7 @@ use crate::output::{ExportProgress, Reporter, human_bytes};
 use crate::scope::catalog::Catalog;
 use crate::scope::columns::RenderMode;
 use crate::scope::model::{Scope, Section};
+use crate::scope::narrowing::{Narrowing, manifest_selection};
 use crate::scope::plan::{Planner, SectionSql};
 use crate::store::{Link, Store, Uploaded};
 
@@ -42,6 +44,8 @@ pub struct Exported {
     pub sha256: String,
     pub record_count: u64,
     pub sections: usize,
+    /// A narrowed export's `selection` (the manifest's).
+    pub selection: Option<serde_json::Value>,
 }
 
 /// A failed export, with the id and org of its history row when it got that far (an
@@ -75,6 +79,8 @@ pub struct Job<'a> {
     pub render: RenderMode,
     /// Sessions reading the snapshot side by side (`--jobs`).
     pub jobs: usize,
+    /// `--subject` / `--since` / `--until`, checked (`export::narrowing::check`).
+    pub narrowing: Option<&'a Narrowing>,
 }
 
 /// `--jobs` by default: one reader per core, at most four (each holds a database session
@@ -122,6 +128,11 @@ impl Job<'_> {
             }
             Request::Resolved(org) => org.clone(),
         };
+        // A subject that is not among the org's rows is refused before anything is recorded.
+        if let Some(narrowing) = self.narrowing {
+            narrowing::find_subject(&db.client, self.catalog, self.planner, narrowing, &org)
+                .await?;
+        }
         let id = Uuid::now_v7();
         let new = NewExport {
             id,
@@ -268,6 +279,7 @@ impl Job<'_> {
             sha256: uploaded.sha256,
             record_count: manifest.record_count(),
             sections: manifest.sections.len(),
+            selection: manifest.selection.clone(),
         })
     }
 
@@ -306,7 +318,7 @@ impl Job<'_> {
         // Polymorphic pairs adopted from this org's own type values (`infer_references`).
         let adopted = adopt_for_org(&snapshot, self.catalog, self.scope, &key).await?;
         let scope = adopted.as_ref().unwrap_or(self.scope);
-        let planner = Planner::new(self.catalog, scope);
+        let planner = narrowed_planner(&snapshot, self.catalog, scope, &key, org).await?;
         let selected = match &adopted {
             Some(scope) => scope.selected_sections(self.catalog)?,
             None => selected,
@@ -346,6 +358,13 @@ impl Job<'_> {
             snapshot_at,
             server_version,
             tool_version: env!("CARGO_PKG_VERSION"),
+            selection: manifest_selection(
+                self.catalog,
+                scope,
+                &scope.config.narrow,
+                planner.narrowing.as_ref(),
+                planner.subject.as_ref(),
+            ),
             sections,
         };
         Ok((manifest, spooled))

@@ -28,6 +28,9 @@ pub struct ArchivedManifest {
     pub org_key: String,
     pub org_lookup: String,
     pub sections: Vec<ArchivedSection>,
+    /// The export was narrowed (`selection`: a subject, a window, row filters or column
+    /// choices): its org rows may already be in a restore's target.
+    pub narrowed: bool,
 }
 
 impl ArchivedManifest {
@@ -55,6 +58,7 @@ impl ArchivedManifest {
             org_key: text(&manifest["org"]["key"], "org key")?,
             org_lookup: text(&manifest["org"]["lookup"], "org lookup")?,
             sections,
+            narrowed: manifest.get("selection").is_some_and(|s| !s.is_null()),
         })
     }
 

@@ -11,7 +11,7 @@ use crate::org::Org;
 
 /// A completed export.
 pub fn completed(e: &Exported) -> Value {
-    json!({
+    let mut entry = json!({
         "export_id": e.id.to_string(),
         "org": e.org.lookup,
         "org_key": e.org.key,
@@ -23,7 +23,11 @@ pub fn completed(e: &Exported) -> Value {
         "sha256": e.sha256,
         "record_count": e.record_count,
         "sections": e.sections,
-    })
+    });
+    if let Some(selection) = &e.selection {
+        entry["selection"] = selection.clone();
+    }
+    entry
 }
 
 /// A failed export of `org` (as typed), with its id and org when it got as far as the

@@ -12,6 +12,7 @@ use crate::error::{Kind, kind_of};
 use crate::export::adoption::{adopt_for_org, pair_values};
 use crate::export::content::count_and_check;
 use crate::export::locks::ReadLocks;
+use crate::export::narrowing::narrowed_planner;
 use crate::export::snapshot::Snapshot;
 use crate::org::{self, Org};
 use crate::output::Reporter;
@@ -92,7 +93,7 @@ pub async fn preview(
     }
     let planner = Planner::new(catalog, scope);
     let key = org::key_for(&db.client, &planner, &org.key).await?;
-    let counted = count_in_snapshot(db, catalog, scope, &key, counting).await?;
+    let counted = count_in_snapshot(db, catalog, scope, (&key, org), counting).await?;
     let scope = counted.scope;
     let mut warnings = scope.warnings.clone();
     let mut proposals = scope.proposals.clone();
@@ -224,7 +225,7 @@ async fn count_in_snapshot(
     db: &mut Db,
     catalog: &Catalog,
     scope: &Scope,
-    key: &OrgKey,
+    key: (&OrgKey, &Org),
     counting: &Counting<'_>,
 ) -> anyhow::Result<CountedPreview> {
     let counted = count_sections(&mut db.client, catalog, scope, key, counting).await;
@@ -240,7 +241,7 @@ async fn count_sections(
     client: &mut tokio_postgres::Client,
     catalog: &Catalog,
     scope: &Scope,
-    key: &OrgKey,
+    (key, org): (&OrgKey, &Org),
     counting: &Counting<'_>,
 ) -> anyhow::Result<CountedPreview> {
     let cancel = counting.cancel;
@@ -250,7 +251,8 @@ async fn count_sections(
     let scope = adopt_for_org(&snapshot, catalog, scope, key)
         .await?
         .unwrap_or_else(|| scope.clone());
-    let planner = Planner::new(catalog, &scope);
+    // `--subject`, `--since`/`--until`: the counts are the narrowed export's.
+    let planner = narrowed_planner(&snapshot, catalog, &scope, key, org).await?;
     let selected = scope.selected_sections(catalog)?;
     let mut counts = Vec::with_capacity(selected.len());
     let mut checked = Vec::with_capacity(selected.len());
@@ -269,6 +271,11 @@ async fn count_sections(
             (&sql, cancel),
         )
         .await?;
+        // The content sample reads the whole org's rows; a narrowed section counts its own.
+        let total = match &planner.narrowing {
+            Some(_) => snapshot.count(&sql, &sql.count, cancel).await?,
+            None => total,
+        };
         checked.push(written);
         let cross_tenant = match &sql.candidates {
             Some(query) => Some(

@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod fills;
+pub mod increment;
 pub mod links;
 pub mod load;
 pub mod manifest;

@@ -211,6 +211,9 @@ async fn load(
         .match_shared(plan, request.remap_keys, &fresh, outcomes)
         .await?;
     loader.prepare(plan, &fresh, outcomes).await?;
+    if manifest.narrowed && !request.remap_keys {
+        loader.match_present_owned(plan, outcomes).await?;
+    }
     refuse_conflicts(loader.conflicts(plan).await?, request.remap_keys)?;
     loader.insert(plan, request.dry_run, outcomes).await?;
 

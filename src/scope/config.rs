@@ -6,6 +6,7 @@
 
 use crate::error::{Kind, fail};
 use crate::scope::catalog::Catalog;
+use crate::scope::narrowing::NarrowConfig;
 use crate::scope::references::PolymorphicConfig;
 
 /// Tenant column names looked for when none are configured (and their camelCase forms).
@@ -48,6 +49,9 @@ pub struct ScopeConfig {
     /// Globs over `schema.table` (`--tables`): which sections are written. Scope still flows
     /// through every table.
     pub only_tables: Vec<String>,
+    /// `--subject`, `--since`/`--until`, `--where`, `--columns` and their config keys
+    /// (`run` and `plan` only).
+    pub narrow: NarrowConfig,
 }
 
 impl Default for ScopeConfig {
@@ -65,6 +69,7 @@ impl Default for ScopeConfig {
             allow_columns: Vec::new(),
             include_referenced: true,
             only_tables: Vec::new(),
+            narrow: NarrowConfig::default(),
         }
     }
 }

@@ -59,6 +59,9 @@ pub struct Section {
     /// A key/value settings table: the values of the org's rows whose key is a secret are
     /// redacted (the keys are read inside the snapshot).
     pub key_values: Option<KeyValues>,
+    /// `--where`: a predicate on the row `t` that narrows the section's scope (and so the
+    /// rows its rows own); operator SQL, checked to be one expression (`filters.rs`).
+    pub row_filter: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -127,6 +127,9 @@ pub struct Planner<'a> {
     /// Cyclic strongly connected components, each a list of tables.
     cycles: Vec<Vec<TableId>>,
     cycle_of: HashMap<TableId, usize>,
+    /// A subject or window export: per section, the condition that a row is among the
+    /// selected ones (`scope::narrowing`), applied to the section's own rows only.
+    within: HashMap<TableId, String>,
 }
 
 impl<'a> Planner<'a> {
@@ -142,7 +145,21 @@ impl<'a> Planner<'a> {
             scope,
             cycles,
             cycle_of,
+            within: HashMap::new(),
         }
+    }
+
+    /// This planner with each section's rows narrowed to the selected ones (`--subject`,
+    /// `--since`/`--until`). Cross-tenant rows are then not counted: the count compares
+    /// with the whole org's candidates.
+    pub fn narrowed(mut self, within: Vec<(TableId, String)>) -> Planner<'a> {
+        self.within = within.into_iter().collect();
+        self
+    }
+
+    /// The scope this planner generates SQL for.
+    pub fn scope(&self) -> &'a Scope {
+        self.scope
     }
 
     /// Types the org key is compared with: the root key's and every tenant column's.
@@ -239,7 +256,13 @@ impl<'a> Planner<'a> {
             })
             .collect();
         let select_list = select_list(&columns, mode);
-        let branches = self.branches(section.table, "t", org, true, true);
+        let mut branches = self.branches(section.table, "t", org, true, true);
+        if let Some(within) = self.within.get(&section.table) {
+            branches = branches
+                .iter()
+                .map(|b| format!("{b} AND {within}"))
+                .collect();
+        }
         let from = table.from_clause();
         let rows = union_of(&branches, |cond| {
             format!("SELECT {select_list} FROM {from} t WHERE {cond}")
@@ -325,7 +348,7 @@ impl<'a> Planner<'a> {
         from: &str,
         org: &OrgKey,
     ) -> Option<String> {
-        self.scope.may_have_cross_tenant_rows(table).then(|| {
+        (self.within.is_empty() && self.scope.may_have_cross_tenant_rows(table)).then(|| {
             let branches = self.branches(table, "t", org, true, false);
             format!(
                 "{with}SELECT count(*) FROM ({}) r",
@@ -344,7 +367,7 @@ impl<'a> Planner<'a> {
 
 /// `character varying(255)` → `varchar`, `character(2)` → `bpchar`, `numeric(10,2)` →
 /// `numeric`: the type without its modifier.
-fn without_typmod(type_name: &str) -> String {
+pub(crate) fn without_typmod(type_name: &str) -> String {
     let Some((base, rest)) = type_name.split_once('(') else {
         return type_name.to_string();
     };

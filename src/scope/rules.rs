@@ -15,6 +15,7 @@ use crate::scope::catalog::{Catalog, Column, RelKind, TableId};
 use crate::scope::config::{
     DEFAULT_LOOKUP_COLUMNS, ScopeConfig, glob_match, glob_matches, usage, validate_globs,
 };
+use crate::scope::filters;
 use crate::scope::model::{
     Role, Scope, Section, Skipped, TOOL_SCHEMA, row_security_message, toml_string,
 };
@@ -79,7 +80,7 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         .map(|c| c.to_string());
     let proposals = propose_references(catalog, config, &naming);
     let polymorphic_pairs = references::polymorphic_pairs(catalog, &references);
-    Ok(Scope {
+    let mut scope = Scope {
         root: tenancy.root,
         root_key: tenancy.key,
         root_guess: tenancy.guess,
@@ -98,7 +99,12 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         only_tables: config.only_tables.clone(),
         config: config.clone(),
         adopted: Vec::new(),
-    })
+    };
+    // `--where` and `--columns` narrow the scope itself, on every classification (an org's
+    // adopted pairs included).
+    filters::apply_row_filters(catalog, &mut scope, &config.narrow.filters)?;
+    filters::apply_column_choices(catalog, &mut scope, &config.narrow.columns)?;
+    Ok(scope)
 }
 
 /// The scope a restore checks an archive against under `infer_references = true`: every
@@ -245,6 +251,7 @@ fn secret_columns(
         exclusion_reasons: Vec::new(),
         redact_json: Vec::new(),
         key_values: None,
+        row_filter: None,
     };
     let allowed = |column: &str| {
         glob_matches(

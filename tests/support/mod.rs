@@ -12,6 +12,7 @@ mod archive;
 mod cli;
 mod cluster;
 mod golden;
+pub mod people;
 mod scratch;
 mod stores;
 

@@ -115,7 +115,8 @@ impl Planner<'_> {
     }
 
     /// Branches of a table that is not in a cycle (or a cycle member's seeds, with `keep`
-    /// leaving out the edges from inside the cycle).
+    /// leaving out the edges from inside the cycle), each narrowed by the section's `--where`
+    /// predicate: rows it drops are out of scope, and so are the rows they own.
     pub(super) fn plain_branches(
         &self,
         section: &Section,
@@ -136,7 +137,7 @@ impl Planner<'_> {
             Some(check) => format!("{cond} AND {check}"),
             None => cond,
         };
-        match &section.role {
+        let branches: Vec<String> = match &section.role {
             Role::Root => vec![self.root_match(alias, org)],
             Role::Tenant {
                 column,
@@ -165,20 +166,29 @@ impl Planner<'_> {
             Role::Child => {
                 let owned = self.owned_terms(table, alias, keep);
                 if owned.is_empty() {
-                    return vec!["false".into()];
+                    vec!["false".into()]
+                } else {
+                    branches_of(&owned, disjoint)
+                        .into_iter()
+                        .map(with_taint)
+                        .collect()
                 }
-                branches_of(&owned, disjoint)
-                    .into_iter()
-                    .map(with_taint)
-                    .collect()
             }
             Role::Referenced => {
                 let groups = self.referenced_groups(table, alias, keep);
                 if groups.is_empty() {
-                    return vec!["false".into()];
+                    vec!["false".into()]
+                } else {
+                    branches_of(&groups, disjoint)
                 }
-                branches_of(&groups, disjoint)
             }
+        };
+        match &section.row_filter {
+            Some(filter) => branches
+                .into_iter()
+                .map(|b| format!("{b} AND ({filter})"))
+                .collect(),
+            None => branches,
         }
     }
 

@@ -171,6 +171,13 @@ impl Planner<'_> {
                 }
             }
         }
+        if let Some(filter) = self
+            .scope
+            .section_of(edge.target)
+            .and_then(|s| s.row_filter.as_ref())
+        {
+            cond.push(format!("({filter})"));
+        }
         format!(
             "SELECT {} FROM {} t WHERE {}",
             rows.row_of(x, "t"),
