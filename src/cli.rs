@@ -40,6 +40,17 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// The database that holds the export history, the audit log and the org locks (default:
+    /// the --database-url one); a primary, so that exports can read a hot standby
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "ORGEXPORT_HISTORY_URL",
+        hide_env_values = true
+    )]
+    pub history_url: Option<String>,
+
     /// Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a
     /// directory or file:///abs/dir (default ./orgexports)
     #[arg(long, global = true, env = "ORGEXPORT_STORE", hide_env_values = true)]

@@ -57,10 +57,13 @@ async fn database_checks(settings: &Settings) -> Vec<Outcome> {
     vec![
         Outcome::new("database", db.server_identity().await),
         Outcome::new("read privileges", read_privileges(settings, db).await),
-        Outcome::new("history schema", history_privileges(db).await),
+        Outcome::new(
+            "history schema",
+            history_privileges(&sessions.history).await,
+        ),
         Outcome::new(
             "advisory locks",
-            crate::db::lock::probe(&db.client)
+            crate::db::lock::probe(&sessions.history.client)
                 .await
                 .map(|()| "pg_try_advisory_lock works".to_string()),
         ),
@@ -194,7 +197,7 @@ async fn history_privileges(db: &Db) -> anyhow::Result<String> {
     if crate::history::is_read_only(&db.client).await? {
         return Err(fail(
             Kind::Connect,
-            "the database is read-only (a replica?): exports could not be recorded; point --database-url at the primary",
+            "the history database is read-only (a hot standby?): exports could not be recorded; pass --history-url naming the primary, or point --database-url at it",
         ));
     }
     let access = crate::history::access(&db.client).await?;

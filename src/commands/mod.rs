@@ -22,20 +22,49 @@ use crate::scope::model::Scope;
 use crate::scope::rules;
 use crate::store::{ArchiveSource, Store};
 
-/// The two sessions of a command: one reads (and holds the org lock and the snapshot), one
-/// writes history — the reading one is inside a read-only transaction most of the time.
+/// The sessions of a command: one reads the source (and holds the snapshot), one writes
+/// history and holds the org locks — on the history database (`--history-url`), which is
+/// the source database unless told otherwise. `observer` is a second session on the source
+/// when the history is elsewhere: it names the session in the way when a table lock times
+/// out (the history session does that when it is on the source).
 pub struct Sessions {
     pub db: Db,
     pub history: Db,
+    observer: Option<Db>,
+}
+
+impl Sessions {
+    /// The reading session, the history session, and a session on the source other than
+    /// the reading one, borrowed side by side.
+    pub fn parts(&mut self) -> (&mut Db, &Db, &tokio_postgres::Client) {
+        let observer = &self.observer.as_ref().unwrap_or(&self.history).client;
+        (&mut self.db, &self.history, observer)
+    }
 }
 
 pub async fn connect_sessions(settings: &Settings) -> anyhow::Result<Sessions> {
     let options = settings.connect_options()?;
     let db = connect(&options).await?;
-    let history = connect(&options).await?;
-    settings.guards.apply(&db).await?;
-    settings.guards.apply(&history).await?;
-    Ok(Sessions { db, history })
+    let (history, observer) = match &settings.history {
+        None => (connect(&options).await?, None),
+        Some(_) => {
+            let history = connect(&settings.history_options()?)
+                .await
+                .map_err(|e| e.context("connecting to the history database (--history-url)"))?;
+            (history, Some(connect(&options).await?))
+        }
+    };
+    for session in [Some(&db), Some(&history), observer.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        settings.guards.apply(session).await?;
+    }
+    Ok(Sessions {
+        db,
+        history,
+        observer,
+    })
 }
 
 /// For the commands that write history (`run`, `link`, `prune`): refuses a read-only
@@ -45,7 +74,7 @@ pub async fn prepare_history(history_db: &mut Db, report: &Reporter) -> anyhow::
     if history::is_read_only(&history_db.client).await? {
         return Err(fail(
             Kind::Connect,
-            "the database is read-only (a replica?): exports, links and pruning are recorded in its history; point --database-url at the primary",
+            "the history database is read-only (a hot standby?): exports, links and pruning are recorded in it; pass --history-url (or history_url, ORGEXPORT_HISTORY_URL) naming the primary, or point --database-url at the primary",
         ));
     }
     history::migrate(&mut history_db.client).await?;

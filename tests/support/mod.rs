@@ -13,6 +13,7 @@ mod cli;
 mod cluster;
 mod golden;
 mod scratch;
+mod standby;
 mod stores;
 
 pub use archive::Archive;
@@ -20,6 +21,7 @@ pub use cli::{Expect, Orgexport, Run, Running, signal, wait_for_copy};
 pub use cluster::{APP_PASSWORD, CERT_USER, Cluster, TestDb, reserve_port};
 pub use golden::assert_golden;
 pub use scratch::TempDir;
+pub use standby::Standby;
 pub use stores::{
     AZURITE_ACCOUNT, AZURITE_KEY, Azurite, MotoServer, S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY,
     S3Server, http_get,
