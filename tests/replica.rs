@@ -172,7 +172,7 @@ fn a_lagging_standby_exports_its_own_state_as_of_its_replay_timestamp() {
     );
     // …which is older than the primary's write it did not see.
     let written_later = primary.scalar_i64(&format!(
-        "SELECT (now() > '{}'::timestamptz)::int8",
+        "SELECT (now() > '{}'::timestamptz)::int::int8",
         replayed_at.unwrap()
     ));
     assert_eq!(written_later, 1);
