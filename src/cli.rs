@@ -117,6 +117,13 @@ pub enum Command {
     #[command(after_help = "Example:\n  orgexport check --store s3://exports/prod")]
     Check,
 
+    /// Create or upgrade the history schema (run once as its owner), or print the grants a
+    /// least-privileged role needs
+    #[command(
+        after_help = "Examples:\n  orgexport setup\n  orgexport setup --print-grants exporter | psql \"$OWNER_URL\""
+    )]
+    Setup(SetupArgs),
+
     /// Load an archive into a database: relocate an org, undo a deletion, seed staging
     #[command(
         after_help = "Examples:\n  orgexport restore 0192f6c4-… --target-url postgres://staging/app --dry-run\n  \
@@ -258,6 +265,14 @@ pub struct RestoreArgs {
     /// refused as it is read, never held in memory
     #[arg(long, value_name = "SIZE", default_value = "256MiB")]
     pub max_value_bytes: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Print the GRANT statements that let ROLE run every command (USAGE and SELECT on the
+    /// application's schemas, the history's tables and sequence); change nothing
+    #[arg(long, value_name = "ROLE", value_hint = clap::ValueHint::Other)]
+    pub print_grants: Option<String>,
 }
 
 #[derive(Debug, Args)]

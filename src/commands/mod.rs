@@ -9,6 +9,7 @@ pub mod plan;
 pub mod prune;
 pub mod restore;
 pub mod run;
+pub mod setup;
 pub mod verify;
 
 use crate::config::Settings;
@@ -16,6 +17,7 @@ use crate::db::connect::{Db, connect};
 use crate::error::{Kind, fail};
 use crate::history::{self, Status};
 use crate::output::Reporter;
+use crate::privileges::{Missing, history_missing};
 use crate::scope::catalog::Catalog;
 use crate::scope::config::ScopeConfig;
 use crate::scope::model::Scope;
@@ -77,20 +79,53 @@ pub async fn prepare_history(history_db: &mut Db, report: &Reporter) -> anyhow::
             "the history database is read-only (a hot standby?): exports, links and pruning are recorded in it; pass --history-url (or history_url, ORGEXPORT_HISTORY_URL) naming the primary, or point --database-url at the primary",
         ));
     }
+    refuse_missing(&history_missing(&history_db.client).await?, false)?;
     history::migrate(&mut history_db.client).await?;
     reconcile(history_db, report).await
 }
 
-/// For the commands that only read (`list`, `plan`, `verify`): never creates the schema, and
-/// reconciles abandoned exports only where it can write. Returns whether history exists.
+/// A one-line refusal naming each missing history privilege with its GRANT (`to_read`: only
+/// those reading needs).
+fn refuse_missing(missing: &[Missing], to_read: bool) -> anyhow::Result<()> {
+    let missing: Vec<&Missing> = missing.iter().filter(|m| m.to_read || !to_read).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let what: Vec<&str> = missing.iter().map(|m| m.what.as_str()).collect();
+    let grants: Vec<&str> = missing.iter().map(|m| m.grant.as_str()).collect();
+    Err(fail(
+        Kind::Connect,
+        format!(
+            "the history database refuses this role: {}; as an owner run: {} (`orgexport setup --print-grants ROLE` prints every grant)",
+            what.join("; "),
+            grants.join(" ")
+        ),
+    ))
+}
+
+/// For the commands that only read (`list`, `verify` and `restore` by id): never creates the
+/// schema; reconciles abandoned exports only where it can write. Returns whether history
+/// exists.
 pub async fn read_history(history_db: &Db, report: &Reporter) -> anyhow::Result<bool> {
     if !history::exists(&history_db.client).await? {
         return Ok(false);
     }
-    if !history::is_read_only(&history_db.client).await? {
+    refuse_missing(&history_missing(&history_db.client).await?, true)?;
+    tidy_history(history_db, report).await?;
+    Ok(true)
+}
+
+/// Reconciles abandoned exports when the history exists and this role may write it, and
+/// does nothing otherwise: `plan` needs no history privilege at all.
+pub async fn tidy_history(history_db: &Db, report: &Reporter) -> anyhow::Result<()> {
+    let client = &history_db.client;
+    if history::exists(client).await?
+        && !history::is_read_only(client).await?
+        && history_missing(client).await?.is_empty()
+    {
         reconcile(history_db, report).await?;
     }
-    Ok(true)
+    Ok(())
 }
 
 async fn reconcile(history_db: &Db, report: &Reporter) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::cli::PlanArgs;
-use crate::commands::{connect_sessions, load_scope, read_history};
+use crate::commands::{connect_sessions, load_scope, tidy_history};
 use crate::config::Settings;
 use crate::export::archive::{Counted, SectionManifest};
 use crate::export::preview::{Counting, Preview, preview};
@@ -21,7 +21,7 @@ pub async fn run(
     report: Reporter,
 ) -> anyhow::Result<()> {
     let mut sessions = connect_sessions(settings).await?;
-    read_history(&sessions.history, &report).await?;
+    tidy_history(&sessions.history, &report).await?;
     let (catalog, scope) = load_scope(&sessions.db, &settings.scope).await?;
     let planner = Planner::new(&catalog, &scope);
     let org = org::resolve(&sessions.db.client, &catalog, &scope, &planner, &args.org).await?;
