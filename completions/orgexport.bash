@@ -43,6 +43,9 @@ _orgexport() {
             orgexport,run)
                 cmd="orgexport__subcmd__run"
                 ;;
+            orgexport,setup)
+                cmd="orgexport__subcmd__setup"
+                ;;
             orgexport,verify)
                 cmd="orgexport__subcmd__verify"
                 ;;
@@ -73,6 +76,9 @@ _orgexport() {
             orgexport__subcmd__help,run)
                 cmd="orgexport__subcmd__help__subcmd__run"
                 ;;
+            orgexport__subcmd__help,setup)
+                cmd="orgexport__subcmd__help__subcmd__setup"
+                ;;
             orgexport__subcmd__help,verify)
                 cmd="orgexport__subcmd__help__subcmd__verify"
                 ;;
@@ -83,13 +89,17 @@ _orgexport() {
 
     case "${cmd}" in
         orgexport)
-            opts="-q -v -h -V --database-url --store --config --json --quiet --verbose --help --version run plan list link verify prune check restore completions help"
+            opts="-q -v -h -V --database-url --history-url --store --config --json --quiet --verbose --help --version run plan list link verify prune check setup restore completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -109,13 +119,17 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__check)
-            opts="-q -v -h --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -135,13 +149,17 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__completions)
-            opts="-q -v -h --database-url --store --config --json --quiet --verbose --help bash elvish fish powershell zsh"
+            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -161,7 +179,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__help)
-            opts="run plan list link verify prune check restore completions help"
+            opts="run plan list link verify prune check setup restore completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -300,6 +318,20 @@ _orgexport() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        orgexport__subcmd__help__subcmd__setup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         orgexport__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -315,7 +347,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__link)
-            opts="-q -v -h --ttl --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --ttl --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -326,6 +358,10 @@ _orgexport() {
                     return 0
                     ;;
                 --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -345,7 +381,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__list)
-            opts="-q -v -h --org --status --limit --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --status --limit --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -370,6 +406,10 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -386,7 +426,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__plan)
-            opts="-q -v -h --org --estimate --tables --exclude-tables --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --estimate --tables --exclude-tables --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -411,6 +451,10 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -427,7 +471,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__prune)
-            opts="-q -v -h --older-than --keep --org --dry-run --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --older-than --keep --org --dry-run --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -452,6 +496,10 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -468,7 +516,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__restore)
-            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --fill --fill-secrets --max-value-bytes --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --fill --fill-secrets --max-value-bytes --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -494,6 +542,10 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -510,7 +562,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__run)
-            opts="-q -v -h --org --link-ttl --compression-level --max-rows-per-table --jobs --tables --exclude-tables --all-orgs --wait --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --link-ttl --compression-level --max-rows-per-table --jobs --tables --exclude-tables --all-orgs --wait --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -555,6 +607,47 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__setup)
+            opts="-q -v -h --print-grants --database-url --history-url --store --config --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --print-grants)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -571,13 +664,17 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__verify)
-            opts="-q -v -h --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
