@@ -109,6 +109,12 @@ fn an_export_from_the_standby_holds_what_the_primarys_holds_and_records_on_the_p
         .run();
     on_standby(&["link", &id]).run();
     on_standby(&["check"]).run();
+    // Retention, too: the older (the primary's) export is pruned and recorded there.
+    on_standby(&["prune", "--keep", "1"]).run();
+    assert_eq!(
+        primary.scalar_i64("SELECT count(*) FROM orgexport.exports WHERE status = 'pruned'"),
+        1
+    );
     assert_eq!(
         primary.scalar_i64(&format!(
             "SELECT count(*) FROM orgexport.audit_log WHERE export_id = '{id}' AND action = 'link.issued'"
@@ -233,9 +239,7 @@ fn exports_of_one_org_from_primary_and_standby_sharing_history_exclude_each_othe
         let mut ddl = primary.client();
         ddl.batch_execute("BEGIN; LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
             .unwrap();
-        // The lock's WAL record sits in an unflushed page until something flushes it: then
-        // the standby holds it too.
-        primary.execute("SELECT pg_switch_wal()");
+        // Once replayed, the standby holds the lock too.
         Standby::get().caught_up(&primary);
         let waiting: Running = export_from(first, first_history, &store).arg("-v").spawn();
         if !wait_for_lock_wait(first, first_history.unwrap_or(first)) {

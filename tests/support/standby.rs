@@ -7,14 +7,17 @@
 //! Like the cluster, it runs under a watchdog shell whose stdin is a pipe from the test
 //! process: when the test binary exits the standby stops and its directory is removed.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Stdio};
+use std::process::{Child, ChildStdin};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::cluster::{
     Cluster, PortReservation, TestDb, find_bin, reserve_port, shell_as_server_user, shell_quote,
+    start_watched,
 };
+
+/// The tables of a database, by count.
+const TABLES: &str = "SELECT count(*) FROM pg_class WHERE relkind IN ('r', 'p')";
 
 pub struct Standby {
     pub port: u16,
@@ -50,7 +53,6 @@ impl Standby {
             "pg_basebackup failed; see {}/basebackup.log",
             primary.dir.display()
         );
-        let pg_ctl = shell_quote(bin.join("pg_ctl").to_str().unwrap());
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -62,34 +64,14 @@ impl Standby {
                 port = reservation.port,
                 dir = data.display()
             );
-            let script = format!(
-                "{pg_ctl} -D {data} -o {options} -l {log} -w -t 60 start >/dev/null || exit 1\n\
-                 echo ready\n\
-                 read _ignored\n\
-                 {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1\n\
-                 rm -rf {data}\n",
-                data = shell_quote(data.to_str().unwrap()),
-                options = shell_quote(&options),
-                log = shell_quote(primary.dir.join("standby.log").to_str().unwrap()),
-            );
-            let mut child = shell_as_server_user(&script)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("starting the standby");
-            let stdin = child.stdin.take().unwrap();
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            if line.trim() == "ready" {
+            let log = primary.dir.join("standby.log");
+            if let Some(watchdog) = start_watched(&bin, &data, &options, &log, &data) {
                 return Standby {
                     port: reservation.port,
                     _port: reservation,
-                    _watchdog: Mutex::new((child, stdin)),
+                    _watchdog: Mutex::new(watchdog),
                 };
             }
-            let _ = child.wait();
             assert!(
                 attempt < 5,
                 "the standby did not start; see {}/standby.log",
@@ -101,9 +83,14 @@ impl Standby {
     /// `db` as read on the standby (the same name, the standby's port), once replay has
     /// caught up with everything the primary wrote so far.
     pub fn caught_up(&self, db: &TestDb) -> TestDb {
-        let lsn: String = db
-            .client()
-            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        // The cluster commits asynchronously: one synchronous commit flushes every WAL
+        // record written so far (an uncommitted one, a lock, included), and the standby can
+        // replay up to that point.
+        let mut client = db.client();
+        client.batch_execute("SET synchronous_commit = on").unwrap();
+        client.batch_execute("SELECT txid_current()").unwrap();
+        let lsn: String = client
+            .query_one("SELECT pg_current_wal_flush_lsn()::text", &[])
             .unwrap()
             .get(0);
         let replica = self.of(db);
@@ -117,7 +104,10 @@ impl Standby {
                 )
                 .unwrap()
                 .get::<_, bool>(0);
-            if replayed {
+            // Seen replayed past the commit is not always seen visible at once: the tables
+            // the primary has must be there too (the catalog, which the primary's table
+            // locks do not block).
+            if replayed && replica.scalar_i64(TABLES) == db.scalar_i64(TABLES) {
                 return replica;
             }
             assert!(
