@@ -102,7 +102,11 @@ fn an_export_from_the_standby_holds_what_the_primarys_holds_and_records_on_the_p
         .to_string();
     let on_standby =
         |args: &[&str]| Orgexport::on(&standby, &store, args).args(["--history-url", &primary.url]);
-    let listed = on_standby(&["list", "--json"]).run().json();
+    // The environment variable does what the flag does.
+    let listed = Orgexport::on(&standby, &store, &["list", "--json"])
+        .env("ORGEXPORT_HISTORY_URL", &primary.url)
+        .run()
+        .json();
     assert_eq!(listed["exports"].as_array().unwrap().len(), 2);
     on_standby(&["verify", &id])
         .stdout_has("checked against its manifest, sidecar and history row")
