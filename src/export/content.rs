@@ -60,9 +60,7 @@ pub async fn count_and_check(
         let total = snapshot.count(sql, &sql.count, cancel).await?;
         return Ok((total, section));
     }
-    let found = snapshot
-        .query(&count_and_sample_sql(planner, &section, key, &columns))
-        .await?;
+    let found = snapshot.query(&count_and_sample_sql(sql, &columns)).await?;
     let row = found.first().context("a count returns one row")?;
     let total = row.get::<_, i64>(0) as u64;
     // One array per column (NULL when the section has no rows), turned into sample rows.

@@ -77,9 +77,40 @@ pub struct SectionSql {
     pub mode: RenderMode,
     /// The exported columns, in COPY order.
     pub columns: Vec<ExportedColumn>,
+    /// The pieces every query over the section's rows is made of — the `WITH` list, the
+    /// `FROM` item and the branch conditions on `t` — kept so that `plan`'s count-and-sample
+    /// query does not generate them a second time per section.
+    rows: RowParts,
+}
+
+#[derive(Debug, Clone)]
+struct RowParts {
+    with: String,
+    from: String,
+    branches: Vec<String>,
 }
 
 impl SectionSql {
+    /// `plan`'s count and content sample of the section in one pass: `count(*)` beside one
+    /// `aggregates` expression per sampled column over `r` — the section's rows with
+    /// `columns` as `c0, c1, …` and their row number `rn_` (`array_agg(…) FILTER (WHERE
+    /// r.rn_ <= 200)`). One statement planned once: a separate sample query per table nearly
+    /// doubled `plan`'s time on a thousand-table catalog.
+    pub fn count_and_sample(&self, columns: &str, aggregates: &str) -> String {
+        let RowParts {
+            with,
+            from,
+            branches,
+        } = &self.rows;
+        let rows = union_of(branches, |cond| {
+            format!("SELECT {columns} FROM {from} t WHERE {cond}")
+        });
+        format!(
+            "{with}SELECT count(*), {aggregates} FROM \
+             (SELECT r0.*, row_number() OVER () AS rn_ FROM ({rows}) r0) r"
+        )
+    }
+
     /// The exported columns as the row renderer takes them: (name, type OID, redact json).
     pub fn typed_columns(&self) -> Vec<(&str, u32, bool)> {
         self.columns
@@ -235,6 +266,11 @@ impl<'a> Planner<'a> {
             copy: format!("COPY ({with}{select}) TO STDOUT (FORMAT binary)"),
             mode,
             columns,
+            rows: RowParts {
+                with,
+                from,
+                branches,
+            },
         }
     }
 
@@ -243,25 +279,6 @@ impl<'a> Planner<'a> {
     pub fn rows_sql(&self, section: &Section, org: &OrgKey, exprs: &str, limit: usize) -> String {
         let (with, rows) = self.rows_of(section.table, org, exprs);
         format!("{with}SELECT * FROM ({rows}) r LIMIT {limit}")
-    }
-
-    /// `plan`'s count and content sample of a section in one pass: `count(*)` beside one
-    /// `aggregates` expression per sampled column over `r` — the section's rows with
-    /// `columns` as `c0, c1, …` and their row number `rn_` (`array_agg(…) FILTER (WHERE
-    /// r.rn_ <= 200)`). One statement planned once: a separate sample query per table nearly
-    /// doubled `plan`'s time on a thousand-table catalog.
-    pub fn count_and_sample_sql(
-        &self,
-        section: &Section,
-        org: &OrgKey,
-        columns: &str,
-        aggregates: &str,
-    ) -> String {
-        let (with, rows) = self.rows_of(section.table, org, columns);
-        format!(
-            "{with}SELECT count(*), {aggregates} FROM \
-             (SELECT r0.*, row_number() OVER () AS rn_ FROM ({rows}) r0) r"
-        )
     }
 
     /// `WITH … SELECT DISTINCT v FROM (<expr AS v over the section's rows>) … LIMIT <limit>`:

@@ -9,7 +9,7 @@ use crate::db::quote_ident;
 use crate::scope::catalog::{Catalog, Column};
 use crate::scope::config::glob_matches;
 use crate::scope::model::{Scope, Section};
-use crate::scope::plan::{OrgKey, Planner};
+use crate::scope::plan::{OrgKey, Planner, SectionSql};
 use crate::scope::secrets::{Sampled, judge_column};
 
 /// Values sampled per column (DESIGN §3: bounded, one query per table).
@@ -59,12 +59,7 @@ pub fn sample_sql(
 
 /// The section's exact count beside a sample like [`sample_sql`]'s, in one pass (`plan`,
 /// which counts every section anyway): one array of up to 200 values per column, in order.
-pub fn count_and_sample_sql(
-    planner: &Planner<'_>,
-    section: &Section,
-    org: &OrgKey,
-    columns: &[&Column],
-) -> String {
+pub fn count_and_sample_sql(sql: &SectionSql, columns: &[&Column]) -> String {
     let raw: Vec<String> = columns
         .iter()
         .enumerate()
@@ -82,7 +77,7 @@ pub fn count_and_sample_sql(
             format!("array_agg({value}) FILTER (WHERE r.rn_ <= {SAMPLE_ROWS})")
         })
         .collect();
-    planner.count_and_sample_sql(section, org, &raw.join(", "), &aggregates.join(", "))
+    sql.count_and_sample(&raw.join(", "), &aggregates.join(", "))
 }
 
 fn sample_exprs(columns: &[&Column]) -> String {

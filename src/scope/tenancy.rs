@@ -256,7 +256,10 @@ fn climb(
                     return Some((r.target, None));
                 }
                 let not_null = catalog.table(at).column(column).is_some_and(|c| c.not_null);
-                (not_null && weight > 0 && not_null_refs_to(r.target, at) >= weight)
+                (not_null
+                    && weight > 0
+                    && !names_a_top_level_tenant(&catalog.table(at).name)
+                    && not_null_refs_to(r.target, at) >= weight)
                     .then(|| (r.target, Some(column.clone())))
             });
         match up {
@@ -270,6 +273,17 @@ fn climb(
             None => return (at, path, via),
         }
     }
+}
+
+/// Tenants that nothing owns: an organisation's NOT NULL `ownerUserId → User` (Documenso)
+/// names who owns it, not a tenant above it, so the climb stops at tables named like these
+/// (`Organisation`, `organizations`, `accounts`; not `teams` or `workspaces`, which may
+/// belong to one).
+fn names_a_top_level_tenant(table: &str) -> bool {
+    const TOP: &[&str] = &["org", "organization", "organisation", "tenant", "account"];
+    let lower = table.to_lowercase();
+    let singular = lower.strip_suffix('s').unwrap_or(&lower);
+    TOP.contains(&singular)
 }
 
 /// `tenant_columns` without a foreign key: the root is the table the first column's name
@@ -584,6 +598,40 @@ mod tests {
                 &["id"],
             )
             .build();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        assert_eq!(
+            catalog.table(scope.root).qualified_name(),
+            "public.Organisation"
+        );
+    }
+
+    #[test]
+    fn an_organisation_does_not_climb_to_its_owner_user() {
+        // Documenso: Organisation.ownerUserId NOT NULL → User, which every table references.
+        let mut b = Builder::default()
+            .table("public.User", &["id!"])
+            .table("public.Organisation", &["id!", "ownerUserId!"])
+            .table("public.Team", &["id!", "organisationId!"])
+            .fk(
+                "public.Organisation",
+                &["ownerUserId"],
+                "public.User",
+                &["id"],
+            )
+            .fk(
+                "public.Team",
+                &["organisationId"],
+                "public.Organisation",
+                &["id"],
+            );
+        for i in 0..4 {
+            let name = format!("public.T{i}");
+            b = b
+                .table(&name, &["id!", "teamId!", "userId!"])
+                .fk(&name, &["teamId"], "public.Team", &["id"])
+                .fk(&name, &["userId"], "public.User", &["id"]);
+        }
+        let catalog = b.build();
         let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
         assert_eq!(
             catalog.table(scope.root).qualified_name(),

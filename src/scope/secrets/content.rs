@@ -75,7 +75,14 @@ pub fn looks_like_credential(value: &str) -> Option<&'static str> {
     let v = value.trim();
     // Long values are only looked at when a marker says they may hold a format; short ones
     // (Twilio and Telegram tokens have no marker) always.
-    if v.len() < 8 || (v.len() > 64 && !may_hold_credential(v.as_bytes())) {
+    if v.len() < 8 {
+        return None;
+    }
+    // No marker fragment to look for: the shape is checked directly (cheap, no allocation).
+    if hex_envelope(v) {
+        return Some("AES-GCM ciphertext (iv:data:tag)");
+    }
+    if v.len() > 64 && !may_hold_credential(v.as_bytes()) {
         return None;
     }
     if v.contains("-----BEGIN") && (v.contains("PRIVATE KEY") || v.contains("PRIVATE KEY BLOCK")) {
@@ -211,6 +218,20 @@ fn ciphertext_envelope(v: &str) -> Option<&'static str> {
         return Some("Rails encrypted message");
     }
     None
+}
+
+/// Node's usual AES-GCM/CBC envelope, `hex(iv):hex(ciphertext)[:hex(tag)]` (Formbricks'
+/// `symmetricEncrypt` and many others): a 12- or 16-byte iv and at least 64 hex digits in all.
+fn hex_envelope(v: &str) -> bool {
+    let mut parts = v.split(':');
+    let iv = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    let hex = |p: &str| p.len() >= 16 && p.bytes().all(|b| b.is_ascii_hexdigit());
+    matches!(iv.len(), 24 | 32)
+        && (1..=2).contains(&rest.len())
+        && hex(iv)
+        && rest.iter().all(|p| hex(p))
+        && v.len() >= 64
 }
 
 /// `scheme://user:password@host…`, or a key=value conninfo with `password=`.
@@ -472,6 +493,10 @@ mod tests {
     fn known_formats_are_recognised() {
         for (value, kind) in [
             (
+                "9f2c1e0b7a6d5c4b3a291807:5e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6071:0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+                "AES-GCM ciphertext (iv:data:tag)",
+            ),
+            (
                 "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
                 "PEM private key",
             ),
@@ -543,6 +568,8 @@ mod tests {
             "da39a3ee5e6b4b0d3255bfef95601890afd80709",
             "The quick brown fox -- jumps over the lazy dog",
             "pk_live_51Habcdefghij",
+            "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709:d41d8cd98f00b204e9800998ecf8427e",
         ] {
             assert_eq!(looks_like_credential(value), None, "{value}");
         }
