@@ -46,6 +46,9 @@ _orgexport() {
             orgexport,run)
                 cmd="orgexport__subcmd__run"
                 ;;
+            orgexport,setup)
+                cmd="orgexport__subcmd__setup"
+                ;;
             orgexport,verify)
                 cmd="orgexport__subcmd__verify"
                 ;;
@@ -79,6 +82,9 @@ _orgexport() {
             orgexport__subcmd__help,run)
                 cmd="orgexport__subcmd__help__subcmd__run"
                 ;;
+            orgexport__subcmd__help,setup)
+                cmd="orgexport__subcmd__help__subcmd__setup"
+                ;;
             orgexport__subcmd__help,verify)
                 cmd="orgexport__subcmd__help__subcmd__verify"
                 ;;
@@ -89,13 +95,17 @@ _orgexport() {
 
     case "${cmd}" in
         orgexport)
-            opts="-q -v -h -V --database-url --store --config --json --quiet --verbose --help --version run plan list link verify prune delete check restore completions help"
+            opts="-q -v -h -V --database-url --history-url --store --config --json --quiet --verbose --help --version run plan list link verify prune delete check setup restore completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -115,13 +125,17 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__check)
-            opts="-q -v -h --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -141,13 +155,17 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__completions)
-            opts="-q -v -h --database-url --store --config --json --quiet --verbose --help bash elvish fish powershell zsh"
+            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -167,13 +185,17 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__delete)
-            opts="-q -v -h --dry-run --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --dry-run --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -193,7 +215,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__help)
-            opts="run plan list link verify prune delete check restore completions help"
+            opts="run plan list link verify prune delete check setup restore completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -346,6 +368,20 @@ _orgexport() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        orgexport__subcmd__help__subcmd__setup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         orgexport__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -361,7 +397,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__link)
-            opts="-q -v -h --ttl --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --ttl --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -372,6 +408,10 @@ _orgexport() {
                     return 0
                     ;;
                 --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -391,7 +431,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__list)
-            opts="-q -v -h --org --status --limit --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --status --limit --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -416,6 +456,10 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -432,7 +476,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__plan)
-            opts="-q -v -h --org --estimate --tables --exclude-tables --subject --subject-email --since --until --where --columns --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --estimate --tables --exclude-tables --subject --subject-email --since --until --where --columns --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -481,6 +525,10 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -497,7 +545,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__prune)
-            opts="-q -v -h --older-than --keep --org --dry-run --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --older-than --keep --org --dry-run --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -522,6 +570,10 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -538,7 +590,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__restore)
-            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --fill --fill-secrets --max-value-bytes --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --fill --fill-secrets --max-value-bytes --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -564,6 +616,10 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -580,7 +636,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__run)
-            opts="-q -v -h --org --link-ttl --compression-level --max-rows-per-table --jobs --tables --exclude-tables --subject --subject-email --since --until --where --columns --all-orgs --wait --on-complete --on-complete-timeout --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --link-ttl --compression-level --max-rows-per-table --jobs --tables --exclude-tables --subject --subject-email --since --until --where --columns --all-orgs --wait --on-complete --on-complete-timeout --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -657,6 +713,47 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__setup)
+            opts="-q -v -h --print-grants --database-url --history-url --store --config --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --print-grants)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -673,13 +770,17 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__verify)
-            opts="-q -v -h --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

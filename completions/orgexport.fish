@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_orgexport_global_optspecs
-    string join \n database-url= store= config= json q/quiet v/verbose h/help V/version
+    string join \n database-url= history-url= store= config= json q/quiet v/verbose h/help V/version
 end
 
 function __fish_orgexport_needs_command
@@ -25,6 +25,7 @@ function __fish_orgexport_using_subcommand
 end
 
 complete -c orgexport -n "__fish_orgexport_needs_command" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_needs_command" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_needs_command" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_needs_command" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_needs_command" -l json -d 'Print one JSON object on stdout and nothing else there'
@@ -40,6 +41,7 @@ complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "verify" -d 'Re-
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "prune" -d 'Delete old archives from the store (their history rows are kept, marked pruned)'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "delete" -d 'Delete exports\' archives from the store now, by id (history rows kept, marked deleted; audited)'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
+complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "setup" -d 'Create or upgrade the history schema (run once as its owner), or print the grants a least-privileged role needs'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "restore" -d 'Load an archive into a database: relocate an org, undo a deletion, seed staging'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -60,6 +62,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l wait -d 'Whe
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l on-complete -d 'After each org\'s export is recorded (completed or failed), run CMD: split into words as a shell would, run without a shell (write `sh -c \'…\'` for one), the outcome in ORGEXPORT_* variables and the --json entry on stdin; its failure never changes the export\'s status or exit code (or on_complete in the config)' -r -f -a "(__fish_complete_command)"
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l on-complete-timeout -d 'Kill the --on-complete command (its whole process group) after DURATION (default 60s or on_complete_timeout in the config)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l all-orgs -d 'Export every org of the root table, one after another'
@@ -77,6 +80,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l until -d 'O
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l where -d 'Narrow a section by an SQL condition on its row t (repeatable): \'public.tasks: status <> $$done$$\'; rows it drops, and the rows they own, are not exported' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l columns -d 'Keep only these columns of a section (plus its keys; repeatable): \'public.users: id,name\'; a restore gives the others the target\'s defaults' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l estimate -d 'Row counts from pg_class.reltuples (whole tables, instant) instead of counting the org\'s rows in a snapshot'
@@ -88,6 +92,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l org -d 'Onl
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l status -d 'Only this status: pending, running, completed, failed, cancelled, pruned or deleted' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l limit -d 'At most N rows' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l json -d 'Print one JSON object on stdout and nothing else there'
@@ -96,6 +101,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand list" -s v -l verbos
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l ttl -d 'How long the link is valid (default 15m or link_ttl in the config)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l json -d 'Print one JSON object on stdout and nothing else there'
@@ -103,6 +109,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand link" -s q -l quiet 
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l json -d 'Print one JSON object on stdout and nothing else there'
@@ -113,6 +120,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l older-than
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l keep -d 'Keep the newest N completed exports of each org, delete the rest' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l org -d 'Only this org' -r -f
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l dry-run -d 'List what would be deleted; delete nothing'
@@ -121,6 +129,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -s q -l quiet
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l dry-run -d 'Check and list what would be deleted; delete nothing'
@@ -129,17 +138,28 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -s q -l quie
 complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s h -l help -d 'Print help'
+complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l print-grants -d 'Print the GRANT statements that let ROLE run every command (USAGE and SELECT on the application\'s schemas, the history\'s tables and sequence); change nothing' -r -f
+complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l json -d 'Print one JSON object on stdout and nothing else there'
+complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -s q -l quiet -d 'Only errors on stderr'
+complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l target-url -d 'The database to load into: a postgres:// URL or key=value conninfo (PG* variables fill what it leaves out, as for --database-url)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l fill -d 'A value for a column the archive does not hold (a NOT NULL secret): schema.table.column=SQL, evaluated per row; the column may be a glob (\'*.token=gen_random_uuid()::text\') (repeatable)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l fill-secrets -d 'Fill every NOT NULL secret column the archive lacks (and no --fill names) with a random value of its type' -r -f -a "random\t''"
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l max-value-bytes -d 'The largest manifest or row the archive may hold (e.g. 64MiB); a larger one is refused as it is read, never held in memory' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l dry-run -d 'Do everything, report what would happen, then roll back'
@@ -150,20 +170,22 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -s q -l qui
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "run" -d 'Export one or more orgs'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "plan" -d 'Show an org\'s scope: sections, how each is scoped, rows, excluded columns, warnings'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "list" -d 'Export history, newest first'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "link" -d 'Issue a fresh download link for a completed export (audited)'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "verify" -d 'Re-read an archive and check it against its manifest and sidecar'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "prune" -d 'Delete old archives from the store (their history rows are kept, marked pruned)'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "delete" -d 'Delete exports\' archives from the store now, by id (history rows kept, marked deleted; audited)'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "restore" -d 'Load an archive into a database: relocate an org, undo a deletion, seed staging'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "run" -d 'Export one or more orgs'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "plan" -d 'Show an org\'s scope: sections, how each is scoped, rows, excluded columns, warnings'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "list" -d 'Export history, newest first'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "link" -d 'Issue a fresh download link for a completed export (audited)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "verify" -d 'Re-read an archive and check it against its manifest and sidecar'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "prune" -d 'Delete old archives from the store (their history rows are kept, marked pruned)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "delete" -d 'Delete exports\' archives from the store now, by id (history rows kept, marked deleted; audited)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "setup" -d 'Create or upgrade the history schema (run once as its owner), or print the grants a least-privileged role needs'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "restore" -d 'Load an archive into a database: relocate an org, undo a deletion, seed staging'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

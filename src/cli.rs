@@ -40,6 +40,17 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// The database that holds the export history, the audit log and the org locks (default:
+    /// the --database-url one); a primary, so that exports can read a hot standby
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "ORGEXPORT_HISTORY_URL",
+        hide_env_values = true
+    )]
+    pub history_url: Option<String>,
+
     /// Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a
     /// directory or file:///abs/dir (default ./orgexports)
     #[arg(long, global = true, env = "ORGEXPORT_STORE", hide_env_values = true)]
@@ -118,6 +129,13 @@ pub enum Command {
     /// Test the database and store connections, privileges and link signing
     #[command(after_help = "Example:\n  orgexport check --store s3://exports/prod")]
     Check,
+
+    /// Create or upgrade the history schema (run once as its owner), or print the grants a
+    /// least-privileged role needs
+    #[command(
+        after_help = "Examples:\n  orgexport setup\n  orgexport setup --print-grants exporter | psql \"$OWNER_URL\""
+    )]
+    Setup(SetupArgs),
 
     /// Load an archive into a database: relocate an org, undo a deletion, seed staging
     #[command(
@@ -308,6 +326,14 @@ pub struct RestoreArgs {
     /// refused as it is read, never held in memory
     #[arg(long, value_name = "SIZE", default_value = "256MiB")]
     pub max_value_bytes: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Print the GRANT statements that let ROLE run every command (USAGE and SELECT on the
+    /// application's schemas, the history's tables and sequence); change nothing
+    #[arg(long, value_name = "ROLE", value_hint = clap::ValueHint::Other)]
+    pub print_grants: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -37,6 +37,10 @@ pub struct Settings {
     /// The connection options, resolved once from the URL, the service file and the `PG*`
     /// variables; a resolution error is kept for the commands that connect.
     pub connect: Result<ConnectOptions, (Kind, String)>,
+    /// `--history-url` / `history_url`: the history database's options, resolved like
+    /// `connect`; `None`: the history lives in the source database.
+    pub history: Option<Result<ConnectOptions, (Kind, String)>>,
+    pub history_url: Option<String>,
     pub store: StoreConfig,
     pub scope: ScopeConfig,
     pub output: Output,
@@ -104,6 +108,10 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
     (
         "database_url",
         "connection URL (DATABASE_URL and --database-url win)",
+    ),
+    (
+        "history_url",
+        "the database holding history, audit and org locks, e.g. the primary when database_url is a standby (ORGEXPORT_HISTORY_URL and --history-url win)",
     ),
     (
         "store",
@@ -194,6 +202,7 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database_url: Option<String>,
+    history_url: Option<String>,
     store: Option<StoreSpec>,
     root_table: Option<String>,
     lookup_columns: Option<Vec<String>>,
@@ -290,6 +299,10 @@ impl Settings {
         if !matches!(cli.command, Command::Completions(_)) {
             settings.connect = ConnectOptions::resolve(settings.database_url.as_deref())
                 .map_err(|e| (kind_of(&e), one_line(&e)));
+            settings.history = settings.history_url.as_deref().map(|url| {
+                ConnectOptions::resolve(Some(url))
+                    .map_err(|e| (kind_of(&e), format!("--history-url: {}", one_line(&e))))
+            });
         }
         Ok(settings)
     }
@@ -299,6 +312,16 @@ impl Settings {
         self.connect
             .clone()
             .map_err(|(kind, message)| fail(kind, message))
+    }
+
+    /// The history database's options: `--history-url`'s, else the source database's.
+    pub fn history_options(&self) -> anyhow::Result<ConnectOptions> {
+        match &self.history {
+            Some(history) => history
+                .clone()
+                .map_err(|(kind, message)| fail(kind, message)),
+            None => self.connect_options(),
+        }
     }
 
     fn resolve_global(args: &GlobalArgs) -> anyhow::Result<Settings> {
@@ -332,6 +355,8 @@ impl Settings {
         Ok(Settings {
             connect: Err((Kind::Usage, "no connection for this command".into())),
             database_url: args.database_url.clone().or(file.database_url.clone()),
+            history: None,
+            history_url: args.history_url.clone().or(file.history_url.clone()),
             store,
             scope,
             output: Output {
@@ -732,6 +757,7 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let args = GlobalArgs {
             database_url: None,
+            history_url: None,
             store: None,
             config: Some(path),
             json: false,

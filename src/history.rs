@@ -116,10 +116,15 @@ pub async fn is_read_only(client: &Client) -> anyhow::Result<bool> {
         .get(0))
 }
 
-/// Whether schema `orgexport` exists (read-only commands never create it).
+/// Whether schema `orgexport` exists (read-only commands never create it). Looked up in the
+/// catalog, not through a regclass cast, which fails without USAGE on the schema.
 pub async fn exists(client: &Client) -> anyhow::Result<bool> {
     Ok(client
-        .query_one("SELECT to_regclass('orgexport.exports') IS NOT NULL", &[])
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                            WHERE n.nspname = 'orgexport' AND c.relname = 'exports')",
+            &[],
+        )
         .await
         .context("looking for schema orgexport")?
         .get(0))
@@ -237,7 +242,7 @@ pub async fn migrate_in(txn: &impl tokio_postgres::GenericClient) -> anyhow::Res
                 .map_or(e.to_string(), |d| d.message().to_string());
             let fix = if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
             {
-                "; the role needs CREATE on the database"
+                "; run `orgexport setup` as the owner of schema orgexport (or as a role with CREATE on the database)"
             } else {
                 ""
             };

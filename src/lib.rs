@@ -15,6 +15,7 @@ pub mod history;
 pub mod hooks;
 pub mod org;
 pub mod output;
+pub mod privileges;
 pub mod redact;
 pub mod restore;
 pub mod retention;
@@ -61,6 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             checked = commands::check::run(&settings, report) => checked,
             _ = cancel.cancelled() => Err(error::fail(error::Kind::Interrupted, "interrupted")),
         },
+        Command::Setup(args) => commands::setup::run(&settings, args, report).await,
         Command::Completions(args) => commands::completions::run(args),
     }
 }

@@ -366,11 +366,12 @@ fn a_read_only_database_is_listed_never_written_and_refused_for_runs() {
         .run();
     Orgexport::on(&db, &store, &["check"])
         .fails()
-        .stdout_has_line("✘", "read-only (a replica?)")
+        .stdout_has_line("✘", "read-only (a hot standby?)")
         .run();
     Orgexport::export(&db, &store, "acme")
         .code(5)
-        .stderr_has("the database is read-only (a replica?)")
+        .stderr_has("the history database is read-only (a hot standby?)")
+        .stderr_has("--history-url")
         .run();
     assert_eq!(
         db.scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname = 'orgexport'"),

@@ -22,20 +22,30 @@ impl Outcome {
 }
 
 pub async fn run(settings: &Settings, report: Reporter) -> anyhow::Result<()> {
-    let mut outcomes = database_checks(settings).await;
-    outcomes.extend(store_checks(settings).await);
+    let database = database_checks(settings).await;
+    let store = store_checks(settings).await;
+    let failed_in = |outcomes: &[Outcome]| {
+        outcomes
+            .iter()
+            .find_map(|o| o.result.as_ref().err().map(kind_of))
+    };
+    // The exit code says which side failed, whatever the order of the checks: the database
+    // (5; 2 for a malformed setting), else the store (6).
+    let kind = match (failed_in(&database), failed_in(&store)) {
+        (Some(Kind::Usage), _) => Some(Kind::Usage),
+        (Some(_), _) => Some(Kind::Connect),
+        (None, Some(_)) => Some(Kind::Store),
+        (None, None) => None,
+    };
+    let mut outcomes = database;
+    outcomes.extend(store);
     print(&report, &outcomes)?;
-    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.result.is_err()).collect();
-    let Some(first) = failed.first() else {
+    let Some(kind) = kind else {
         return Ok(());
     };
-    let kind = first
-        .result
-        .as_ref()
-        .err()
-        .map(kind_of)
-        .unwrap_or(Kind::ExportFailed);
-    let names: Vec<&str> = failed.iter().map(|o| o.name).collect();
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+    let mut names: Vec<&str> = failed.iter().map(|o| o.name).collect();
+    names.dedup();
     Err(fail(
         kind,
         format!(
@@ -47,24 +57,37 @@ pub async fn run(settings: &Settings, report: Reporter) -> anyhow::Result<()> {
     ))
 }
 
-/// The database, the read privileges, the history schema and advisory locks.
+/// The database, the read privileges, the history schema and advisory locks. Each missing
+/// privilege is a check of its own, with the GRANT that fixes it.
 async fn database_checks(settings: &Settings) -> Vec<Outcome> {
     let sessions = match connect_sessions(settings).await {
         Ok(sessions) => sessions,
         Err(err) => return vec![Outcome::new("database", Err(err))],
     };
     let db = &sessions.db;
-    vec![
-        Outcome::new("database", db.server_identity().await),
-        Outcome::new("read privileges", read_privileges(settings, db).await),
-        Outcome::new("history schema", history_privileges(db).await),
-        Outcome::new(
-            "advisory locks",
-            crate::db::lock::probe(&db.client)
-                .await
-                .map(|()| "pg_try_advisory_lock works".to_string()),
-        ),
-    ]
+    let mut outcomes = vec![Outcome::new("database", db.server_identity().await)];
+    outcomes.extend(read_privileges(settings, db).await);
+    outcomes.extend(history_privileges(&sessions.history).await);
+    outcomes.push(Outcome::new(
+        "advisory locks",
+        crate::db::lock::probe(&sessions.history.client)
+            .await
+            .map(|()| "pg_try_advisory_lock works".to_string()),
+    ));
+    outcomes
+}
+
+/// One failed `privilege` check per missing privilege: what, and the GRANT.
+fn missing_outcomes(missing: Vec<crate::privileges::Missing>) -> Vec<Outcome> {
+    missing
+        .into_iter()
+        .map(|m| {
+            Outcome::new(
+                "privilege",
+                Err(fail(Kind::Connect, format!("{}: {}", m.what, m.grant))),
+            )
+        })
+        .collect()
 }
 
 /// The store (a probe written, read back and deleted) and, when it works, link signing. A
@@ -144,18 +167,25 @@ fn print(report: &Reporter, outcomes: &[Outcome]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SELECT on every table an export reads (all the scope's tables).
-async fn read_privileges(settings: &Settings, db: &Db) -> anyhow::Result<String> {
-    let (catalog, scope) = load_scope(db, &settings.scope).await?;
-    let mut missing = Vec::new();
-    for section in &scope.sections {
-        let t = catalog.table(section.table);
-        if !db
-            .can_select(&crate::db::quote_qualified(&t.schema, &t.name))
-            .await?
-        {
-            missing.push(t.qualified_name());
-        }
+/// SELECT on every table an export reads (all the scope's tables), USAGE on their schemas,
+/// and no row-level security in the way.
+async fn read_privileges(settings: &Settings, db: &Db) -> Vec<Outcome> {
+    let (catalog, scope) = match load_scope(db, &settings.scope).await {
+        Ok(loaded) => loaded,
+        Err(err) => return vec![Outcome::new("read privileges", Err(err))],
+    };
+    let tables: Vec<(String, String)> = scope
+        .sections
+        .iter()
+        .map(|s| catalog.table(s.table))
+        .map(|t| (t.schema.clone(), t.name.clone()))
+        .collect();
+    let missing = match crate::privileges::source_missing(&db.client, &tables).await {
+        Ok(missing) => missing,
+        Err(err) => return vec![Outcome::new("read privileges", Err(err))],
+    };
+    if !missing.is_empty() {
+        return missing_outcomes(missing);
     }
     let hidden: Vec<String> = scope
         .sections
@@ -165,49 +195,52 @@ async fn read_privileges(settings: &Settings, db: &Db) -> anyhow::Result<String>
         .map(|t| t.qualified_name())
         .collect();
     if !hidden.is_empty() {
-        return Err(fail(
-            Kind::ExportFailed,
-            format!(
-                "row-level security hides rows of {} from this role, so an export would fail; run as a role with BYPASSRLS (ALTER ROLE … BYPASSRLS) or as the tables' owner",
-                hidden.join(", ")
-            ),
-        ));
+        return vec![Outcome::new(
+            "read privileges",
+            Err(fail(
+                Kind::Connect,
+                format!(
+                    "row-level security hides rows of {} from this role, so an export would fail; run as a role with BYPASSRLS (ALTER ROLE … BYPASSRLS) or as the tables' owner",
+                    hidden.join(", ")
+                ),
+            )),
+        )];
     }
-    if !missing.is_empty() {
-        return Err(fail(
-            Kind::Connect,
-            format!(
-                "no SELECT privilege on {}; GRANT SELECT to this role",
-                missing.join(", ")
-            ),
-        ));
-    }
-    Ok(format!(
-        "SELECT on all {} in-scope tables (root {})",
-        scope.sections.len(),
-        catalog.table(scope.root).qualified_name()
-    ))
+    vec![Outcome::new(
+        "read privileges",
+        Ok(format!(
+            "SELECT on all {} in-scope tables (root {})",
+            scope.sections.len(),
+            catalog.table(scope.root).qualified_name()
+        )),
+    )]
 }
 
-/// Schema `orgexport`: writable if it exists, creatable if not; never on a read-only database.
-async fn history_privileges(db: &Db) -> anyhow::Result<String> {
-    if crate::history::is_read_only(&db.client).await? {
-        return Err(fail(
-            Kind::Connect,
-            "the database is read-only (a replica?): exports could not be recorded; point --database-url at the primary",
-        ));
+/// Schema `orgexport` on the history database: usable if it exists, creatable if not; never
+/// on a read-only database.
+async fn history_privileges(history: &Db) -> Vec<Outcome> {
+    let checked = async {
+        if crate::history::is_read_only(&history.client).await? {
+            return Err(fail(
+                Kind::Connect,
+                "the history database is read-only (a hot standby?): exports could not be recorded; pass --history-url naming the primary, or point --database-url at it",
+            ));
+        }
+        let missing = crate::privileges::history_missing(&history.client).await?;
+        let exists = crate::history::exists(&history.client).await?;
+        Ok((missing, exists))
     }
-    let access = crate::history::access(&db.client).await?;
-    match (access.exists, access.can_create, access.can_write) {
-        (true, _, true) => Ok("schema orgexport exists and is writable".into()),
-        (true, _, false) => Err(fail(
-            Kind::Connect,
-            "schema orgexport exists but this role cannot write orgexport.exports and orgexport.audit_log",
-        )),
-        (false, true, _) => Ok("schema orgexport will be created on first run".into()),
-        (false, false, _) => Err(fail(
-            Kind::Connect,
-            "schema orgexport does not exist and this role lacks CREATE on the database; GRANT CREATE or create it once as an owner",
-        )),
+    .await;
+    match checked {
+        Err(err) => vec![Outcome::new("history schema", Err(err))],
+        Ok((missing, _)) if !missing.is_empty() => missing_outcomes(missing),
+        Ok((_, true)) => vec![Outcome::new(
+            "history schema",
+            Ok("schema orgexport exists and is writable".into()),
+        )],
+        Ok((_, false)) => vec![Outcome::new(
+            "history schema",
+            Ok("schema orgexport will be created on first run".into()),
+        )],
     }
 }

@@ -142,6 +142,9 @@ connection URL, as \-\-database\-url
 \fBORGEXPORT_STORE\fR
 where archives go, as \-\-store
 .TP
+\fBORGEXPORT_HISTORY_URL\fR
+the database holding history, audit and org locks, as \-\-history\-url
+.TP
 \fBORGEXPORT_TARGET_URL\fR
 the database restore loads into, as \-\-target\-url
 .TP

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod prune;
 pub mod restore;
 pub mod run;
+pub mod setup;
 pub mod verify;
 
 use crate::config::Settings;
@@ -17,26 +18,56 @@ use crate::db::connect::{Db, connect};
 use crate::error::{Kind, fail};
 use crate::history::{self, Status};
 use crate::output::Reporter;
+use crate::privileges::{Missing, history_missing};
 use crate::scope::catalog::Catalog;
 use crate::scope::config::ScopeConfig;
 use crate::scope::model::Scope;
 use crate::scope::rules;
 use crate::store::{ArchiveSource, Store};
 
-/// The two sessions of a command: one reads (and holds the org lock and the snapshot), one
-/// writes history — the reading one is inside a read-only transaction most of the time.
+/// The sessions of a command: one reads the source (and holds the snapshot), one writes
+/// history and holds the org locks — on the history database (`--history-url`), which is
+/// the source database unless told otherwise. `observer` is a second session on the source
+/// when the history is elsewhere: it names the session in the way when a table lock times
+/// out (the history session does that when it is on the source).
 pub struct Sessions {
     pub db: Db,
     pub history: Db,
+    observer: Option<Db>,
+}
+
+impl Sessions {
+    /// The reading session, the history session, and a session on the source other than
+    /// the reading one, borrowed side by side.
+    pub fn parts(&mut self) -> (&mut Db, &Db, &tokio_postgres::Client) {
+        let observer = &self.observer.as_ref().unwrap_or(&self.history).client;
+        (&mut self.db, &self.history, observer)
+    }
 }
 
 pub async fn connect_sessions(settings: &Settings) -> anyhow::Result<Sessions> {
     let options = settings.connect_options()?;
     let db = connect(&options).await?;
-    let history = connect(&options).await?;
-    settings.guards.apply(&db).await?;
-    settings.guards.apply(&history).await?;
-    Ok(Sessions { db, history })
+    let (history, observer) = match &settings.history {
+        None => (connect(&options).await?, None),
+        Some(_) => {
+            let history = connect(&settings.history_options()?)
+                .await
+                .map_err(|e| e.context("connecting to the history database (--history-url)"))?;
+            (history, Some(connect(&options).await?))
+        }
+    };
+    for session in [Some(&db), Some(&history), observer.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        settings.guards.apply(session).await?;
+    }
+    Ok(Sessions {
+        db,
+        history,
+        observer,
+    })
 }
 
 /// For the commands that write history (`run`, `link`, `prune`): refuses a read-only
@@ -46,23 +77,56 @@ pub async fn prepare_history(history_db: &mut Db, report: &Reporter) -> anyhow::
     if history::is_read_only(&history_db.client).await? {
         return Err(fail(
             Kind::Connect,
-            "the database is read-only (a replica?): exports, links and pruning are recorded in its history; point --database-url at the primary",
+            "the history database is read-only (a hot standby?): exports, links and pruning are recorded in it; pass --history-url (or history_url, ORGEXPORT_HISTORY_URL) naming the primary, or point --database-url at the primary",
         ));
     }
+    refuse_missing(&history_missing(&history_db.client).await?, false)?;
     history::migrate(&mut history_db.client).await?;
     reconcile(history_db, report).await
 }
 
-/// For the commands that only read (`list`, `plan`, `verify`): never creates the schema, and
-/// reconciles abandoned exports only where it can write. Returns whether history exists.
+/// A one-line refusal naming each missing history privilege with its GRANT (`to_read`: only
+/// those reading needs).
+fn refuse_missing(missing: &[Missing], to_read: bool) -> anyhow::Result<()> {
+    let missing: Vec<&Missing> = missing.iter().filter(|m| m.to_read || !to_read).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let what: Vec<&str> = missing.iter().map(|m| m.what.as_str()).collect();
+    let grants: Vec<&str> = missing.iter().map(|m| m.grant.as_str()).collect();
+    Err(fail(
+        Kind::Connect,
+        format!(
+            "the history database refuses this role: {}; as an owner run: {} (`orgexport setup --print-grants ROLE` prints every grant)",
+            what.join("; "),
+            grants.join(" ")
+        ),
+    ))
+}
+
+/// For the commands that only read (`list`, `verify` and `restore` by id): never creates the
+/// schema; reconciles abandoned exports only where it can write. Returns whether history
+/// exists.
 pub async fn read_history(history_db: &Db, report: &Reporter) -> anyhow::Result<bool> {
     if !history::exists(&history_db.client).await? {
         return Ok(false);
     }
-    if !history::is_read_only(&history_db.client).await? {
+    refuse_missing(&history_missing(&history_db.client).await?, true)?;
+    tidy_history(history_db, report).await?;
+    Ok(true)
+}
+
+/// Reconciles abandoned exports when the history exists and this role may write it, and
+/// does nothing otherwise: `plan` needs no history privilege at all.
+pub async fn tidy_history(history_db: &Db, report: &Reporter) -> anyhow::Result<()> {
+    let client = &history_db.client;
+    if history::exists(client).await?
+        && !history::is_read_only(client).await?
+        && history_missing(client).await?.is_empty()
+    {
         reconcile(history_db, report).await?;
     }
-    Ok(true)
+    Ok(())
 }
 
 async fn reconcile(history_db: &Db, report: &Reporter) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::cli::PlanArgs;
-use crate::commands::{connect_sessions, load_scope, read_history};
+use crate::commands::{connect_sessions, load_scope, tidy_history};
 use crate::config::Settings;
 use crate::export::archive::{Counted, SectionManifest};
 use crate::export::narrowing;
@@ -25,24 +25,37 @@ pub async fn run(
     report: Reporter,
 ) -> anyhow::Result<()> {
     let mut sessions = connect_sessions(settings).await?;
-    read_history(&sessions.history, &report).await?;
+    tidy_history(&sessions.history, &report).await?;
     let (catalog, scope) = load_scope(&sessions.db, &settings.scope).await?;
     narrowing::check(&sessions.db.client, &catalog, &scope).await?;
     let planner = Planner::new(&catalog, &scope);
     let org = org::resolve(&sessions.db.client, &catalog, &scope, &planner, &args.org).await?;
+    let (db, _, observer) = sessions.parts();
     let counting = Counting {
         estimate: args.estimate,
         render: settings.render,
         report: &report,
         cancel: &cancel,
-        observer: &sessions.history.client,
+        observer,
     };
-    let preview = preview(&mut sessions.db, &catalog, &scope, &org, &counting).await?;
+    let preview = preview(db, &catalog, &scope, &org, &counting).await?;
+    let standby = crate::db::standby::replay_timestamp(&db.client).await?;
     if report.output.json {
-        report.json(&plan_json(&catalog, &preview.scope, &org, &preview))?;
+        let mut plan = plan_json(&catalog, &preview.scope, &org, &preview);
+        if let Some(at) = &standby {
+            plan["standby"] = json!({ "replay_timestamp": at });
+        }
+        report.json(&plan)?;
         return Ok(());
     }
-    for line in plan_text(&catalog, &preview.scope, &org, &preview) {
+    let mut lines = plan_text(&catalog, &preview.scope, &org, &preview);
+    if let Some(at) = standby {
+        lines.insert(
+            1,
+            format!("read from a hot standby: rows as of its last replayed commit, {at}"),
+        );
+    }
+    for line in lines {
         report.stdout_line(&line)?;
     }
     Ok(())

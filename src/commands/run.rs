@@ -4,7 +4,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
-use crate::commands::{Sessions, connect_sessions, load_scope, prepare_history};
+use crate::commands::{connect_sessions, load_scope, prepare_history};
 use crate::config::Settings;
 use crate::db::connect::Db;
 use crate::error::{Kind, fail, kind_of, one_line};
@@ -28,12 +28,10 @@ pub async fn run(
     // A link the store cannot honour is refused before anything is exported.
     store.check_link_ttl(link_ttl)?;
     store.preflight().await?;
-    let Sessions {
-        mut db,
-        history: mut history_db,
-    } = connect_sessions(settings).await?;
-    prepare_history(&mut history_db, &report).await?;
-    let (catalog, scope) = load_scope(&db, &settings.scope).await?;
+    let mut sessions = connect_sessions(settings).await?;
+    prepare_history(&mut sessions.history, &report).await?;
+    let (db, history_db, observer) = sessions.parts();
+    let (catalog, scope) = load_scope(db, &settings.scope).await?;
     // Scope warnings are `plan`'s to show; a nightly run repeats them only with -v.
     for warning in &scope.warnings {
         report.verbose(&format!("warning: {warning}"));
@@ -42,7 +40,8 @@ pub async fn run(
     let planner = Planner::new(&catalog, &scope);
     let job = Job {
         store: &store,
-        history: &history_db,
+        history: history_db,
+        observer,
         catalog: &catalog,
         scope: &scope,
         planner: &planner,
@@ -67,7 +66,7 @@ pub async fn run(
         args.org.iter().cloned().map(Request::Lookup).collect()
     };
     let hook = settings.on_complete.as_ref();
-    let (done, failed) = export_all(&job, &mut db, &requests, args.wait, hook).await;
+    let (done, failed) = export_all(&job, db, &requests, args.wait, hook).await;
     print_results(&report, &done, &failed)?;
     outcome(done.len(), failed)
 }

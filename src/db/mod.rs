@@ -4,6 +4,7 @@ pub mod connect;
 pub mod guards;
 pub mod lock;
 pub mod options;
+pub mod standby;
 pub mod tls;
 
 /// Quotes an identifier the way `quote_ident` does: always, so that capitals, spaces, quotes

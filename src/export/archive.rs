@@ -36,6 +36,9 @@ pub struct Manifest {
     pub org: OrgRef,
     pub generated_at: String,
     pub snapshot_at: String,
+    /// `primary`, or `standby` when read from a hot standby (`snapshot_at` is then the
+    /// standby's replay timestamp).
+    pub snapshot_source: &'static str,
     pub server_version: String,
     pub tool_version: &'static str,
     /// A narrowed export (`--subject`, `--since`/`--until`, `--where`, `--columns`): what
@@ -427,6 +430,7 @@ mod tests {
             },
             generated_at: "t".into(),
             snapshot_at: "t".into(),
+            snapshot_source: "primary",
             server_version: "15".into(),
             tool_version: "0",
             selection: None,

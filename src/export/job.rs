@@ -67,7 +67,10 @@ impl From<anyhow::Error> for Unexported {
 /// Everything an export of one org needs, opened once per invocation.
 pub struct Job<'a> {
     pub store: &'a Store,
+    /// History rows, audit events and the org's lock: on the history database.
     pub history: &'a Db,
+    /// A session on the source other than the reading one (names a lock-timeout's blocker).
+    pub observer: &'a tokio_postgres::Client,
     pub catalog: &'a Catalog,
     pub scope: &'a Scope,
     pub planner: &'a Planner<'a>,
@@ -164,8 +167,10 @@ impl Job<'_> {
         id: Uuid,
         wait: Option<Duration>,
     ) -> anyhow::Result<Exported> {
+        // On the history database: exports of one org exclude each other whichever database
+        // (a primary or its standby) they read, as long as they share their history.
         let key = lock::lock_key(&org.key);
-        match lock::acquire(&db.client, key, wait, self.cancel).await? {
+        match lock::acquire(&self.history.client, key, wait, self.cancel).await? {
             Acquired::Taken => {
                 let outcome = self.export_locked(db, org, id).await;
                 match &outcome {
@@ -174,7 +179,7 @@ impl Job<'_> {
                     Err(err) if kind_of(err) == Kind::Interrupted => db.cancel_running().await,
                     // The lock also goes with the session; a dead connection has released it.
                     _ => {
-                        let _ = lock::release(&db.client, key).await;
+                        let _ = lock::release(&self.history.client, key).await;
                     }
                 }
                 outcome
@@ -310,7 +315,7 @@ impl Job<'_> {
         let snapshot = Snapshot::begin(
             &mut db.client,
             &locks,
-            &self.history.client,
+            self.observer,
             &self.report,
             self.cancel,
         )
@@ -333,6 +338,11 @@ impl Job<'_> {
             .map(|s| planner.section_sql(s, &key, self.max_rows, self.render))
             .collect();
         let snapshot_at = snapshot.snapshot_at.clone();
+        let snapshot_source = if snapshot.standby {
+            "standby"
+        } else {
+            "primary"
+        };
         let server_version = snapshot.server_version.clone();
         let mut all = vec![&snapshot];
         all.extend(readers.iter());
@@ -356,6 +366,7 @@ impl Job<'_> {
             },
             generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             snapshot_at,
+            snapshot_source,
             server_version,
             tool_version: env!("CARGO_PKG_VERSION"),
             selection: manifest_selection(

@@ -35,8 +35,12 @@ pub struct Streamed {
 
 pub struct Snapshot<'c> {
     txn: Transaction<'c>,
-    /// When the snapshot was taken (RFC 3339, UTC, milliseconds).
+    /// The point in time the snapshot shows (RFC 3339, UTC, milliseconds): when it was taken
+    /// on a primary; on a hot standby the last replayed commit's time, which is what the data
+    /// is as of however far replay lags.
     pub snapshot_at: String,
+    /// Read from a hot standby (`pg_is_in_recovery()`).
+    pub standby: bool,
     pub server_version: String,
     lock: String,
 }
@@ -77,7 +81,8 @@ impl<'c> Snapshot<'c> {
                 return Err(explain(err).context("locking the tables the export reads"));
             }
         }
-        // The first statement takes the snapshot; clock_timestamp() is as close to it as we get.
+        // The first statement takes the snapshot; clock_timestamp() (on a standby, the replay
+        // timestamp read in the same statement) is as close to it as we get.
         let mut snapshot = Snapshot::settle(txn).await.context("taking the snapshot")?;
         snapshot.lock = lock;
         Ok(snapshot)
@@ -90,14 +95,18 @@ impl<'c> Snapshot<'c> {
             .query_one(
                 "SELECT set_config('row_security', 'off', true), set_config('TimeZone', 'UTC', true), \
                         set_config('bytea_output', 'hex', true), \
-                        to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
-                        split_part(current_setting('server_version'), ' ', 1)",
+                        to_char(CASE WHEN pg_is_in_recovery() \
+                                     THEN coalesce(pg_last_xact_replay_timestamp(), clock_timestamp()) \
+                                     ELSE clock_timestamp() END AT TIME ZONE 'UTC', \
+                                'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+                        split_part(current_setting('server_version'), ' ', 1), pg_is_in_recovery()",
                 &[],
             )
             .await?;
         Ok(Snapshot {
             snapshot_at: row.get(3),
             server_version: row.get(4),
+            standby: row.get(5),
             txn,
             lock: String::new(),
         })

@@ -28,7 +28,7 @@ pub struct Cluster {
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-fn is_root() -> bool {
+pub(super) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -37,7 +37,7 @@ fn is_root() -> bool {
 }
 
 /// The server binaries: `$ORGEXPORT_PG_BIN`, the newest `/usr/lib/postgresql/*/bin`, or PATH.
-fn find_bin() -> PathBuf {
+pub(super) fn find_bin() -> PathBuf {
     if let Ok(dir) = std::env::var("ORGEXPORT_PG_BIN") {
         return PathBuf::from(dir);
     }
@@ -99,7 +99,7 @@ pub fn reserve_port() -> PortReservation {
 }
 
 /// Runs a shell script as the postgres OS user when we are root.
-fn shell_as_server_user(script: &str) -> Command {
+pub(super) fn shell_as_server_user(script: &str) -> Command {
     if is_root() {
         let mut cmd = Command::new("runuser");
         cmd.args(["-u", "postgres", "--", "sh", "-c", script]);
@@ -111,7 +111,7 @@ fn shell_as_server_user(script: &str) -> Command {
     }
 }
 
-fn shell_quote(s: &str) -> String {
+pub(super) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
@@ -236,6 +236,7 @@ impl Cluster {
         std::fs::write(
             data.join("pg_hba.conf"),
             "local all all trust\n\
+             local replication postgres trust\n\
              hostnossl all tls_only 127.0.0.1/32 reject\n\
              host all postgres 127.0.0.1/32 trust\n\
              host all tls_only 127.0.0.1/32 trust\n\
@@ -243,7 +244,6 @@ impl Cluster {
              host all all 127.0.0.1/32 scram-sha-256\n",
         )
         .unwrap();
-        let pg_ctl = shell_quote(bin.join("pg_ctl").to_str().unwrap());
         // A taken port (by a process outside the suite) fails the start: try another.
         let mut attempt = 0;
         let (reservation, options, child, stdin) = loop {
@@ -257,31 +257,11 @@ impl Cluster {
                  -c ssl_ca_file={dir}/ca.crt",
                 dir = dir.display()
             );
-            let script = format!(
-                "{pg_ctl} -D {data} -o {options} -l {log} -w -t 60 start >/dev/null || exit 1\n\
-                 echo ready\n\
-                 read _ignored\n\
-                 {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1\n\
-                 rm -rf {dir}\n",
-                data = shell_quote(data.to_str().unwrap()),
-                options = shell_quote(&options),
-                log = shell_quote(dir.join("server.log").to_str().unwrap()),
-                dir = shell_quote(dir.to_str().unwrap()),
-            );
-            let mut child = shell_as_server_user(&script)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("starting the test cluster");
-            let stdin = child.stdin.take().unwrap();
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            if line.trim() == "ready" {
+            if let Some((child, stdin)) =
+                start_watched(&bin, &data, &options, &dir.join("server.log"), &dir)
+            {
                 break (reservation, options, child, stdin);
             }
-            let _ = child.wait();
             assert!(
                 attempt < 5,
                 "the test cluster did not start; see {}/server.log",
@@ -343,6 +323,45 @@ impl Cluster {
             port: self.port,
         }
     }
+}
+
+/// Starts a server (`data`, `options`) under a watchdog shell whose stdin is a pipe from this
+/// process: when the pipe closes, the shell stops the server and removes `remove`. `None`
+/// when it did not start (a port taken by a process outside the suite).
+pub(super) fn start_watched(
+    bin: &Path,
+    data: &Path,
+    options: &str,
+    log: &Path,
+    remove: &Path,
+) -> Option<(Child, ChildStdin)> {
+    let pg_ctl = shell_quote(bin.join("pg_ctl").to_str().unwrap());
+    let script = format!(
+        "{pg_ctl} -D {data} -o {options} -l {log} -w -t 60 start >/dev/null || exit 1\n\
+         echo ready\n\
+         read _ignored\n\
+         {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1\n\
+         rm -rf {remove}\n",
+        data = shell_quote(data.to_str().unwrap()),
+        options = shell_quote(options),
+        log = shell_quote(log.to_str().unwrap()),
+        remove = shell_quote(remove.to_str().unwrap()),
+    );
+    let mut child = shell_as_server_user(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting a test server");
+    let stdin = child.stdin.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line.trim() == "ready" {
+        return Some((child, stdin));
+    }
+    let _ = child.wait();
+    None
 }
 
 /// A name no other database of this test binary has (the pid keeps binaries apart).

@@ -14,6 +14,7 @@ mod cluster;
 mod golden;
 pub mod people;
 mod scratch;
+mod standby;
 mod stores;
 
 pub use archive::Archive;
@@ -21,6 +22,7 @@ pub use cli::{Expect, Orgexport, Run, Running, signal, wait_for_copy};
 pub use cluster::{APP_PASSWORD, CERT_USER, Cluster, TestDb, reserve_port};
 pub use golden::assert_golden;
 pub use scratch::TempDir;
+pub use standby::Standby;
 pub use stores::{
     AZURITE_ACCOUNT, AZURITE_KEY, Azurite, MotoServer, S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY,
     S3Server, http_get,
