@@ -176,6 +176,11 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON orge
 -- finding the org's lock busy can name the process and host that hold it.
 ALTER TABLE orgexport.exports ADD COLUMN pid integer;
 "#,
+    r#"
+-- Version 3: client-side encryption of the archive: {"scheme": "age", "recipients":
+-- [{"type", "fingerprint"}]}; NULL when the archive is not encrypted.
+ALTER TABLE orgexport.exports ADD COLUMN encryption jsonb;
+"#,
 ];
 
 /// Creates or upgrades schema `orgexport`; idempotent and safe when several runs start at once.
@@ -242,16 +247,20 @@ async fn recorded_version(txn: &impl tokio_postgres::GenericClient) -> anyhow::R
                     to_regclass('orgexport.exports') IS NOT NULL \
                       AND to_regclass('orgexport.audit_log') IS NOT NULL, \
                     EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('orgexport.exports') \
-                            AND attname = 'pid' AND NOT attisdropped)",
+                            AND attname = 'pid' AND NOT attisdropped), \
+                    EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('orgexport.exports') \
+                            AND attname = 'encryption' AND NOT attisdropped)",
             &[],
         )
         .await
         .context("reading the version of schema orgexport")?;
-    let (recorded, tables, pid): (Option<i32>, bool, bool) = (row.get(0), row.get(1), row.get(2));
+    let (recorded, tables, pid, encryption): (Option<i32>, bool, bool, bool) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
     if let Some(version) = recorded {
         return Ok(version);
     }
     let found = match (tables, pid) {
+        (true, true) if encryption => 3,
         (true, true) => 2,
         (true, false) => 1,
         (false, _) => anyhow::bail!(
@@ -339,6 +348,20 @@ pub async fn mark_uploading(client: &Client, id: Uuid, object_url: &str) -> anyh
         Status::Running,
         "object_url = $4",
         &[&object_url],
+    )
+    .await
+}
+
+/// Records, before the first byte is uploaded, that the archive is encrypted and to whom
+/// (fingerprints: [`crate::encryption::Recipients::describe`]).
+pub async fn mark_encrypted(client: &Client, id: Uuid, encryption: &Value) -> anyhow::Result<()> {
+    transition(
+        client,
+        id,
+        &[Status::Running],
+        Status::Running,
+        "encryption = $4",
+        &[encryption],
     )
     .await
 }
@@ -641,7 +664,7 @@ pub async fn list(
                  SELECT id, org_lookup, org_key, org_table, status, requested_by, host, \
                         created_at, started_at, finished_at, \
                         extract(epoch FROM finished_at - started_at)::float8 AS duration_seconds, \
-                        record_count, bytes, sha256, object_url, error \
+                        record_count, bytes, sha256, object_url, encryption, error \
                  FROM orgexport.exports \
                  WHERE {} AND ($2::text IS NULL OR status = $2) \
                  ORDER BY created_at DESC, id DESC LIMIT $3) e",

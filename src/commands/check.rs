@@ -24,6 +24,7 @@ impl Outcome {
 pub async fn run(settings: &Settings, report: Reporter) -> anyhow::Result<()> {
     let mut outcomes = database_checks(settings).await;
     outcomes.extend(store_checks(settings).await);
+    outcomes.push(Outcome::new("encryption", encryption(settings)));
     print(&report, &outcomes)?;
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.result.is_err()).collect();
     let Some(first) = failed.first() else {
@@ -119,6 +120,19 @@ async fn store_checks(settings: &Settings) -> Vec<Outcome> {
         ),
         Outcome::new("links", links),
     ]
+}
+
+/// What protects an archive at rest: age recipients (`encrypt_to` in the config) and what
+/// the store applies.
+fn encryption(settings: &Settings) -> anyhow::Result<String> {
+    let client_side = match &settings.encryption {
+        Some(recipients) => format!("archives encrypted with age to {}", recipients.summary()),
+        None => "archives not encrypted client-side (--encrypt-to)".to_string(),
+    };
+    Ok(format!(
+        "{client_side}; {}",
+        Store::at_rest(&settings.store)?
+    ))
 }
 
 fn print(report: &Reporter, outcomes: &[Outcome]) -> anyhow::Result<()> {

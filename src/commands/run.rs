@@ -49,6 +49,7 @@ pub async fn run(
         link_ttl,
         render: settings.render,
         jobs: args.jobs.map_or_else(default_jobs, |n| n as usize),
+        encryption: settings.encryption.as_deref(),
     };
 
     let requests: Vec<Request> = if args.all_orgs {
@@ -148,6 +149,7 @@ fn print_results(
                     "sha256": e.sha256,
                     "record_count": e.record_count,
                     "sections": e.sections,
+                    "encryption": e.encryption,
                 })
             })
             .collect();

@@ -21,7 +21,8 @@ pub enum Sealing<S> {
 /// An age encryption in progress over `inner`.
 pub struct AgeStream<S> {
     inner: S,
-    writer: age::stream::StreamWriter<Pending>,
+    /// `None` once finished.
+    writer: Option<age::stream::StreamWriter<Pending>>,
     pending: Pending,
 }
 
@@ -63,29 +64,28 @@ impl<S: ChunkSink> Sealing<S> {
             .context("encrypting the archive")?;
         Ok(Sealing::Age(AgeStream {
             inner,
-            writer,
+            writer: Some(writer),
             pending,
         }))
     }
 
-    /// Writes the last age chunk (an age file is only complete with it) and gives the inner
-    /// sink back, to be completed.
-    pub async fn finish(self) -> anyhow::Result<S> {
-        match self {
-            Sealing::Plain(inner) => Ok(inner),
-            Sealing::Age(mut stream) => {
-                stream
-                    .writer
-                    .finish()
-                    .context("encrypting the archive's last chunk")?;
-                let last = stream.pending.take();
-                stream.inner.write(last).await?;
-                Ok(stream.inner)
-            }
+    /// Writes the last age chunk: an age file is only complete with it. Then take the inner
+    /// sink back with [`Sealing::into_inner`] to complete it.
+    pub async fn finish(&mut self) -> anyhow::Result<()> {
+        let Sealing::Age(stream) = self else {
+            return Ok(());
+        };
+        if let Some(writer) = stream.writer.take() {
+            writer
+                .finish()
+                .context("encrypting the archive's last chunk")?;
+            let last = stream.pending.take();
+            stream.inner.write(last).await?;
         }
+        Ok(())
     }
 
-    /// The inner sink, after a failure (to abort it).
+    /// The inner sink: to complete once finished, or to abort after a failure.
     pub fn into_inner(self) -> S {
         match self {
             Sealing::Plain(inner) => inner,
@@ -99,12 +99,12 @@ impl<S: ChunkSink> ChunkSink for Sealing<S> {
         match self {
             Sealing::Plain(inner) => inner.write(chunk).await,
             Sealing::Age(stream) => {
+                let Some(writer) = stream.writer.as_mut() else {
+                    anyhow::bail!("the encrypted archive is already finished");
+                };
                 // ChaCha20-Poly1305 runs at well over 1 GB/s: inline, it costs the upload
                 // less than handing each chunk to a blocking thread would.
-                stream
-                    .writer
-                    .write_all(&chunk)
-                    .context("encrypting the archive")?;
+                writer.write_all(&chunk).context("encrypting the archive")?;
                 let sealed = stream.pending.take();
                 if sealed.is_empty() {
                     return Ok(());
@@ -138,7 +138,8 @@ mod tests {
         for piece in plain.chunks(70_000) {
             sink.write(piece.to_vec()).await.unwrap();
         }
-        let sealed = sink.finish().await.unwrap().0;
+        sink.finish().await.unwrap();
+        let sealed = sink.into_inner().0;
         assert!(sealed.starts_with(super::super::AGE_MAGIC));
         assert!(
             !sealed
@@ -160,6 +161,7 @@ mod tests {
     async fn without_recipients_bytes_pass_unchanged() {
         let mut sink = Sealing::new(VecSink(Vec::new()), None).unwrap();
         sink.write(b"plain".to_vec()).await.unwrap();
-        assert_eq!(sink.finish().await.unwrap().0, b"plain");
+        sink.finish().await.unwrap();
+        assert_eq!(sink.into_inner().0, b"plain");
     }
 }
