@@ -193,7 +193,16 @@ pub fn open_archive(
                 format!("{describe} cannot be decrypted: {other}"),
             ),
         })?;
-    Ok((Box::new(Decrypted(reader)), Some(tally)))
+    // The first chunk is decrypted now: a damaged one is named for what it is here, rather
+    // than as an empty or non-gzip file by the reader downstream.
+    let mut plain = BufReader::with_capacity(64 * 1024, Decrypted(reader));
+    plain.fill_buf().map_err(|e| {
+        fail(
+            Kind::ExportFailed,
+            format!("{describe} cannot be read: {e}"),
+        )
+    })?;
+    Ok((Box::new(plain), Some(tally)))
 }
 
 #[cfg(test)]
