@@ -83,7 +83,7 @@ _orgexport() {
 
     case "${cmd}" in
         orgexport)
-            opts="-q -v -h -V --database-url --store --config --json --quiet --verbose --help --version run plan list link verify prune check restore completions help"
+            opts="-q -v -h -V --database-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help --version run plan list link verify prune check restore completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -101,6 +101,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -109,7 +117,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__check)
-            opts="-q -v -h --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --database-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -124,6 +132,14 @@ _orgexport() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -135,7 +151,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__completions)
-            opts="-q -v -h --database-url --store --config --json --quiet --verbose --help bash elvish fish powershell zsh"
+            opts="-q -v -h --database-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -150,6 +166,14 @@ _orgexport() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -315,7 +339,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__link)
-            opts="-q -v -h --ttl --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --ttl --database-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -337,6 +361,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -345,7 +377,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__list)
-            opts="-q -v -h --org --status --limit --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --status --limit --database-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -378,6 +410,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -386,7 +426,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__plan)
-            opts="-q -v -h --org --estimate --tables --exclude-tables --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --estimate --tables --exclude-tables --database-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,6 +459,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -427,7 +475,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__prune)
-            opts="-q -v -h --older-than --keep --org --dry-run --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --older-than --keep --org --dry-run --database-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -460,6 +508,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -468,7 +524,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__restore)
-            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --fill --fill-secrets --max-value-bytes --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --fill --fill-secrets --max-value-bytes --identity --database-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -490,6 +546,21 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --identity)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -502,6 +573,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -510,7 +589,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__run)
-            opts="-q -v -h --org --link-ttl --compression-level --max-rows-per-table --jobs --tables --exclude-tables --all-orgs --wait --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --link-ttl --compression-level --max-rows-per-table --jobs --tables --exclude-tables --encrypt-to --recipients-file --all-orgs --wait --database-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -547,6 +626,28 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --encrypt-to)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --recipients-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -563,6 +664,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -571,12 +680,27 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__verify)
-            opts="-q -v -h --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --identity --database-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --identity)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -586,6 +710,14 @@ _orgexport() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

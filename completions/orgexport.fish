@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_orgexport_global_optspecs
-    string join \n database-url= store= config= json q/quiet v/verbose h/help V/version
+    string join \n database-url= store= config= json q/quiet v/verbose sse= sse-kms-key-id= h/help V/version
 end
 
 function __fish_orgexport_needs_command
@@ -27,6 +27,10 @@ end
 complete -c orgexport -n "__fish_orgexport_needs_command" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_needs_command" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_needs_command" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_needs_command" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_needs_command" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_needs_command" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_needs_command" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_needs_command" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
@@ -49,10 +53,16 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l max-rows-per
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l jobs -d 'Database sessions reading the export\'s one snapshot side by side, a section each at a time (default: the number of cores, at most 4); the archive is the same for every N' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l tables -d 'Only these sections (globs over schema.table; repeatable); scope still flows through every table' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l exclude-tables -d 'Leave these tables out entirely, as exclude_tables does (globs; repeatable)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l encrypt-to -d 'Encrypt the archive with age to this recipient: an age1… public key (age-keygen) or an ssh-ed25519 / ssh-rsa public key (repeatable; replaces encrypt_to in the config). The archive becomes <id>.json.gz.age' -r -f
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l recipients-file -d 'Encrypt to every recipient in FILE, one per line (# comments), as age -R reads it (repeatable)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l wait -d 'When another export of the org holds its lock, wait up to DURATION (default 1h) for it instead of exiting with code 4' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l all-orgs -d 'Export every org of the root table, one after another'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -s q -l quiet -d 'Only errors on stderr'
@@ -64,6 +74,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l exclude-tab
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l estimate -d 'Row counts from pg_class.reltuples (whole tables, instant) instead of counting the org\'s rows in a snapshot'
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -s q -l quiet -d 'Only errors on stderr'
@@ -75,6 +89,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l limit -d 'A
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
@@ -83,13 +101,22 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l ttl -d 'How
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -s h -l help -d 'Print help'
+complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l identity -d 'Decrypt an encrypted archive (<id>.json.gz.age) with this age identity file (age-keygen) or SSH private key (repeatable)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
@@ -100,6 +127,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l org -d 'On
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l dry-run -d 'List what would be deleted; delete nothing'
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -s q -l quiet -d 'Only errors on stderr'
@@ -108,6 +139,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -s h -l help 
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
@@ -116,9 +151,14 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l target-u
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l fill -d 'A value for a column the archive does not hold (a NOT NULL secret): schema.table.column=SQL, evaluated per row; the column may be a glob (\'*.token=gen_random_uuid()::text\') (repeatable)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l fill-secrets -d 'Fill every NOT NULL secret column the archive lacks (and no --fill names) with a random value of its type' -r -f -a "random\t''"
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l max-value-bytes -d 'The largest manifest or row the archive may hold (e.g. 64MiB); a larger one is refused as it is read, never held in memory' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l identity -d 'Decrypt an encrypted archive (<id>.json.gz.age) with this age identity file (age-keygen) or SSH private key (repeatable)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l dry-run -d 'Do everything, report what would happen, then roll back'
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l remap-keys -d 'Give the org\'s integer keys (serial, identity, sequence defaults) fresh values from the target\'s sequences and rewrite every reference to them, so that the org can join a database that holds other orgs'
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l allow-partial -d 'Restore an archive capped by --max-rows-per-table'
@@ -129,6 +169,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -s h -l hel
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
