@@ -9,7 +9,9 @@
 //!
 //! The file is a local temporary file in the page cache: its reads and writes are done
 //! inline in the `poll_*` methods (64 KiB age chunks), which costs the reactor less than
-//! handing each to a blocking thread as `tokio::fs::File` does.
+//! handing each to a blocking thread as `tokio::fs::File` does. Being always ready, each
+//! read and write spends the task's cooperative budget, so that a task copying the spool
+//! still yields — and sees Ctrl-C, to abort its upload in time.
 
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::pin::Pin;
@@ -71,9 +73,11 @@ impl SealedFile {
 impl AsyncWrite for SealedFile {
     fn poll_write(
         self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let budget = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        budget.made_progress();
         Poll::Ready(match &mut self.get_mut().state {
             State::Writing(writer) => writer.write(buf),
             _ => Err(io::Error::other(
@@ -96,9 +100,11 @@ impl AsyncWrite for SealedFile {
 impl AsyncRead for SealedFile {
     fn poll_read(
         self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let budget = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        budget.made_progress();
         let this = self.get_mut();
         let read = this
             .reader()
