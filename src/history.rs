@@ -657,6 +657,8 @@ pub async fn list(
     status: Option<Status>,
     limit: u32,
 ) -> anyhow::Result<Vec<serde_json::Value>> {
+    // `encryption` is read through to_jsonb: `list` never migrates, and a history still at
+    // version 2 has no such column (NULL then, as for a plain archive).
     let rows = client
         .query(
             &format!(
@@ -664,7 +666,8 @@ pub async fn list(
                  SELECT id, org_lookup, org_key, org_table, status, requested_by, host, \
                         created_at, started_at, finished_at, \
                         extract(epoch FROM finished_at - started_at)::float8 AS duration_seconds, \
-                        record_count, bytes, sha256, object_url, encryption, error \
+                        record_count, bytes, sha256, object_url, \
+                        to_jsonb(exports) -> 'encryption' AS encryption, error \
                  FROM orgexport.exports \
                  WHERE {} AND ($2::text IS NULL OR status = $2) \
                  ORDER BY created_at DESC, id DESC LIMIT $3) e",

@@ -60,6 +60,31 @@ fn age_key(dir: &TempDir, name: &str) -> (PathBuf, String) {
     (path, recipient.trim().to_string())
 }
 
+/// `age -d -i identity -o out input` (the age command decrypting).
+fn age_decrypt(identity: &Path, input: &Path, out: &Path) {
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    tool(
+        "age",
+        &["-d", "-i", &path(identity), "-o", &path(out), &path(input)],
+    );
+}
+
+/// `age <how> <whom> -o out input`: `-r RECIPIENT` or `-R FILE` (the age command encrypting).
+fn age_encrypt(how: &str, whom: &str, input: &Path, out: &Path) {
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    tool("age", &[how, whom, "-o", &path(out), &path(input)]);
+}
+
+/// `orgexport verify FILE --identity KEY`, which must find the test database's 301 rows.
+fn verify_ok(file: &Path, identity: &Path) -> Orgexport {
+    Orgexport::new()
+        .arg("verify")
+        .arg(file)
+        .arg("--identity")
+        .arg(identity)
+        .stdout_has("ok: 2 sections, 301 records")
+}
+
 /// A new SSH key pair (`ed25519` or `rsa`) in `dir` without a passphrase, unless given one:
 /// the private key's path and the public key's line.
 fn ssh_key(dir: &TempDir, kind: &str, passphrase: &str) -> (PathBuf, String) {
@@ -152,17 +177,7 @@ fn the_age_cli_decrypts_an_encrypted_export_to_the_unencrypted_exports_content()
     assert_no_plaintext(&bytes, "the stored archive");
 
     let decrypted = keys.path().join("out.json.gz");
-    tool(
-        "age",
-        &[
-            "-d",
-            "-i",
-            identity.to_str().unwrap(),
-            "-o",
-            decrypted.to_str().unwrap(),
-            path.to_str().unwrap(),
-        ],
-    );
+    age_decrypt(&identity, &path, &decrypted);
     let archive = Archive::read(&decrypted);
     archive.assert_well_formed();
     assert_eq!(comparable(&archive.manifest), comparable(&plain.manifest));
@@ -214,6 +229,11 @@ fn the_age_cli_decrypts_an_encrypted_export_to_the_unencrypted_exports_content()
     .stdout_has(format!("sha256 {}", sha256_file(&path)))
     .stdout_has("checked against its manifest, sidecar and history row")
     .run();
+    // The link is to the encrypted object (link needs no identity); prune removes both files.
+    let link = Orgexport::on(&db, &store, &["link", &id]).run();
+    assert!(link.last_stdout_line().ends_with(".json.gz.age"));
+    Orgexport::on(&db, &store, &["prune", "--older-than", "0s"]).run();
+    assert!(store.files().is_empty(), "{:?}", store.files());
 }
 
 #[test]
@@ -225,24 +245,8 @@ fn orgexport_verifies_and_restores_what_the_age_cli_encrypted() {
     let plain_run = Orgexport::export(&db, &store, "acme").run();
     let plain = Archive::path_from_run(&plain_run);
     let sealed = keys.path().join("acme.json.gz.age");
-    tool(
-        "age",
-        &[
-            "-r",
-            &recipient,
-            "-o",
-            sealed.to_str().unwrap(),
-            plain.to_str().unwrap(),
-        ],
-    );
-    Orgexport::new()
-        .args([
-            "verify",
-            sealed.to_str().unwrap(),
-            "--identity",
-            identity.to_str().unwrap(),
-        ])
-        .stdout_has("ok: 2 sections, 301 records")
+    age_encrypt("-r", &recipient, &plain, &sealed);
+    verify_ok(&sealed, &identity)
         .stdout_has(format!("sha256 {}", sha256_file(&sealed)))
         .run();
     let target = db.schema_copy();
@@ -287,68 +291,23 @@ fn ssh_keys_encrypt_and_decrypt_both_ways() {
     // Either key opens it, with the age command and with orgexport.
     for private in [&ed_private, &rsa_private] {
         let out = keys.path().join("out.json.gz");
-        tool(
-            "age",
-            &[
-                "-d",
-                "-i",
-                private.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-                path.to_str().unwrap(),
-            ],
-        );
+        age_decrypt(private, &path, &out);
         assert!(Archive::read(&out).text.contains(MARKER));
-        Orgexport::new()
-            .args([
-                "verify",
-                path.to_str().unwrap(),
-                "--identity",
-                private.to_str().unwrap(),
-            ])
-            .stdout_has("ok: 2 sections, 301 records")
-            .run();
+        verify_ok(&path, private).run();
     }
     // age -R with an SSH public key, read back by orgexport with the private key.
     let plain = Archive::path_from_run(&Orgexport::export(&db, &store, "acme").run());
     let recipients = keys.path().join("recipients.txt");
     std::fs::write(&recipients, format!("# ops\n{ed_public}\n")).unwrap();
     let sealed = keys.path().join("by-age.age");
-    tool(
-        "age",
-        &[
-            "-R",
-            recipients.to_str().unwrap(),
-            "-o",
-            sealed.to_str().unwrap(),
-            plain.to_str().unwrap(),
-        ],
-    );
-    Orgexport::new()
-        .args([
-            "verify",
-            sealed.to_str().unwrap(),
-            "--identity",
-            ed_private.to_str().unwrap(),
-        ])
-        .stdout_has("ok: 2 sections, 301 records")
-        .run();
+    age_encrypt("-R", recipients.to_str().unwrap(), &plain, &sealed);
+    verify_ok(&sealed, &ed_private).run();
     // And --recipients-file takes the same file.
     let run = Orgexport::export(&db, &store, "acme")
         .args(["--recipients-file", recipients.to_str().unwrap(), "--json"])
         .run();
     let out = keys.path().join("again.json.gz");
-    tool(
-        "age",
-        &[
-            "-d",
-            "-i",
-            ed_private.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            stored(&run).1.to_str().unwrap(),
-        ],
-    );
+    age_decrypt(&ed_private, &stored(&run).1, &out);
     assert!(Archive::read(&out).text.contains(MARKER));
 }
 

@@ -120,11 +120,9 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    struct VecSink(Vec<u8>);
-    impl ChunkSink for VecSink {
+    impl ChunkSink for Vec<u8> {
         async fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()> {
-            self.0.extend(chunk);
-            Ok(())
+            std::io::Write::write_all(self, &chunk).map_err(Into::into)
         }
     }
 
@@ -133,13 +131,13 @@ mod tests {
         let identity = age::x25519::Identity::generate();
         let recipients =
             Recipients::parse(&[identity.to_public().to_string()], &[] as &[&str]).unwrap();
-        let mut sink = Sealing::new(VecSink(Vec::new()), recipients.as_ref()).unwrap();
+        let mut sink = Sealing::new(Vec::new(), recipients.as_ref()).unwrap();
         let plain: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         for piece in plain.chunks(70_000) {
             sink.write(piece.to_vec()).await.unwrap();
         }
         sink.finish().await.unwrap();
-        let sealed = sink.into_inner().0;
+        let sealed = sink.into_inner();
         assert!(sealed.starts_with(super::super::AGE_MAGIC));
         assert!(
             !sealed
@@ -159,9 +157,9 @@ mod tests {
 
     #[tokio::test]
     async fn without_recipients_bytes_pass_unchanged() {
-        let mut sink = Sealing::new(VecSink(Vec::new()), None).unwrap();
+        let mut sink = Sealing::new(Vec::new(), None).unwrap();
         sink.write(b"plain".to_vec()).await.unwrap();
         sink.finish().await.unwrap();
-        assert_eq!(sink.into_inner().0, b"plain");
+        assert_eq!(sink.into_inner(), b"plain");
     }
 }
