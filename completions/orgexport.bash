@@ -95,7 +95,7 @@ _orgexport() {
 
     case "${cmd}" in
         orgexport)
-            opts="-q -v -h -V --database-url --history-url --store --config --json --quiet --verbose --help --version run plan list link verify prune delete check setup restore completions help"
+            opts="-q -v -h -V --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help --version run plan list link verify prune delete check setup restore completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -117,6 +117,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -125,7 +133,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__check)
-            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -144,6 +152,14 @@ _orgexport() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -155,7 +171,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__completions)
-            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --help bash elvish fish powershell zsh"
+            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -174,6 +190,14 @@ _orgexport() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -185,7 +209,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__delete)
-            opts="-q -v -h --dry-run --database-url --history-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --dry-run --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,6 +228,14 @@ _orgexport() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -397,7 +429,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__link)
-            opts="-q -v -h --ttl --database-url --history-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --ttl --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -423,6 +455,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -431,7 +471,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__list)
-            opts="-q -v -h --org --status --limit --database-url --history-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --status --limit --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -468,6 +508,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -476,7 +524,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__plan)
-            opts="-q -v -h --org --estimate --tables --exclude-tables --subject --subject-email --since --until --where --columns --database-url --history-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --estimate --tables --exclude-tables --subject --subject-email --since --until --where --columns --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -537,6 +585,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -545,7 +601,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__prune)
-            opts="-q -v -h --older-than --keep --org --dry-run --database-url --history-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --older-than --keep --org --dry-run --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -582,6 +638,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -590,7 +654,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__restore)
-            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --fill --fill-secrets --max-value-bytes --database-url --history-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --fill --fill-secrets --max-value-bytes --identity --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -612,6 +676,21 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --identity)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -628,6 +707,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -636,7 +723,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__run)
-            opts="-q -v -h --org --link-ttl --compression-level --max-rows-per-table --jobs --tables --exclude-tables --subject --subject-email --since --until --where --columns --all-orgs --wait --on-complete --on-complete-timeout --database-url --history-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --link-ttl --compression-level --max-rows-per-table --jobs --tables --exclude-tables --subject --subject-email --since --until --where --columns --encrypt-to --recipients-file --all-orgs --wait --on-complete --on-complete-timeout --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -697,6 +784,28 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --encrypt-to)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --recipients-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -725,6 +834,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -733,7 +850,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__setup)
-            opts="-q -v -h --print-grants --database-url --history-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --print-grants --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -762,6 +879,14 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -770,12 +895,27 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__verify)
-            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --identity --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --identity)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -789,6 +929,14 @@ _orgexport() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_orgexport_global_optspecs
-    string join \n database-url= history-url= store= config= json q/quiet v/verbose h/help V/version
+    string join \n database-url= history-url= store= config= json q/quiet v/verbose sse= sse-kms-key-id= h/help V/version
 end
 
 function __fish_orgexport_needs_command
@@ -28,6 +28,10 @@ complete -c orgexport -n "__fish_orgexport_needs_command" -l database-url -d 'Po
 complete -c orgexport -n "__fish_orgexport_needs_command" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_needs_command" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_needs_command" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_needs_command" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_needs_command" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_needs_command" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_needs_command" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_needs_command" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
@@ -58,6 +62,8 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l since -d 'On
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l until -d 'Only rows created before then (as --since)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l where -d 'Narrow a section by an SQL condition on its row t (repeatable): \'public.tasks: status <> $$done$$\'; rows it drops, and the rows they own, are not exported' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l columns -d 'Keep only these columns of a section (plus its keys; repeatable): \'public.users: id,name\'; a restore gives the others the target\'s defaults' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l encrypt-to -d 'Encrypt the archive with age to this recipient: an age1… public key (age-keygen) or an ssh-ed25519 / ssh-rsa public key (repeatable; replaces encrypt_to in the config). The archive becomes <id>.json.gz.age' -r -f
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l recipients-file -d 'Encrypt to every recipient in FILE, one per line (# comments), as age -R reads it (repeatable)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l wait -d 'When another export of the org holds its lock, wait up to DURATION (default 1h) for it instead of exiting with code 4' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l on-complete -d 'After each org\'s export is recorded (completed or failed), run CMD: split into words as a shell would, run without a shell (write `sh -c \'…\'` for one), the outcome in ORGEXPORT_* variables and the --json entry on stdin; its failure never changes the export\'s status or exit code (or on_complete in the config)' -r -f -a "(__fish_complete_command)"
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l on-complete-timeout -d 'Kill the --on-complete command (its whole process group) after DURATION (default 60s or on_complete_timeout in the config)' -r
@@ -65,6 +71,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l database-url
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l all-orgs -d 'Export every org of the root table, one after another'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -s q -l quiet -d 'Only errors on stderr'
@@ -83,6 +93,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l database-ur
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l estimate -d 'Row counts from pg_class.reltuples (whole tables, instant) instead of counting the org\'s rows in a snapshot'
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -s q -l quiet -d 'Only errors on stderr'
@@ -95,6 +109,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l database-ur
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
@@ -104,14 +122,23 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l database-ur
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand link" -s h -l help -d 'Print help'
+complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l identity -d 'Decrypt an encrypted archive (<id>.json.gz.age) with this age identity file (age-keygen) or SSH private key (repeatable)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand verify" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
@@ -123,6 +150,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l database-u
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l dry-run -d 'List what would be deleted; delete nothing'
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -s q -l quiet -d 'Only errors on stderr'
@@ -132,6 +163,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l database-
 complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l dry-run -d 'Check and list what would be deleted; delete nothing'
 complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -s q -l quiet -d 'Only errors on stderr'
@@ -141,6 +176,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l database-u
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
@@ -150,6 +189,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l database-u
 complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
@@ -158,10 +201,15 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l target-u
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l fill -d 'A value for a column the archive does not hold (a NOT NULL secret): schema.table.column=SQL, evaluated per row; the column may be a glob (\'*.token=gen_random_uuid()::text\') (repeatable)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l fill-secrets -d 'Fill every NOT NULL secret column the archive lacks (and no --fill names) with a random value of its type' -r -f -a "random\t''"
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l max-value-bytes -d 'The largest manifest or row the archive may hold (e.g. 64MiB); a larger one is refused as it is read, never held in memory' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l identity -d 'Decrypt an encrypted archive (<id>.json.gz.age) with this age identity file (age-keygen) or SSH private key (repeatable)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l dry-run -d 'Do everything, report what would happen, then roll back'
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l remap-keys -d 'Give the org\'s integer keys (serial, identity, sequence defaults) fresh values from the target\'s sequences and rewrite every reference to them, so that the org can join a database that holds other orgs'
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l allow-partial -d 'Restore an archive capped by --max-rows-per-table'
@@ -173,6 +221,10 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l data
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (the generated SQL)'

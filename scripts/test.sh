@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what the tests need when it is missing — PostgreSQL server
-# binaries (Debian's postgresql package, as root), the S3 test server s3s-fs (cargo install,
+# binaries (Debian's postgresql package, as root), the age command, the S3 test server s3s-fs (cargo install,
 # built once into ~/.cargo/bin), Azure's emulator Azurite (npm) and moto_server (pip, in a
 # venv), both into ~/.cache/orgexport-test-tools — then runs `cargo test`. The tests start their own
 # PostgreSQL cluster and object-store servers on loopback; nothing else is needed.
@@ -22,6 +22,19 @@ if [ ! -x /usr/bin/time ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >&2
     else
         echo "/usr/bin/time not found: install GNU time (Debian package time)" >&2
+        exit 1
+    fi
+fi
+
+# age, age-keygen and ssh-keygen: the interop tests decrypt orgexport's archives with the age
+# command, give orgexport files it encrypted, and use SSH keys as recipients (tests/encryption.rs).
+if ! command -v age >/dev/null 2>&1 || ! command -v age-keygen >/dev/null 2>&1 \
+    || ! command -v ssh-keygen >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq age openssh-client >&2
+    else
+        echo "age or ssh-keygen not found: install them (Debian packages age, openssh-client)" >&2
         exit 1
     fi
 fi

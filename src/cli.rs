@@ -71,6 +71,15 @@ pub struct GlobalArgs {
     /// More detail on stderr (the generated SQL)
     #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS)
+    /// or aws:kms:dsse (s3:// stores only; the bucket's default applies otherwise)
+    #[arg(long, global = true, value_name = "MODE", value_parser = ["AES256", "aws:kms", "aws:kms:dsse"])]
+    pub sse: Option<String>,
+
+    /// The KMS key (id, ARN or alias) for --sse aws:kms (default: the account's aws/s3 key)
+    #[arg(long, global = true, value_name = "ID", requires = "sse")]
+    pub sse_kms_key_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,6 +256,18 @@ pub struct LinkArgs {
 pub struct VerifyArgs {
     /// An export id, an archive path, or its URL (file://…)
     pub target: String,
+
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+/// Reading an age-encrypted archive (`verify`, `restore`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct IdentityArgs {
+    /// Decrypt an encrypted archive (<id>.json.gz.age) with this age identity file
+    /// (age-keygen) or SSH private key (repeatable)
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub identity: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -326,6 +347,9 @@ pub struct RestoreArgs {
     /// refused as it is read, never held in memory
     #[arg(long, value_name = "SIZE", default_value = "256MiB")]
     pub max_value_bytes: String,
+
+    #[command(flatten)]
+    pub identity: IdentityArgs,
 }
 
 #[derive(Debug, Args)]
@@ -369,6 +393,17 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub scope: ScopeArgs,
+
+    /// Encrypt the archive with age to this recipient: an age1… public key (age-keygen) or an
+    /// ssh-ed25519 / ssh-rsa public key (repeatable; replaces encrypt_to in the config). The
+    /// archive becomes <id>.json.gz.age
+    #[arg(long, value_name = "RECIPIENT", value_hint = clap::ValueHint::Other)]
+    pub encrypt_to: Vec<String>,
+
+    /// Encrypt to every recipient in FILE, one per line (# comments), as age -R reads it
+    /// (repeatable)
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub recipients_file: Vec<PathBuf>,
 
     /// Export every org of the root table, one after another
     #[arg(long, conflicts_with = "org")]

@@ -13,6 +13,7 @@ use toml::Spanned;
 use crate::cli::{Cli, Command, GlobalArgs, ScopeArgs};
 use crate::db::guards::Guards;
 use crate::db::options::ConnectOptions;
+use crate::encryption::Recipients;
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::history::Status;
 use crate::hooks::{self, Hook};
@@ -54,6 +55,11 @@ pub struct Settings {
     pub status_filter: Option<Status>,
     /// `run --on-complete` (or `on_complete`): the completion hook.
     pub on_complete: Option<Hook>,
+    /// `run`: the age recipients the archives are encrypted to (`--encrypt-to`,
+    /// `--recipients-file`, else `encrypt_to` in the file); `None`: not encrypted.
+    pub encryption: Option<std::sync::Arc<Recipients>>,
+    /// `verify`, `restore`: the `--identity` files an encrypted archive is read with.
+    pub identities: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +163,10 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
     ),
     ("link_ttl", "how long printed links are valid (default 15m)"),
     ("compression_level", "gzip level 0-9 (default 2)"),
+    (
+        "encrypt_to",
+        "age recipients (age1… or ssh-ed25519/ssh-rsa public keys) every archive is encrypted to (--encrypt-to and --recipients-file win)",
+    ),
     ("render", "client or server: where rows become JSON"),
     (
         "lock_timeout",
@@ -217,6 +227,7 @@ struct FileConfig {
     include_referenced: Option<bool>,
     link_ttl: Option<Spanned<String>>,
     compression_level: Option<Spanned<u32>>,
+    encrypt_to: Option<Vec<String>>,
     lock_timeout: Option<Spanned<String>>,
     statement_timeout: Option<Spanned<String>>,
     idle_in_transaction_timeout: Option<Spanned<String>>,
@@ -265,6 +276,11 @@ impl Settings {
                     settings.link_ttl = ttl;
                 }
                 settings.scope.apply(&args.scope)?;
+                if !args.encrypt_to.is_empty() || !args.recipients_file.is_empty() {
+                    settings.encryption =
+                        Recipients::parse(&args.encrypt_to, &args.recipients_file)?
+                            .map(std::sync::Arc::new);
+                }
             }
             Command::Plan(args) => settings.scope.apply(&args.scope)?,
             Command::Restore(args) => {
@@ -280,7 +296,9 @@ impl Settings {
                     fill_secrets: args.fill_secrets.is_some(),
                     max_value_bytes: byte_size("--max-value-bytes", &args.max_value_bytes)?,
                 });
+                settings.identities = args.identity.identity.clone();
             }
+            Command::Verify(args) => settings.identities = args.identity.identity.clone(),
             Command::List(args) => {
                 settings.status_filter = args.status.as_deref().map(status_filter).transpose()?;
             }
@@ -352,6 +370,22 @@ impl Settings {
             .clone()
             .or(file_store_url)
             .unwrap_or_else(|| DEFAULT_STORE.to_string());
+        server_side_encryption(&mut store, args)?;
+        let encryption = match &file.encrypt_to {
+            Some(values) if values.is_empty() => {
+                return Err(fail(
+                    Kind::Usage,
+                    format!(
+                        "{}: encrypt_to is empty; name at least one recipient or leave it out",
+                        file_name.display()
+                    ),
+                ));
+            }
+            Some(values) => Recipients::parse(values, &[] as &[PathBuf])
+                .map_err(|e| e.context(format!("{}: encrypt_to", file_name.display())))?
+                .map(std::sync::Arc::new),
+            None => None,
+        };
         Ok(Settings {
             connect: Err((Kind::Usage, "no connection for this command".into())),
             database_url: args.database_url.clone().or(file.database_url.clone()),
@@ -376,6 +410,8 @@ impl Settings {
             restore: None,
             status_filter: None,
             on_complete,
+            encryption,
+            identities: Vec::new(),
         })
     }
 }
@@ -393,6 +429,36 @@ fn is_provider_option(key: &str) -> bool {
     object_store::aws::AmazonS3ConfigKey::from_str(key).is_ok()
         || object_store::gcp::GoogleConfigKey::from_str(key).is_ok()
         || object_store::azure::AzureConfigKey::from_str(key).is_ok()
+}
+
+/// `--sse` / `--sse-kms-key-id` as the S3 builder's own options, which the `[store]` table
+/// may also set. Only S3 stores take them: object_store 0.14 sends no customer-managed key to
+/// GCS and no encryption scope to Azure, where the bucket's or container's default applies.
+fn server_side_encryption(store: &mut StoreConfig, args: &GlobalArgs) -> anyhow::Result<()> {
+    let Some(mode) = &args.sse else {
+        return Ok(());
+    };
+    if !store.url.starts_with("s3://") {
+        return Err(fail(
+            Kind::Usage,
+            "--sse applies to s3:// stores; for gs:// set the bucket's default KMS key, for az:// the container's default encryption scope (orgexport cannot request them per object), and a local directory has no server-side encryption",
+        ));
+    }
+    if args.sse_kms_key_id.is_some() && mode == "AES256" {
+        return Err(fail(
+            Kind::Usage,
+            "--sse-kms-key-id needs --sse aws:kms (or aws:kms:dsse), not AES256",
+        ));
+    }
+    store
+        .options
+        .insert("aws_server_side_encryption".into(), mode.clone());
+    if let Some(key) = &args.sse_kms_key_id {
+        store
+            .options
+            .insert("aws_sse_kms_key_id".into(), key.clone());
+    }
+    Ok(())
 }
 
 /// Values that parse but make no sense, refused before anything connects (exit 2): a link
@@ -763,6 +829,8 @@ mod tests {
             json: false,
             quiet: false,
             verbose: false,
+            sse: None,
+            sse_kms_key_id: None,
         };
         (args, dir)
     }

@@ -201,6 +201,11 @@ END $$;
 ALTER TABLE orgexport.exports ADD CONSTRAINT exports_status_check CHECK (status IN
     ('pending', 'running', 'completed', 'failed', 'cancelled', 'pruned', 'deleted'));
 "#,
+    r#"
+-- Version 4: client-side encryption of the archive: {"scheme": "age", "recipients":
+-- [{"type", "fingerprint"}]}; NULL when the archive is not encrypted.
+ALTER TABLE orgexport.exports ADD COLUMN encryption jsonb;
+"#,
 ];
 
 /// Creates or upgrades schema `orgexport`; idempotent and safe when several runs start at once.
@@ -269,17 +274,20 @@ async fn recorded_version(txn: &impl tokio_postgres::GenericClient) -> anyhow::R
                     EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('orgexport.exports') \
                             AND attname = 'pid' AND NOT attisdropped), \
                     EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('orgexport.exports') \
-                            AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%''deleted''%')",
+                            AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%''deleted''%'), \
+                    EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('orgexport.exports') \
+                            AND attname = 'encryption' AND NOT attisdropped)",
             &[],
         )
         .await
         .context("reading the version of schema orgexport")?;
-    let (recorded, tables, pid, deleted): (Option<i32>, bool, bool, bool) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let (recorded, tables, pid, deleted, encryption): (Option<i32>, bool, bool, bool, bool) =
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
     if let Some(version) = recorded {
         return Ok(version);
     }
     let found = match (tables, pid, deleted) {
+        (true, true, true) if encryption => 4,
         (true, true, true) => 3,
         (true, true, false) => 2,
         (true, false, _) => 1,
@@ -368,6 +376,20 @@ pub async fn mark_uploading(client: &Client, id: Uuid, object_url: &str) -> anyh
         Status::Running,
         "object_url = $4",
         &[&object_url],
+    )
+    .await
+}
+
+/// Records, before the first byte is uploaded, that the archive is encrypted and to whom
+/// (fingerprints: [`crate::encryption::Recipients::describe`]).
+pub async fn mark_encrypted(client: &Client, id: Uuid, encryption: &Value) -> anyhow::Result<()> {
+    transition(
+        client,
+        id,
+        &[Status::Running],
+        Status::Running,
+        "encryption = $4",
+        &[encryption],
     )
     .await
 }
@@ -663,6 +685,8 @@ pub async fn list(
     status: Option<Status>,
     limit: u32,
 ) -> anyhow::Result<Vec<serde_json::Value>> {
+    // `encryption` is read through to_jsonb: `list` never migrates, and a history still at
+    // version 2 has no such column (NULL then, as for a plain archive).
     let rows = client
         .query(
             &format!(
@@ -670,7 +694,8 @@ pub async fn list(
                  SELECT id, org_lookup, org_key, org_table, status, requested_by, host, \
                         created_at, started_at, finished_at, \
                         extract(epoch FROM finished_at - started_at)::float8 AS duration_seconds, \
-                        record_count, bytes, sha256, object_url, error \
+                        record_count, bytes, sha256, object_url, \
+                        to_jsonb(exports) -> 'encryption' AS encryption, error \
                  FROM orgexport.exports \
                  WHERE {} AND ($2::text IS NULL OR status = $2) \
                  ORDER BY created_at DESC, id DESC LIMIT $3) e",

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod encryption;
 pub mod error;
 pub mod graph;
 pub mod host;

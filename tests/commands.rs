@@ -595,7 +595,14 @@ fn check_reports_each_check_and_fails_on_an_unwritable_store() {
     let run = Orgexport::on(&db, &store, &["check"]).run();
     assert_eq!(
         run.stdout.lines().filter(|l| l.starts_with('✔')).count(),
-        6,
+        7,
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "✔ encryption: archives not encrypted client-side (--encrypt-to); a local directory: no server-side encryption"
+        ),
         "{}",
         run.stdout
     );

@@ -23,7 +23,8 @@ impl Outcome {
 
 pub async fn run(settings: &Settings, report: Reporter) -> anyhow::Result<()> {
     let database = database_checks(settings).await;
-    let store = store_checks(settings).await;
+    let mut store = store_checks(settings).await;
+    store.push(Outcome::new("encryption", encryption(settings)));
     let failed_in = |outcomes: &[Outcome]| {
         outcomes
             .iter()
@@ -142,6 +143,19 @@ async fn store_checks(settings: &Settings) -> Vec<Outcome> {
         ),
         Outcome::new("links", links),
     ]
+}
+
+/// What protects an archive at rest: age recipients (`encrypt_to` in the config) and what
+/// the store applies.
+fn encryption(settings: &Settings) -> anyhow::Result<String> {
+    let client_side = match &settings.encryption {
+        Some(recipients) => format!("archives encrypted with age to {}", recipients.summary()),
+        None => "archives not encrypted client-side (--encrypt-to)".to_string(),
+    };
+    Ok(format!(
+        "{client_side}; {}",
+        Store::at_rest(&settings.store)?
+    ))
 }
 
 fn print(report: &Reporter, outcomes: &[Outcome]) -> anyhow::Result<()> {

@@ -55,7 +55,7 @@ pub async fn run(settings: &Settings, args: &ListArgs, report: Reporter) -> anyh
             .unwrap_or_default();
         let size = e["bytes"].as_u64().map(human_bytes).unwrap_or_default();
         report.stdout_line(&format!(
-            "{:<36}  {:<16}  {:<9}  {:<20}  {:>8}  {:>9}  {:>9}  {}",
+            "{:<36}  {:<16}  {:<9}  {:<20}  {:>8}  {:>9}  {:>9}  {}{}",
             text("id"),
             text("org"),
             text("status"),
@@ -63,10 +63,29 @@ pub async fn run(settings: &Settings, args: &ListArgs, report: Reporter) -> anyh
             duration,
             rows,
             size,
-            text("requested_by")
+            text("requested_by"),
+            encrypted_to(&e["encryption"])
         ))?;
     }
     Ok(())
+}
+
+/// `  encrypted (age) to x25519 3f2a…, ssh-ed25519 9b01…` after an encrypted export's row.
+fn encrypted_to(encryption: &serde_json::Value) -> String {
+    let Some(recipients) = encryption["recipients"].as_array() else {
+        return String::new();
+    };
+    let named: Vec<String> = recipients
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["type"].as_str().unwrap_or("?"),
+                r["fingerprint"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    format!("  encrypted (age) to {}", named.join(", "))
 }
 
 /// Sets each export's `org` to the org's current name ([`crate::org::names`]); an org deleted

@@ -206,6 +206,25 @@ pub async fn locate_archive(
     Ok((ArchiveSource::Object { store, key }, Some(export)))
 }
 
+/// The archive's plaintext for `verify` and `restore`: an age-encrypted archive is decrypted
+/// with the `--identity` files ([`crate::encryption::open`]), with the tally of its stored
+/// bytes; a plain one is read as it is.
+pub async fn open_archive(
+    source: &ArchiveSource,
+    identity_files: &[std::path::PathBuf],
+) -> anyhow::Result<(
+    Box<dyn std::io::Read + Send>,
+    Option<crate::encryption::open::StoredTally>,
+)> {
+    let identities = crate::encryption::open::Identities::load(identity_files)?;
+    let raw = source.open_read().await?;
+    let describe = source.describe();
+    tokio::task::spawn_blocking(move || {
+        crate::encryption::open::open_archive(raw, identities.as_ref(), &describe)
+    })
+    .await?
+}
+
 /// The archive URL of a completed export, or a usage error saying why there is none.
 pub async fn completed_export(
     history_db: &Db,

@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RestoreArgs;
-use crate::commands::{load_scope, locate_archive};
+use crate::commands::{load_scope, locate_archive, open_archive};
 use crate::config::Settings;
 use crate::db::connect::connect;
 use crate::error::{Kind, fail};
@@ -32,12 +32,13 @@ pub async fn run(
 
     // The archive: by export id through the history, or by path or URL.
     let (archive, recorded) = locate_archive(settings, &args.source, &report).await?;
+    let (reader, stored) = open_archive(&archive, &settings.identities).await?;
     let source = Source {
         url: archive.describe(),
         sidecar: archive.sidecar().await?,
         recorded,
+        stored,
     };
-    let reader = archive.open_read().await?;
 
     // The target, and what its catalog says about scope (the references keys flow along).
     let options = restore

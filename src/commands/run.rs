@@ -53,6 +53,7 @@ pub async fn run(
         render: settings.render,
         jobs: args.jobs.map_or_else(default_jobs, |n| n as usize),
         narrowing: narrowing.as_ref(),
+        encryption: settings.encryption.as_deref(),
     };
 
     let requests: Vec<Request> = if args.all_orgs {

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::cli::VerifyArgs;
-use crate::commands::locate_archive;
+use crate::commands::{locate_archive, open_archive};
 use crate::config::Settings;
 use crate::error::{Kind, fail};
 use crate::export::verify::{check_recorded, check_sidecar, verify_archive};
@@ -12,8 +12,12 @@ use crate::output::{Reporter, human_bytes};
 
 pub async fn run(settings: &Settings, args: &VerifyArgs, report: Reporter) -> anyhow::Result<()> {
     let (source, recorded) = locate_archive(settings, &args.target, &report).await?;
-    let reader = source.open_read().await?;
+    let (reader, stored) = open_archive(&source, &settings.identities).await?;
     let mut verdict = tokio::task::spawn_blocking(move || verify_archive(reader)).await?;
+    // An encrypted archive: the size and digest vouched for are the stored object's.
+    if let Some(stored) = stored {
+        (verdict.bytes, verdict.sha256) = stored.result();
+    }
     // The manifest inside is the reference. By export id, the history row is the authority
     // on size and digest, whatever the sidecar beside the archive says; the sidecar is
     // checked too when there is one. An archive on its own — what a customer downloads —

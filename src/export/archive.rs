@@ -21,6 +21,7 @@ use flate2::write::GzEncoder;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
+use crate::encryption::spool::SealedFile;
 use crate::scope::catalog::Catalog;
 use crate::scope::model::{Scope, Section};
 use crate::store::ChunkSink;
@@ -314,9 +315,11 @@ impl<S: ChunkSink> ArchiveWriter<S> {
 }
 
 /// The spool the sections are compressed into before the manifest is known: an anonymous
-/// temporary file (nothing is left behind, whatever ends the process).
+/// temporary file (nothing is left behind, whatever ends the process) that holds only
+/// ciphertext, under a key that lives in memory only ([`SealedFile`]): no plaintext of an
+/// org's rows ever touches the disk, encrypted export or not.
 pub struct Spool {
-    file: tokio::fs::File,
+    file: SealedFile,
     bytes: u64,
 }
 
@@ -326,7 +329,7 @@ impl Spool {
             "creating the spool file in the temporary directory (set TMPDIR to a writable directory with room for the compressed archive)",
         )?;
         Ok(Spool {
-            file: tokio::fs::File::from_std(file),
+            file: SealedFile::new(file).context("sealing the spool file")?,
             bytes: 0,
         })
     }

@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 use crate::db::connect::{Db, connect};
 use crate::db::lock::{self, Acquired, Holder};
+use crate::encryption::Recipients;
+use crate::encryption::seal::Sealing;
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::adoption::adopt_for_org;
 use crate::export::archive::{
@@ -46,6 +48,8 @@ pub struct Exported {
     pub sections: usize,
     /// A narrowed export's `selection` (the manifest's).
     pub selection: Option<serde_json::Value>,
+    /// Whom the archive is encrypted to ([`Recipients::describe`]); `None`: not encrypted.
+    pub encryption: Option<serde_json::Value>,
 }
 
 /// A failed export, with the id and org of its history row when it got that far (an
@@ -84,6 +88,8 @@ pub struct Job<'a> {
     pub jobs: usize,
     /// `--subject` / `--since` / `--until`, checked (`export::narrowing::check`).
     pub narrowing: Option<&'a Narrowing>,
+    /// The age recipients the archive is encrypted to (`--encrypt-to`); `None`: plaintext.
+    pub encryption: Option<&'a Recipients>,
 }
 
 /// `--jobs` by default: one reader per core, at most four (each holds a database session
@@ -232,6 +238,10 @@ impl Job<'_> {
             human_bytes(exported.bytes),
             started.elapsed().as_secs_f64()
         ));
+        if let Some(recipients) = self.encryption {
+            self.report
+                .info(&format!("encrypted with age to {}", recipients.summary()));
+        }
         match exported.link.expires_at {
             Some(at) => self.report.info(&format!(
                 "download link valid until {}",
@@ -265,7 +275,10 @@ impl Job<'_> {
         history::mark_running(&self.history.client, id).await?;
         // The org's folder is written through real directories only (a symlinked folder
         // would put the archive outside the store): checked before anything is read.
-        let key = self.store.archive_key(&org.dir, &id.to_string());
+        let mut key = self.store.archive_key(&org.dir, &id.to_string());
+        if self.encryption.is_some() {
+            key = crate::store::layout::encrypted(&key);
+        }
         self.store.check_inside(&key)?;
         let (manifest, spooled) = self.read_snapshot(db, org, id).await?;
         let object_url = self.store.object_url(&key);
@@ -285,6 +298,7 @@ impl Job<'_> {
             record_count: manifest.record_count(),
             sections: manifest.sections.len(),
             selection: manifest.selection.clone(),
+            encryption: self.encryption.map(Recipients::describe),
         })
     }
 
@@ -483,11 +497,19 @@ impl Job<'_> {
         // Recorded before the first byte: a run killed mid-upload leaves a row that says where
         // to clean up.
         history::mark_uploading(&self.history.client, id, object_url).await?;
-        let mut upload = self.store.upload(key).await?;
+        if let Some(recipients) = self.encryption {
+            history::mark_encrypted(&self.history.client, id, &recipients.describe()).await?;
+        }
+        // Encrypted (age) between the assembly and the upload: the store sees ciphertext only.
+        let mut sink = Sealing::new(self.store.upload(key).await?, self.encryption)?;
         let written = tokio::select! {
-            written = assemble(manifest, spooled.spools, &spooled.ranges, self.compression_level, &mut upload) => written,
+            written = async {
+                assemble(manifest, spooled.spools, &spooled.ranges, self.compression_level, &mut sink).await?;
+                sink.finish().await
+            } => written,
             _ = self.cancel.cancelled() => Err(fail(Kind::Interrupted, "interrupted")),
         };
+        let upload = sink.into_inner();
         if let Err(err) = written {
             upload.abort().await;
             return Err(err);
@@ -503,6 +525,11 @@ impl Job<'_> {
                 sha256: uploaded.sha256.clone(),
             },
         };
+        let mut sidecar = serde_json::to_value(&sidecar)?;
+        if let Some(recipients) = self.encryption {
+            // Plaintext beside the ciphertext: whom it is for, never a key or a value.
+            sidecar["archive"]["encryption"] = recipients.describe();
+        }
         if let Err(err) = self
             .store
             .put(&sidecar_key, serde_json::to_vec_pretty(&sidecar)?)

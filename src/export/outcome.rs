@@ -23,6 +23,7 @@ pub fn completed(e: &Exported) -> Value {
         "sha256": e.sha256,
         "record_count": e.record_count,
         "sections": e.sections,
+        "encryption": e.encryption,
     });
     if let Some(selection) = &e.selection {
         entry["selection"] = selection.clone();

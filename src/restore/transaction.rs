@@ -32,6 +32,9 @@ pub struct Source {
     pub url: String,
     pub sidecar: Option<Vec<u8>>,
     pub recorded: Option<ExportRow>,
+    /// An encrypted archive's stored size and digest, tallied before decryption: what the
+    /// history row and the sidecar vouch for. `None`: the verdict's own tally is.
+    pub stored: Option<crate::encryption::open::StoredTally>,
 }
 
 /// What the operator asked for.
@@ -255,6 +258,9 @@ async fn load(
 /// The archive as read against what vouches for it: its own manifest (counts, CRC), then the
 /// history row when restoring by export id, else the sidecar (size and digest).
 fn check_source(verdict: &mut Verdict, source: &Source) -> anyhow::Result<()> {
+    if let Some(stored) = &source.stored {
+        (verdict.bytes, verdict.sha256) = stored.result();
+    }
     // By export id the history row is the authority: a sidecar can be replaced together
     // with the archive it describes.
     match (&source.recorded, &source.sidecar) {

@@ -69,9 +69,16 @@ pub fn archive_key(prefix: &Path, org_dir: &str, export_id: &str) -> Path {
         .join(format!("{export_id}.json.gz"))
 }
 
-/// The sidecar beside an archive key: `<id>.json.gz` → `<id>.manifest.json`.
+/// An encrypted archive's key: `<id>.json.gz` → `<id>.json.gz.age`.
+pub fn encrypted(archive: &Path) -> Path {
+    Path::parse(format!("{}{}", archive.as_ref(), crate::encryption::SUFFIX))
+        .expect("a key with a suffix is a key")
+}
+
+/// The sidecar beside an archive key: `<id>.json.gz[.age]` → `<id>.manifest.json`.
 pub fn sidecar_of(archive: &Path) -> Path {
     let text = archive.as_ref();
+    let text = text.strip_suffix(crate::encryption::SUFFIX).unwrap_or(text);
     // The key was parsed, not built: keep its encoding as is.
     Path::parse(format!(
         "{}.manifest.json",
@@ -82,7 +89,9 @@ pub fn sidecar_of(archive: &Path) -> Path {
 
 /// Whether an archive key names export `export_id`'s archive (its last part).
 pub fn names_export(archive: &Path, export_id: &str) -> bool {
-    archive.filename() == Some(&format!("{export_id}.json.gz"))
+    let name = archive.filename().unwrap_or_default();
+    let name = name.strip_suffix(crate::encryption::SUFFIX).unwrap_or(name);
+    name == format!("{export_id}.json.gz")
 }
 
 /// Whether `folder` (as the key holds it) is the org folder of org key `key`: `<slug>-<key
@@ -161,6 +170,13 @@ mod tests {
             "exports/prod/acme-1/abc.manifest.json"
         );
         assert!(names_export(&key, "abc"));
+        let sealed = encrypted(&key);
+        assert_eq!(sealed.as_ref(), "exports/prod/acme-1/abc.json.gz.age");
+        assert_eq!(
+            sidecar_of(&sealed).as_ref(),
+            "exports/prod/acme-1/abc.manifest.json"
+        );
+        assert!(names_export(&sealed, "abc"));
         assert!(is_org_dir("acme-1", "1", "acme"));
         assert!(is_org_dir("acme-corporation-1", "1", "Acme Corporation"));
         assert!(is_org_dir("Acme Corporation", "1", "Acme Corporation"));

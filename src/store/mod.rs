@@ -123,6 +123,19 @@ impl Store {
         Store::local(root)
     }
 
+    /// What the store applies at rest to the archives it is given (`check`): S3's
+    /// server-side encryption as `--sse` or the `[store]` options request it, or the
+    /// bucket's, container's or file system's own.
+    pub fn at_rest(config: &StoreConfig) -> anyhow::Result<String> {
+        match Scheme::of(&config.url)? {
+            Scheme::Cloud(provider) => provider::at_rest(provider, &config.options),
+            _ => Ok(
+                "a local directory: no server-side encryption (use --encrypt-to, or an encrypted file system)"
+                    .into(),
+            ),
+        }
+    }
+
     /// A local store's directory from `--store` (`None`: a cloud store); nothing is created.
     pub fn local_root(config: &StoreConfig) -> anyhow::Result<Option<PathBuf>> {
         let spec = config.url.as_str();

@@ -197,6 +197,48 @@ fn build(
     })
 }
 
+/// What the provider applies at rest to the objects orgexport writes, in words (`check`).
+/// S3: the server-side encryption the builder will request on every upload (`--sse`, the
+/// `[store]` options, `AWS_SERVER_SIDE_ENCRYPTION`…), read back from the builder itself.
+/// object_store 0.14 sends no per-object KMS key to GCS and no encryption scope to Azure.
+pub(super) fn at_rest(
+    provider: Provider,
+    options: &BTreeMap<String, String>,
+) -> anyhow::Result<String> {
+    match provider {
+        Provider::S3 => {
+            let env = |name: &str| std::env::var_os(name);
+            let mut builder = AmazonS3Builder::from_env();
+            for (key, value) in provider_options(provider, options, &env)? {
+                if let Ok(key) = key.parse::<AmazonS3ConfigKey>() {
+                    builder = builder.with_config(key, value);
+                }
+            }
+            let get = |name: &str| {
+                name.parse::<AmazonS3ConfigKey>()
+                    .ok()
+                    .and_then(|key| builder.get_config_value(&key))
+            };
+            Ok(
+                match (get("aws_server_side_encryption"), get("aws_sse_kms_key_id")) {
+                    (Some(mode), Some(key)) => format!(
+                        "S3 server-side encryption {mode} with KMS key {key} requested on every upload"
+                    ),
+                    (Some(mode), None) if mode.starts_with("aws:kms") => format!(
+                        "S3 server-side encryption {mode} with the account's default aws/s3 key requested on every upload"
+                    ),
+                    (Some(mode), None) => {
+                        format!("S3 server-side encryption {mode} requested on every upload")
+                    }
+                    (None, _) => "no server-side encryption requested (--sse): the bucket's default encryption applies".into(),
+                },
+            )
+        }
+        Provider::Gcs => Ok("the bucket's default encryption applies (a customer-managed KMS key is set as the bucket's default; orgexport cannot request one per object)".into()),
+        Provider::Azure => Ok("the container's default encryption scope applies (orgexport cannot request a scope per blob)".into()),
+    }
+}
+
 /// `[store]` options plus what the provider's usual configuration files and variables say:
 /// for S3, the `AWS_PROFILE` (default `default`) section of `~/.aws/credentials` and
 /// `~/.aws/config` (`AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`) — keys, session token,

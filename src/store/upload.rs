@@ -87,6 +87,13 @@ impl Store {
                     Attribute::ContentDisposition,
                     format!("attachment; filename=\"{name}\"").into(),
                 );
+            } else if name.ends_with(crate::encryption::SUFFIX) {
+                // An age file: opaque bytes, saved as they are.
+                attributes.insert(Attribute::ContentType, "application/octet-stream".into());
+                attributes.insert(
+                    Attribute::ContentDisposition,
+                    format!("attachment; filename=\"{name}\"").into(),
+                );
             } else {
                 attributes.insert(Attribute::ContentType, "application/json".into());
             }

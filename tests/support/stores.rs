@@ -317,6 +317,35 @@ impl MotoServer {
         String::from_utf8(body).unwrap()
     }
 
+    /// The response headers of a HeadObject (lower-case names). moto checks no signature,
+    /// but answers an anonymous HEAD of a KMS-encrypted object with 403: any SigV4-shaped
+    /// Authorization header will do.
+    pub fn head(&self, bucket: &str, key: &str) -> Vec<(String, String)> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let response = agent
+            .head(&format!("http://127.0.0.1:{}/{bucket}/{key}", self.port))
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=moto/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
+            )
+            .call()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "HEAD {bucket}/{key}");
+        response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    v.to_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// The ListObjectsV2 response (XML) of a bucket.
     pub fn objects(&self, bucket: &str) -> String {
         let (status, body) = http_get(&format!(
