@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::archive_format::Format;
 use crate::cli::{Cli, Command, GlobalArgs, ScopeArgs};
 use crate::db::guards::Guards;
 use crate::db::options::ConnectOptions;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub compression_level: u32,
     pub guards: Guards,
     pub render: RenderMode,
+    /// `run --format` or `format` in the file: the archive's layout.
+    pub format: Format,
     /// `restore`: the target's connection options (resolved like `connect`) and `--fill`.
     pub restore: Option<RestoreSettings>,
     /// `list --status`: the one status shown.
@@ -144,6 +147,10 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
     ("compression_level", "gzip level 0-9 (default 2)"),
     ("render", "client or server: where rows become JSON"),
     (
+        "format",
+        "json, ndjson, csv or parquet: the archive's layout (default json)",
+    ),
+    (
         "lock_timeout",
         "PostgreSQL lock_timeout for the export's sessions",
     ),
@@ -180,6 +187,7 @@ struct FileConfig {
     statement_timeout: Option<Spanned<String>>,
     idle_in_transaction_timeout: Option<Spanned<String>>,
     render: Option<Spanned<String>>,
+    format: Option<Spanned<String>>,
 }
 
 /// `store = "s3://bucket/prefix"`, or a `[store]` table with the URL, upload tuning and the
@@ -214,6 +222,9 @@ impl Settings {
                 }
                 if let Some(ttl) = args.link_ttl {
                     settings.link_ttl = ttl;
+                }
+                if let Some(format) = args.format {
+                    settings.format = format;
                 }
                 settings.scope.apply(&args.scope);
             }
@@ -277,6 +288,7 @@ impl Settings {
         let link_ttl = source.duration("link_ttl", &file.link_ttl, Duration::from_secs(15 * 60))?;
         let guards = source.guards(&file)?;
         let render = source.render(&file.render)?;
+        let format = source.format(&file.format)?;
         let compression_level = source.compression_level(&file.compression_level)?;
         let (file_store_url, mut store) = source.store(file.store.as_ref())?;
         store.url = args
@@ -303,6 +315,7 @@ impl Settings {
             compression_level,
             guards,
             render,
+            format,
             restore: None,
             status_filter: None,
         })
@@ -424,6 +437,22 @@ impl Source<'_> {
                 ),
             )),
         }
+    }
+
+    fn format(&self, value: &Option<Spanned<String>>) -> anyhow::Result<Format> {
+        let Some(value) = value else {
+            return Ok(Format::Json);
+        };
+        Format::parse(value.get_ref()).ok_or_else(|| {
+            fail(
+                Kind::Usage,
+                format!(
+                    "{}: format = {:?}; use \"json\", \"ndjson\", \"csv\" or \"parquet\"",
+                    self.place(value.span()),
+                    value.get_ref()
+                ),
+            )
+        })
     }
 
     /// Level 2 (zlib-rs) by default: smaller than `gzip -1` and fast enough not to slow the

@@ -10,15 +10,17 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::archive_format::Format;
 use crate::db::connect::{Db, connect};
 use crate::db::lock::{self, Acquired, Holder};
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::adoption::adopt_for_org;
 use crate::export::archive::{
-    ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionManifest, Sidecar, Spool,
-    SpoolRange, assemble,
+    ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionFile, SectionManifest, Sidecar,
+    Spool, SpoolRange,
 };
 use crate::export::content::exclude_secret_content;
+use crate::export::formats::{self, Framing};
 use crate::export::locks::ReadLocks;
 use crate::export::manifest::FORMAT;
 use crate::export::snapshot::Snapshot;
@@ -59,6 +61,8 @@ pub struct Job<'a> {
     pub render: RenderMode,
     /// Sessions reading the snapshot side by side (`--jobs`).
     pub jobs: usize,
+    /// The archive's layout (`--format`).
+    pub format: Format,
 }
 
 /// `--jobs` by default: one reader per core, at most four (each holds a database session
@@ -230,7 +234,9 @@ impl Job<'_> {
         history::mark_running(&self.history.client, id).await?;
         // The org's folder is written through real directories only (a symlinked folder
         // would put the archive outside the store): checked before anything is read.
-        let key = self.store.archive_key(&org.dir, &id.to_string());
+        let key = self
+            .store
+            .archive_key_as(&org.dir, &id.to_string(), self.format);
         self.store.check_inside(&key)?;
         let (manifest, spooled) = self.read_snapshot(db, org, id).await?;
         let object_url = self.store.object_url(&key);
@@ -317,6 +323,8 @@ impl Job<'_> {
             .collect();
         let manifest = Manifest {
             format: FORMAT,
+            archive_format: (self.format != Format::Json).then(|| self.format.name()),
+            encoding: formats::encoding(self.format),
             export_id: id.to_string(),
             org: OrgRef {
                 table: org.table.clone(),
@@ -379,20 +387,28 @@ impl Job<'_> {
     ) -> anyhow::Result<(Vec<Counted>, Spooled)> {
         let progress = self.report.export_progress(sqls.len());
         let next = std::cell::Cell::new(0usize);
-        let whole = readers.len() > 1;
+        // A bundle's sections are files of their own: whole gzip members, each digested.
+        let whole = readers.len() > 1 || self.format.is_bundle();
         let workers = readers.iter().enumerate().map(|(spool, &snapshot)| {
             let (next, progress) = (&next, &progress);
             async move {
-                let mut writer = ArchiveWriter::new(Spool::new()?, self.compression_level);
+                let framing = Framing::of(self.format);
+                let mut writer =
+                    ArchiveWriter::with_framing(Spool::new()?, self.compression_level, framing);
                 let mut done = Vec::new();
                 while next.get() < sqls.len() {
                     let i = next.replace(next.get() + 1);
                     self.report
                         .verbose(&format!("{}: {}", sqls[i].name, sqls[i].copy));
                     let start = writer.sink().bytes();
-                    let counted = self
+                    let mut counted = self
                         .stream_section(snapshot, &sqls[i], (i == 0, whole), &mut writer, progress)
                         .await?;
+                    counted.file = writer.take_digest().map(|(bytes, sha256)| SectionFile {
+                        path: formats::section_path(self.format, &sqls[i].name),
+                        bytes,
+                        sha256,
+                    });
                     let len = writer.sink().bytes() - start;
                     done.push((i, counted, SpoolRange { spool, start, len }));
                 }
@@ -409,7 +425,7 @@ impl Job<'_> {
                 (counted[i], ranges[i]) = (c, range);
             }
         }
-        if readers.len() == 1 {
+        if readers.len() == 1 && !self.format.is_bundle() {
             // One reader: its spool is the sections in order, members across sections.
             let len = spools[0].bytes();
             ranges = vec![SpoolRange {
@@ -436,7 +452,7 @@ impl Job<'_> {
         history::mark_uploading(&self.history.client, id, object_url).await?;
         let mut upload = self.store.upload(key).await?;
         let written = tokio::select! {
-            written = assemble(manifest, spooled.spools, &spooled.ranges, self.compression_level, &mut upload) => written,
+            written = formats::assemble(self.format, manifest, spooled.spools, &spooled.ranges, self.compression_level, &mut upload) => written,
             _ = self.cancel.cancelled() => Err(fail(Kind::Interrupted, "interrupted")),
         };
         if let Err(err) = written {
@@ -449,6 +465,7 @@ impl Job<'_> {
         let sidecar = Sidecar {
             manifest,
             archive: ArchiveInfo {
+                format: self.format.name(),
                 object_url: object_url.to_string(),
                 bytes: uploaded.bytes,
                 sha256: uploaded.sha256.clone(),
@@ -544,6 +561,7 @@ impl Job<'_> {
             total,
             cross_tenant,
             redacted_json_keys,
+            file: None,
         })
     }
 }
