@@ -16,12 +16,10 @@ pub enum Format {
     Ndjson,
     /// A tar.gz bundle: `manifest.json`, then one RFC 4180 CSV file per section.
     Csv,
-    /// A tar.gz bundle: `manifest.json`, then one Parquet file per section.
-    Parquet,
 }
 
 impl Format {
-    pub const ALL: [Format; 4] = [Format::Json, Format::Ndjson, Format::Csv, Format::Parquet];
+    pub const ALL: [Format; 3] = [Format::Json, Format::Ndjson, Format::Csv];
 
     /// As typed on the command line and recorded in the sidecar and history.
     pub fn name(self) -> &'static str {
@@ -29,7 +27,6 @@ impl Format {
             Format::Json => "json",
             Format::Ndjson => "ndjson",
             Format::Csv => "csv",
-            Format::Parquet => "parquet",
         }
     }
 
@@ -39,7 +36,6 @@ impl Format {
             Format::Json => ".json.gz",
             Format::Ndjson => ".ndjson.gz",
             Format::Csv => ".csv.tar.gz",
-            Format::Parquet => ".parquet.tar.gz",
         }
     }
 
@@ -57,7 +53,7 @@ impl Format {
 
     /// The bundle formats hold one file per section (with its digest in the manifest).
     pub fn is_bundle(self) -> bool {
-        matches!(self, Format::Csv | Format::Parquet)
+        matches!(self, Format::Csv)
     }
 }
 

@@ -148,7 +148,7 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
     ("render", "client or server: where rows become JSON"),
     (
         "format",
-        "json, ndjson, csv or parquet: the archive's layout (default json)",
+        "json, ndjson or csv: the archive's layout (default json)",
     ),
     (
         "lock_timeout",
@@ -447,7 +447,7 @@ impl Source<'_> {
             fail(
                 Kind::Usage,
                 format!(
-                    "{}: format = {:?}; use \"json\", \"ndjson\", \"csv\" or \"parquet\"",
+                    "{}: format = {:?}; use \"json\", \"ndjson\" or \"csv\"",
                     self.place(value.span()),
                     value.get_ref()
                 ),

@@ -33,7 +33,7 @@ const CHUNK_SIZE: usize = 1 << 20;
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
     pub format: &'static str,
-    /// The layout (`ndjson`, `csv`, `parquet`) when it is not the JSON document: absent from
+    /// The layout (`ndjson`, `csv`) when it is not the JSON document: absent from
     /// the JSON document, which stays byte for byte what it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive_format: Option<&'static str>,

@@ -34,7 +34,7 @@ pub enum Framing {
 impl Framing {
     pub fn of(format: Format) -> Framing {
         match format {
-            Format::Json | Format::Parquet => Framing::Document,
+            Format::Json => Framing::Document,
             Format::Ndjson => Framing::Lines { prefix: Vec::new() },
             Format::Csv => Framing::Csv,
         }
@@ -126,8 +126,8 @@ pub fn section_path(format: Format, section: &str) -> String {
         }
     }
     path.push_str(match format {
-        Format::Parquet => ".parquet",
-        _ => ".csv",
+        Format::Json | Format::Ndjson => ".json",
+        Format::Csv => ".csv",
     });
     path
 }
@@ -142,7 +142,6 @@ pub fn encoding(format: Format) -> Option<Value> {
             "values": "as in the json format: PostgreSQL's to_json",
         })),
         Format::Csv => Some(csv::encoding()),
-        Format::Parquet => None,
     }
 }
 
@@ -157,7 +156,7 @@ pub async fn assemble<S: ChunkSink>(
     sink: &mut S,
 ) -> anyhow::Result<()> {
     let frame = match format {
-        Format::Json | Format::Parquet => {
+        Format::Json => {
             return crate::export::archive::assemble(manifest, spools, sections, level, sink).await;
         }
         Format::Ndjson => ndjson::frame(manifest, level)?,
@@ -231,7 +230,7 @@ mod tests {
             section_path(Format::Csv, "a/b.../..\\x y"),
             "a%2Fb...%2F..%5Cx%20y.csv"
         );
-        assert_eq!(section_path(Format::Parquet, "s.tâble"), "s.tâble.parquet");
+        assert_eq!(section_path(Format::Csv, "s.tâble"), "s.tâble.csv");
     }
 
     #[test]
