@@ -311,7 +311,12 @@ fn verify_checks_each_format_against_its_manifest() {
     let db = tricky_db();
     let store = TempDir::new();
     for (format, ext) in [("ndjson", ".ndjson.gz"), ("csv", ".csv.tar.gz")] {
-        let archive = export(&db, &store, format);
+        // Two readers: sections from two spools, put in manifest order.
+        let archive = Archive::path_from_run(
+            &Orgexport::export(&db, &store, "acme")
+                .args(["--format", format, "--jobs", "2"])
+                .run(),
+        );
         let verified = Orgexport::on(
             &db,
             &store,
@@ -426,14 +431,7 @@ fn every_format_streams_in_bounded_memory() {
             .after_shell("exec /usr/bin/time -f 'peak-rss-kib %M' \"$0\" \"$@\"")
             .args(["--format", format])
             .run();
-        let rss_kib: u64 = run
-            .stderr
-            .lines()
-            .find_map(|l| l.strip_prefix("peak-rss-kib "))
-            .expect("time's report")
-            .trim()
-            .parse()
-            .unwrap();
+        let rss_kib = run.peak_rss_kib();
         assert!(
             rss_kib < 64 * 1024,
             "{format}: peak RSS {rss_kib} KiB exporting ~120 MiB of rows"

@@ -398,25 +398,17 @@ impl ChunkSink for Spool {
     }
 }
 
-/// Writes the archive to `sink`: the manifest (opening the document) as the first gzip
-/// member, the spooled sections in manifest order (`sections`: where each is, in which of the
-/// `spools` — one per job), and the closing member.
-pub async fn assemble<S: ChunkSink>(
-    manifest: &Manifest,
-    spools: Vec<Spool>,
-    sections: &[SpoolRange],
-    level: u32,
-    sink: &mut S,
-) -> anyhow::Result<()> {
+/// The JSON document around the spooled sections: the manifest (opening the document) as the
+/// first gzip member, and the closing member.
+pub fn document_frame(manifest: &Manifest, level: u32) -> anyhow::Result<Frame> {
     let mut head = b"{\"manifest\":".to_vec();
     serde_json::to_writer(&mut head, manifest).context("serializing the manifest")?;
     head.extend_from_slice(b",\"sections\":{");
-    let frame = Frame {
+    Ok(Frame {
         head: gzip(&head, level)?,
         around: Vec::new(),
         tail: gzip(b"}}", level)?,
-    };
-    assemble_framed(frame, spools, sections, sink).await
+    })
 }
 
 /// What a format writes around the spooled sections, as gzip members.
@@ -427,8 +419,9 @@ pub struct Frame {
     pub tail: Vec<u8>,
 }
 
-/// Writes `frame.head`, each spooled range (in the order of `sections`) between its
-/// `frame.around` members, and `frame.tail` to `sink`.
+/// Writes the archive to `sink`: `frame.head`, the spooled sections in manifest order
+/// (`sections`: where each is, in which of the `spools` — one per job), each between its
+/// `frame.around` members, and `frame.tail`.
 pub async fn assemble_framed<S: ChunkSink>(
     frame: Frame,
     spools: Vec<Spool>,
@@ -579,7 +572,8 @@ mod tests {
         );
         let spool = writer.into_sink();
         let mut sink = VecSink(Vec::new());
-        assemble(&manifest(), vec![spool], &ranges, 1, &mut sink)
+        let frame = document_frame(&manifest(), 1).unwrap();
+        assemble_framed(frame, vec![spool], &ranges, &mut sink)
             .await
             .unwrap();
         let mut text = String::new();

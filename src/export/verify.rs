@@ -30,11 +30,26 @@ impl Verdict {
     }
 }
 
-/// Counts and hashes the compressed bytes as they pass.
-struct Tap<R> {
+/// Counts and hashes bytes as they pass (the compressed archive; a bundle's files).
+pub struct Tap<R> {
     inner: R,
     hasher: Sha256,
     bytes: u64,
+}
+
+impl<R> Tap<R> {
+    pub fn new(inner: R) -> Tap<R> {
+        Tap {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The size and hex SHA-256 of what passed.
+    pub fn finish(self) -> (u64, String) {
+        (self.bytes, hex::encode(self.hasher.finalize()))
+    }
 }
 
 impl<R: Read> Read for Tap<R> {
@@ -139,11 +154,7 @@ impl<R: Read> Read for Limited<R> {
 /// own manifest, and hands its manifest and rows to `sink` as they pass. A manifest or row
 /// larger than `max_item_bytes` stops the read (memory stays bounded by it).
 pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink, max_item_bytes: u64) -> Verdict {
-    let mut tap = Tap {
-        inner: raw,
-        hasher: Sha256::new(),
-        bytes: 0,
-    };
+    let mut tap = Tap::new(raw);
     let mut verdict = Verdict::default();
     {
         let mut input = BufReader::new(&mut tap);
@@ -157,7 +168,7 @@ pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink, max_item_bytes: 
                 "the file is empty".to_string()
             } else {
                 format!(
-                    "not a gzip file (it starts with {}; an orgexport archive is a .json.gz starting with 1f 8b)",
+                    "not a gzip file (it starts with {}; an orgexport archive — .json.gz, .ndjson.gz or .csv.tar.gz — starts with 1f 8b)",
                     hex::encode(&head)
                 )
             });
@@ -167,8 +178,7 @@ pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink, max_item_bytes: 
     }
     // Read whatever is left so that the size and digest cover the whole object.
     let _ = std::io::copy(&mut tap, &mut std::io::sink());
-    verdict.bytes = tap.bytes;
-    verdict.sha256 = hex::encode(tap.hasher.finalize());
+    (verdict.bytes, verdict.sha256) = tap.finish();
     verdict
 }
 
@@ -210,7 +220,8 @@ fn check_document(
     let other = match decoder.fill_buf() {
         Err(e) => Some(Err(read_failure(&e, &budget))),
         Ok(head) if head.starts_with(b"{\"manifest\"") => None,
-        Ok(head) if head.starts_with(b"{") => {
+        // NDJSON's first line is the manifest object, `format` its first key.
+        Ok(head) if head.starts_with(b"{\"format\":") => {
             Some(formats::ndjson::read(&mut decoder, sink, &budget))
         }
         Ok(head) if formats::bundle::is_tar(head) => {

@@ -15,11 +15,10 @@ use std::io::{BufRead, BufReader, Read};
 
 use anyhow::Context;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::csv::{ReadError, Record, RowBuilder, read_record};
 use crate::export::archive::{Frame, Manifest, gzip};
-use crate::export::verify::{ArchiveSink, Budget, read_failure};
+use crate::export::verify::{ArchiveSink, Budget, Tap, read_failure};
 
 const BLOCK: usize = 512;
 pub const MANIFEST_PATH: &str = "manifest.json";
@@ -90,22 +89,6 @@ fn header(path: &str, size: u64, mtime: u64) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Counts and hashes an entry's bytes as they pass.
-struct Digesting<R> {
-    inner: R,
-    sha: Sha256,
-    bytes: u64,
-}
-
-impl<R: Read> Read for Digesting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sha.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
 /// Reads a bundle: the manifest entry, then each section's file, its rows handed to `sink`
 /// as JSON and its size and digest checked against the manifest.
 pub fn read(
@@ -147,14 +130,10 @@ pub fn read(
                 String::from_utf8_lossy(&entry.path_bytes())
             ));
         }
-        let mut digesting = Digesting {
-            inner: entry,
-            sha: Sha256::new(),
-            bytes: 0,
-        };
+        let mut digesting = Tap::new(entry);
         budget.reset(name);
         let rows = read_csv(&mut BufReader::new(&mut digesting), section, sink, budget)?;
-        let (bytes, sha) = (digesting.bytes, hex::encode(digesting.sha.finalize()));
+        let (bytes, sha) = digesting.finish();
         if file["bytes"].as_u64() != Some(bytes) || file["sha256"].as_str() != Some(&sha) {
             return Err(format!(
                 "{path} is not the file the manifest describes: {bytes} bytes, sha256 {sha}; the manifest says {} bytes, sha256 {}",

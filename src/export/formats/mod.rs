@@ -16,7 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::archive_format::Format;
-use crate::export::archive::{Manifest, Spool, SpoolRange, assemble_framed};
+use crate::export::archive::{Manifest, Spool, SpoolRange, assemble_framed, document_frame};
 use crate::store::ChunkSink;
 
 /// What goes between sections and rows in the stream of one format.
@@ -146,7 +146,7 @@ pub fn encoding(format: Format) -> Option<Value> {
 }
 
 /// Writes the archive of `format` to `sink`: the manifest first, then the spooled sections in
-/// manifest order. The JSON document's framing is `archive::assemble`'s.
+/// manifest order.
 pub async fn assemble<S: ChunkSink>(
     format: Format,
     manifest: &Manifest,
@@ -156,9 +156,7 @@ pub async fn assemble<S: ChunkSink>(
     sink: &mut S,
 ) -> anyhow::Result<()> {
     let frame = match format {
-        Format::Json => {
-            return crate::export::archive::assemble(manifest, spools, sections, level, sink).await;
-        }
+        Format::Json => document_frame(manifest, level)?,
         Format::Ndjson => ndjson::frame(manifest, level)?,
         Format::Csv => bundle::frame(manifest, level)?,
     };
