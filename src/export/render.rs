@@ -145,13 +145,7 @@ impl RowRenderer {
         redacted: &mut Vec<String>,
     ) -> anyhow::Result<()> {
         if self.csv {
-            // A CSV record is written whole: its fields are not split across chunks.
-            let mut out = Vec::with_capacity(row.len() * 2);
-            self.render_csv(row, &mut out, redacted)?;
-            for slice in out.chunks(LARGE_VALUE) {
-                writer.append(|buf| buf.extend_from_slice(slice)).await?;
-            }
-            return Ok(());
+            return self.render_csv_large(row, writer, redacted).await;
         }
         if self.mode == RenderMode::Server {
             let value = server_rendered(row)?;
@@ -210,21 +204,55 @@ impl RowRenderer {
             if i > 0 {
                 out.push(b',');
             }
+            // NULL: an unquoted empty field.
+            if let Some(value) = values.next().context("COPY row has too few fields")?? {
+                csv_value((*kind, *redact), value, out, &mut scratch, redacted)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A row over [`LARGE_VALUE`] as a CSV record: large text, bytea and json values slice
+    /// by slice (as [`RowRenderer::render_large`] does for JSON), the others whole.
+    async fn render_csv_large<S: ChunkSink>(
+        &self,
+        row: &[u8],
+        writer: &mut ArchiveWriter<S>,
+        redacted: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        if self.mode == RenderMode::Server {
+            let mut out = Vec::new();
+            self.render_csv_from_json(row, &mut out, redacted)?;
+            return writer.append(|buf| buf.extend_from_slice(&out)).await;
+        }
+        let mut values = fields(row);
+        for (i, (_, kind, redact)) in self.columns.iter().enumerate() {
+            if i > 0 {
+                writer.append(|buf| buf.push(b',')).await?;
+            }
             let Some(value) = values.next().context("COPY row has too few fields")?? else {
-                continue; // NULL: an unquoted empty field
-            };
-            let cell = CellKind::of_kind(*kind);
-            if cell == CellKind::Text && !redact {
-                csv::write_field(value, true, out);
                 continue;
+            };
+            let large = (value.len() > LARGE_VALUE && !redact)
+                .then(|| csv::large_field(*kind, value))
+                .flatten();
+            let Some((open, body, how, close)) = large else {
+                let (mut out, mut scratch) = (Vec::new(), Vec::new());
+                csv_value((*kind, *redact), value, &mut out, &mut scratch, redacted)?;
+                writer.append(|buf| buf.extend_from_slice(&out)).await?;
+                continue;
+            };
+            writer.append(|buf| buf.extend_from_slice(&open)).await?;
+            for slice in body.chunks(LARGE_VALUE / 2) {
+                writer
+                    .append(|buf| match how {
+                        csv::Body::Raw => buf.extend_from_slice(slice),
+                        csv::Body::Quoted => csv::write_quoted(slice, buf),
+                        csv::Body::Hex => hex_into(slice, buf),
+                    })
+                    .await?;
             }
-            scratch.clear();
-            render_value(*kind, value, &mut scratch)?;
-            if *redact && may_hold_secret_key(&scratch) {
-                let rendered = std::mem::take(&mut scratch);
-                redact_json(&rendered, &mut scratch, redacted);
-            }
-            csv::write_json_value(cell, &scratch, out)?;
+            writer.append(|buf| buf.extend_from_slice(close)).await?;
         }
         Ok(())
     }
@@ -260,6 +288,29 @@ impl RowRenderer {
         }
         Ok(())
     }
+}
+
+/// One client-rendered value of (kind, redact json keys) as a CSV field: text as is, the
+/// others as they render to JSON (in `scratch`, reused).
+fn csv_value(
+    (kind, redact): (ValueKind, bool),
+    value: &[u8],
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    redacted: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let cell = CellKind::of_kind(kind);
+    if cell == CellKind::Text && !redact {
+        csv::write_field(value, true, out);
+        return Ok(());
+    }
+    scratch.clear();
+    render_value(kind, value, scratch)?;
+    if redact && may_hold_secret_key(scratch) {
+        let rendered = std::mem::take(scratch);
+        redact_json(&rendered, scratch, redacted);
+    }
+    csv::write_json_value(cell, scratch, out)
 }
 
 /// One large value, slice by slice.

@@ -79,31 +79,75 @@ fn needs_guard(text: &[u8]) -> bool {
     )
 }
 
-/// Appends `text` as one field: quoted when it holds a comma, quote or line break, or is
-/// empty (an unquoted empty field is NULL).
-pub fn write_field(text: &[u8], guard: bool, out: &mut Vec<u8>) {
-    let guard = guard && needs_guard(text);
-    let quote = text.is_empty()
+/// Whether `text` must be quoted: it holds a comma, quote or line break, or is empty (an
+/// unquoted empty field is NULL).
+fn needs_quotes(text: &[u8]) -> bool {
+    text.is_empty()
         || text
             .iter()
-            .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
+            .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+}
+
+/// Appends `text` as one field, quoted when it must be; with `guard`, formula-guarded.
+pub fn write_field(text: &[u8], guard: bool, out: &mut Vec<u8>) {
+    let quote = needs_quotes(text);
+    out.extend_from_slice(&field_open(quote, guard && needs_guard(text)));
     if quote {
-        out.push(b'"');
-    }
-    if guard {
-        out.push(b'\'');
-    }
-    if quote {
-        for &b in text {
-            if b == b'"' {
-                out.push(b'"');
-            }
-            out.push(b);
-        }
+        write_quoted(text, out);
         out.push(b'"');
     } else {
         out.extend_from_slice(text);
     }
+}
+
+fn field_open(quote: bool, guard: bool) -> Vec<u8> {
+    let mut open = Vec::with_capacity(2);
+    if quote {
+        open.push(b'"');
+    }
+    if guard {
+        open.push(b'\'');
+    }
+    open
+}
+
+/// Appends a piece of a quoted field, its quotes doubled.
+pub fn write_quoted(text: &[u8], out: &mut Vec<u8>) {
+    for &b in text {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+}
+
+/// How the body of a large value is written, slice by slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    Raw,
+    Quoted,
+    /// bytea: lowercase hex after `\x`.
+    Hex,
+}
+
+/// What opens a large field, its body and how that is written, and what closes the field.
+pub type LargeField<'a> = (Vec<u8>, &'a [u8], Body, &'static [u8]);
+
+/// A value over the large-value size, written slice by slice so that it is never held
+/// twice. `None` for the kinds that are small whatever their value (rendered whole).
+pub fn large_field(kind: ValueKind, value: &[u8]) -> Option<LargeField<'_>> {
+    let body = match kind {
+        ValueKind::Bytea => return Some((b"\\x".to_vec(), value, Body::Hex, b"")),
+        ValueKind::Text | ValueKind::Json => value,
+        ValueKind::Jsonb => value.strip_prefix(&[1])?,
+        _ => return None,
+    };
+    let guard = kind == ValueKind::Text && needs_guard(body);
+    Some(if needs_quotes(body) {
+        (field_open(true, guard), body, Body::Quoted, b"\"")
+    } else {
+        (field_open(false, guard), body, Body::Raw, b"")
+    })
 }
 
 /// Appends a value rendered as JSON text (`to_json`'s) as one field of `kind`.
