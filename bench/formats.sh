@@ -10,7 +10,6 @@ cd "$(dirname "$0")/.."
 . scripts/pg-bin.sh
 RUNS=${RUNS:-3}
 FORMATS=${FORMATS:-"json ndjson csv"}
-cargo build --release --locked --quiet
 bin="$PWD/target/release/orgexport"
 
 tmp=$(mktemp -d /tmp/orgexport-formats.XXXXXX)
@@ -38,6 +37,7 @@ psql -d big -f bench/schema.sql
 psql -d big -v big_events="${BIG_EVENTS:-1200000}" -v big_notes="${BIG_NOTES:-800000}" \
     -v small_orgs="${SMALL_ORGS:-2000}" -v only_small=0 -f bench/load.sql
 psql -d big -c "VACUUM ANALYZE"
+cargo build --release --locked --quiet
 "$bin" run --org big --database-url "$url" --store "$tmp/warm" -q >/dev/null
 
 declare -A WALL RSS SIZE RATIO VERIFY
