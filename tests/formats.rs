@@ -435,7 +435,8 @@ fn large_values_stream_into_the_csv_bundle_and_come_back() {
     let bundle = export(&db, &store, "csv");
     Orgexport::on(&db, &store, &["verify", bundle.to_str().unwrap()]).run();
     let target = restore(&db, &store, &bundle);
-    let digest = "SELECT id, md5(t), md5(plain), md5(b), md5(j::text), md5(js::text) FROM blobs ORDER BY id";
+    let digest =
+        "SELECT id, md5(t), md5(plain), md5(b), md5(j::text), md5(js::text) FROM blobs ORDER BY id";
     assert_eq!(target.digest_of(digest), db.digest_of(digest));
 }
 
