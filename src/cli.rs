@@ -382,6 +382,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression_level: Option<u32>,
 
+    /// The archive's layout: json (one gzipped orgexport/1 document), ndjson (gzipped JSON
+    /// lines) or csv (a tar.gz of manifest.json and one CSV file per section); default json
+    /// or format in the config
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub format: Option<crate::archive_format::Format>,
+
     /// Write at most N rows per section (the manifest says capped and gives total_count)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
     pub max_rows_per_table: Option<u64>,

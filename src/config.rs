@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::archive_format::Format;
 use crate::cli::{Cli, Command, GlobalArgs, ScopeArgs};
 use crate::db::guards::Guards;
 use crate::db::options::ConnectOptions;
@@ -49,6 +50,8 @@ pub struct Settings {
     pub compression_level: u32,
     pub guards: Guards,
     pub render: RenderMode,
+    /// `run --format` or `format` in the file: the archive's layout.
+    pub format: Format,
     /// `restore`: the target's connection options (resolved like `connect`) and `--fill`.
     pub restore: Option<RestoreSettings>,
     /// `list --status`: the one status shown.
@@ -169,6 +172,10 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
     ),
     ("render", "client or server: where rows become JSON"),
     (
+        "format",
+        "json, ndjson or csv: the archive's layout (default json)",
+    ),
+    (
         "lock_timeout",
         "PostgreSQL lock_timeout for the export's sessions",
     ),
@@ -239,6 +246,7 @@ struct FileConfig {
     time_columns: Option<Vec<String>>,
     r#where: Option<Vec<String>>,
     columns: Option<Vec<String>>,
+    format: Option<Spanned<String>>,
 }
 
 /// `store = "s3://bucket/prefix"`, or a `[store]` table with the URL, upload tuning and the
@@ -280,6 +288,11 @@ impl Settings {
                     settings.encryption =
                         Recipients::parse(&args.encrypt_to, &args.recipients_file)?
                             .map(std::sync::Arc::new);
+                }
+                if let Some(format) = args.format {
+
+                    settings.format = format;
+
                 }
             }
             Command::Plan(args) => settings.scope.apply(&args.scope)?,
@@ -362,6 +375,7 @@ impl Settings {
         let link_ttl = source.duration("link_ttl", &file.link_ttl, Duration::from_secs(15 * 60))?;
         let guards = source.guards(&file)?;
         let render = source.render(&file.render)?;
+        let format = source.format(&file.format)?;
         let compression_level = source.compression_level(&file.compression_level)?;
         let (file_store_url, mut store) = source.store(file.store.as_ref())?;
         let on_complete = source.on_complete(&file)?;
@@ -407,6 +421,7 @@ impl Settings {
             compression_level,
             guards,
             render,
+            format,
             restore: None,
             status_filter: None,
             on_complete,
@@ -586,6 +601,22 @@ impl Source<'_> {
                 ),
             )),
         }
+    }
+
+    fn format(&self, value: &Option<Spanned<String>>) -> anyhow::Result<Format> {
+        let Some(value) = value else {
+            return Ok(Format::Json);
+        };
+        Format::parse(value.get_ref()).ok_or_else(|| {
+            fail(
+                Kind::Usage,
+                format!(
+                    "{}: format = {:?}; use \"json\", \"ndjson\" or \"csv\"",
+                    self.place(value.span()),
+                    value.get_ref()
+                ),
+            )
+        })
     }
 
     /// Level 2 (zlib-rs) by default: smaller than `gzip -1` and fast enough not to slow the

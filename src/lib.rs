@@ -1,6 +1,7 @@
 //! orgexport: export everything one organization owns in a multi-tenant PostgreSQL database.
 //! The pipeline of DESIGN §1, one module per stage; `commands/` wires them per subcommand.
 
+pub mod archive_format;
 pub mod cli;
 pub mod config;
 pub mod db;

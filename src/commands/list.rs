@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::archive_format::Format;
 use crate::cli::ListArgs;
 use crate::commands::{connect_sessions, history_org_keys, org_table, read_history};
 use crate::config::Settings;
@@ -28,6 +29,9 @@ pub async fn run(settings: &Settings, args: &ListArgs, report: Reporter) -> anyh
         )
         .await?;
         name_orgs(&sessions.db, table.as_ref(), &mut exports).await?;
+        for export in &mut exports {
+            export["format"] = format_of(export).map_or(serde_json::Value::Null, Into::into);
+        }
     }
 
     if report.output.json {
@@ -35,8 +39,8 @@ pub async fn run(settings: &Settings, args: &ListArgs, report: Reporter) -> anyh
         return Ok(());
     }
     report.stdout_line(&format!(
-        "{:<36}  {:<16}  {:<9}  {:<20}  {:>8}  {:>9}  {:>9}  BY",
-        "ID", "ORG", "STATUS", "STARTED (UTC)", "DURATION", "ROWS", "SIZE"
+        "{:<36}  {:<16}  {:<9}  {:<20}  {:>8}  {:>9}  {:>9}  {:<7}  BY",
+        "ID", "ORG", "STATUS", "STARTED (UTC)", "DURATION", "ROWS", "SIZE", "FORMAT"
     ))?;
     for e in &exports {
         let text = |key: &str| e[key].as_str().unwrap_or("").to_string();
@@ -55,7 +59,7 @@ pub async fn run(settings: &Settings, args: &ListArgs, report: Reporter) -> anyh
             .unwrap_or_default();
         let size = e["bytes"].as_u64().map(human_bytes).unwrap_or_default();
         report.stdout_line(&format!(
-            "{:<36}  {:<16}  {:<9}  {:<20}  {:>8}  {:>9}  {:>9}  {}{}",
+            "{:<36}  {:<16}  {:<9}  {:<20}  {:>8}  {:>9}  {:>9}  {:<7}  {}{}",
             text("id"),
             text("org"),
             text("status"),
@@ -63,6 +67,7 @@ pub async fn run(settings: &Settings, args: &ListArgs, report: Reporter) -> anyh
             duration,
             rows,
             size,
+            text("format"),
             text("requested_by"),
             encrypted_to(&e["encryption"])
         ))?;
@@ -86,6 +91,13 @@ fn encrypted_to(encryption: &serde_json::Value) -> String {
         })
         .collect();
     format!("  encrypted (age) to {}", named.join(", "))
+}
+
+/// The archive's format, as its object name says (none before the upload began).
+fn format_of(export: &serde_json::Value) -> Option<&'static str> {
+    let url = export["object_url"].as_str()?;
+    let name = url.rsplit('/').next()?;
+    Format::of_file_name(name).map(|(format, _)| format.name())
 }
 
 /// Sets each export's `org` to the org's current name ([`crate::org::names`]); an org deleted

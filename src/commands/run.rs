@@ -48,6 +48,7 @@ pub async fn run(
         cancel: &cancel,
         report,
         compression_level: settings.compression_level,
+        format: settings.format,
         max_rows: args.max_rows_per_table,
         link_ttl,
         render: settings.render,

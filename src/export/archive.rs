@@ -22,6 +22,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use crate::encryption::spool::SealedFile;
+use crate::export::formats::{FileDigest, Framing};
 use crate::scope::catalog::Catalog;
 use crate::scope::model::{Scope, Section};
 use crate::store::ChunkSink;
@@ -33,6 +34,13 @@ const CHUNK_SIZE: usize = 1 << 20;
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
     pub format: &'static str,
+    /// The layout (`ndjson`, `csv`) when it is not the JSON document: absent from
+    /// the JSON document, which stays byte for byte what it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_format: Option<&'static str>,
+    /// How the bundle's files encode values (NULL, formula guard): README "Formats".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<serde_json::Value>,
     pub export_id: String,
     pub org: OrgRef,
     pub generated_at: String,
@@ -83,6 +91,18 @@ pub struct SectionManifest {
     /// The references that scoped the section.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub via: Vec<String>,
+    /// The bundle formats: the section's file in the bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<SectionFile>,
+}
+
+/// A section's file in a bundle: its path in the tar, size and SHA-256 (of the file itself,
+/// as extracted).
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionFile {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
 }
 
 /// What streaming a section found.
@@ -94,6 +114,8 @@ pub struct Counted {
     pub total: u64,
     pub cross_tenant: Option<u64>,
     pub redacted_json_keys: Vec<String>,
+    /// The bundle formats: the section's file.
+    pub file: Option<SectionFile>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -113,6 +135,7 @@ pub struct Sidecar<'a> {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ArchiveInfo {
+    pub format: &'static str,
     pub object_url: String,
     pub bytes: u64,
     pub sha256: String,
@@ -139,6 +162,7 @@ impl SectionManifest {
             redacted_json_keys: counted.redacted_json_keys,
             redacted_values: section.key_values.as_ref().map(|kv| kv.redacted_values),
             via,
+            file: counted.file,
             columns: section
                 .columns
                 .iter()
@@ -176,10 +200,20 @@ pub struct ArchiveWriter<S: ChunkSink> {
     max_in_flight: usize,
     first_row: bool,
     json_bytes: u64,
+    /// What goes between sections and rows: the format's punctuation.
+    framing: Framing,
+    /// The bundle formats: the current section file's digest, fed in order.
+    digest: Option<FileDigest>,
 }
 
 impl<S: ChunkSink> ArchiveWriter<S> {
     pub fn new(sink: S, level: u32) -> Self {
+        Self::with_framing(sink, level, Framing::Document)
+    }
+
+    /// A writer for `framing`'s format; the bundle formats' sections are digested.
+    pub fn with_framing(sink: S, level: u32, framing: Framing) -> Self {
+        let digest = framing.is_files().then(FileDigest::default);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         ArchiveWriter {
             sink,
@@ -190,17 +224,15 @@ impl<S: ChunkSink> ArchiveWriter<S> {
             max_in_flight: cores + 1,
             first_row: true,
             json_bytes: 0,
+            framing,
+            digest,
         }
     }
 
     /// Opens a section: `"name":[`, after a comma unless it is the archive's `first`.
     pub async fn begin_section(&mut self, name: &str, first: bool) -> anyhow::Result<()> {
-        if !first {
-            self.buf.push(b',');
-        }
         self.first_row = true;
-        serde_json::to_writer(&mut self.buf, name).context("serializing a section name")?;
-        self.buf.extend_from_slice(b":[");
+        self.framing.begin_section(&mut self.buf, name, first)?;
         self.maybe_flush().await
     }
 
@@ -209,11 +241,9 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         &mut self,
         render: impl FnOnce(&mut Vec<u8>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        if !self.first_row {
-            self.buf.push(b',');
-        }
-        self.first_row = false;
+        self.begin_row();
         render(&mut self.buf)?;
+        self.end_row();
         self.maybe_flush().await
     }
 
@@ -224,10 +254,13 @@ impl<S: ChunkSink> ArchiveWriter<S> {
 
     /// Starts a row that is then written piece by piece with [`ArchiveWriter::append`].
     pub fn begin_row(&mut self) {
-        if !self.first_row {
-            self.buf.push(b',');
-        }
+        self.framing.begin_row(&mut self.buf, self.first_row);
         self.first_row = false;
+    }
+
+    /// Ends a row started with [`ArchiveWriter::begin_row`].
+    pub fn end_row(&mut self) {
+        self.framing.end_row(&mut self.buf);
     }
 
     /// Appends a piece of a row, compressing whole chunks as they fill (large values).
@@ -241,12 +274,23 @@ impl<S: ChunkSink> ArchiveWriter<S> {
     /// several spools in order (one reader need not: a thousand tiny sections would cost a
     /// thousand deflate states).
     pub async fn end_section(&mut self, whole: bool) -> anyhow::Result<()> {
-        self.buf.push(b']');
-        if whole {
+        self.framing.end_section(&mut self.buf);
+        if whole || self.digest.is_some() {
             self.finish().await?;
             return Ok(());
         }
         self.maybe_flush().await
+    }
+
+    /// The bundle formats, after [`ArchiveWriter::end_section`]: the section file's size and
+    /// SHA-256 (the digest starts again for the next section).
+    pub fn take_digest(&mut self) -> Option<(u64, String)> {
+        self.digest.as_mut().map(FileDigest::take)
+    }
+
+    /// Whether rows are CSV records (one file per section) rather than JSON.
+    pub fn writes_csv(&self) -> bool {
+        self.framing.is_files()
     }
 
     /// The sink (how much of it is written, between sections).
@@ -304,6 +348,9 @@ impl<S: ChunkSink> ArchiveWriter<S> {
             .unwrap_or_else(|| Vec::with_capacity(CHUNK_SIZE + 16 * 1024));
         let chunk = std::mem::replace(&mut self.buf, fresh);
         self.json_bytes += chunk.len() as u64;
+        if let Some(digest) = &mut self.digest {
+            digest.update(&chunk);
+        }
         let level = self.level;
         self.in_flight
             .push_back(tokio::task::spawn_blocking(move || {
@@ -361,28 +408,50 @@ impl ChunkSink for Spool {
     }
 }
 
-/// Writes the archive to `sink`: the manifest (opening the document) as the first gzip
-/// member, the spooled sections in manifest order (`sections`: where each is, in which of the
-/// `spools` — one per job), and the closing member.
-pub async fn assemble<S: ChunkSink>(
-    manifest: &Manifest,
-    spools: Vec<Spool>,
-    sections: &[SpoolRange],
-    level: u32,
-    sink: &mut S,
-) -> anyhow::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+/// The JSON document around the spooled sections: the manifest (opening the document) as the
+/// first gzip member, and the closing member.
+pub fn document_frame(manifest: &Manifest, level: u32) -> anyhow::Result<Frame> {
     let mut head = b"{\"manifest\":".to_vec();
     serde_json::to_writer(&mut head, manifest).context("serializing the manifest")?;
     head.extend_from_slice(b",\"sections\":{");
-    sink.write(gzip(&head, level)?).await?;
+    Ok(Frame {
+        head: gzip(&head, level)?,
+        around: Vec::new(),
+        tail: gzip(b"}}", level)?,
+    })
+}
+
+/// What a format writes around the spooled sections, as gzip members.
+pub struct Frame {
+    pub head: Vec<u8>,
+    /// Before and after each range of `sections` (none when empty).
+    pub around: Vec<(Vec<u8>, Vec<u8>)>,
+    pub tail: Vec<u8>,
+}
+
+/// Writes the archive to `sink`: `frame.head`, the spooled sections in manifest order
+/// (`sections`: where each is, in which of the `spools` — one per job), each between its
+/// `frame.around` members, and `frame.tail`.
+pub async fn assemble_framed<S: ChunkSink>(
+    frame: Frame,
+    spools: Vec<Spool>,
+    sections: &[SpoolRange],
+    sink: &mut S,
+) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    sink.write(frame.head).await?;
     let mut files = Vec::with_capacity(spools.len());
     for spool in spools {
         let mut file = spool.file;
         file.flush().await.context("writing the spool file")?;
         files.push(file);
     }
+    let mut around = frame.around.into_iter();
     for range in sections {
+        let (before, after) = around.next().unwrap_or_default();
+        if !before.is_empty() {
+            sink.write(before).await?;
+        }
         let file = &mut files[range.spool];
         file.seek(std::io::SeekFrom::Start(range.start))
             .await
@@ -396,13 +465,16 @@ pub async fn assemble<S: ChunkSink>(
             left -= chunk.len() as u64;
             sink.write(chunk).await?;
         }
+        if !after.is_empty() {
+            sink.write(after).await?;
+        }
     }
-    sink.write(gzip(b"}}", level)?).await
+    sink.write(frame.tail).await
 }
 
 use tokio::io::AsyncWriteExt as _;
 
-fn gzip(data: &[u8], level: u32) -> anyhow::Result<Vec<u8>> {
+pub fn gzip(data: &[u8], level: u32) -> anyhow::Result<Vec<u8>> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::new(level));
     encoder.write_all(data).context("compressing")?;
     encoder.finish().context("compressing")
@@ -425,6 +497,8 @@ mod tests {
     fn manifest() -> Manifest {
         Manifest {
             format: FORMAT,
+            archive_format: None,
+            encoding: None,
             export_id: "id".into(),
             org: OrgRef {
                 table: "public.orgs".into(),
@@ -510,7 +584,8 @@ mod tests {
         );
         let spool = writer.into_sink();
         let mut sink = VecSink(Vec::new());
-        assemble(&manifest(), vec![spool], &ranges, 1, &mut sink)
+        let frame = document_frame(&manifest(), 1).unwrap();
+        assemble_framed(frame, vec![spool], &ranges, &mut sink)
             .await
             .unwrap();
         let mut text = String::new();

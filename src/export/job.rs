@@ -10,6 +10,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::archive_format::Format;
 use crate::db::connect::{Db, connect};
 use crate::db::lock::{self, Acquired, Holder};
 use crate::encryption::Recipients;
@@ -17,10 +18,11 @@ use crate::encryption::seal::Sealing;
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export::adoption::adopt_for_org;
 use crate::export::archive::{
-    ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionManifest, Sidecar, Spool,
-    SpoolRange, assemble,
+    ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionFile, SectionManifest, Sidecar,
+    Spool, SpoolRange,
 };
 use crate::export::content::exclude_secret_content;
+use crate::export::formats::{self, Framing};
 use crate::export::locks::ReadLocks;
 use crate::export::manifest::FORMAT;
 use crate::export::narrowing::{self, narrowed_planner};
@@ -90,6 +92,8 @@ pub struct Job<'a> {
     pub narrowing: Option<&'a Narrowing>,
     /// The age recipients the archive is encrypted to (`--encrypt-to`); `None`: plaintext.
     pub encryption: Option<&'a Recipients>,
+    /// The archive's layout (`--format`).
+    pub format: Format,
 }
 
 /// `--jobs` by default: one reader per core, at most four (each holds a database session
@@ -275,7 +279,9 @@ impl Job<'_> {
         history::mark_running(&self.history.client, id).await?;
         // The org's folder is written through real directories only (a symlinked folder
         // would put the archive outside the store): checked before anything is read.
-        let mut key = self.store.archive_key(&org.dir, &id.to_string());
+        let mut key = self
+            .store
+            .archive_key_as(&org.dir, &id.to_string(), self.format);
         if self.encryption.is_some() {
             key = crate::store::layout::encrypted(&key);
         }
@@ -372,6 +378,8 @@ impl Job<'_> {
             .collect();
         let manifest = Manifest {
             format: FORMAT,
+            archive_format: (self.format != Format::Json).then(|| self.format.name()),
+            encoding: formats::encoding(self.format),
             export_id: id.to_string(),
             org: OrgRef {
                 table: org.table.clone(),
@@ -442,20 +450,28 @@ impl Job<'_> {
     ) -> anyhow::Result<(Vec<Counted>, Spooled)> {
         let progress = self.report.export_progress(sqls.len());
         let next = std::cell::Cell::new(0usize);
-        let whole = readers.len() > 1;
+        // A bundle's sections are files of their own: whole gzip members, each digested.
+        let whole = readers.len() > 1 || self.format.is_bundle();
         let workers = readers.iter().enumerate().map(|(spool, &snapshot)| {
             let (next, progress) = (&next, &progress);
             async move {
-                let mut writer = ArchiveWriter::new(Spool::new()?, self.compression_level);
+                let framing = Framing::of(self.format);
+                let mut writer =
+                    ArchiveWriter::with_framing(Spool::new()?, self.compression_level, framing);
                 let mut done = Vec::new();
                 while next.get() < sqls.len() {
                     let i = next.replace(next.get() + 1);
                     self.report
                         .verbose(&format!("{}: {}", sqls[i].name, sqls[i].copy));
                     let start = writer.sink().bytes();
-                    let counted = self
+                    let mut counted = self
                         .stream_section(snapshot, &sqls[i], (i == 0, whole), &mut writer, progress)
                         .await?;
+                    counted.file = writer.take_digest().map(|(bytes, sha256)| SectionFile {
+                        path: formats::section_path(self.format, &sqls[i].name),
+                        bytes,
+                        sha256,
+                    });
                     let len = writer.sink().bytes() - start;
                     done.push((i, counted, SpoolRange { spool, start, len }));
                 }
@@ -472,7 +488,7 @@ impl Job<'_> {
                 (counted[i], ranges[i]) = (c, range);
             }
         }
-        if readers.len() == 1 {
+        if readers.len() == 1 && !self.format.is_bundle() {
             // One reader: its spool is the sections in order, members across sections.
             let len = spools[0].bytes();
             ranges = vec![SpoolRange {
@@ -504,7 +520,7 @@ impl Job<'_> {
         let mut sink = Sealing::new(self.store.upload(key).await?, self.encryption)?;
         let written = tokio::select! {
             written = async {
-                assemble(manifest, spooled.spools, &spooled.ranges, self.compression_level, &mut sink).await?;
+                formats::assemble(self.format, manifest, spooled.spools, &spooled.ranges, self.compression_level, &mut sink).await?;
                 sink.finish().await
             } => written,
             _ = self.cancel.cancelled() => Err(fail(Kind::Interrupted, "interrupted")),
@@ -520,6 +536,7 @@ impl Job<'_> {
         let sidecar = Sidecar {
             manifest,
             archive: ArchiveInfo {
+                format: self.format.name(),
                 object_url: object_url.to_string(),
                 bytes: uploaded.bytes,
                 sha256: uploaded.sha256.clone(),
@@ -620,6 +637,7 @@ impl Job<'_> {
             total,
             cross_tenant,
             redacted_json_keys,
+            file: None,
         })
     }
 }

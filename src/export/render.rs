@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 
 use crate::export::archive::ArchiveWriter;
 use crate::export::copy::fields;
+use crate::export::formats::csv::{self, CellKind};
 use crate::scope::columns::{RenderMode, ValueKind};
 use crate::scope::secrets::{may_hold_secret_key, redact_json, redact_json_members};
 use crate::store::ChunkSink;
@@ -25,6 +26,10 @@ pub struct RowRenderer {
     columns: Vec<(Vec<u8>, ValueKind, bool)>,
     /// Server rendering: the columns whose values are redacted inside the row object.
     redacted_columns: Vec<String>,
+    /// The columns' names, for the CSV header and for finding values in a server-rendered row.
+    names: Vec<String>,
+    /// `--format csv`: rows are CSV records (`formats/csv.rs`), not JSON objects.
+    csv: bool,
 }
 
 impl RowRenderer {
@@ -33,6 +38,10 @@ impl RowRenderer {
         let redacted_columns = columns
             .iter()
             .filter(|(_, _, redact)| *redact)
+            .map(|(name, _, _)| name.to_string())
+            .collect();
+        let names = columns
+            .iter()
             .map(|(name, _, _)| name.to_string())
             .collect();
         let columns = columns
@@ -52,7 +61,31 @@ impl RowRenderer {
             mode,
             columns,
             redacted_columns,
+            names,
+            csv: false,
         }
+    }
+
+    /// With `csv`, renders rows as CSV records (the CSV bundle), else as JSON objects.
+    pub fn as_csv(mut self, csv: bool) -> RowRenderer {
+        self.csv = csv;
+        self
+    }
+
+    /// The CSV header row (with its line end), for the CSV bundle.
+    pub fn csv_header(&self) -> Option<Vec<u8>> {
+        if !self.csv {
+            return None;
+        }
+        let mut out = Vec::new();
+        for (i, name) in self.names.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            csv::write_field(name.as_bytes(), false, &mut out);
+        }
+        out.extend_from_slice(b"\r\n");
+        Some(out)
     }
 
     /// Appends one row (as [`crate::export::copy::BinaryRows`] yields it) as a JSON object;
@@ -63,6 +96,9 @@ impl RowRenderer {
         out: &mut Vec<u8>,
         redacted: &mut Vec<String>,
     ) -> anyhow::Result<()> {
+        if self.csv {
+            return self.render_csv(row, out, redacted);
+        }
         if self.mode == RenderMode::Server {
             let value = server_rendered(row)?;
             if self.redacted_columns.is_empty() {
@@ -108,6 +144,9 @@ impl RowRenderer {
         writer: &mut ArchiveWriter<S>,
         redacted: &mut Vec<String>,
     ) -> anyhow::Result<()> {
+        if self.csv {
+            return self.render_csv_large(row, writer, redacted).await;
+        }
         if self.mode == RenderMode::Server {
             let value = server_rendered(row)?;
             if !self.redacted_columns.is_empty() {
@@ -145,6 +184,133 @@ impl RowRenderer {
         }
         writer.append(|buf| buf.push(b'}')).await
     }
+}
+
+impl RowRenderer {
+    /// Appends one row as a CSV record (without its line end): each value as the JSON
+    /// rendering gives it, written by the CSV conventions (`formats/csv.rs`).
+    fn render_csv(
+        &self,
+        row: &[u8],
+        out: &mut Vec<u8>,
+        redacted: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        if self.mode == RenderMode::Server {
+            return self.render_csv_from_json(row, out, redacted);
+        }
+        let mut values = fields(row);
+        let mut scratch = Vec::new();
+        for (i, (_, kind, redact)) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // NULL: an unquoted empty field.
+            if let Some(value) = values.next().context("COPY row has too few fields")?? {
+                csv_value((*kind, *redact), value, out, &mut scratch, redacted)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A row over [`LARGE_VALUE`] as a CSV record: large text, bytea and json values slice
+    /// by slice (as [`RowRenderer::render_large`] does for JSON), the others whole.
+    async fn render_csv_large<S: ChunkSink>(
+        &self,
+        row: &[u8],
+        writer: &mut ArchiveWriter<S>,
+        redacted: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        if self.mode == RenderMode::Server {
+            let mut out = Vec::new();
+            self.render_csv_from_json(row, &mut out, redacted)?;
+            return writer.append(|buf| buf.extend_from_slice(&out)).await;
+        }
+        let mut values = fields(row);
+        for (i, (_, kind, redact)) in self.columns.iter().enumerate() {
+            if i > 0 {
+                writer.append(|buf| buf.push(b',')).await?;
+            }
+            let Some(value) = values.next().context("COPY row has too few fields")?? else {
+                continue;
+            };
+            let large = (value.len() > LARGE_VALUE && !redact)
+                .then(|| csv::large_field(*kind, value))
+                .flatten();
+            let Some((open, body, how, close)) = large else {
+                let (mut out, mut scratch) = (Vec::new(), Vec::new());
+                csv_value((*kind, *redact), value, &mut out, &mut scratch, redacted)?;
+                writer.append(|buf| buf.extend_from_slice(&out)).await?;
+                continue;
+            };
+            writer.append(|buf| buf.extend_from_slice(&open)).await?;
+            for slice in body.chunks(LARGE_VALUE / 2) {
+                writer
+                    .append(|buf| match how {
+                        csv::Body::Raw => buf.extend_from_slice(slice),
+                        csv::Body::Quoted => csv::write_quoted(slice, buf),
+                        csv::Body::Hex => hex_into(slice, buf),
+                    })
+                    .await?;
+            }
+            writer.append(|buf| buf.extend_from_slice(close)).await?;
+        }
+        Ok(())
+    }
+
+    /// The server rendered the row as one JSON object: its members, in column order.
+    fn render_csv_from_json(
+        &self,
+        row: &[u8],
+        out: &mut Vec<u8>,
+        redacted: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        use serde_json::value::RawValue;
+        let mut object = Vec::new();
+        let value = server_rendered(row)?;
+        let value = if self.redacted_columns.is_empty() {
+            value
+        } else {
+            redact_json_members(value, &self.redacted_columns, &mut object, redacted);
+            &object
+        };
+        let members: std::collections::HashMap<String, &RawValue> =
+            serde_json::from_slice(value).context("parsing a server-rendered row")?;
+        for (i, (name, (_, kind, _))) in self.names.iter().zip(&self.columns).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let raw = members
+                .get(name)
+                .with_context(|| format!("the rendered row has no column {name}"))?;
+            if raw.get() != "null" {
+                csv::write_json_value(CellKind::of_kind(*kind), raw.get().as_bytes(), out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One client-rendered value of (kind, redact json keys) as a CSV field: text as is, the
+/// others as they render to JSON (in `scratch`, reused).
+fn csv_value(
+    (kind, redact): (ValueKind, bool),
+    value: &[u8],
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    redacted: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let cell = CellKind::of_kind(kind);
+    if cell == CellKind::Text && !redact {
+        csv::write_field(value, true, out);
+        return Ok(());
+    }
+    scratch.clear();
+    render_value(kind, value, scratch)?;
+    if redact && may_hold_secret_key(scratch) {
+        let rendered = std::mem::take(scratch);
+        redact_json(&rendered, scratch, redacted);
+    }
+    csv::write_json_value(cell, scratch, out)
 }
 
 /// One large value, slice by slice.

@@ -202,12 +202,15 @@ impl<'c> Snapshot<'c> {
             .map_err(explain)
             .with_context(|| format!("reading {}", sql.name))?;
         let mut drained = Drained::spawn(stream);
-        let renderer = RowRenderer::new(sql.mode, &sql.typed_columns());
+        let renderer = RowRenderer::new(sql.mode, &sql.typed_columns()).as_csv(writer.writes_csv());
         let mut parser = BinaryRows::new();
         let (mut rows, mut reported) = (0u64, 0u64);
         let mut redacted = Vec::new();
         let start_bytes = writer.json_bytes();
         writer.begin_section(&sql.name, first).await?;
+        if let Some(header) = renderer.csv_header() {
+            writer.append(|buf| buf.extend_from_slice(&header)).await?;
+        }
         loop {
             let chunk = tokio::select! {
                 chunk = drained.next() => chunk,
@@ -260,6 +263,7 @@ impl<'c> Snapshot<'c> {
                     .render_large(&row, writer, redacted)
                     .await
                     .with_context(|| format!("rendering a row of {}", sql.name))?;
+                writer.end_row();
                 continue;
             }
             writer

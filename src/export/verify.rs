@@ -2,6 +2,7 @@
 //! JSON with serde's visitor API, each row handed on as it is read — so memory stays bounded
 //! whatever its size, and checks it against its own manifest and its sidecar.
 
+use crate::export::formats;
 use crate::export::manifest::FORMAT;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
@@ -29,11 +30,26 @@ impl Verdict {
     }
 }
 
-/// Counts and hashes the compressed bytes as they pass.
-struct Tap<R> {
+/// Counts and hashes bytes as they pass (the compressed archive; a bundle's files).
+pub struct Tap<R> {
     inner: R,
     hasher: Sha256,
     bytes: u64,
+}
+
+impl<R> Tap<R> {
+    pub fn new(inner: R) -> Tap<R> {
+        Tap {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The size and hex SHA-256 of what passed.
+    pub fn finish(self) -> (u64, String) {
+        (self.bytes, hex::encode(self.hasher.finalize()))
+    }
 }
 
 impl<R: Read> Read for Tap<R> {
@@ -85,7 +101,7 @@ struct Limited<R> {
 }
 
 #[derive(Default)]
-struct Budget {
+pub struct Budget {
     used: std::cell::Cell<u64>,
     max: u64,
     /// What is being read, for the message: "the manifest", or a section's name with the
@@ -95,15 +111,20 @@ struct Budget {
 }
 
 impl Budget {
-    fn reset(&self, place: &str) {
+    pub fn reset(&self, place: &str) {
         self.used.set(0);
         self.row.set(None);
         place.clone_into(&mut self.place.borrow_mut());
     }
 
-    fn next_row(&self, n: u64) {
+    pub fn next_row(&self, n: u64) {
         self.used.set(0);
         self.row.set(Some(n));
+    }
+
+    /// Another item of the same place begins (its row number is not known yet).
+    pub fn next_item(&self) {
+        self.used.set(0);
     }
 
     fn describe(&self) -> String {
@@ -133,11 +154,7 @@ impl<R: Read> Read for Limited<R> {
 /// own manifest, and hands its manifest and rows to `sink` as they pass. A manifest or row
 /// larger than `max_item_bytes` stops the read (memory stays bounded by it).
 pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink, max_item_bytes: u64) -> Verdict {
-    let mut tap = Tap {
-        inner: raw,
-        hasher: Sha256::new(),
-        bytes: 0,
-    };
+    let mut tap = Tap::new(raw);
     let mut verdict = Verdict::default();
     {
         let mut input = BufReader::new(&mut tap);
@@ -151,7 +168,7 @@ pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink, max_item_bytes: 
                 "the file is empty".to_string()
             } else {
                 format!(
-                    "not a gzip file (it starts with {}; an orgexport archive is a .json.gz starting with 1f 8b)",
+                    "not a gzip file (it starts with {}; an orgexport archive — .json.gz, .ndjson.gz or .csv.tar.gz — starts with 1f 8b)",
                     hex::encode(&head)
                 )
             });
@@ -161,12 +178,29 @@ pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink, max_item_bytes: 
     }
     // Read whatever is left so that the size and digest cover the whole object.
     let _ = std::io::copy(&mut tap, &mut std::io::sink());
-    verdict.bytes = tap.bytes;
-    verdict.sha256 = hex::encode(tap.hasher.finalize());
+    (verdict.bytes, verdict.sha256) = tap.finish();
     verdict
 }
 
-/// Decodes the gzip stream and checks the document against its own manifest.
+/// What an I/O error while reading the decompressed stream means: an item over the size
+/// limit, a truncated or a corrupt gzip stream.
+pub fn read_failure(e: &std::io::Error, budget: &Budget) -> String {
+    if e.to_string().contains(OVER_LIMIT) {
+        return format!(
+            "{} is larger than {} bytes: refused unread (raise --max-value-bytes if the archive is trusted)",
+            budget.describe(),
+            budget.max.saturating_sub(READ_AHEAD as u64)
+        );
+    }
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        format!("the archive is truncated: the gzip stream ends early ({e})")
+    } else {
+        format!("not a valid gzip stream: {e}")
+    }
+}
+
+/// Decodes the gzip stream and checks what it holds — the JSON document, NDJSON lines or a
+/// bundle, told apart by their first bytes — against its own manifest.
 fn check_document(
     input: impl Read,
     sink: &mut dyn ArchiveSink,
@@ -182,7 +216,26 @@ fn check_document(
         inner: flate2::read::MultiGzDecoder::new(input),
         budget: budget.clone(),
     };
-    let decoder = BufReader::with_capacity(READ_AHEAD, limited);
+    let mut decoder = BufReader::with_capacity(READ_AHEAD, limited);
+    let other = match decoder.fill_buf() {
+        Err(e) => Some(Err(read_failure(&e, &budget))),
+        Ok(head) if head.starts_with(b"{\"manifest\"") => None,
+        // NDJSON's first line is the manifest object, `format` its first key.
+        Ok(head) if head.starts_with(b"{\"format\":") => {
+            Some(formats::ndjson::read(&mut decoder, sink, &budget))
+        }
+        Ok(head) if formats::bundle::is_tar(head) => {
+            Some(formats::bundle::read(&mut decoder, sink, &budget))
+        }
+        Ok(_) => None,
+    };
+    if let Some(read) = other {
+        match read {
+            Ok((manifest, counts)) => compare(&manifest, &counts, verdict),
+            Err(problem) => verdict.problems.push(problem),
+        }
+        return;
+    }
     let mut json = serde_json::Deserializer::from_reader(decoder);
     let visitor = DocumentVisitor {
         sink,

@@ -14,6 +14,8 @@
 use std::path::PathBuf;
 
 use object_store::path::Path;
+
+use crate::archive_format::Format;
 use sha2::{Digest, Sha256};
 
 /// The longest slug part.
@@ -61,12 +63,12 @@ fn key_part(key: &str, key_is_uuid: bool) -> String {
     out
 }
 
-/// `<prefix>/<org dir>/<export_id>.json.gz`
-pub fn archive_key(prefix: &Path, org_dir: &str, export_id: &str) -> Path {
+/// `<prefix>/<org dir>/<export_id>.json.gz` (or the extension of another [`Format`]).
+pub fn archive_key(prefix: &Path, org_dir: &str, export_id: &str, format: Format) -> Path {
     prefix
         .clone()
         .join(org_dir)
-        .join(format!("{export_id}.json.gz"))
+        .join(format!("{export_id}{}", format.extension()))
 }
 
 /// An encrypted archive's key: `<id>.json.gz` → `<id>.json.gz.age`.
@@ -75,23 +77,26 @@ pub fn encrypted(archive: &Path) -> Path {
         .expect("a key with a suffix is a key")
 }
 
-/// The sidecar beside an archive key: `<id>.json.gz[.age]` → `<id>.manifest.json`.
+/// The sidecar beside an archive key: `<id>.json.gz[.age]` (any format's extension) →
+/// `<id>.manifest.json`.
 pub fn sidecar_of(archive: &Path) -> Path {
     let text = archive.as_ref();
     let text = text.strip_suffix(crate::encryption::SUFFIX).unwrap_or(text);
+    let stem = match archive.filename().and_then(Format::of_file_name) {
+        Some((format, _)) => text.strip_suffix(format.extension()).unwrap_or(text),
+        None => text,
+    };
     // The key was parsed, not built: keep its encoding as is.
-    Path::parse(format!(
-        "{}.manifest.json",
-        text.strip_suffix(".json.gz").unwrap_or(text)
-    ))
-    .unwrap_or_else(|_| Path::from(format!("{text}.manifest.json")))
+    Path::parse(format!("{stem}.manifest.json"))
+        .unwrap_or_else(|_| Path::from(format!("{text}.manifest.json")))
 }
 
-/// Whether an archive key names export `export_id`'s archive (its last part).
+/// Whether an archive key names export `export_id`'s archive (its last part), in any format.
 pub fn names_export(archive: &Path, export_id: &str) -> bool {
-    let name = archive.filename().unwrap_or_default();
-    let name = name.strip_suffix(crate::encryption::SUFFIX).unwrap_or(name);
-    name == format!("{export_id}.json.gz")
+    archive
+        .filename()
+        .and_then(Format::of_file_name)
+        .is_some_and(|(_, stem)| stem == export_id)
 }
 
 /// Whether `folder` (as the key holds it) is the org folder of org key `key`: `<slug>-<key
@@ -163,7 +168,7 @@ mod tests {
 
     #[test]
     fn keys_and_sidecars() {
-        let key = archive_key(&Path::from("exports/prod"), "acme-1", "abc");
+        let key = archive_key(&Path::from("exports/prod"), "acme-1", "abc", Format::Json);
         assert_eq!(key.as_ref(), "exports/prod/acme-1/abc.json.gz");
         assert_eq!(
             sidecar_of(&key).as_ref(),

@@ -22,6 +22,8 @@ use object_store::path::Path;
 use object_store::signer::Signer;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+use crate::archive_format::Format;
+
 use crate::error::{Failure, Kind, fail};
 use crate::redact::redact_url;
 use errors::{store_failure, store_failure_because, store_failure_explained};
@@ -406,7 +408,12 @@ impl Store {
 
     /// Where export `export_id` of the org in `org_dir` ([`layout::org_dir`]) goes.
     pub fn archive_key(&self, org_dir: &str, export_id: &str) -> Path {
-        layout::archive_key(&self.prefix, org_dir, export_id)
+        self.archive_key_as(org_dir, export_id, Format::Json)
+    }
+
+    /// Where export `export_id` in `format` goes (the format names the extension).
+    pub fn archive_key_as(&self, org_dir: &str, export_id: &str, format: Format) -> Path {
+        layout::archive_key(&self.prefix, org_dir, export_id, format)
     }
 
     /// The sidecar beside it.

@@ -79,8 +79,8 @@ impl Store {
         let mut attributes = Attributes::new();
         if matches!(self.location, Location::Cloud { .. }) {
             let name = key.filename().unwrap_or("export");
-            if name.ends_with(".json.gz") {
-                // The bytes are a .json.gz file, not JSON sent compressed: no Content-Encoding,
+            if crate::archive_format::Format::of_file_name(name).is_some() {
+                // The bytes are a .json.gz (.ndjson.gz, .tar.gz) file, not JSON sent compressed: no Content-Encoding,
                 // so that a browser saves exactly the archive.
                 attributes.insert(Attribute::ContentType, "application/gzip".into());
                 attributes.insert(

@@ -464,6 +464,18 @@ impl Run {
         }
     }
 
+    /// The peak RSS in KiB that `/usr/bin/time -f 'peak-rss-kib %M'` reported on stderr
+    /// (launched with [`Orgexport::after_shell`]).
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("peak-rss-kib "))
+            .expect("time's report")
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     pub fn last_stdout_line(&self) -> &str {
         self.stdout.lines().last().unwrap_or("")
     }
