@@ -16,20 +16,32 @@ _orgexport() {
             ",$1")
                 cmd="orgexport"
                 ;;
+            orgexport,cat)
+                cmd="orgexport__subcmd__cat"
+                ;;
             orgexport,check)
                 cmd="orgexport__subcmd__check"
                 ;;
             orgexport,completions)
                 cmd="orgexport__subcmd__completions"
                 ;;
+            orgexport,diff)
+                cmd="orgexport__subcmd__diff"
+                ;;
             orgexport,help)
                 cmd="orgexport__subcmd__help"
+                ;;
+            orgexport,inspect)
+                cmd="orgexport__subcmd__inspect"
                 ;;
             orgexport,link)
                 cmd="orgexport__subcmd__link"
                 ;;
             orgexport,list)
                 cmd="orgexport__subcmd__list"
+                ;;
+            orgexport,orgs)
+                cmd="orgexport__subcmd__orgs"
                 ;;
             orgexport,plan)
                 cmd="orgexport__subcmd__plan"
@@ -46,20 +58,32 @@ _orgexport() {
             orgexport,verify)
                 cmd="orgexport__subcmd__verify"
                 ;;
+            orgexport__subcmd__help,cat)
+                cmd="orgexport__subcmd__help__subcmd__cat"
+                ;;
             orgexport__subcmd__help,check)
                 cmd="orgexport__subcmd__help__subcmd__check"
                 ;;
             orgexport__subcmd__help,completions)
                 cmd="orgexport__subcmd__help__subcmd__completions"
                 ;;
+            orgexport__subcmd__help,diff)
+                cmd="orgexport__subcmd__help__subcmd__diff"
+                ;;
             orgexport__subcmd__help,help)
                 cmd="orgexport__subcmd__help__subcmd__help"
+                ;;
+            orgexport__subcmd__help,inspect)
+                cmd="orgexport__subcmd__help__subcmd__inspect"
                 ;;
             orgexport__subcmd__help,link)
                 cmd="orgexport__subcmd__help__subcmd__link"
                 ;;
             orgexport__subcmd__help,list)
                 cmd="orgexport__subcmd__help__subcmd__list"
+                ;;
+            orgexport__subcmd__help,orgs)
+                cmd="orgexport__subcmd__help__subcmd__orgs"
                 ;;
             orgexport__subcmd__help,plan)
                 cmd="orgexport__subcmd__help__subcmd__plan"
@@ -83,12 +107,46 @@ _orgexport() {
 
     case "${cmd}" in
         orgexport)
-            opts="-q -v -h -V --database-url --store --config --json --quiet --verbose --help --version run plan list link verify prune check restore completions help"
+            opts="-q -v -h -V --database-url --store --config --json --quiet --verbose --help --version run plan list link verify prune check restore inspect cat diff orgs completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__cat)
+            opts="-q -v -h --section --format --database-url --store --config --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --section)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "ndjson csv" -- "${cur}"))
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -160,9 +218,49 @@ _orgexport() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        orgexport__subcmd__help)
-            opts="run plan list link verify prune check restore completions help"
+        orgexport__subcmd__diff)
+            opts="-q -v -h --database-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__help)
+            opts="run plan list link verify prune check restore inspect cat diff orgs completions help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__help__subcmd__cat)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -202,7 +300,35 @@ _orgexport() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        orgexport__subcmd__help__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         orgexport__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__help__subcmd__inspect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -231,6 +357,20 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__help__subcmd__orgs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -314,6 +454,32 @@ _orgexport() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        orgexport__subcmd__inspect)
+            opts="-q -v -h --database-url --store --config --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         orgexport__subcmd__link)
             opts="-q -v -h --ttl --database-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -362,6 +528,36 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__orgs)
+            opts="-q -v -h --limit --database-url --store --config --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

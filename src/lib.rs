@@ -12,6 +12,7 @@ pub mod scope;
 pub mod commands;
 pub mod export;
 pub mod history;
+pub mod inspect;
 pub mod org;
 pub mod output;
 pub mod redact;
@@ -60,6 +61,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             _ = cancel.cancelled() => Err(error::fail(error::Kind::Interrupted, "interrupted")),
         },
         Command::Completions(args) => commands::completions::run(args),
+        Command::Inspect(args) => commands::inspect::run(&settings, args, report).await,
+        Command::Cat(args) => commands::cat::run(&settings, args, report).await,
+        Command::Diff(args) => commands::diff::run(&settings, args, report).await,
+        Command::Orgs(args) => commands::orgs::run(&settings, args, report).await,
     }
 }
 
