@@ -6,6 +6,7 @@ pub mod archive;
 pub mod content;
 pub mod copy;
 pub mod drain;
+pub mod estimate;
 pub mod job;
 pub mod locks;
 pub mod manifest;
