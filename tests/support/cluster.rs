@@ -312,6 +312,11 @@ impl Cluster {
         (self.dir.join("client.crt"), self.dir.join("client.key"))
     }
 
+    /// The directory of the server's Unix socket (`.s.PGSQL.<port>`).
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
     /// The CA that signed the server's certificate (for `sslrootcert`).
     pub fn ca_file(&self) -> PathBuf {
         self.dir.join("ca.crt")
