@@ -223,7 +223,7 @@ fn a_value_over_the_limit_is_refused_without_being_read_whole() {
     let before = target.digest();
     let run = Orgexport::new()
         .current_dir(store.path())
-        .after_shell("exec /usr/bin/time -f 'peak-rss-kib %M' \"$0\" \"$@\"")
+        .measure_memory()
         .arg("restore")
         .arg(&archive)
         .args(["--target-url", &target.url, "--max-value-bytes", "1MiB"])
@@ -232,14 +232,7 @@ fn a_value_over_the_limit_is_refused_without_being_read_whole() {
         .stderr_has("row 1 of section public.projects is larger than 1048576 bytes")
         .run();
     assert_eq!(target.digest(), before);
-    let rss_kib: u64 = run
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak-rss-kib "))
-        .expect("time's report")
-        .trim()
-        .parse()
-        .unwrap();
+    let rss_kib = run.peak_rss_kib();
     assert!(
         rss_kib < 64 * 1024,
         "peak RSS {rss_kib} KiB for a refused 64 MiB value"

@@ -81,6 +81,10 @@ fn inspect_prints_the_manifest_from_the_archive_head_without_a_database() {
         .run()
         .json();
     assert_eq!(json, archive.manifest);
+    // Its file:// URL reads the same.
+    let url = url::Url::from_file_path(&head).unwrap().to_string();
+    let json = offline(&["inspect", "--json", &url]).run().json();
+    assert_eq!(json["export_id"], archive.manifest["export_id"]);
     assert_eq!(
         archive.manifest_section("public.notes")["primary_key"],
         json!(["id"])
@@ -323,19 +327,12 @@ fn diff_of_a_million_rows_stays_in_bounded_memory() {
         }
     });
     let run = offline(&["diff", "--json", a.to_str().unwrap(), b.to_str().unwrap()])
-        .after_shell("exec /usr/bin/time -f 'peak-rss-kib %M' \"$0\" \"$@\"")
+        .measure_memory()
         .run();
     let json: Value = serde_json::from_str(run.stdout.trim()).unwrap();
     assert_eq!(json["sections"][0]["changed"], 12);
     assert_eq!(json["sections"][0]["unchanged"], ROWS - 12);
-    let rss_kib: u64 = run
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak-rss-kib "))
-        .expect("time's report")
-        .trim()
-        .parse()
-        .unwrap();
+    let rss_kib = run.peak_rss_kib();
     // The records alone would take ~120 MiB held in one map.
     assert!(
         rss_kib < 64 * 1024,

@@ -16,21 +16,6 @@ fn example_db() -> TestDb {
     db
 }
 
-/// One org of 120,000 wide rows (a few seconds to export), another of one.
-fn big_db() -> TestDb {
-    let db = TestDb::new();
-    db.execute(
-        "CREATE TABLE orgs (id int PRIMARY KEY, slug text, name text);
-         CREATE TABLE rows (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs, body text);
-         INSERT INTO orgs VALUES (1, 'big', 'Big'), (2, 'small', 'Small');
-         INSERT INTO rows SELECT i, 1, repeat(md5(i::text), 30) FROM generate_series(1, 120000) i;
-         INSERT INTO rows VALUES (0, 2, 'small');
-         CREATE INDEX ON rows (org_id);
-         ANALYZE;",
-    );
-    db
-}
-
 #[test]
 fn each_section_line_says_how_far_the_whole_export_got_and_the_summary_names_the_export() {
     let db = example_db();
@@ -63,7 +48,7 @@ fn each_section_line_says_how_far_the_whole_export_got_and_the_summary_names_the
 
 #[test]
 fn a_long_section_reports_rows_against_its_estimate_every_heartbeat() {
-    let db = big_db();
+    let db = TestDb::one_big_org();
     let store = TempDir::new();
     let run = Orgexport::export(&db, &store, "big")
         .env("ORGEXPORT_HEARTBEAT_SECS", "1")
@@ -134,7 +119,7 @@ fn wait_says_whom_it_queues_behind_and_keeps_saying_it_until_it_runs() {
 
 #[test]
 fn wait_behind_a_running_export_names_its_process_host_and_start() {
-    let db = big_db();
+    let db = TestDb::one_big_org();
     let store = TempDir::new();
     let first = Orgexport::export(&db, &store, "big").spawn();
     wait_for_copy(&db, "rows");

@@ -10,6 +10,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::{Kind, fail};
+use crate::export::verify::manifest_key;
 
 /// Decompressed bytes read ahead of the parser: enough to never read byte by byte, small
 /// enough to leave the sections alone.
@@ -70,15 +71,7 @@ impl<'de> Visitor<'de> for FirstKey<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        match map.next_key::<String>()? {
-            Some(key) if key == "manifest" => {}
-            Some(key) => {
-                return Err(de::Error::custom(format!(
-                    "the first key is {key:?}: the manifest must come first"
-                )));
-            }
-            None => return Err(de::Error::custom("the document is empty")),
-        }
+        manifest_key(&mut map)?;
         *self.manifest = Some(map.next_value()?);
         Err(de::Error::custom(DONE))
     }

@@ -164,6 +164,11 @@ impl Orgexport {
         self
     }
 
+    /// Runs the binary under GNU time, which reports its peak RSS ([`Run::peak_rss_kib`]).
+    pub fn measure_memory(self) -> Orgexport {
+        self.after_shell("exec /usr/bin/time -f 'peak-rss-kib %M' \"$0\" \"$@\"")
+    }
+
     /// Runs the binary on a pseudo-terminal (`script`); what it drew is `Run::stdout`.
     pub fn in_terminal(mut self) -> Orgexport {
         self.launch = Launch::Terminal;
@@ -462,6 +467,19 @@ impl Run {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             shown,
         }
+    }
+
+    /// The peak RSS GNU time reported, for a run started with
+    /// [`Orgexport::measure_memory`].
+    #[track_caller]
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("peak-rss-kib "))
+            .unwrap_or_else(|| self.fail(&["no report of GNU time on stderr".to_string()]))
+            .trim()
+            .parse()
+            .unwrap()
     }
 
     pub fn last_stdout_line(&self) -> &str {
