@@ -16,6 +16,9 @@ _orgexport() {
             ",$1")
                 cmd="orgexport"
                 ;;
+            orgexport,cat)
+                cmd="orgexport__subcmd__cat"
+                ;;
             orgexport,check)
                 cmd="orgexport__subcmd__check"
                 ;;
@@ -25,14 +28,23 @@ _orgexport() {
             orgexport,delete)
                 cmd="orgexport__subcmd__delete"
                 ;;
+            orgexport,diff)
+                cmd="orgexport__subcmd__diff"
+                ;;
             orgexport,help)
                 cmd="orgexport__subcmd__help"
+                ;;
+            orgexport,inspect)
+                cmd="orgexport__subcmd__inspect"
                 ;;
             orgexport,link)
                 cmd="orgexport__subcmd__link"
                 ;;
             orgexport,list)
                 cmd="orgexport__subcmd__list"
+                ;;
+            orgexport,orgs)
+                cmd="orgexport__subcmd__orgs"
                 ;;
             orgexport,plan)
                 cmd="orgexport__subcmd__plan"
@@ -52,6 +64,9 @@ _orgexport() {
             orgexport,verify)
                 cmd="orgexport__subcmd__verify"
                 ;;
+            orgexport__subcmd__help,cat)
+                cmd="orgexport__subcmd__help__subcmd__cat"
+                ;;
             orgexport__subcmd__help,check)
                 cmd="orgexport__subcmd__help__subcmd__check"
                 ;;
@@ -61,14 +76,23 @@ _orgexport() {
             orgexport__subcmd__help,delete)
                 cmd="orgexport__subcmd__help__subcmd__delete"
                 ;;
+            orgexport__subcmd__help,diff)
+                cmd="orgexport__subcmd__help__subcmd__diff"
+                ;;
             orgexport__subcmd__help,help)
                 cmd="orgexport__subcmd__help__subcmd__help"
+                ;;
+            orgexport__subcmd__help,inspect)
+                cmd="orgexport__subcmd__help__subcmd__inspect"
                 ;;
             orgexport__subcmd__help,link)
                 cmd="orgexport__subcmd__help__subcmd__link"
                 ;;
             orgexport__subcmd__help,list)
                 cmd="orgexport__subcmd__help__subcmd__list"
+                ;;
+            orgexport__subcmd__help,orgs)
+                cmd="orgexport__subcmd__help__subcmd__orgs"
                 ;;
             orgexport__subcmd__help,plan)
                 cmd="orgexport__subcmd__help__subcmd__plan"
@@ -95,12 +119,58 @@ _orgexport() {
 
     case "${cmd}" in
         orgexport)
-            opts="-q -v -h -V --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help --version run plan list link verify prune delete check setup restore completions help"
+            opts="-q -v -h -V --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help --version run plan list link verify prune delete check setup restore inspect cat diff orgs completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__cat)
+            opts="-q -v -h --section --format --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --section)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "ndjson csv" -- "${cur}"))
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -246,9 +316,61 @@ _orgexport() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        orgexport__subcmd__help)
-            opts="run plan list link verify prune delete check setup restore completions help"
+        orgexport__subcmd__diff)
+            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__help)
+            opts="run plan list link verify prune delete check setup restore inspect cat diff orgs completions help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__help__subcmd__cat)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -302,7 +424,35 @@ _orgexport() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        orgexport__subcmd__help__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         orgexport__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__help__subcmd__inspect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -331,6 +481,20 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__help__subcmd__orgs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -428,6 +592,44 @@ _orgexport() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        orgexport__subcmd__inspect)
+            opts="-q -v -h --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         orgexport__subcmd__link)
             opts="-q -v -h --ttl --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -488,6 +690,48 @@ _orgexport() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms aws:kms:dsse" -- "${cur}"))
+                    return 0
+                    ;;
+                --sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__orgs)
+            opts="-q -v -h --limit --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -47,6 +47,10 @@ complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "delete" -d 'Del
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "setup" -d 'Create or upgrade the history schema (run once as its owner), or print the grants a least-privileged role needs'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "restore" -d 'Load an archive into a database: relocate an org, undo a deletion, seed staging'
+complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "inspect" -d 'Print an archive\'s manifest: sections, rows, columns, exclusions (no database needed for a path or URL)'
+complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "cat" -d 'Print one section\'s rows of an archive as NDJSON or CSV (no database needed for a path or URL)'
+complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "diff" -d 'Compare two archives of the same org: sections, counts, rows added, removed and changed (by primary key)'
+complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "orgs" -d 'List the orgs of the root table: key, lookup columns, name'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l org -d 'The org to export: its primary key, slug or name (repeatable)' -r -f
@@ -220,6 +224,58 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l json -d 
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -s h -l help -d 'Print help'
+complete -c orgexport -n "__fish_orgexport_using_subcommand inspect" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand inspect" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand inspect" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand inspect" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand inspect" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand inspect" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand inspect" -l json -d 'Print one JSON object on stdout and nothing else there'
+complete -c orgexport -n "__fish_orgexport_using_subcommand inspect" -s q -l quiet -d 'Only errors on stderr'
+complete -c orgexport -n "__fish_orgexport_using_subcommand inspect" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand inspect" -s h -l help -d 'Print help'
+complete -c orgexport -n "__fish_orgexport_using_subcommand cat" -l section -d 'The section to print (schema.table, as `orgexport inspect` lists them)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand cat" -l format -d 'ndjson (one JSON object per line) or csv (header row; NULL is an empty unquoted field, an empty string is "")' -r -f -a "ndjson\t'One JSON object per line, exactly as archived'
+csv\t'RFC 4180 with a header row; NULL is an empty unquoted field, \'\' is ""'"
+complete -c orgexport -n "__fish_orgexport_using_subcommand cat" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand cat" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand cat" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand cat" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand cat" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand cat" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand cat" -l json -d 'Print one JSON object on stdout and nothing else there'
+complete -c orgexport -n "__fish_orgexport_using_subcommand cat" -s q -l quiet -d 'Only errors on stderr'
+complete -c orgexport -n "__fish_orgexport_using_subcommand cat" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand cat" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c orgexport -n "__fish_orgexport_using_subcommand diff" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand diff" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand diff" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand diff" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand diff" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand diff" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand diff" -l json -d 'Print one JSON object on stdout and nothing else there'
+complete -c orgexport -n "__fish_orgexport_using_subcommand diff" -s q -l quiet -d 'Only errors on stderr'
+complete -c orgexport -n "__fish_orgexport_using_subcommand diff" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand diff" -s h -l help -d 'Print help'
+complete -c orgexport -n "__fish_orgexport_using_subcommand orgs" -l limit -d 'At most N orgs, in key order' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand orgs" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand orgs" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand orgs" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand orgs" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand orgs" -l sse -d 'S3 server-side encryption of uploaded objects: AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse (s3:// stores only; the bucket\'s default applies otherwise)' -r -f -a "AES256\t''
+aws:kms\t''
+aws:kms:dsse\t''"
+complete -c orgexport -n "__fish_orgexport_using_subcommand orgs" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand orgs" -l json -d 'Print one JSON object on stdout and nothing else there'
+complete -c orgexport -n "__fish_orgexport_using_subcommand orgs" -s q -l quiet -d 'Only errors on stderr'
+complete -c orgexport -n "__fish_orgexport_using_subcommand orgs" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand orgs" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l history-url -d 'The database that holds the export history, the audit log and the org locks (default: the --database-url one); a primary, so that exports can read a hot standby' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
@@ -232,15 +288,19 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l json
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "run" -d 'Export one or more orgs'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "plan" -d 'Show an org\'s scope: sections, how each is scoped, rows, excluded columns, warnings'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "list" -d 'Export history, newest first'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "link" -d 'Issue a fresh download link for a completed export (audited)'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "verify" -d 'Re-read an archive and check it against its manifest and sidecar'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "prune" -d 'Delete old archives from the store (their history rows are kept, marked pruned)'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "delete" -d 'Delete exports\' archives from the store now, by id (history rows kept, marked deleted; audited)'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "setup" -d 'Create or upgrade the history schema (run once as its owner), or print the grants a least-privileged role needs'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "restore" -d 'Load an archive into a database: relocate an org, undo a deletion, seed staging'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "run" -d 'Export one or more orgs'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "plan" -d 'Show an org\'s scope: sections, how each is scoped, rows, excluded columns, warnings'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "list" -d 'Export history, newest first'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "link" -d 'Issue a fresh download link for a completed export (audited)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "verify" -d 'Re-read an archive and check it against its manifest and sidecar'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "prune" -d 'Delete old archives from the store (their history rows are kept, marked pruned)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "delete" -d 'Delete exports\' archives from the store now, by id (history rows kept, marked deleted; audited)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "setup" -d 'Create or upgrade the history schema (run once as its owner), or print the grants a least-privileged role needs'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "restore" -d 'Load an archive into a database: relocate an org, undo a deletion, seed staging'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "inspect" -d 'Print an archive\'s manifest: sections, rows, columns, exclusions (no database needed for a path or URL)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "cat" -d 'Print one section\'s rows of an archive as NDJSON or CSV (no database needed for a path or URL)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "diff" -d 'Compare two archives of the same org: sections, counts, rows added, removed and changed (by primary key)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "orgs" -d 'List the orgs of the root table: key, lookup columns, name'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check setup restore inspect cat diff orgs completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

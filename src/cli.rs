@@ -154,6 +154,36 @@ pub enum Command {
     )]
     Restore(RestoreArgs),
 
+    /// Print an archive's manifest: sections, rows, columns, exclusions (no database needed
+    /// for a path or URL)
+    #[command(
+        after_help = "Examples:\n  orgexport inspect ./orgexports/acme-1/0192f6c4-….json.gz\n  \
+                            orgexport inspect 0192f6c4-5b1e-7c3a-9d2f-4e8a1b2c3d4e --json | jq .sections"
+    )]
+    Inspect(InspectArgs),
+
+    /// Print one section's rows of an archive as NDJSON or CSV (no database needed for a
+    /// path or URL)
+    #[command(
+        after_help = "Examples:\n  orgexport cat ./acme.json.gz --section public.tasks | jq .title\n  \
+                            orgexport cat ./acme.json.gz --section public.tasks --format csv > tasks.csv\n\n\
+                      CSV: RFC 4180 with a header row; NULL is an empty unquoted field and an empty\n\
+                      string is \"\", as PostgreSQL's COPY (FORMAT csv) writes and reads them."
+    )]
+    Cat(CatArgs),
+
+    /// Compare two archives of the same org: sections, counts, rows added, removed and
+    /// changed (by primary key)
+    #[command(
+        after_help = "Examples:\n  orgexport diff ./acme/0192f6c4-….json.gz ./acme/0193a0b1-….json.gz\n  \
+                            orgexport diff 0192f6c4-… 0193a0b1-… --json | jq '.sections[] | select(.status != \"unchanged\")'"
+    )]
+    Diff(DiffArgs),
+
+    /// List the orgs of the root table: key, lookup columns, name
+    #[command(after_help = "Examples:\n  orgexport orgs\n  orgexport orgs --limit 1000 --json")]
+    Orgs(OrgsArgs),
+
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  orgexport completions bash > /etc/bash_completion.d/orgexport"
@@ -358,6 +388,48 @@ pub struct SetupArgs {
     /// application's schemas, the history's tables and sequence); change nothing
     #[arg(long, value_name = "ROLE", value_hint = clap::ValueHint::Other)]
     pub print_grants: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// An archive path, its URL (s3://…, file://…, a download link), or an export id (found
+    /// through the history)
+    #[arg(value_hint = clap::ValueHint::AnyPath)]
+    pub archive: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// An archive path, its URL, or an export id
+    #[arg(value_hint = clap::ValueHint::AnyPath)]
+    pub archive: String,
+
+    /// The section to print (schema.table, as `orgexport inspect` lists them)
+    #[arg(long, value_name = "SCHEMA.TABLE")]
+    pub section: String,
+
+    /// ndjson (one JSON object per line) or csv (header row; NULL is an empty unquoted
+    /// field, an empty string is "")
+    #[arg(long, value_enum, default_value_t)]
+    pub format: crate::inspect::format::RowFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older archive: a path, URL or export id
+    #[arg(value_hint = clap::ValueHint::AnyPath)]
+    pub a: String,
+
+    /// The newer archive: a path, URL or export id
+    #[arg(value_hint = clap::ValueHint::AnyPath)]
+    pub b: String,
+}
+
+#[derive(Debug, Args)]
+pub struct OrgsArgs {
+    /// At most N orgs, in key order
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod export;
 pub mod history;
 pub mod hooks;
+pub mod inspect;
 pub mod org;
 pub mod output;
 pub mod privileges;
@@ -66,6 +67,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Setup(args) => commands::setup::run(&settings, args, report).await,
         Command::Completions(args) => commands::completions::run(args),
+        Command::Inspect(args) => commands::inspect::run(&settings, args, report).await,
+        Command::Cat(args) => commands::cat::run(&settings, args, report).await,
+        Command::Diff(args) => commands::diff::run(&settings, args, report).await,
+        Command::Orgs(args) => commands::orgs::run(&settings, args, report).await,
     }
 }
 

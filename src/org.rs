@@ -70,14 +70,113 @@ pub async fn resolve(
             }
         }
     }
+    // A suggestion is a courtesy: a failure to compute one leaves the message without it.
+    let near = suggestions(client, catalog, scope, lookup)
+        .await
+        .unwrap_or_default();
+    let hint = match near.as_slice() {
+        [] => String::new(),
+        _ => format!(
+            "; did you mean {}? (`orgexport orgs` lists them)",
+            near.iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    };
     Err(fail(
         Kind::OrgNotFound,
         format!(
-            "org {lookup:?} not found: no row of {table} has {} equal to it{}",
+            "org {lookup:?} not found: no row of {table} has {} equal to it{hint}{}",
             scope.lookup_columns.join(", "),
             scope.root_guess_note(catalog)
         ),
     ))
+}
+
+/// Lookup values close to `typed` (a typo, another case): at most three, nearest first.
+/// Candidates are narrowed in SQL to values of about the same length that share its first
+/// or last two characters, at most 200 per lookup column, and kept only within an edit
+/// distance of a third of its length — so an unrelated org is never named.
+async fn suggestions(
+    client: &Client,
+    catalog: &Catalog,
+    scope: &Scope,
+    typed: &str,
+) -> anyhow::Result<Vec<String>> {
+    let lower = typed.to_lowercase();
+    let chars: Vec<char> = lower.chars().collect();
+    if chars.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let like = |part: String| {
+        part.replace('\\', r"\\")
+            .replace('%', r"\%")
+            .replace('_', r"\_")
+    };
+    let prefix = format!("{}%", like(chars[..2].iter().collect()));
+    let suffix = format!("%{}", like(chars[chars.len() - 2..].iter().collect()));
+    let (min, max) = (chars.len() as i32 - 3, chars.len() as i32 + 3);
+    let limit = (chars.len() / 3).max(1);
+    let root = catalog.table(scope.root);
+    let mut near: Vec<(usize, String)> = Vec::new();
+    for column in &scope.lookup_columns {
+        let sql = format!(
+            "SELECT DISTINCT v FROM (SELECT t.{}::text AS v FROM {} t) s \
+             WHERE length(v) BETWEEN $1 AND $2 AND (lower(v) LIKE $3 OR lower(v) LIKE $4) LIMIT 200",
+            crate::db::quote_ident(column),
+            root.from_clause()
+        );
+        let rows = client.query(&sql, &[&min, &max, &prefix, &suffix]).await?;
+        for row in rows {
+            let value: String = row.get(0);
+            let distance = strsim::levenshtein(&lower, &value.to_lowercase());
+            if distance <= limit && value != typed && !near.iter().any(|(_, v)| *v == value) {
+                near.push((distance, value));
+            }
+        }
+    }
+    near.sort();
+    Ok(near.into_iter().take(3).map(|(_, v)| v).collect())
+}
+
+/// The columns `orgs` shows: the key, then the other lookup columns (the name among them).
+pub fn listed_columns(scope: &Scope) -> Vec<String> {
+    std::iter::once(scope.root_key.clone())
+        .chain(
+            scope
+                .lookup_columns
+                .iter()
+                .filter(|c| **c != scope.root_key)
+                .cloned(),
+        )
+        .collect()
+}
+
+/// The orgs in key order, at most `limit` (+1, so the caller can tell there are more), each
+/// as the text of [`listed_columns`], streamed as the server sends them.
+pub async fn listing(
+    client: &Client,
+    catalog: &Catalog,
+    scope: &Scope,
+    limit: u32,
+) -> anyhow::Result<tokio_postgres::RowStream> {
+    let root = catalog.table(scope.root);
+    let columns: Vec<String> = listed_columns(scope)
+        .iter()
+        .map(|c| format!("t.{}::text", crate::db::quote_ident(c)))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {} t ORDER BY t.{} LIMIT $1",
+        columns.join(", "),
+        root.from_clause(),
+        crate::db::quote_ident(&scope.root_key)
+    );
+    let limit = i64::from(limit) + 1;
+    client
+        .query_raw(&sql, [&limit as &(dyn tokio_postgres::types::ToSql + Sync)])
+        .await
+        .with_context(|| format!("listing the orgs of {}", root.qualified_name()))
 }
 
 /// Every org of the root table, in key order; named by their first lookup column other than

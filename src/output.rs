@@ -51,6 +51,12 @@ impl Reporter {
         self.emit(&format!("error: {line}"));
     }
 
+    /// A line shown even with `-q`: the one line per finished export that a cron log keeps
+    /// (with its timestamp) beside the link printed on stdout.
+    pub fn notice(&self, line: &str) {
+        self.emit(line);
+    }
+
     /// A progress or summary line on stderr.
     pub fn info(&self, line: &str) {
         if !self.output.quiet {
@@ -71,14 +77,29 @@ impl Reporter {
         }
     }
 
-    /// Progress of one export of `sections` sections: on a terminal, an overall bar (sections
-    /// done, rows, bytes of JSON) above each section's spinner; otherwise a line per finished
-    /// section and a heartbeat line every `heartbeat` of a long one.
-    pub fn export_progress(&self, sections: usize) -> ExportProgress {
-        self.progress("export", sections)
+    /// Progress of one export, given each section's estimated rows (the planner's, where
+    /// it has one): on a terminal, an overall bar of rows against their estimated total with
+    /// an ETA, above each section's bar (a spinner where there is no estimate); otherwise a
+    /// line per finished section and a heartbeat line every `heartbeat` of a long one, both
+    /// saying how far the whole export got.
+    pub fn export_progress(&self, estimates: &[Option<u64>]) -> ExportProgress {
+        let expected = estimates.iter().flatten().sum();
+        let mut progress = self.progress("export", estimates.len());
+        progress.expected = Some(Cell::new(expected));
+        if let Some(overall) = &progress.overall {
+            overall.set_length(expected.max(1));
+            overall.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:<12} [{bar:30}] {percent:>3}% {msg}, ETA {eta}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+        }
+        progress
     }
 
-    /// [`Reporter::export_progress`] under another label (`restore`).
+    /// Progress by sections (sections done of all), under `label` (`restore`).
     pub fn progress(&self, label: &str, sections: usize) -> ExportProgress {
         let multi = (self.terminal && !self.output.quiet)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
@@ -97,10 +118,50 @@ impl Reporter {
             multi,
             overall,
             report: *self,
+            sections,
+            done: Cell::new(0),
             rows: Cell::new(0),
+            live: Cell::new(0),
             bytes: Cell::new(0),
+            expected: None,
             started: Instant::now(),
         }
+    }
+
+    /// While `--wait` queues behind another export: on a terminal a spinner with the time
+    /// waited; otherwise a line every heartbeat. Runs until dropped (select it against the
+    /// wait).
+    pub async fn waiting(&self, behind: &str) {
+        let started = Instant::now();
+        let spinner = (self.terminal && !self.output.quiet).then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} queued behind {msg} ({elapsed})")
+                    .expect("a valid template"),
+            );
+            bar.set_message(escape_controls(behind).into_owned());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let _clear = spinner.as_ref().map(ClearOnDrop);
+        loop {
+            tokio::time::sleep(self.output.heartbeat).await;
+            if spinner.is_none() {
+                self.info(&format!(
+                    "still queued behind {behind} ({}s)",
+                    started.elapsed().as_secs()
+                ));
+            }
+        }
+    }
+}
+
+/// Removes a spinner when the future drawing it is dropped.
+struct ClearOnDrop<'b>(&'b ProgressBar);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 
@@ -109,18 +170,39 @@ pub struct ExportProgress {
     multi: Option<MultiProgress>,
     overall: Option<ProgressBar>,
     report: Reporter,
+    sections: usize,
+    done: Cell<usize>,
+    /// Rows of the finished sections.
     rows: Cell<u64>,
+    /// Rows of the sections being read.
+    live: Cell<u64>,
     bytes: Cell<u64>,
+    /// The rows expected in all: the estimates, corrected by each finished section's count.
+    /// `None`: progress by sections.
+    expected: Option<Cell<u64>>,
     started: Instant,
 }
 
 impl ExportProgress {
     pub fn section(&self, name: &str) -> SectionProgress<'_> {
+        self.section_estimated(name, None)
+    }
+
+    /// A section expected to hold about `estimate` rows.
+    pub fn section_estimated(&self, name: &str, estimate: Option<u64>) -> SectionProgress<'_> {
         let bar = self.multi.as_ref().map(|multi| {
-            let bar = multi.add(ProgressBar::new_spinner());
+            let (bar, template) = match estimate {
+                Some(n) => (
+                    ProgressBar::new(n.max(1)),
+                    "  {prefix:<30} [{bar:20}] {pos:>9}/~{len} rows {msg}",
+                ),
+                None => (ProgressBar::new_spinner(), "{spinner} {prefix:<30} {msg}"),
+            };
+            let bar = multi.add(bar);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix:<30} {msg}")
-                    .expect("a valid template"),
+                ProgressStyle::with_template(template)
+                    .expect("a valid template")
+                    .progress_chars("=> "),
             );
             bar.set_prefix(name.to_string());
             bar.set_message("waiting for the first row");
@@ -132,24 +214,73 @@ impl ExportProgress {
             export: self,
             bar,
             name: name.to_string(),
+            estimate,
             started: now,
             last_beat: Cell::new(now),
+            rows: Cell::new(0),
             bytes: Cell::new(0),
         }
     }
 
-    fn add(&self, rows: u64, bytes: u64) {
+    /// Rows read so far, in finished and running sections.
+    fn position(&self) -> u64 {
+        self.rows.get() + self.live.get()
+    }
+
+    /// `export 40% of ~12.3k rows, ETA 30s`, when the total is estimated.
+    fn overall_line(&self) -> Option<String> {
+        let expected = self.expected.as_ref()?.get().max(self.position());
+        let done = self.position();
+        let percent = (done * 100).checked_div(expected).unwrap_or(100);
+        Some(format!(
+            "export {percent}% of ~{} rows, ETA {}",
+            human_count(expected),
+            eta(done, expected, self.started.elapsed())
+        ))
+    }
+
+    /// Redraws the overall bar after rows moved.
+    fn redraw(&self) {
+        let Some(overall) = &self.overall else {
+            return;
+        };
+        let rows = self.position();
+        let rates = rates(rows, self.bytes.get(), self.started.elapsed());
+        match &self.expected {
+            Some(expected) => {
+                overall.set_length(expected.get().max(rows).max(1));
+                overall.set_position(rows);
+                overall.set_message(format!(
+                    "{} of ~{} rows, {}/{} sections, {} of JSON, {rates}",
+                    human_count(rows),
+                    human_count(expected.get().max(rows)),
+                    self.done.get(),
+                    self.sections,
+                    human_bytes(self.bytes.get()),
+                ));
+            }
+            None => {
+                overall.set_position(self.done.get() as u64);
+                overall.set_message(format!(
+                    "{} rows, {} of JSON, {rates}",
+                    human_count(rows),
+                    human_bytes(self.bytes.get()),
+                ));
+            }
+        }
+    }
+
+    fn add(&self, section: &SectionProgress, rows: u64, bytes: u64) {
+        self.live.set(self.live.get() - section.rows.get());
         self.rows.set(self.rows.get() + rows);
         self.bytes.set(self.bytes.get() + bytes);
-        if let Some(overall) = &self.overall {
-            overall.inc(1);
-            overall.set_message(format!(
-                "{} rows, {} of JSON, {}",
-                human_count(self.rows.get()),
-                human_bytes(self.bytes.get()),
-                rates(self.rows.get(), self.bytes.get(), self.started.elapsed())
-            ));
+        self.done.set(self.done.get() + 1);
+        if let Some(expected) = &self.expected {
+            // The estimate gives way to the count.
+            let estimated = section.estimate.unwrap_or(0);
+            expected.set((expected.get() + rows).saturating_sub(estimated));
         }
+        self.redraw();
     }
 }
 
@@ -165,32 +296,55 @@ pub struct SectionProgress<'e> {
     export: &'e ExportProgress,
     bar: Option<ProgressBar>,
     name: String,
+    estimate: Option<u64>,
     started: Instant,
     last_beat: Cell<Instant>,
+    rows: Cell<u64>,
     bytes: Cell<u64>,
 }
 
 impl SectionProgress<'_> {
     /// `rows` streamed and `bytes` of JSON written so far in this section.
     pub fn set(&self, rows: u64, bytes: u64) {
+        let export = self.export;
+        export.live.set(export.live.get() + rows - self.rows.get());
+        self.rows.set(rows);
         self.bytes.set(bytes);
         let elapsed = self.started.elapsed();
         match &self.bar {
-            Some(bar) => bar.set_message(format!(
-                "{} rows, {}, {}",
-                human_count(rows),
-                human_bytes(bytes),
-                rates(rows, bytes, elapsed)
-            )),
+            Some(bar) => {
+                if self.estimate.is_some() {
+                    bar.set_length(bar.length().unwrap_or(0).max(rows));
+                    bar.set_position(rows);
+                }
+                bar.set_message(format!(
+                    "{} rows, {}, {}",
+                    human_count(rows),
+                    human_bytes(bytes),
+                    rates(rows, bytes, elapsed)
+                ));
+                export.redraw();
+            }
             None => {
-                let heartbeat = self.export.report.output.heartbeat;
+                let heartbeat = export.report.output.heartbeat;
                 if self.last_beat.get().elapsed() >= heartbeat {
                     self.last_beat.set(Instant::now());
-                    self.export.report.info(&format!(
-                        "… {}: {} rows so far, {}",
+                    let of = match self.estimate {
+                        Some(n) => format!(
+                            " of ~{} ({}%)",
+                            human_count(n.max(rows)),
+                            (rows * 100).checked_div(n.max(rows)).unwrap_or(100)
+                        ),
+                        None => String::new(),
+                    };
+                    export.report.info(&format!(
+                        "… {}: {} rows so far{of}, {}{}",
                         self.name,
                         human_count(rows),
-                        rates(rows, bytes, elapsed)
+                        rates(rows, bytes, elapsed),
+                        export
+                            .overall_line()
+                            .map_or(String::new(), |l| format!("; {l}"))
                     ));
                 }
             }
@@ -200,30 +354,50 @@ impl SectionProgress<'_> {
     pub fn finish(self, rows: u64) {
         let bytes = self.bytes.get();
         let elapsed = self.started.elapsed();
+        self.export.add(&self, rows, bytes);
         match &self.bar {
-            Some(bar) => bar.finish_with_message(format!(
-                "{} rows, {} in {:.1}s",
-                human_count(rows),
-                human_bytes(bytes),
-                elapsed.as_secs_f64()
-            )),
+            Some(bar) => {
+                // The count replaces the estimate: no bar that stops short or overflows.
+                bar.set_style(
+                    ProgressStyle::with_template("  {prefix:<30} {msg}").expect("a valid template"),
+                );
+                bar.finish_with_message(format!(
+                    "{} rows, {} in {:.1}s",
+                    human_count(rows),
+                    human_bytes(bytes),
+                    elapsed.as_secs_f64()
+                ))
+            }
             None => self.export.report.info(&format!(
-                "{}: {rows} rows, {} in {:.1}s ({})",
+                "{}: {rows} rows, {} in {:.1}s ({}){}",
                 self.name,
                 human_bytes(bytes),
                 elapsed.as_secs_f64(),
-                rates(rows, bytes, elapsed)
+                rates(rows, bytes, elapsed),
+                self.export
+                    .overall_line()
+                    .map_or(String::new(), |l| format!("; {l}"))
             )),
         }
-        self.export.add(rows, bytes);
     }
 
     /// A failed section: the bar goes away, the error is reported by the caller.
     pub fn abandon(self) {
+        let export = self.export;
+        export.live.set(export.live.get() - self.rows.get());
         if let Some(bar) = &self.bar {
             bar.abandon();
         }
     }
+}
+
+/// The time left at the pace so far: `12s`, `3m 20s`; `unknown` before the first row.
+fn eta(done: u64, expected: u64, elapsed: Duration) -> String {
+    if done == 0 {
+        return "unknown".to_string();
+    }
+    let left = expected.saturating_sub(done) as f64 * elapsed.as_secs_f64() / done as f64;
+    humantime::format_duration(Duration::from_secs(left.round() as u64)).to_string()
 }
 
 /// `12`, `12.3k`, `1.2M`, `3.4G`: counts as people read them.

@@ -627,7 +627,7 @@ fn check_reports_each_check_and_fails_on_an_unwritable_store() {
 }
 
 #[test]
-fn stderr_is_timestamped_log_lines_when_not_a_terminal_and_quiet_silences_it() {
+fn stderr_is_timestamped_log_lines_when_not_a_terminal_and_quiet_keeps_one_per_export() {
     let db = example_db();
     let store = TempDir::new();
     let run = Orgexport::export(&db, &store, "acme")
@@ -643,11 +643,28 @@ fn stderr_is_timestamped_log_lines_when_not_a_terminal_and_quiet_silences_it() {
         chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
         "{line}"
     );
-    let run = Orgexport::export(&db, &store, "acme")
-        .arg("-q")
-        .stderr_is("")
-        .run();
+    // -q: one line per export, which names the org and the export the link is of.
+    let run = Orgexport::export(&db, &store, "acme").arg("-q").run();
     assert!(run.stdout.starts_with("file://"), "{}", run.stdout);
+    let id = Archive::from_run(&run).manifest["export_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    let (stamp, rest) = lines[0].split_once(' ').unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        rest.starts_with(&format!(
+            "orgexport: exported org acme (public.orgs 1): export {id}, "
+        )),
+        "{}",
+        lines[0]
+    );
     // -v shows the generated SQL.
     Orgexport::export(&db, &store, "acme")
         .arg("-v")

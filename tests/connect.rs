@@ -420,3 +420,59 @@ fn prefer_and_require_accept_a_self_signed_x509_v1_certificate_like_libpq() {
         .code(5)
         .run();
 }
+
+/// Removes a file when dropped (a socket link in /tmp, even when the test fails).
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn with_no_host_configured_the_local_socket_is_tried_before_localhost() {
+    let db = db_with_org();
+    let store = TempDir::new();
+    let cluster_socket = Cluster::get()
+        .socket_dir()
+        .join(format!(".s.PGSQL.{}", db.port));
+    // A port nothing listens on over TCP, whose socket in /tmp leads to the cluster's: only
+    // the socket can reach the server.
+    let unused = support::reserve_port();
+    let link = RemoveOnDrop(format!("/tmp/.s.PGSQL.{}", unused.port).into());
+    std::os::unix::fs::symlink(&cluster_socket, &link.0).unwrap();
+    let env = |port: u16| {
+        [
+            ("PGPORT", port.to_string()),
+            ("PGUSER", "postgres".to_string()),
+            ("PGDATABASE", db.name.clone()),
+        ]
+    };
+    Orgexport::new()
+        .current_dir(store.path())
+        .args(["run", "--org", "acme"])
+        .store(store.path())
+        .envs(env(unused.port))
+        .stdout_has("file://")
+        .run();
+    // No socket for the port: localhost over TCP, as before.
+    Orgexport::new()
+        .current_dir(store.path())
+        .args(["run", "--org", "acme"])
+        .store(store.path())
+        .envs(env(db.port))
+        .stdout_has("file://")
+        .run();
+    // Neither: the message names both places tried.
+    drop(link);
+    Orgexport::new()
+        .current_dir(store.path())
+        .args(["run", "--org", "acme"])
+        .store(store.path())
+        .envs(env(unused.port))
+        .code(5)
+        .stderr_has("host=localhost port=")
+        .one_error_line()
+        .run();
+}

@@ -223,7 +223,7 @@ fn a_value_over_the_limit_is_refused_without_being_read_whole() {
     let before = target.digest();
     let run = Orgexport::new()
         .current_dir(store.path())
-        .after_shell("exec /usr/bin/time -f 'peak-rss-kib %M' \"$0\" \"$@\"")
+        .measure_memory()
         .arg("restore")
         .arg(&archive)
         .args(["--target-url", &target.url, "--max-value-bytes", "1MiB"])

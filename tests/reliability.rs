@@ -11,16 +11,7 @@ use support::{Archive, Expect, Orgexport, TempDir, TestDb, signal, wait_for_copy
 
 /// A database whose org 1 ("big", ~120 MB of JSON) streams for a while.
 fn big_db() -> TestDb {
-    let db = TestDb::new();
-    db.execute(
-        "CREATE TABLE orgs (id int PRIMARY KEY, slug text, name text);
-         CREATE TABLE rows (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs, body text);
-         INSERT INTO orgs VALUES (1, 'big', 'Big'), (2, 'small', 'Small');
-         INSERT INTO rows SELECT i, 1, repeat(md5(i::text), 30) FROM generate_series(1, 120000) i;
-         INSERT INTO rows VALUES (0, 2, 'small');
-         CREATE INDEX ON rows (org_id);",
-    );
-    db
+    TestDb::one_big_org()
 }
 
 fn latest_status(db: &TestDb) -> String {

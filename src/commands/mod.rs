@@ -1,11 +1,15 @@
 //! One module per subcommand: each wires the pipeline's stages together and reports. The
 //! stages they share (connecting, preparing the history, reading the scope) are here.
 
+pub mod cat;
 pub mod check;
 pub mod completions;
 pub mod delete;
+pub mod diff;
+pub mod inspect;
 pub mod link;
 pub mod list;
+pub mod orgs;
 pub mod plan;
 pub mod prune;
 pub mod restore;

@@ -279,8 +279,6 @@ fn add_environment(params: &mut Params) {
 /// `host` and `port` (comma lists, libpq's defaults): every host, and one port for all or
 /// one per host.
 fn hosts_and_ports(params: &mut Params) -> anyhow::Result<(Vec<String>, Vec<u16>)> {
-    let host = params.remove("host").unwrap_or_else(default_host);
-    let hosts: Vec<String> = host.split(',').map(|h| h.trim().to_string()).collect();
     let ports: Vec<u16> = params
         .remove("port")
         .unwrap_or_else(|| "5432".to_string())
@@ -294,6 +292,10 @@ fn hosts_and_ports(params: &mut Params) -> anyhow::Result<(Vec<String>, Vec<u16>
             })
         })
         .collect::<anyhow::Result<_>>()?;
+    let hosts: Vec<String> = match params.remove("host") {
+        Some(host) => host.split(',').map(|h| h.trim().to_string()).collect(),
+        None => default_hosts(ports[0]),
+    };
     if ports.len() != 1 && ports.len() != hosts.len() {
         return Err(fail(
             Kind::Usage,
@@ -352,14 +354,19 @@ fn client_cert(params: &mut Params) -> anyhow::Result<Option<ClientCert>> {
     }
 }
 
-fn default_host() -> String {
-    // Debian's libpq looks for the socket here first; elsewhere libpq uses localhost.
-    for dir in ["/var/run/postgresql", "/tmp"] {
-        if std::path::Path::new(dir).join(".s.PGSQL.5432").exists() {
-            return dir.to_string();
-        }
-    }
-    "localhost".to_string()
+/// With no host configured: the local socket directory where the server's socket for
+/// `port` is — Debian's libpq's `/var/run/postgresql`, then the upstream default `/tmp` —
+/// then TCP to localhost (tried in order, as for `host=h1,h2`: a stale socket file or a
+/// socket the role may not use still reaches a server listening on localhost).
+fn default_hosts(port: u16) -> Vec<String> {
+    let socket = format!(".s.PGSQL.{port}");
+    ["/var/run/postgresql", "/tmp"]
+        .iter()
+        .filter(|dir| std::path::Path::new(dir).join(&socket).exists())
+        .take(1)
+        .map(|dir| dir.to_string())
+        .chain(["localhost".to_string()])
+        .collect()
 }
 
 /// libpq environment variables for features orgexport does not offer: set, they are an error

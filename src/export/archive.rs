@@ -73,6 +73,10 @@ pub struct SectionManifest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_count: Option<u64>,
     pub columns: Vec<ColumnManifest>,
+    /// The table's primary key, when every column of it is exported: what `diff` matches
+    /// rows by. Absent from archives written before it was recorded (they diff by whole row).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub primary_key: Vec<String>,
     pub excluded_columns: Vec<String>,
     /// Why each excluded column is out (DESIGN §3): `name`, `config: exclude_columns`,
     /// `generated from …`, `content: bcrypt hash in 100% of 200 sampled values`.
@@ -174,6 +178,15 @@ impl SectionManifest {
                         .unwrap_or_default(),
                 })
                 .collect(),
+            primary_key: if table
+                .primary_key
+                .iter()
+                .all(|k| section.columns.contains(k))
+            {
+                table.primary_key.clone()
+            } else {
+                Vec::new()
+            },
             excluded_columns: section.excluded_columns.clone(),
             excluded_column_reasons: section.exclusion_reasons.iter().cloned().collect(),
         }

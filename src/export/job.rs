@@ -23,13 +23,14 @@ use crate::export::archive::{
 };
 use crate::export::content::exclude_secret_content;
 use crate::export::formats::{self, Framing};
+use crate::export::estimate::section_estimates;
 use crate::export::locks::ReadLocks;
 use crate::export::manifest::FORMAT;
 use crate::export::narrowing::{self, narrowed_planner};
 use crate::export::snapshot::Snapshot;
 use crate::history::{self, Completed, NewExport, Status};
 use crate::org::{self, Org};
-use crate::output::{ExportProgress, Reporter, human_bytes};
+use crate::output::{Reporter, SectionProgress, human_bytes};
 use crate::scope::catalog::Catalog;
 use crate::scope::columns::RenderMode;
 use crate::scope::model::{Scope, Section};
@@ -180,7 +181,7 @@ impl Job<'_> {
         // On the history database: exports of one org exclude each other whichever database
         // (a primary or its standby) they read, as long as they share their history.
         let key = lock::lock_key(&org.key);
-        match lock::acquire(&self.history.client, key, wait, self.cancel).await? {
+        match self.acquire(org, id, key, wait).await? {
             Acquired::Taken => {
                 let outcome = self.export_locked(db, org, id).await;
                 match &outcome {
@@ -198,8 +199,48 @@ impl Job<'_> {
         }
     }
 
-    /// Exit 4: who holds the org's lock — the export recorded in the history and the
-    /// database session — and what to do.
+    /// The org's lock (on the history database); with `wait`, when it is busy, says whom the export queues behind
+    /// and keeps saying that it waits (a spinner, or a line every heartbeat) until it has
+    /// the lock or the time is up.
+    async fn acquire(
+        &self,
+        org: &Org,
+        id: Uuid,
+        key: i64,
+        wait: Option<Duration>,
+    ) -> anyhow::Result<Acquired> {
+        let first = lock::acquire(&self.history.client, key, None, self.cancel).await?;
+        let (Acquired::Busy(holder), Some(limit)) = (&first, wait) else {
+            return Ok(first);
+        };
+        let behind = self.holder_of(org, id, holder.clone()).await;
+        self.report.info(&format!(
+            "export {id} of org {} is queued behind {behind}; waiting up to {}",
+            org.lookup,
+            humantime::format_duration(limit)
+        ));
+        tokio::select! {
+            acquired = lock::acquire(&self.history.client, key, wait, self.cancel) => acquired,
+            () = self.report.waiting(&behind) => unreachable!("waiting() never returns"),
+        }
+    }
+
+    /// Who holds the org's lock: the export recorded in the history (pid, host, since) and
+    /// the database session.
+    async fn holder_of(&self, org: &Org, id: Uuid, holder: Option<Holder>) -> String {
+        let running = history::running_export_of(&self.history.client, &org.key, id)
+            .await
+            .ok()
+            .flatten();
+        match (running, holder) {
+            (Some(export), Some(h)) => format!("{export}; database session {h}"),
+            (Some(export), None) => export,
+            (None, Some(h)) => format!("database session {h}"),
+            (None, None) => "its holder just let go".to_string(),
+        }
+    }
+
+    /// Exit 4: who holds the org's lock and what to do.
     async fn busy(
         &self,
         org: &Org,
@@ -207,16 +248,7 @@ impl Job<'_> {
         holder: Option<Holder>,
         wait: Option<Duration>,
     ) -> anyhow::Error {
-        let running = history::running_export_of(&self.history.client, &org.key, id)
-            .await
-            .ok()
-            .flatten();
-        let who = match (running, holder) {
-            (Some(export), Some(h)) => format!("{export}; database session {h}"),
-            (Some(export), None) => export,
-            (None, Some(h)) => format!("held by {h}"),
-            (None, None) => "its holder just let go".to_string(),
-        };
+        let who = self.holder_of(org, id, holder).await;
         let advice = match wait {
             Some(w) => format!("gave up after waiting {}", humantime::format_duration(w)),
             None => "retry later or pass --wait=DURATION to queue behind it".to_string(),
@@ -232,11 +264,14 @@ impl Job<'_> {
 
     fn report_done(&self, exported: &Exported, started: Instant) {
         let org = &exported.org;
-        self.report.info(&format!(
-            "exported org {} ({} {}): {} sections, {} rows, {} in {:.1}s",
+        // Shown with -q too: in a cron log, the line that says which org and export the
+        // link printed on stdout belongs to.
+        self.report.notice(&format!(
+            "exported org {} ({} {}): export {}, {} sections, {} rows, {} in {:.1}s",
             org.lookup,
             org.table,
             org.key,
+            exported.id,
             exported.sections,
             exported.record_count,
             human_bytes(exported.bytes),
@@ -357,6 +392,20 @@ impl Job<'_> {
             .iter()
             .map(|s| planner.section_sql(s, &key, self.max_rows, self.render))
             .collect();
+        let estimates = match self.report.output.quiet {
+            true => vec![None; sqls.len()],
+            false => {
+                section_estimates(
+                    &snapshot,
+                    self.catalog,
+                    &planner,
+                    &key,
+                    &selected,
+                    self.max_rows,
+                )
+                .await
+            }
+        };
         let snapshot_at = snapshot.snapshot_at.clone();
         let snapshot_source = if snapshot.standby {
             "standby"
@@ -366,7 +415,7 @@ impl Job<'_> {
         let server_version = snapshot.server_version.clone();
         let mut all = vec![&snapshot];
         all.extend(readers.iter());
-        let (counted, spooled) = self.read_sections(&all, &sqls).await?;
+        let (counted, spooled) = self.read_sections(&all, &sqls, &estimates).await?;
         for reader in readers {
             reader.finish().await?;
         }
@@ -447,8 +496,9 @@ impl Job<'_> {
         &self,
         readers: &[&Snapshot<'_>],
         sqls: &[SectionSql],
+        estimates: &[Option<u64>],
     ) -> anyhow::Result<(Vec<Counted>, Spooled)> {
-        let progress = self.report.export_progress(sqls.len());
+        let progress = self.report.export_progress(estimates);
         let next = std::cell::Cell::new(0usize);
         // A bundle's sections are files of their own: whole gzip members, each digested.
         let whole = readers.len() > 1 || self.format.is_bundle();
@@ -465,7 +515,9 @@ impl Job<'_> {
                         .verbose(&format!("{}: {}", sqls[i].name, sqls[i].copy));
                     let start = writer.sink().bytes();
                     let mut counted = self
-                        .stream_section(snapshot, &sqls[i], (i == 0, whole), &mut writer, progress)
+                        .stream_section(snapshot, &sqls[i], (i == 0, whole), &mut writer, {
+                            progress.section_estimated(&sqls[i].name, estimates[i])
+                        })
                         .await?;
                     counted.file = writer.take_digest().map(|(bytes, sha256)| SectionFile {
                         path: formats::section_path(self.format, &sqls[i].name),
@@ -597,9 +649,8 @@ impl Job<'_> {
         sql: &SectionSql,
         first_whole: (bool, bool),
         writer: &mut ArchiveWriter<Spool>,
-        export: &ExportProgress,
+        progress: SectionProgress<'_>,
     ) -> anyhow::Result<Counted> {
-        let progress = export.section(&sql.name);
         let streamed = snapshot
             .stream(sql, first_whole, writer, self.cancel, |rows, bytes| {
                 progress.set(rows, bytes)

@@ -15,6 +15,8 @@ pub struct ArchivedSection {
     /// How the export scoped the section, in words (`Scope::describe`).
     pub scope: String,
     pub columns: Vec<String>,
+    /// The primary key's columns; empty when the archive does not record one.
+    pub primary_key: Vec<String>,
     /// Secret and configured exclusions: never in the archive.
     pub excluded_columns: Vec<String>,
     pub record_count: u64,
@@ -84,6 +86,7 @@ impl ArchivedSection {
         Ok(ArchivedSection {
             scope: s["scope"].as_str().unwrap_or_default().to_string(),
             columns: names("columns"),
+            primary_key: names("primary_key"),
             excluded_columns: names("excluded_columns"),
             record_count: s["record_count"]
                 .as_u64()

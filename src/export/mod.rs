@@ -7,6 +7,7 @@ pub mod content;
 pub mod copy;
 pub mod drain;
 pub mod formats;
+pub mod estimate;
 pub mod job;
 pub mod locks;
 pub mod manifest;

@@ -386,6 +386,17 @@ fn compare(manifest: &Value, counts: &Counts, verdict: &mut Verdict) {
     }
 }
 
+/// Reads the document's first key, which must be `"manifest"` (also `inspect::head`'s).
+pub fn manifest_key<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
+    match map.next_key::<String>()? {
+        Some(key) if key == "manifest" => Ok(()),
+        Some(key) => Err(de::Error::custom(format!(
+            "the first key is {key:?}: the manifest must come first"
+        ))),
+        None => Err(de::Error::custom("the document is empty")),
+    }
+}
+
 /// The top level: `"manifest"` first, then `"sections"`, nothing else.
 struct DocumentVisitor<'s> {
     sink: &'s mut dyn ArchiveSink,
@@ -400,15 +411,7 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        match map.next_key::<String>()? {
-            Some(key) if key == "manifest" => {}
-            Some(key) => {
-                return Err(de::Error::custom(format!(
-                    "the first key is {key:?}: the manifest must come first"
-                )));
-            }
-            None => return Err(de::Error::custom("the document is empty")),
-        }
+        manifest_key(&mut map)?;
         self.budget.reset("the manifest");
         let manifest: Value = map.next_value()?;
         self.sink.manifest(&manifest).map_err(de::Error::custom)?;

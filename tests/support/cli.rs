@@ -164,6 +164,11 @@ impl Orgexport {
         self
     }
 
+    /// Runs the binary under GNU time, which reports its peak RSS ([`Run::peak_rss_kib`]).
+    pub fn measure_memory(self) -> Orgexport {
+        self.after_shell("exec /usr/bin/time -f 'peak-rss-kib %M' \"$0\" \"$@\"")
+    }
+
     /// Runs the binary on a pseudo-terminal (`script`); what it drew is `Run::stdout`.
     pub fn in_terminal(mut self) -> Orgexport {
         self.launch = Launch::Terminal;
@@ -464,13 +469,14 @@ impl Run {
         }
     }
 
-    /// The peak RSS in KiB that `/usr/bin/time -f 'peak-rss-kib %M'` reported on stderr
-    /// (launched with [`Orgexport::after_shell`]).
+    /// The peak RSS GNU time reported, for a run started with
+    /// [`Orgexport::measure_memory`].
+    #[track_caller]
     pub fn peak_rss_kib(&self) -> u64 {
         self.stderr
             .lines()
             .find_map(|l| l.strip_prefix("peak-rss-kib "))
-            .expect("time's report")
+            .unwrap_or_else(|| self.fail(&["no report of GNU time on stderr".to_string()]))
             .trim()
             .parse()
             .unwrap()

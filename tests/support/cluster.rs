@@ -292,6 +292,11 @@ impl Cluster {
         (self.dir.join("client.crt"), self.dir.join("client.key"))
     }
 
+    /// The directory of the server's Unix socket (`.s.PGSQL.<port>`).
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
     /// The CA that signed the server's certificate (for `sslrootcert`).
     pub fn ca_file(&self) -> PathBuf {
         self.dir.join("ca.crt")
@@ -382,6 +387,22 @@ pub struct TestDb {
 impl TestDb {
     pub fn new() -> TestDb {
         Cluster::get().database()
+    }
+
+    /// Org `big` (key 1) of 120,000 wide rows — seconds to export, long enough to act on
+    /// while it runs — and org `small` (key 2) of one.
+    pub fn one_big_org() -> TestDb {
+        let db = TestDb::new();
+        db.execute(
+            "CREATE TABLE orgs (id int PRIMARY KEY, slug text, name text);
+             CREATE TABLE rows (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs, body text);
+             INSERT INTO orgs VALUES (1, 'big', 'Big'), (2, 'small', 'Small');
+             INSERT INTO rows SELECT i, 1, repeat(md5(i::text), 30) FROM generate_series(1, 120000) i;
+             INSERT INTO rows VALUES (0, 2, 'small');
+             CREATE INDEX ON rows (org_id);
+             ANALYZE;",
+        );
+        db
     }
 
     pub fn client(&self) -> postgres::Client {
