@@ -12,6 +12,7 @@ use crate::org::{self, Org};
 use crate::output::Reporter;
 use crate::scope::catalog::Catalog;
 use crate::scope::model::{Scope, Section};
+use crate::scope::placement::Placement;
 use crate::scope::plan::Planner;
 
 pub async fn run(
@@ -33,11 +34,22 @@ pub async fn run(
         observer: &sessions.history.client,
     };
     let preview = preview(&mut sessions.db, &catalog, &scope, &org, &counting).await?;
+    let placement =
+        Placement::read(&sessions.db.client, &catalog, &preview.scope, &org.key).await?;
     if report.output.json {
-        report.json(&plan_json(&catalog, &preview.scope, &org, &preview))?;
+        let mut json = plan_json(&catalog, &preview.scope, &org, &preview);
+        if let Some(placement) = &placement {
+            json["citus"] = serde_json::to_value(placement)?;
+        }
+        report.json(&json)?;
         return Ok(());
     }
-    for line in plan_text(&catalog, &preview.scope, &org, &preview) {
+    let mut lines = plan_text(&catalog, &preview.scope, &org, &preview);
+    if let Some(placement) = &placement {
+        lines.push(String::new());
+        lines.extend(placement.lines());
+    }
+    for line in lines {
         report.stdout_line(&line)?;
     }
     Ok(())

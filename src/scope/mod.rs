@@ -3,11 +3,13 @@
 
 pub mod catalog;
 pub mod checks;
+pub mod citus;
 pub mod columns;
 pub mod config;
 pub mod key_values;
 pub mod model;
 mod ownership;
+pub mod placement;
 pub mod plan;
 pub mod polymorphism;
 pub mod references;

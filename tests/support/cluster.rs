@@ -28,7 +28,7 @@ pub struct Cluster {
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-fn is_root() -> bool {
+pub(super) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -37,7 +37,7 @@ fn is_root() -> bool {
 }
 
 /// The server binaries: `$ORGEXPORT_PG_BIN`, the newest `/usr/lib/postgresql/*/bin`, or PATH.
-fn find_bin() -> PathBuf {
+pub(super) fn find_bin() -> PathBuf {
     if let Ok(dir) = std::env::var("ORGEXPORT_PG_BIN") {
         return PathBuf::from(dir);
     }
@@ -99,7 +99,7 @@ pub fn reserve_port() -> PortReservation {
 }
 
 /// Runs a shell script as the postgres OS user when we are root.
-fn shell_as_server_user(script: &str) -> Command {
+pub(super) fn shell_as_server_user(script: &str) -> Command {
     if is_root() {
         let mut cmd = Command::new("runuser");
         cmd.args(["-u", "postgres", "--", "sh", "-c", script]);
@@ -111,7 +111,7 @@ fn shell_as_server_user(script: &str) -> Command {
     }
 }
 
-fn shell_quote(s: &str) -> String {
+pub(super) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
@@ -346,7 +346,7 @@ impl Cluster {
 }
 
 /// A name no other database of this test binary has (the pid keeps binaries apart).
-fn next_database_name() -> String {
+pub(super) fn next_database_name() -> String {
     format!(
         "t{}_{}",
         std::process::id(),

@@ -1,0 +1,183 @@
+//! Citus: one tenant's rows exported from a real cluster (a coordinator and two workers the
+//! harness starts once for this binary), discovered from Citus's metadata without
+//! configuration, read with router queries, and equal to the archive of the same fixture on a
+//! single node. The fixture is the Citus tutorial's ad platform (`fixtures/citus/`).
+
+mod support;
+
+use support::{Archive, CitusCluster, CitusDb, Expect, Orgexport, TempDir, TestDb};
+
+const TABLES: &str = include_str!("fixtures/citus/tables.sql");
+const DISTRIBUTE: &str = include_str!("fixtures/citus/distribute.sql");
+const KEYS: &str = include_str!("fixtures/citus/keys.sql");
+const DATA: &str = include_str!("fixtures/citus/data.sql");
+
+fn citus_fixture() -> CitusDb {
+    let db = CitusCluster::get().database();
+    for sql in [TABLES, DISTRIBUTE, KEYS, DATA] {
+        db.coordinator.execute(sql);
+    }
+    db
+}
+
+fn plain_fixture() -> TestDb {
+    let db = CitusCluster::get().plain_database();
+    for sql in [TABLES, KEYS, DATA] {
+        db.execute(sql);
+    }
+    db
+}
+
+const MARKERS: &[&str] = &["MARKER-OTHER-ORG", "MARKER-SECRET", "MARKER-UNREFERENCED"];
+
+fn assert_no_markers(archive: &Archive) {
+    for marker in MARKERS {
+        assert!(
+            !archive.text.contains(marker),
+            "{marker} leaked into the archive"
+        );
+    }
+}
+
+#[test]
+fn zero_config_plan_shows_the_tenants_worker_shards_and_citus_kinds() {
+    let db = citus_fixture();
+    let store = TempDir::new();
+    let run = Orgexport::on(
+        &db.coordinator,
+        &store,
+        &["plan", "--org", "acme", "--json"],
+    )
+    .run();
+    let plan = run.json();
+    let warnings = plan["warnings"].to_string();
+    assert!(!warnings.contains("no foreign key"), "{warnings}");
+    assert!(warnings.contains("Citus"), "{warnings}");
+    let citus = &plan["citus"];
+    let nodes = citus["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{citus}");
+    let port = nodes[0]["port"].as_i64().unwrap() as u16;
+    let worker = db
+        .workers
+        .iter()
+        .find(|w| w.port == port)
+        .unwrap_or_else(|| panic!("the org's node {port} is not a worker: {citus}"));
+    let kind = |name: &str| {
+        citus["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {citus}"))
+            .clone()
+    };
+    assert!(
+        kind("public.users")["kind"]
+            .as_str()
+            .unwrap()
+            .starts_with("reference table")
+    );
+    assert!(
+        kind("public.countries")["kind"]
+            .as_str()
+            .unwrap()
+            .starts_with("reference table")
+    );
+    for (table, rows) in [
+        ("companies", 1),
+        ("campaigns", 3),
+        ("ads", 6),
+        ("clicks", 50),
+    ] {
+        let entry = kind(&format!("public.{table}"));
+        assert!(
+            entry["kind"]
+                .as_str()
+                .unwrap()
+                .starts_with("distributed by"),
+            "{entry}"
+        );
+        // The shard the plan names holds the org's rows, on the worker it names.
+        let shard = entry["shard"].as_i64().unwrap();
+        let column = if table == "companies" {
+            "id"
+        } else {
+            "company_id"
+        };
+        assert_eq!(
+            worker.scalar_i64(&format!(
+                "SELECT count(*) FROM {table}_{shard} WHERE {column} = 1"
+            )),
+            rows,
+            "{entry}"
+        );
+    }
+    let text = Orgexport::on(&db.coordinator, &store, &["plan", "--org", "acme"]).run();
+    assert!(
+        text.stdout
+            .contains(&format!("citus: the org's shards are on 127.0.0.1:{port}")),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn every_query_of_an_export_by_key_touches_one_shard() {
+    let db = citus_fixture();
+    // Citus fails any statement that would run on more than one shard (a multi-task query):
+    // the export's section, count and sample queries must all be router queries.
+    db.coordinator.execute(&format!(
+        "ALTER DATABASE {} SET citus.multi_task_query_log_level = 'error'",
+        db.coordinator.name
+    ));
+    let probe = db
+        .coordinator
+        .client()
+        .batch_execute("SELECT count(*) FROM clicks");
+    assert!(
+        probe.is_err(),
+        "the guard does not reject multi-shard queries"
+    );
+    let store = TempDir::new();
+    let run = Orgexport::export(&db.coordinator, &store, "1").run();
+    let archive = Archive::from_run(&run);
+    archive.assert_well_formed();
+    assert_eq!(archive.section("public.clicks").len(), 50);
+    assert_no_markers(&archive);
+}
+
+#[test]
+fn archive_from_the_cluster_equals_the_single_node_archive() {
+    let cluster = citus_fixture();
+    let single = plain_fixture();
+    let store = TempDir::new();
+    let from_cluster =
+        Archive::from_run(&Orgexport::export(&cluster.coordinator, &store, "acme").run());
+    // Without Citus's metadata company_id is configured, not discovered.
+    let config = TempDir::new();
+    std::fs::write(
+        config.path().join("orgexport.toml"),
+        "tenant_columns = [\"company_id\"]\n",
+    )
+    .unwrap();
+    let run = Orgexport::export(&single, &store, "acme")
+        .current_dir(config.path())
+        .stderr_lacks("no foreign key")
+        .run();
+    let from_single = Archive::from_run(&run);
+    from_cluster.assert_well_formed();
+    assert_no_markers(&from_cluster);
+    assert_eq!(
+        from_cluster.manifest["sections"],
+        from_single.manifest["sections"]
+    );
+    assert_eq!(from_cluster.section_order, from_single.section_order);
+    assert_eq!(from_cluster.sections, from_single.sections);
+    for table in ["campaigns", "ads", "clicks"] {
+        from_cluster.assert_section_equals(
+            &cluster.coordinator,
+            &format!("public.{table}"),
+            &format!("SELECT * FROM {table} WHERE company_id = 1 ORDER BY id"),
+        );
+    }
+}
