@@ -181,3 +181,103 @@ fn archive_from_the_cluster_equals_the_single_node_archive() {
         );
     }
 }
+
+/// Moves rows between the org's tables while exports run: each writer transaction deletes a
+/// click and adds an ad (or deletes that ad and adds a click), so ads + clicks is always 56,
+/// and gives campaign 1 a new owner in the reference table `users`, deleting the old one, so
+/// an archive read at two points in time lacks the owner its campaign names.
+fn concurrent_writer(db: &TestDb, stop: &std::sync::atomic::AtomicBool) -> u32 {
+    let mut client = db.client();
+    // A foreign key to a reference table: Citus wants one connection per node for this.
+    client
+        .batch_execute("SET citus.multi_shard_modify_mode TO 'sequential'")
+        .unwrap();
+    let mut round = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        round += 1;
+        let (user, old) = (100 + round, if round == 1 { 1 } else { 99 + round });
+        let moves = if round % 2 == 1 {
+            format!(
+                "DELETE FROM clicks WHERE company_id = 1 AND id = (SELECT min(id) FROM clicks WHERE company_id = 1);
+                 INSERT INTO ads VALUES (1, {ad}, 1, 'moved {round}');",
+                ad = 1000 + round
+            )
+        } else {
+            format!(
+                "DELETE FROM ads WHERE company_id = 1 AND id = {ad};
+                 INSERT INTO clicks VALUES (1, {click}, 1, now(), 'DE');",
+                ad = 999 + round,
+                click = 1000 + round
+            )
+        };
+        client
+            .batch_execute(&format!(
+                "BEGIN;
+                 INSERT INTO users VALUES ({user}, 'owner{user}@acme.test', NULL);
+                 UPDATE campaigns SET owner_id = {user} WHERE company_id = 1 AND id = 1;
+                 {moves}
+                 COMMIT;
+                 DELETE FROM users WHERE id = {old} AND id NOT IN (SELECT owner_id FROM campaigns WHERE owner_id IS NOT NULL);"
+            ))
+            .unwrap_or_else(|e| panic!("writer round {round}: {e:?}"));
+    }
+    round
+}
+
+/// The archive agrees with itself: counts, the invariant, and every reference inside it.
+fn assert_consistent(archive: &Archive, jobs: &str) {
+    archive.assert_well_formed();
+    let ads = archive.section("public.ads");
+    let clicks = archive.section("public.clicks");
+    assert_eq!(
+        ads.len() + clicks.len(),
+        56,
+        "ads + clicks moved between snapshots (--jobs {jobs})"
+    );
+    let users: Vec<&serde_json::Value> = archive
+        .section("public.users")
+        .iter()
+        .map(|u| &u["id"])
+        .collect();
+    for campaign in archive.section("public.campaigns") {
+        let owner = &campaign["owner_id"];
+        assert!(
+            owner.is_null() || users.contains(&owner),
+            "--jobs {jobs}: campaign {campaign} has no owner row; users {users:?}"
+        );
+    }
+    let ad_ids: Vec<&serde_json::Value> = ads.iter().map(|a| &a["id"]).collect();
+    for click in clicks {
+        assert!(
+            ad_ids.contains(&&click["ad_id"]),
+            "--jobs {jobs}: click {click} has no ad"
+        );
+    }
+}
+
+#[test]
+fn a_concurrent_writer_never_makes_an_archive_disagree_with_itself() {
+    let db = citus_fixture();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let store = TempDir::new();
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| concurrent_writer(&db.coordinator, &stop));
+        let exports = std::panic::catch_unwind(|| {
+            for _ in 0..12 {
+                for jobs in ["1", "4"] {
+                    let run = Orgexport::export(&db.coordinator, &store, "1")
+                        .args(["--jobs", jobs])
+                        .run();
+                    assert_consistent(&Archive::from_run(&run), jobs);
+                }
+            }
+        });
+        // Stopped before a failed check is reported: the scope waits for the writer.
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let rounds = writer.join().unwrap();
+        if let Err(panic) = exports {
+            std::panic::resume_unwind(panic);
+        }
+        assert!(rounds > 10, "the writer ran only {rounds} rounds");
+    });
+}
