@@ -281,3 +281,69 @@ fn a_concurrent_writer_never_makes_an_archive_disagree_with_itself() {
         assert!(rounds > 10, "the writer ran only {rounds} rounds");
     });
 }
+
+/// `orgexport restore <archive> --target-url <target>`, then the target's export of the org.
+fn restore_and_export(archive: &std::path::Path, target: &TestDb, config: &TempDir) -> Archive {
+    let store = TempDir::new();
+    Orgexport::new()
+        .current_dir(config.path())
+        .args(["restore".as_ref(), archive.as_os_str()])
+        .args(["--target-url", &target.url])
+        .run();
+    Archive::from_run(
+        &Orgexport::export(target, &store, "acme")
+            .current_dir(config.path())
+            .run(),
+    )
+}
+
+#[test]
+fn an_archive_from_citus_restores_into_a_single_node_unchanged() {
+    let cluster = citus_fixture();
+    let store = TempDir::new();
+    let run = Orgexport::export(&cluster.coordinator, &store, "acme").run();
+    let original = Archive::from_run(&run);
+    let single = CitusCluster::get().plain_database();
+    for sql in [TABLES, KEYS] {
+        single.execute(sql);
+    }
+    let config = TempDir::new();
+    std::fs::write(
+        config.path().join("orgexport.toml"),
+        "tenant_columns = [\"company_id\"]\n",
+    )
+    .unwrap();
+    let again = restore_and_export(&Archive::path_from_run(&run), &single, &config);
+    assert_eq!(again.section_order, original.section_order);
+    assert_eq!(again.row_sets(), original.row_sets());
+}
+
+#[test]
+fn restoring_into_citus_managed_tables_is_refused_before_anything_is_written() {
+    let single = plain_fixture();
+    let config = TempDir::new();
+    std::fs::write(
+        config.path().join("orgexport.toml"),
+        "tenant_columns = [\"company_id\"]\n",
+    )
+    .unwrap();
+    let store = TempDir::new();
+    let run = Orgexport::export(&single, &store, "acme")
+        .current_dir(config.path())
+        .run();
+    let cluster = CitusCluster::get().database();
+    for sql in [TABLES, DISTRIBUTE, KEYS] {
+        cluster.coordinator.execute(sql);
+    }
+    let before = cluster.coordinator.digest();
+    Orgexport::new()
+        .current_dir(config.path())
+        .args(["restore".as_ref(), Archive::path_from_run(&run).as_os_str()])
+        .args(["--target-url", &cluster.coordinator.url])
+        .code(1)
+        .one_error_line()
+        .stderr_has("restoring into Citus-managed tables (public.companies")
+        .stderr_has("nothing was written")
+        .run();
+    assert_eq!(cluster.coordinator.digest(), before);
+}
