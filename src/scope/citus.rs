@@ -153,10 +153,14 @@ pub fn tenancy(catalog: &Catalog, references: &[Reference]) -> Option<CitusTenan
                 && columns.iter().any(|(c, _)| r.columns[0] == *c)
         })
     };
-    let root = match roots.iter().filter(|r| referenced(r)).collect::<Vec<_>>()[..] {
-        [one] => *one,
+    let (root, how) = match roots.iter().filter(|r| referenced(r)).collect::<Vec<_>>()[..] {
+        [one] => (*one, "distributed by its key"),
         _ => match roots[..] {
-            [one] => one,
+            [one] => (one, "distributed by its key"),
+            [] => (
+                referenced_by_distribution_column(references, group)?,
+                "which their distribution column references",
+            ),
             _ => return None,
         },
     };
@@ -165,10 +169,34 @@ pub fn tenancy(catalog: &Catalog, references: &[Reference]) -> Option<CitusTenan
         root,
         columns: columns.iter().map(|(c, _)| c.to_string()).collect(),
         guess: format!(
-            "root found in Citus's metadata: {n} table(s) distributed by {first} co-located with {} (distributed by its key)",
+            "root found in Citus's metadata: {n} table(s) distributed by {first} co-located, root {} ({how})",
             catalog.table(root).qualified_name()
         ),
     })
+}
+
+/// A root that is not in the group (a reference table `companies` the distributed tables'
+/// `company_id` references): the one table their distribution columns reference.
+fn referenced_by_distribution_column(
+    references: &[Reference],
+    group: &[(TableId, &str)],
+) -> Option<TableId> {
+    let mut targets: Vec<TableId> = references
+        .iter()
+        .filter(|r| r.when.is_none() && r.columns.len() == 1)
+        .filter(|r| {
+            group
+                .iter()
+                .any(|(t, c)| *t == r.table && r.columns[0] == *c)
+        })
+        .map(|r| r.target)
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    match targets[..] {
+        [one] => Some(one),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +300,31 @@ mod tests {
             !scope.warnings.iter().any(|w| w.contains("no foreign key")),
             "{:?}",
             scope.warnings
+        );
+    }
+
+    #[test]
+    fn a_root_kept_as_a_reference_table_is_the_one_the_distribution_column_references() {
+        let mut catalog = ad_platform();
+        let mut citus = Citus::default();
+        for (name, kind) in [
+            ("public.countries", CitusKind::Reference),
+            ("public.companies", CitusKind::Reference),
+            ("public.campaigns", distributed("company_id")),
+            ("public.ads", distributed("company_id")),
+            ("public.clicks", distributed("company_id")),
+        ] {
+            citus.kinds.insert(catalog.find(name).unwrap(), kind);
+        }
+        catalog.citus = Some(citus);
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        assert_eq!(
+            catalog.table(scope.root).qualified_name(),
+            "public.companies"
+        );
+        assert_eq!(
+            role_of(&catalog, &scope, "public.ads"),
+            tenant("company_id")
         );
     }
 

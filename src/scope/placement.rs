@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 
 use crate::scope::catalog::Catalog;
 use crate::scope::citus::CitusKind;
-use crate::scope::model::Scope;
+use crate::scope::model::{Role, Scope};
 
 /// A worker (or the coordinator) by its address in `pg_dist_node`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -57,10 +57,19 @@ impl Placement {
         let Some(citus) = &catalog.citus else {
             return Ok(None);
         };
-        let root_group = match citus.kind(scope.root) {
-            Some(CitusKind::Distributed { colocation, .. }) => Some(*colocation),
-            _ => None,
-        };
+        // The root's group, or, when the root is a reference table, its tenant tables'.
+        let root_group = std::iter::once(scope.root)
+            .chain(
+                scope
+                    .sections
+                    .iter()
+                    .filter(|s| matches!(s.role, Role::Tenant { .. }))
+                    .map(|s| s.table),
+            )
+            .find_map(|t| match citus.kind(t) {
+                Some(CitusKind::Distributed { colocation, .. }) => Some(*colocation),
+                _ => None,
+            });
         let mut tables = Vec::new();
         let mut nodes: Vec<Node> = Vec::new();
         for section in &scope.sections {

@@ -6,14 +6,13 @@
 //! Citus" comparisons. Stopped and removed by a watchdog shell when the test binary exits,
 //! like `cluster.rs`'s single node, whose helpers it reuses. It does not run the tool.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Stdio};
+use std::process::{Child, ChildStdin};
 use std::sync::{Mutex, OnceLock};
 
 use super::cluster::{
     PortReservation, TestDb, find_bin, is_root, next_database_name, reserve_port,
-    shell_as_server_user, shell_quote,
+    shell_as_server_user, shell_quote, spawn_watchdog,
 };
 
 pub struct CitusCluster {
@@ -112,17 +111,7 @@ impl CitusCluster {
                  echo ready\nread _ignored\n{stop}rm -rf {dir}\n",
                 dir = shell_quote(dir.to_str().unwrap())
             );
-            let mut child = shell_as_server_user(&script)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("starting the Citus test cluster");
-            let stdin = child.stdin.take().unwrap();
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            if line.trim() == "ready" {
+            if let Some((child, stdin)) = spawn_watchdog(&script) {
                 return CitusCluster {
                     ports: reservations.iter().map(|r| r.port).collect(),
                     _ports: reservations,
@@ -131,7 +120,6 @@ impl CitusCluster {
                     _watchdog: Mutex::new((child, stdin)),
                 };
             }
-            let _ = child.wait();
             assert!(
                 attempt < 5,
                 "the Citus test cluster did not start; see {}/n*.log",

@@ -111,6 +111,27 @@ pub(super) fn shell_as_server_user(script: &str) -> Command {
     }
 }
 
+/// Runs a watchdog script (as the server user) that prints `ready` once its servers are up
+/// and stops them when its stdin closes: the child and that stdin, or `None` (reaped) when
+/// the servers did not start.
+pub(super) fn spawn_watchdog(script: &str) -> Option<(Child, ChildStdin)> {
+    let mut child = shell_as_server_user(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting a test server's watchdog");
+    let stdin = child.stdin.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line.trim() == "ready" {
+        return Some((child, stdin));
+    }
+    let _ = child.wait();
+    None
+}
+
 pub(super) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
@@ -268,20 +289,9 @@ impl Cluster {
                 log = shell_quote(dir.join("server.log").to_str().unwrap()),
                 dir = shell_quote(dir.to_str().unwrap()),
             );
-            let mut child = shell_as_server_user(&script)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("starting the test cluster");
-            let stdin = child.stdin.take().unwrap();
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            if line.trim() == "ready" {
+            if let Some((child, stdin)) = spawn_watchdog(&script) {
                 break (reservation, options, child, stdin);
             }
-            let _ = child.wait();
             assert!(
                 attempt < 5,
                 "the test cluster did not start; see {}/server.log",
