@@ -54,6 +54,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l database-url
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l all-orgs -d 'Export every org of the root table, one after another'
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l direct -d 'On Citus: read the org\'s shards on the worker that holds them (found in the coordinator\'s metadata; same credentials), keeping the coordinator out of the data path'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -s v -l verbose -d 'More detail on stderr (the generated SQL)'

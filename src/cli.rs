@@ -292,6 +292,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true,
           default_missing_value = "1h", value_parser = parse_duration)]
     pub wait: Option<std::time::Duration>,
+
+    /// On Citus: read the org's shards on the worker that holds them (found in the
+    /// coordinator's metadata; same credentials), keeping the coordinator out of the data path
+    #[arg(long)]
+    pub direct: bool,
 }
 
 /// humantime durations: `30s`, `15m`, `1h 30m`.

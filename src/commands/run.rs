@@ -7,7 +7,9 @@ use crate::cli::RunArgs;
 use crate::commands::{Sessions, connect_sessions, load_scope, prepare_history};
 use crate::config::Settings;
 use crate::db::connect::Db;
+use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail, kind_of, one_line};
+use crate::export;
 use crate::export::job::{Exported, Job, Request, default_jobs};
 use crate::org;
 use crate::output::Reporter;
@@ -57,7 +59,11 @@ pub async fn run(
     } else {
         args.org.iter().cloned().map(Request::Lookup).collect()
     };
-    let (done, failed) = export_all(&job, &mut db, &requests, args.wait).await;
+    let direct = args
+        .direct
+        .then(|| settings.connect_options())
+        .transpose()?;
+    let (done, failed) = export_all(&job, &mut db, direct.as_ref(), &requests, args.wait).await;
     print_results(&report, &done, &failed)?;
     outcome(done.len(), failed)
 }
@@ -68,6 +74,7 @@ type Failed = Vec<(String, anyhow::Error)>;
 async fn export_all(
     job: &Job<'_>,
     db: &mut Db,
+    direct: Option<&ConnectOptions>,
     requests: &[Request],
     wait: Option<std::time::Duration>,
 ) -> (Vec<Exported>, Failed) {
@@ -79,7 +86,11 @@ async fn export_all(
             failed.push((lookup.to_string(), fail(Kind::Interrupted, "interrupted")));
             break;
         }
-        match job.export(db, request, wait).await {
+        let result = match direct {
+            Some(options) => export::direct::export(job, db, options, request, wait).await,
+            None => job.export(db, request, wait).await,
+        };
+        match result {
             Ok(exported) => done.push(exported),
             Err(err) => {
                 let err = err.context(format!("export of org {lookup} failed"));
