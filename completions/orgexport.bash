@@ -22,6 +22,9 @@ _orgexport() {
             orgexport,completions)
                 cmd="orgexport__subcmd__completions"
                 ;;
+            orgexport,delete)
+                cmd="orgexport__subcmd__delete"
+                ;;
             orgexport,help)
                 cmd="orgexport__subcmd__help"
                 ;;
@@ -51,6 +54,9 @@ _orgexport() {
                 ;;
             orgexport__subcmd__help,completions)
                 cmd="orgexport__subcmd__help__subcmd__completions"
+                ;;
+            orgexport__subcmd__help,delete)
+                cmd="orgexport__subcmd__help__subcmd__delete"
                 ;;
             orgexport__subcmd__help,help)
                 cmd="orgexport__subcmd__help__subcmd__help"
@@ -83,7 +89,7 @@ _orgexport() {
 
     case "${cmd}" in
         orgexport)
-            opts="-q -v -h -V --database-url --store --config --json --quiet --verbose --help --version run plan list link verify prune check restore completions help"
+            opts="-q -v -h -V --database-url --store --config --json --quiet --verbose --help --version run plan list link verify prune delete check restore completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -160,8 +166,34 @@ _orgexport() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        orgexport__subcmd__delete)
+            opts="-q -v -h --dry-run --database-url --store --config --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         orgexport__subcmd__help)
-            opts="run plan list link verify prune check restore completions help"
+            opts="run plan list link verify prune delete check restore completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -189,6 +221,20 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orgexport__subcmd__help__subcmd__delete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -510,7 +556,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__run)
-            opts="-q -v -h --org --link-ttl --compression-level --max-rows-per-table --jobs --tables --exclude-tables --all-orgs --wait --direct --database-url --store --config --json --quiet --verbose --help"
+            opts="-q -v -h --org --link-ttl --compression-level --max-rows-per-table --jobs --tables --exclude-tables --all-orgs --wait --on-complete --on-complete-timeout --direct --database-url --store --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -548,6 +594,14 @@ _orgexport() {
                     return 0
                     ;;
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-complete)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-complete-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

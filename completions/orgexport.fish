@@ -38,6 +38,7 @@ complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "list" -d 'Expor
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "link" -d 'Issue a fresh download link for a completed export (audited)'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "verify" -d 'Re-read an archive and check it against its manifest and sidecar'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "prune" -d 'Delete old archives from the store (their history rows are kept, marked pruned)'
+complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "delete" -d 'Delete exports\' archives from the store now, by id (history rows kept, marked deleted; audited)'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "restore" -d 'Load an archive into a database: relocate an org, undo a deletion, seed staging'
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -50,6 +51,8 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l jobs -d 'Dat
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l tables -d 'Only these sections (globs over schema.table; repeatable); scope still flows through every table' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l exclude-tables -d 'Leave these tables out entirely, as exclude_tables does (globs; repeatable)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l wait -d 'When another export of the org holds its lock, wait up to DURATION (default 1h) for it instead of exiting with code 4' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l on-complete -d 'After each org\'s export is recorded (completed or failed), run CMD: split into words as a shell would, run without a shell (write `sh -c \'…\'` for one), the outcome in ORGEXPORT_* variables and the --json entry on stdin; its failure never changes the export\'s status or exit code (or on_complete in the config)' -r -f -a "(__fish_complete_command)"
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l on-complete-timeout -d 'Kill the --on-complete command (its whole process group) after DURATION (default 60s or on_complete_timeout in the config)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
@@ -71,7 +74,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -s q -l quiet 
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand plan" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l org -d 'Only this org (as recorded: its lookup or key)' -r -f
-complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l status -d 'Only this status: pending, running, completed, failed, cancelled or pruned' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l status -d 'Only this status: pending, running, completed, failed, cancelled, pruned or deleted' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l limit -d 'At most N rows' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand list" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
@@ -106,6 +109,14 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -l json -d 'P
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand prune" -s h -l help -d 'Print help'
+complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
+complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l dry-run -d 'Check and list what would be deleted; delete nothing'
+complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -l json -d 'Print one JSON object on stdout and nothing else there'
+complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -s q -l quiet -d 'Only errors on stderr'
+complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l database-url -d 'PostgreSQL connection URL (postgres://user@host:port/db?sslmode=…); else the PG* variables' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l store -d 'Where archives go: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a directory or file:///abs/dir (default ./orgexports)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand check" -l config -d 'TOML configuration file (default ./orgexport.toml when present)' -r -F
@@ -134,13 +145,14 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -l json
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "run" -d 'Export one or more orgs'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "plan" -d 'Show an org\'s scope: sections, how each is scoped, rows, excluded columns, warnings'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "list" -d 'Export history, newest first'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "link" -d 'Issue a fresh download link for a completed export (audited)'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "verify" -d 'Re-read an archive and check it against its manifest and sidecar'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "prune" -d 'Delete old archives from the store (their history rows are kept, marked pruned)'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "restore" -d 'Load an archive into a database: relocate an org, undo a deletion, seed staging'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune check restore completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "run" -d 'Export one or more orgs'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "plan" -d 'Show an org\'s scope: sections, how each is scoped, rows, excluded columns, warnings'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "list" -d 'Export history, newest first'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "link" -d 'Issue a fresh download link for a completed export (audited)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "verify" -d 'Re-read an archive and check it against its manifest and sidecar'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "prune" -d 'Delete old archives from the store (their history rows are kept, marked pruned)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "delete" -d 'Delete exports\' archives from the store now, by id (history rows kept, marked deleted; audited)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "check" -d 'Test the database and store connections, privileges and link signing'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "restore" -d 'Load an archive into a database: relocate an org, undo a deletion, seed staging'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c orgexport -n "__fish_orgexport_using_subcommand help; and not __fish_seen_subcommand_from run plan list link verify prune delete check restore completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -67,7 +67,8 @@ pub enum Command {
     /// Export one or more orgs
     #[command(
         after_help = "Examples:\n  orgexport run --org acme --store ./exports\n  \
-                            orgexport run --all-orgs --json\n  url=$(orgexport run --org acme)"
+                            orgexport run --all-orgs --json\n  url=$(orgexport run --org acme)\n  \
+                            orgexport run --all-orgs --on-complete '/usr/local/bin/notify-exports --channel ops'"
     )]
     Run(RunArgs),
 
@@ -101,6 +102,14 @@ pub enum Command {
         after_help = "Examples:\n  orgexport prune --older-than 30d --dry-run\n  orgexport prune --keep 7 --org acme"
     )]
     Prune(PruneArgs),
+
+    /// Delete exports' archives from the store now, by id (history rows kept, marked deleted;
+    /// audited)
+    #[command(
+        after_help = "Examples:\n  orgexport delete 0192f6c4-5b1e-7c3a-9d2f-4e8a1b2c3d4e --dry-run\n  \
+                            orgexport list --org acme --status completed --json | jq -r '.exports[].id' | xargs orgexport delete"
+    )]
+    Delete(DeleteArgs),
 
     /// Test the database and store connections, privileges and link signing
     #[command(after_help = "Example:\n  orgexport check --store s3://exports/prod")]
@@ -155,7 +164,7 @@ pub struct ListArgs {
     #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::Other)]
     pub org: Option<String>,
 
-    /// Only this status: pending, running, completed, failed, cancelled or pruned
+    /// Only this status: pending, running, completed, failed, cancelled, pruned or deleted
     #[arg(long, value_name = "STATUS")]
     pub status: Option<String>,
 
@@ -197,6 +206,17 @@ pub struct PruneArgs {
     pub org: Option<String>,
 
     /// List what would be deleted; delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The exports' ids, as `orgexport list` shows them
+    #[arg(value_name = "EXPORT_ID", required = true, value_hint = clap::ValueHint::Other)]
+    pub export_ids: Vec<String>,
+
+    /// Check and list what would be deleted; delete nothing
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -292,6 +312,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true,
           default_missing_value = "1h", value_parser = parse_duration)]
     pub wait: Option<std::time::Duration>,
+
+    /// After each org's export is recorded (completed or failed), run CMD: split into words
+    /// as a shell would, run without a shell (write `sh -c '…'` for one), the outcome in
+    /// ORGEXPORT_* variables and the --json entry on stdin; its failure never changes the
+    /// export's status or exit code (or on_complete in the config)
+    #[arg(long, value_name = "CMD", value_hint = clap::ValueHint::CommandString)]
+    pub on_complete: Option<String>,
+
+    /// Kill the --on-complete command (its whole process group) after DURATION (default 60s
+    /// or on_complete_timeout in the config)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub on_complete_timeout: Option<std::time::Duration>,
 
     /// On Citus: read the org's shards on the worker that holds them (found in the
     /// coordinator's metadata; same credentials), keeping the coordinator out of the data path

@@ -15,6 +15,7 @@ use crate::db::guards::Guards;
 use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::history::Status;
+use crate::hooks::{self, Hook};
 use crate::output::Output;
 use crate::scope::columns::RenderMode;
 use crate::scope::config::ScopeConfig;
@@ -43,6 +44,8 @@ pub struct Settings {
     pub restore: Option<RestoreSettings>,
     /// `list --status`: the one status shown.
     pub status_filter: Option<Status>,
+    /// `run --on-complete` (or `on_complete`): the completion hook.
+    pub on_complete: Option<Hook>,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +158,14 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
         "idle_in_transaction_timeout",
         "PostgreSQL idle_in_transaction_session_timeout",
     ),
+    (
+        "on_complete",
+        "a command run after each export is recorded, without a shell (--on-complete wins)",
+    ),
+    (
+        "on_complete_timeout",
+        "how long the on_complete command may run (default 60s)",
+    ),
 ];
 
 /// The TOML file, as written. Unknown keys are errors so that a typo is never silently ignored.
@@ -180,6 +191,8 @@ struct FileConfig {
     statement_timeout: Option<Spanned<String>>,
     idle_in_transaction_timeout: Option<Spanned<String>>,
     render: Option<Spanned<String>>,
+    on_complete: Option<Spanned<String>>,
+    on_complete_timeout: Option<Spanned<String>>,
 }
 
 /// `store = "s3://bucket/prefix"`, or a `[store]` table with the URL, upload tuning and the
@@ -209,6 +222,7 @@ impl Settings {
         let mut settings = Settings::resolve_global(&cli.global)?;
         match &cli.command {
             Command::Run(args) => {
+                settings.on_complete = on_complete(settings.on_complete.take(), args)?;
                 if let Some(level) = args.compression_level {
                     settings.compression_level = level;
                 }
@@ -279,6 +293,7 @@ impl Settings {
         let render = source.render(&file.render)?;
         let compression_level = source.compression_level(&file.compression_level)?;
         let (file_store_url, mut store) = source.store(file.store.as_ref())?;
+        let on_complete = source.on_complete(&file)?;
         store.url = args
             .store
             .clone()
@@ -305,6 +320,7 @@ impl Settings {
             render,
             restore: None,
             status_filter: None,
+            on_complete,
         })
     }
 }
@@ -407,6 +423,31 @@ impl Source<'_> {
                 defaults.idle_in_transaction_timeout,
             )?,
         })
+    }
+
+    /// `on_complete` and `on_complete_timeout`, checked wherever they are set; whether the
+    /// program can be found is checked only by `run`.
+    fn on_complete(&self, file: &FileConfig) -> anyhow::Result<Option<Hook>> {
+        let timeout = self.duration(
+            "on_complete_timeout",
+            &file.on_complete_timeout,
+            hooks::DEFAULT_TIMEOUT,
+        )?;
+        let Some(command) = &file.on_complete else {
+            return Ok(None);
+        };
+        Hook::parse(command.get_ref(), timeout)
+            .map(Some)
+            .map_err(|why| {
+                fail(
+                    Kind::Usage,
+                    format!(
+                        "{}: on_complete = {:?} {why}",
+                        self.place(command.span()),
+                        command.get_ref()
+                    ),
+                )
+            })
     }
 
     fn render(&self, value: &Option<Spanned<String>>) -> anyhow::Result<RenderMode> {
@@ -547,6 +588,45 @@ fn byte_size(flag: &str, text: &str) -> anyhow::Result<u64> {
         ));
     }
     Ok(size.as_u64())
+}
+
+/// `run`'s completion hook: `--on-complete` and `--on-complete-timeout` over the file's, its
+/// program found (exit 2 before anything is exported when it is not).
+fn on_complete(
+    from_file: Option<Hook>,
+    args: &crate::cli::RunArgs,
+) -> anyhow::Result<Option<Hook>> {
+    let timeout = args
+        .on_complete_timeout
+        .or(from_file.as_ref().map(|h| h.timeout))
+        .unwrap_or(hooks::DEFAULT_TIMEOUT);
+    let hook = match &args.on_complete {
+        Some(command) => Hook::parse(command, timeout)
+            .map_err(|why| fail(Kind::Usage, format!("--on-complete {command:?} {why}")))?,
+        None => match from_file {
+            Some(hook) => Hook { timeout, ..hook },
+            None if args.on_complete_timeout.is_some() => {
+                return Err(fail(
+                    Kind::Usage,
+                    "--on-complete-timeout without a command: pass --on-complete CMD (or set on_complete in the config)",
+                ));
+            }
+            None => return Ok(None),
+        },
+    };
+    if hook.timeout.is_zero() {
+        return Err(fail(
+            Kind::Usage,
+            "--on-complete-timeout is 0: give the command time to run, e.g. 60s",
+        ));
+    }
+    hook.check_program().map_err(|why| {
+        fail(
+            Kind::Usage,
+            format!("the --on-complete command (or on_complete): {why}"),
+        )
+    })?;
+    Ok(Some(hook))
 }
 
 /// `--status TEXT`: one of the history's statuses.

@@ -8,7 +8,8 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 /// Where an export is in its life (DESIGN §6): `pending` → `running` → `completed` | `failed`
-/// | `cancelled`; `completed` → `pruned`. The one place the status names are spelled.
+/// | `cancelled`; `completed` → `pruned` (retention) or `deleted` (`orgexport delete`). The one
+/// place the status names are spelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Pending,
@@ -17,25 +18,28 @@ pub enum Status {
     Failed,
     Cancelled,
     Pruned,
+    Deleted,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 7] = [
         Status::Pending,
         Status::Running,
         Status::Completed,
         Status::Failed,
         Status::Cancelled,
         Status::Pruned,
+        Status::Deleted,
     ];
     /// The names, for the command line.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "pending",
         "running",
         "completed",
         "failed",
         "cancelled",
         "pruned",
+        "deleted",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -176,6 +180,22 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON orge
 -- finding the org's lock busy can name the process and host that hold it.
 ALTER TABLE orgexport.exports ADD COLUMN pid integer;
 "#,
+    r#"
+-- Version 3: status `deleted` (`orgexport delete` removed the archive on request). The status
+-- CHECK is replaced whatever it is named (a copy made by hand may have renamed it).
+DO $$
+DECLARE c record;
+BEGIN
+    FOR c IN SELECT conname FROM pg_constraint
+             WHERE conrelid = 'orgexport.exports'::regclass AND contype = 'c'
+               AND pg_get_constraintdef(oid) LIKE '%status%'
+    LOOP
+        EXECUTE format('ALTER TABLE orgexport.exports DROP CONSTRAINT %I', c.conname);
+    END LOOP;
+END $$;
+ALTER TABLE orgexport.exports ADD CONSTRAINT exports_status_check CHECK (status IN
+    ('pending', 'running', 'completed', 'failed', 'cancelled', 'pruned', 'deleted'));
+"#,
 ];
 
 /// Creates or upgrades schema `orgexport`; idempotent and safe when several runs start at once.
@@ -242,19 +262,23 @@ async fn recorded_version(txn: &impl tokio_postgres::GenericClient) -> anyhow::R
                     to_regclass('orgexport.exports') IS NOT NULL \
                       AND to_regclass('orgexport.audit_log') IS NOT NULL, \
                     EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('orgexport.exports') \
-                            AND attname = 'pid' AND NOT attisdropped)",
+                            AND attname = 'pid' AND NOT attisdropped), \
+                    EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('orgexport.exports') \
+                            AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%''deleted''%')",
             &[],
         )
         .await
         .context("reading the version of schema orgexport")?;
-    let (recorded, tables, pid): (Option<i32>, bool, bool) = (row.get(0), row.get(1), row.get(2));
+    let (recorded, tables, pid, deleted): (Option<i32>, bool, bool, bool) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
     if let Some(version) = recorded {
         return Ok(version);
     }
-    let found = match (tables, pid) {
-        (true, true) => 2,
-        (true, false) => 1,
-        (false, _) => anyhow::bail!(
+    let found = match (tables, pid, deleted) {
+        (true, true, true) => 3,
+        (true, true, false) => 2,
+        (true, false, _) => 1,
+        (false, _, _) => anyhow::bail!(
             "schema orgexport has a schema_version table but no history tables: it was not made by orgexport; drop it (DROP SCHEMA orgexport CASCADE) or use another database"
         ),
     };
@@ -737,18 +761,25 @@ pub async fn completed(
 
 /// Marks an export `pruned` (its archive deleted; the row is kept) and audits it.
 pub async fn mark_pruned(client: &Client, export: &ExportRow) -> anyhow::Result<()> {
-    transition(
-        client,
-        export.id,
-        &[Status::Completed],
-        Status::Pruned,
-        "",
-        &[],
-    )
-    .await?;
+    mark_archive_removed(client, export, Status::Pruned, "export.pruned").await
+}
+
+/// Marks a completed export `deleted` (its archive removed on request by `orgexport delete`;
+/// the row is kept) and audits `export.deleted`.
+pub async fn mark_deleted(client: &Client, export: &ExportRow) -> anyhow::Result<()> {
+    mark_archive_removed(client, export, Status::Deleted, "export.deleted").await
+}
+
+async fn mark_archive_removed(
+    client: &Client,
+    export: &ExportRow,
+    to: Status,
+    action: &str,
+) -> anyhow::Result<()> {
+    transition(client, export.id, &[Status::Completed], to, "", &[]).await?;
     audit(
         client,
-        "export.pruned",
+        action,
         Some(export.id),
         Some(&export.org_key),
         json!({ "object_url": export.object_url, "bytes": export.bytes }),

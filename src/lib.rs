@@ -12,6 +12,7 @@ pub mod scope;
 pub mod commands;
 pub mod export;
 pub mod history;
+pub mod hooks;
 pub mod org;
 pub mod output;
 pub mod redact;
@@ -51,6 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(args) => commands::link::run(&settings, args, report).await,
         Command::Verify(args) => commands::verify::run(&settings, args, report).await,
         Command::Prune(args) => commands::prune::run(&settings, args, report).await,
+        Command::Delete(args) => commands::delete::run(&settings, args, report).await,
         Command::Restore(args) => commands::restore::run(&settings, args, cancel, report)
             .await
             .map_err(error::as_restore_failure),

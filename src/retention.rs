@@ -1,15 +1,19 @@
-//! Retention (`prune`): deleting a completed export's archive and sidecar from the store and
-//! marking its history row `pruned` — only objects under the configured store and prefix
+//! Retention (`prune`) and deletion on request (`delete`): deleting a completed export's
+//! archive and sidecar from the store and marking its history row `pruned` (or `deleted`) —
+//! only objects under the configured store and prefix
 //! whose names are the row's export id, in the row's org folder, reached through no symbolic
 //! link ([`Store::owned_key`]), whatever the row's `object_url` says, and the row is
 //! marked only once its objects are confirmed gone. Retention is per store: a rule selects
 //! among the exports under the configured store only ([`select`]: `--keep` counts there);
-//! the others are another store's, skipped. What is printed is the command's.
+//! the others are another store's, skipped. `delete` judges every export it is given before
+//! it deletes any ([`judge`]). What is printed is the command's.
 
 use std::collections::HashMap;
 
+use object_store::path::Path;
+
 use crate::error::{Kind, fail};
-use crate::history::{self, CompletedExport, ExportRow};
+use crate::history::{self, CompletedExport, ExportRow, Status};
 use crate::store::Store;
 
 /// What a retention rule does with the completed exports it is given.
@@ -78,21 +82,81 @@ pub async fn prune(
         return Ok(Pruned::Done);
     }
     if let Some(key) = &key {
-        let sidecar = Store::sidecar_of(key);
-        store.delete(key).await?;
-        store.delete(&sidecar).await?;
-        if store.exists(key).await? || store.exists(&sidecar).await? {
-            return Err(fail(
-                Kind::Store,
-                format!(
-                    "export {id}: {} is still there after deleting it; not marked pruned",
-                    store.object_url(key)
-                ),
-            ));
-        }
+        remove_archive(store, key, &id, Status::Pruned).await?;
     }
     history::mark_pruned(history_db, export).await?;
     Ok(Pruned::Done)
+}
+
+/// Deletes an archive and its sidecar and confirms both are gone (a HEAD finds neither), so
+/// that the row is never marked `status` while its archive is still there.
+async fn remove_archive(store: &Store, key: &Path, id: &str, status: Status) -> anyhow::Result<()> {
+    let sidecar = Store::sidecar_of(key);
+    store.delete(key).await?;
+    store.delete(&sidecar).await?;
+    if store.exists(key).await? || store.exists(&sidecar).await? {
+        return Err(fail(
+            Kind::Store,
+            format!(
+                "export {id}: {} is still there after deleting it; not marked {status}",
+                store.object_url(key)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What `delete` makes of one export, decided before anything is deleted.
+pub enum Deletion {
+    /// A completed export of this store: its archive and sidecar go, its row becomes
+    /// `deleted` (a row without an address, only the latter).
+    Archive(ExportRow, Option<Path>),
+    /// Nothing to delete, and why: already deleted or pruned, or it never had an archive.
+    Nothing(ExportRow, String),
+}
+
+/// Judges one export for `delete`: a completed export is deleted only inside the store
+/// boundary ([`ExportRow::owned_key`]: exit 2, or 6 for a symlink); one in progress cannot
+/// be (exit 4, as for an org whose export holds the lock); the rest have nothing to delete.
+pub fn judge(export: ExportRow, store: &Store) -> anyhow::Result<Deletion> {
+    let id = export.id;
+    let why = match export.status {
+        Status::Completed => {
+            let key = match export.object_url {
+                Some(_) => Some(export.owned_key(store)?),
+                None => None,
+            };
+            return Ok(Deletion::Archive(export, key));
+        }
+        Status::Pending | Status::Running => {
+            return Err(fail(
+                Kind::LockBusy,
+                format!(
+                    "export {id} of org {} is {}: an export in progress cannot be deleted; nothing was deleted — delete it once `orgexport list` shows it completed",
+                    export.org_lookup, export.status
+                ),
+            ));
+        }
+        Status::Deleted => "it was already deleted".to_string(),
+        Status::Pruned => "it was already pruned: its archive is gone".to_string(),
+        Status::Failed => "it failed: it has no archive".to_string(),
+        Status::Cancelled => "it was cancelled: it has no archive".to_string(),
+    };
+    Ok(Deletion::Nothing(export, why))
+}
+
+/// Carries out a [`Deletion::Archive`]: the objects deleted and confirmed gone, then the row
+/// marked `deleted` and audited. A dry run changes nothing.
+pub async fn delete(
+    store: &Store,
+    history_db: &tokio_postgres::Client,
+    export: &ExportRow,
+    key: Option<&Path>,
+) -> anyhow::Result<()> {
+    if let Some(key) = key {
+        remove_archive(store, key, &export.id.to_string(), Status::Deleted).await?;
+    }
+    history::mark_deleted(history_db, export).await
 }
 
 #[cfg(test)]

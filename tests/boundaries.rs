@@ -34,7 +34,7 @@ fn audited(db: &TestDb, action: &str) -> i64 {
     ))
 }
 
-/// `link`, `verify`, `restore` and `prune` of export `id` are all refused with `code`, print
+/// `link`, `verify`, `restore`, `prune` and `delete` of export `id` are all refused with `code`, print
 /// nothing on stdout, issue and delete nothing. Prune refuses (exit 1) a row under the
 /// store that it does not own, and skips (exit 0, listed) one outside the store: retention is
 /// per store.
@@ -78,7 +78,16 @@ fn every_command_refuses(
                 .run();
         }
     }
+    // delete refuses whatever the row says, inside the store or not: it acts on one id.
+    for args in [vec!["delete", id, "--dry-run"], vec!["delete", id]] {
+        Orgexport::on(db, store, &args)
+            .code(code)
+            .stdout_is("")
+            .stderr_has(format!("export {id}"))
+            .run();
+    }
     assert_eq!(audited(db, "link.issued"), links, "no link issued");
+    assert_eq!(audited(db, "export.deleted"), 0, "nothing deleted");
     assert_eq!(
         std::fs::read(victim).unwrap(),
         before,
@@ -125,7 +134,7 @@ fn history_rows_pointing_outside_the_store_or_at_another_org_are_never_signed_re
 }
 
 #[test]
-fn a_symlink_below_the_store_root_is_refused_by_prune_link_verify_and_run() {
+fn a_symlink_below_the_store_root_is_refused_by_prune_delete_link_verify_and_run() {
     let db = two_orgs();
     let store = TempDir::new();
     let archive = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());

@@ -432,7 +432,7 @@ fn a_schema_only_clone_holding_the_history_tables_takes_a_restore() {
     );
     assert_eq!(
         target.scalar_i64("SELECT max(version)::bigint FROM orgexport.schema_version"),
-        2
+        3
     );
 }
 

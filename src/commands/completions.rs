@@ -195,12 +195,13 @@ orgexport run \-\-org acme \-\-store /srv/exports
 orgexport run \-\-org acme \-\-wait=10m
 orgexport list \-\-org acme
 orgexport link EXPORT_ID \-\-ttl 1h
+orgexport delete EXPORT_ID \-\-dry\-run
 .fi
 .PP
 A nightly cron job (judged by its exit code; \-q: only errors, and the links on stdout):
 .PP
 .nf
-30 2 * * *  orgexport run \-\-all\-orgs \-\-store /srv/exports \-q
+30 2 * * *  orgexport run \-\-all\-orgs \-\-store /srv/exports \-q \-\-on\-complete '/usr/local/bin/notify\-exports'
 15 4 * * *  orgexport prune \-\-older\-than 30d \-\-store /srv/exports
 .fi
 .PP

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod completions;
+pub mod delete;
 pub mod link;
 pub mod list;
 pub mod plan;
@@ -159,6 +160,12 @@ pub async fn completed_export(
         (Status::Pruned, _) => Err(fail(
             Kind::Usage,
             format!("export {id} was pruned: its archive has been deleted; run a new export"),
+        )),
+        (Status::Deleted, _) => Err(fail(
+            Kind::Usage,
+            format!(
+                "export {id} was deleted (`orgexport delete`): its archive is gone; run a new export"
+            ),
         )),
         (status, _) => Err(fail(
             Kind::Usage,

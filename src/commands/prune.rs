@@ -90,8 +90,8 @@ pub async fn run(settings: &Settings, args: &PruneArgs, report: Reporter) -> any
     Ok(())
 }
 
-/// One export in `--json`'s `pruned` and `skipped` lists.
-fn summary(export: &ExportRow) -> serde_json::Value {
+/// One export in `--json`'s `pruned` and `skipped` lists (and `delete`'s `deleted`).
+pub(crate) fn summary(export: &ExportRow) -> serde_json::Value {
     json!({
         "export_id": export.id.to_string(),
         "org": export.org_lookup,
@@ -101,8 +101,8 @@ fn summary(export: &ExportRow) -> serde_json::Value {
     })
 }
 
-/// `ID ORG FINISHED SIZE`, one line of the listing.
-fn describe(export: &ExportRow) -> String {
+/// `ID ORG FINISHED SIZE`, one line of the listing (`prune`'s and `delete`'s).
+pub(crate) fn describe(export: &ExportRow) -> String {
     format!(
         "{} {} {} {}",
         export.id,

@@ -10,7 +10,9 @@ use crate::db::connect::Db;
 use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export;
-use crate::export::job::{Exported, Job, Request, default_jobs};
+use crate::export::job::{Exported, Job, Request, Unexported, default_jobs};
+use crate::export::outcome;
+use crate::hooks::Hook;
 use crate::org;
 use crate::output::Reporter;
 use crate::scope::plan::Planner;
@@ -59,51 +61,67 @@ pub async fn run(
     } else {
         args.org.iter().cloned().map(Request::Lookup).collect()
     };
+    let hook = settings.on_complete.as_ref();
     let direct = args
         .direct
         .then(|| settings.connect_options())
         .transpose()?;
-    let (done, failed) = export_all(&job, &mut db, direct.as_ref(), &requests, args.wait).await;
+    let (done, failed) =
+        export_all(&job, &mut db, direct.as_ref(), &requests, args.wait, hook).await;
     print_results(&report, &done, &failed)?;
     outcome(done.len(), failed)
 }
 
-type Failed = Vec<(String, anyhow::Error)>;
+/// The failed exports: the org as typed, the `--json` entry, the error.
+type Failed = Vec<(String, serde_json::Value, anyhow::Error)>;
 
 /// Exports the orgs one after another: a failure does not stop the others (Ctrl-C does).
+/// After each export recorded in the history, completed or failed, the completion hook runs
+/// (not after Ctrl-C: the operator asked to stop).
 async fn export_all(
     job: &Job<'_>,
     db: &mut Db,
     direct: Option<&ConnectOptions>,
     requests: &[Request],
     wait: Option<std::time::Duration>,
+    hook: Option<&Hook>,
 ) -> (Vec<Exported>, Failed) {
     let mut done = Vec::new();
     let mut failed: Failed = Vec::new();
     for request in requests {
         let lookup = request.name();
         if job.cancel.is_cancelled() {
-            failed.push((lookup.to_string(), fail(Kind::Interrupted, "interrupted")));
+            let err = fail(Kind::Interrupted, "interrupted");
+            failed.push((lookup.to_string(), outcome::failed(lookup, None, &err), err));
             break;
         }
         let result = match direct {
             Some(options) => export::direct::export(job, db, options, request, wait).await,
             None => job.export(db, request, wait).await,
         };
-        match result {
-            Ok(exported) => done.push(exported),
-            Err(err) => {
-                let err = err.context(format!("export of org {lookup} failed"));
-                let interrupted = kind_of(&err) == Kind::Interrupted;
+        let (entry, recorded) = match result {
+            Ok(exported) => {
+                let entry = outcome::completed(&exported);
+                done.push(exported);
+                (entry, true)
+            }
+            Err(Unexported { recorded, error }) => {
+                let err = error.context(format!("export of org {lookup} failed"));
                 if requests.len() > 1 {
                     // Shown with -q too: each failure keeps its reason.
                     job.report.error(&one_line(&err));
                 }
-                failed.push((lookup.to_string(), err));
-                if interrupted {
-                    break;
-                }
+                let entry = outcome::failed(lookup, recorded.as_ref(), &err);
+                failed.push((lookup.to_string(), entry.clone(), err));
+                (entry, recorded.is_some())
             }
+        };
+        if job.cancel.is_cancelled() {
+            break;
+        }
+        if let (Some(hook), true) = (hook, recorded) {
+            hook.run_after(&entry, &job.history.client, &job.report, job.cancel)
+                .await;
         }
     }
     (done, failed)
@@ -111,17 +129,17 @@ async fn export_all(
 
 /// Ok when every export succeeded; one failure is returned as it is; several are summed up
 /// under the worst exit code among them.
-fn outcome(done: usize, mut failed: Vec<(String, anyhow::Error)>) -> anyhow::Result<()> {
+fn outcome(done: usize, mut failed: Failed) -> anyhow::Result<()> {
     match failed.len() {
         0 => Ok(()),
-        1 if done == 0 => Err(failed.pop().unwrap().1),
+        1 if done == 0 => Err(failed.pop().unwrap().2),
         _ => {
             let worst = failed
                 .iter()
-                .map(|(_, e)| kind_of(e))
+                .map(|(_, _, e)| kind_of(e))
                 .max_by_key(|k| k.exit_code())
                 .unwrap();
-            let names: Vec<&str> = failed.iter().map(|(o, _)| o.as_str()).collect();
+            let names: Vec<&str> = failed.iter().map(|(o, _, _)| o.as_str()).collect();
             Err(fail(
                 worst,
                 format!(
@@ -135,40 +153,14 @@ fn outcome(done: usize, mut failed: Vec<(String, anyhow::Error)>) -> anyhow::Res
     }
 }
 
-fn print_results(
-    report: &Reporter,
-    done: &[Exported],
-    failed: &[(String, anyhow::Error)],
-) -> anyhow::Result<()> {
+fn print_results(report: &Reporter, done: &[Exported], failed: &Failed) -> anyhow::Result<()> {
     if report.output.json {
         if done.is_empty() && failed.len() == 1 {
             return Ok(()); // main prints the error object
         }
         // Several orgs: the exports list (failures included) is the one JSON object.
-        let mut exports: Vec<serde_json::Value> = done
-            .iter()
-            .map(|e| {
-                json!({
-                    "export_id": e.id.to_string(),
-                    "org": e.org.lookup,
-                    "status": "completed",
-                    "object_url": e.object_url,
-                    "link": e.link.url,
-                    "link_expires_at": e.link.expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                    "bytes": e.bytes,
-                    "sha256": e.sha256,
-                    "record_count": e.record_count,
-                    "sections": e.sections,
-                })
-            })
-            .collect();
-        exports.extend(failed.iter().map(|(org, err)| {
-            json!({
-                "org": org,
-                "status": "failed",
-                "error": { "code": kind_of(err).name(), "message": one_line(err) },
-            })
-        }));
+        let mut exports: Vec<serde_json::Value> = done.iter().map(outcome::completed).collect();
+        exports.extend(failed.iter().map(|(_, entry, _)| entry.clone()));
         report.json(&json!({ "exports": exports }))?;
     } else {
         for e in done {

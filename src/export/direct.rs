@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::db::connect::{Db, connect};
 use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail};
-use crate::export::job::{Exported, Job, Request};
+use crate::export::job::{Exported, Job, Request, Unexported};
 use crate::org;
 use crate::scope::placement::Placement;
 
@@ -23,7 +23,7 @@ pub async fn export(
     options: &ConnectOptions,
     request: &Request,
     wait: Option<Duration>,
-) -> anyhow::Result<Exported> {
+) -> Result<Exported, Unexported> {
     let org = match request {
         Request::Lookup(lookup) => {
             org::resolve(
@@ -52,16 +52,16 @@ pub async fn export(
         .map(|t| t.name.as_str())
         .collect();
     if !unmanaged.is_empty() {
-        return Err(fail(
+        return Err(Unexported::from(fail(
             Kind::Usage,
             format!(
                 "--direct cannot read {}: Citus does not manage it, so it lives on the coordinator only; leave out --direct",
                 unmanaged.join(", ")
             ),
-        ));
+        )));
     }
     let [node] = placement.nodes.as_slice() else {
-        return Err(fail(
+        return Err(Unexported::from(fail(
             Kind::Usage,
             format!(
                 "--direct needs the org's shards on one node; they are on {} node(s) ({}); leave out --direct",
@@ -73,7 +73,7 @@ pub async fn export(
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-        ));
+        )));
     };
     let port = u16::try_from(node.port).unwrap_or_default();
     let mut worker = connect(&options.for_server(&node.host, port)).await?;

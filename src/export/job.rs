@@ -44,6 +44,22 @@ pub struct Exported {
     pub sections: usize,
 }
 
+/// A failed export, with the id and org of its history row when it got that far (an
+/// unknown org, or a history that cannot be written, has none).
+pub struct Unexported {
+    pub recorded: Option<(Uuid, Org)>,
+    pub error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Unexported {
+    fn from(error: anyhow::Error) -> Unexported {
+        Unexported {
+            recorded: None,
+            error,
+        }
+    }
+}
+
 /// Everything an export of one org needs, opened once per invocation.
 pub struct Job<'a> {
     pub store: &'a Store,
@@ -99,7 +115,7 @@ impl Job<'_> {
         db: &mut Db,
         request: &Request,
         wait: Option<Duration>,
-    ) -> anyhow::Result<Exported> {
+    ) -> Result<Exported, Unexported> {
         let org = match request {
             Request::Lookup(lookup) => {
                 org::resolve(&db.client, self.catalog, self.scope, self.planner, lookup).await?
@@ -122,7 +138,10 @@ impl Job<'_> {
             }
             Err(err) => {
                 self.record_failure(id, &org, &err).await;
-                Err(err)
+                Err(Unexported {
+                    recorded: Some((id, org)),
+                    error: err,
+                })
             }
         }
     }

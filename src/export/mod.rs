@@ -10,6 +10,7 @@ pub mod drain;
 pub mod job;
 pub mod locks;
 pub mod manifest;
+pub mod outcome;
 pub mod preview;
 pub mod render;
 pub mod snapshot;
