@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 . scripts/pg-bin.sh
 RUNS=${RUNS:-3}
 CLICKS=${CLICKS:-1000000}
-cargo build --release --locked --quiet
-bin="$PWD/target/release/orgexport"
+# ORGEXPORT_BIN: measure that binary instead of a fresh release build.
+if [ -z "${ORGEXPORT_BIN:-}" ]; then cargo build --release --locked --quiet; fi
+bin=${ORGEXPORT_BIN:-"$PWD/target/release/orgexport"}
 tmp=$(mktemp -d /tmp/orgexport-citus-bench.XXXXXX)
 chmod 755 "$tmp"
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
