@@ -28,6 +28,18 @@ fn plain_fixture() -> TestDb {
     db
 }
 
+/// Without Citus's metadata company_id is configured, not discovered: a directory holding
+/// that orgexport.toml, to run the tool in.
+fn company_config() -> TempDir {
+    let config = TempDir::new();
+    std::fs::write(
+        config.path().join("orgexport.toml"),
+        "tenant_columns = [\"company_id\"]\n",
+    )
+    .unwrap();
+    config
+}
+
 const MARKERS: &[&str] = &["MARKER-OTHER-ORG", "MARKER-SECRET", "MARKER-UNREFERENCED"];
 
 fn assert_no_markers(archive: &Archive) {
@@ -154,12 +166,7 @@ fn archive_from_the_cluster_equals_the_single_node_archive() {
     let from_cluster =
         Archive::from_run(&Orgexport::export(&cluster.coordinator, &store, "acme").run());
     // Without Citus's metadata company_id is configured, not discovered.
-    let config = TempDir::new();
-    std::fs::write(
-        config.path().join("orgexport.toml"),
-        "tenant_columns = [\"company_id\"]\n",
-    )
-    .unwrap();
+    let config = company_config();
     let run = Orgexport::export(&single, &store, "acme")
         .current_dir(config.path())
         .stderr_lacks("no foreign key")
@@ -307,12 +314,7 @@ fn an_archive_from_citus_restores_into_a_single_node_unchanged() {
     for sql in [TABLES, KEYS] {
         single.execute(sql);
     }
-    let config = TempDir::new();
-    std::fs::write(
-        config.path().join("orgexport.toml"),
-        "tenant_columns = [\"company_id\"]\n",
-    )
-    .unwrap();
+    let config = company_config();
     let again = restore_and_export(&Archive::path_from_run(&run), &single, &config);
     assert_eq!(again.section_order, original.section_order);
     assert_eq!(again.row_sets(), original.row_sets());
@@ -321,12 +323,7 @@ fn an_archive_from_citus_restores_into_a_single_node_unchanged() {
 #[test]
 fn restoring_into_citus_managed_tables_is_refused_before_anything_is_written() {
     let single = plain_fixture();
-    let config = TempDir::new();
-    std::fs::write(
-        config.path().join("orgexport.toml"),
-        "tenant_columns = [\"company_id\"]\n",
-    )
-    .unwrap();
+    let config = company_config();
     let store = TempDir::new();
     let run = Orgexport::export(&single, &store, "acme")
         .current_dir(config.path())
@@ -374,12 +371,7 @@ fn direct_reads_the_org_on_its_worker_and_writes_the_same_archive() {
 
     // Without Citus there is no worker to read: a usage error, nothing exported.
     let single = plain_fixture();
-    let config = TempDir::new();
-    std::fs::write(
-        config.path().join("orgexport.toml"),
-        "tenant_columns = [\"company_id\"]\n",
-    )
-    .unwrap();
+    let config = company_config();
     Orgexport::export(&single, &store, "acme")
         .current_dir(config.path())
         .arg("--direct")

@@ -265,13 +265,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn citus_metadata_names_the_tenant_column_and_the_root_without_config() {
+    /// The ad platform on Citus: countries a reference table, the others distributed by
+    /// company_id, companies as `companies`.
+    fn with_kinds(companies: CitusKind) -> Catalog {
         let mut catalog = ad_platform();
         let mut citus = Citus::default();
         for (name, kind) in [
             ("public.countries", CitusKind::Reference),
-            ("public.companies", distributed("id")),
+            ("public.companies", companies),
             ("public.campaigns", distributed("company_id")),
             ("public.ads", distributed("company_id")),
             ("public.clicks", distributed("company_id")),
@@ -279,6 +280,12 @@ mod tests {
             citus.kinds.insert(catalog.find(name).unwrap(), kind);
         }
         catalog.citus = Some(citus);
+        catalog
+    }
+
+    #[test]
+    fn citus_metadata_names_the_tenant_column_and_the_root_without_config() {
+        let catalog = with_kinds(distributed("id"));
         let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
         assert_eq!(
             catalog.table(scope.root).qualified_name(),
@@ -305,18 +312,7 @@ mod tests {
 
     #[test]
     fn a_root_kept_as_a_reference_table_is_the_one_the_distribution_column_references() {
-        let mut catalog = ad_platform();
-        let mut citus = Citus::default();
-        for (name, kind) in [
-            ("public.countries", CitusKind::Reference),
-            ("public.companies", CitusKind::Reference),
-            ("public.campaigns", distributed("company_id")),
-            ("public.ads", distributed("company_id")),
-            ("public.clicks", distributed("company_id")),
-        ] {
-            citus.kinds.insert(catalog.find(name).unwrap(), kind);
-        }
-        catalog.citus = Some(citus);
+        let catalog = with_kinds(CitusKind::Reference);
         let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
         assert_eq!(
             catalog.table(scope.root).qualified_name(),
