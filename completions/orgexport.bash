@@ -967,7 +967,7 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__run)
-            opts="-q -v -h --org --link-ttl --compression-level --format --max-rows-per-table --jobs --tables --exclude-tables --subject --subject-email --since --until --where --columns --encrypt-to --recipients-file --all-orgs --wait --on-complete --on-complete-timeout --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
+            opts="-q -v -h --org --link-ttl --compression-level --format --max-rows-per-table --jobs --tables --exclude-tables --subject --subject-email --since --until --where --columns --encrypt-to --recipients-file --all-orgs --wait --on-complete --on-complete-timeout --direct --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -83,6 +83,7 @@ aws:kms\t''
 aws:kms:dsse\t''"
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l sse-kms-key-id -d 'The KMS key (id, ARN or alias) for --sse aws:kms (default: the account\'s aws/s3 key)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l all-orgs -d 'Export every org of the root table, one after another'
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l direct -d 'On Citus: read the org\'s shards on the worker that holds them (found in the coordinator\'s metadata; same credentials), keeping the coordinator out of the data path'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l json -d 'Print one JSON object on stdout and nothing else there'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -s q -l quiet -d 'Only errors on stderr'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -s v -l verbose -d 'More detail on stderr (the generated SQL)'

@@ -75,6 +75,16 @@ if [ ! -x "$tools/pydata/bin/python" ] || ! "$tools/pydata/bin/python" -c 'impor
     echo "installing duckdb and pyarrow (reading the CSV bundle in tests/formats.rs)" >&2
     python3 -m venv "$tools/pydata" >&2
     "$tools/pydata/bin/pip" install -q "duckdb==1.1.*" "pyarrow==18.*" >&2
+# Citus (tests/citus.rs starts a coordinator and two workers): built from the 13.2.2 source in
+# ../shared/vendor into the local server's library directory, once per machine (1.5-3 minutes).
+citus_lib="$("$ORGEXPORT_PG_BIN/pg_config" --pkglibdir 2>/dev/null || echo /nonexistent)"
+if [ ! -f "$citus_lib/citus.so" ]; then
+    if [ -f ../shared/citus/build.sh ]; then
+        echo "building the Citus extension (once per machine)" >&2
+        bash ../shared/citus/build.sh "$ORGEXPORT_PG_BIN/pg_config" >&2
+    else
+        echo "citus.so missing and ../shared/citus/build.sh not found: tests/citus.rs will fail" >&2
+    fi
 fi
 
 cargo test --locked "$@"

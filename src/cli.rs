@@ -504,6 +504,11 @@ pub struct RunArgs {
     /// or on_complete_timeout in the config)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub on_complete_timeout: Option<std::time::Duration>,
+
+    /// On Citus: read the org's shards on the worker that holds them (found in the
+    /// coordinator's metadata; same credentials), keeping the coordinator out of the data path
+    #[arg(long)]
+    pub direct: bool,
 }
 
 /// humantime durations: `30s`, `15m`, `1h 30m`.

@@ -16,6 +16,7 @@ use crate::output::Reporter;
 use crate::scope::catalog::Catalog;
 use crate::scope::model::{Scope, Section};
 use crate::scope::narrowing::Narrowing;
+use crate::scope::placement::Placement;
 use crate::scope::plan::Planner;
 
 pub async fn run(
@@ -40,10 +41,14 @@ pub async fn run(
     };
     let preview = preview(db, &catalog, &scope, &org, &counting).await?;
     let standby = crate::db::standby::replay_timestamp(&db.client).await?;
+    let placement = Placement::read(&db.client, &catalog, &preview.scope, &org.key).await?;
     if report.output.json {
         let mut plan = plan_json(&catalog, &preview.scope, &org, &preview);
         if let Some(at) = &standby {
             plan["standby"] = json!({ "replay_timestamp": at });
+        }
+        if let Some(placement) = &placement {
+            plan["citus"] = serde_json::to_value(placement)?;
         }
         report.json(&plan)?;
         return Ok(());
@@ -54,6 +59,10 @@ pub async fn run(
             1,
             format!("read from a hot standby: rows as of its last replayed commit, {at}"),
         );
+    }
+    if let Some(placement) = &placement {
+        lines.push(String::new());
+        lines.extend(placement.lines());
     }
     for line in lines {
         report.stdout_line(&line)?;

@@ -7,7 +7,9 @@ use crate::cli::RunArgs;
 use crate::commands::{connect_sessions, load_scope, prepare_history};
 use crate::config::Settings;
 use crate::db::connect::Db;
+use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail, kind_of, one_line};
+use crate::export;
 use crate::export::job::{Exported, Job, Request, Unexported, default_jobs};
 use crate::export::outcome;
 use crate::hooks::Hook;
@@ -68,7 +70,12 @@ pub async fn run(
         args.org.iter().cloned().map(Request::Lookup).collect()
     };
     let hook = settings.on_complete.as_ref();
-    let (done, failed) = export_all(&job, db, &requests, args.wait, hook).await;
+    let direct = args
+        .direct
+        .then(|| settings.connect_options())
+        .transpose()?;
+    let (done, failed) =
+        export_all(&job, db, direct.as_ref(), &requests, args.wait, hook).await;
     print_results(&report, &done, &failed)?;
     outcome(done.len(), failed)
 }
@@ -82,6 +89,7 @@ type Failed = Vec<(String, serde_json::Value, anyhow::Error)>;
 async fn export_all(
     job: &Job<'_>,
     db: &mut Db,
+    direct: Option<&ConnectOptions>,
     requests: &[Request],
     wait: Option<std::time::Duration>,
     hook: Option<&Hook>,
@@ -95,7 +103,11 @@ async fn export_all(
             failed.push((lookup.to_string(), outcome::failed(lookup, None, &err), err));
             break;
         }
-        let (entry, recorded) = match job.export(db, request, wait).await {
+        let result = match direct {
+            Some(options) => export::direct::export(job, db, options, request, wait).await,
+            None => job.export(db, request, wait).await,
+        };
+        let (entry, recorded) = match result {
             Ok(exported) => {
                 let entry = outcome::completed(&exported);
                 done.push(exported);

@@ -86,6 +86,17 @@ impl std::fmt::Debug for ConnectOptions {
 type Params = BTreeMap<String, String>;
 
 impl ConnectOptions {
+    /// The same options for one other server (a Citus worker from `pg_dist_node`):
+    /// credentials, TLS and timeouts as for the first.
+    pub fn for_server(&self, host: &str, port: u16) -> ConnectOptions {
+        let mut options = self.clone();
+        options.host = host.to_string();
+        options.port = port;
+        options.hosts = vec![host.to_string()];
+        options.ports = vec![port];
+        options
+    }
+
     /// Resolves `database_url` (URL or `key=value` form), then the `PG*` environment, then
     /// libpq's defaults, then the password file.
     pub fn resolve(database_url: Option<&str>) -> anyhow::Result<ConnectOptions> {

@@ -456,6 +456,13 @@ impl Job<'_> {
     /// worth a session of their own — opening and joining one costs ~0.1 s, more than a
     /// small section takes (the partitions shape: one big section, 15 % slower with two).
     fn readers_for(&self, selected: &[&Section]) -> usize {
+        // On Citus a parallel reader joins the coordinator's snapshot only: its queries open
+        // worker transactions of their own, at other points in time (a concurrent writer
+        // proved it, tests/citus.rs). One session reads every shard through one worker
+        // transaction.
+        if self.catalog.citus.is_some() {
+            return 1;
+        }
         let big = selected
             .iter()
             .filter(|s| {

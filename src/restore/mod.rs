@@ -4,6 +4,7 @@
 //! transaction.
 
 pub mod checks;
+pub mod citus;
 pub mod fills;
 pub mod increment;
 pub mod links;

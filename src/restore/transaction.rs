@@ -165,6 +165,7 @@ async fn plan_load(
     // Roles come from the target's scope, never from the manifest's text.
     let roles = roles(manifest, target.catalog, target.scope).map_err(cannot)?;
     let names: Vec<&str> = manifest.sections.iter().map(|s| s.name.as_str()).collect();
+    crate::restore::citus::refuse_managed_tables(target.catalog, &names).map_err(cannot)?;
     let columns = target::load(&target.db.client, target.catalog, &names).await?;
     let natural_keys = target::natural_keys(&target.db.client, &names).await?;
     let fills = fills::resolve(manifest, &columns, request.fills, request.fill_secrets)

@@ -24,6 +24,8 @@ pub type FkId = usize;
 pub struct Catalog {
     pub tables: Vec<Table>,
     pub foreign_keys: Vec<ForeignKey>,
+    /// Citus's metadata, when the `citus` extension is installed (DESIGN §11).
+    pub citus: Option<crate::scope::citus::Citus>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +133,7 @@ impl Catalog {
         read_indexes(client, &mut catalog, &by_oid).await?;
         read_checks(client, &mut catalog, &by_oid).await?;
         read_foreign_keys(client, &mut catalog, &by_oid).await?;
+        catalog.citus = crate::scope::citus::Citus::load(client, &catalog).await?;
         Ok(catalog)
     }
 }

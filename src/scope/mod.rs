@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod checks;
+pub mod citus;
 pub mod columns;
 pub mod config;
 pub mod filters;
@@ -10,6 +11,7 @@ pub mod key_values;
 pub mod model;
 pub mod narrowing;
 mod ownership;
+pub mod placement;
 pub mod plan;
 pub mod polymorphism;
 pub mod references;

@@ -146,6 +146,9 @@ pub(super) fn assign_tenant_tables(
                     ));
                     continue;
                 }
+                (None, None) if composite_tenant_reference(tenancy, references, id, name) => {
+                    tenancy.key.clone()
+                }
                 (None, None) if tenancy.trusted.contains(name) => {
                     warnings.push(format!(
                         "{}.{name} has no foreign key: trusted as the tenant column by its name (declare it, or add references = [\"{}.{name} -> {}.{}\"])",
@@ -184,6 +187,27 @@ pub(super) fn assign_tenant_tables(
         }
     }
     others
+}
+
+/// A composite reference that carries the tenant column to its target's tenant column (the
+/// Citus shape `(org_id, x_id) → x (org_id, id)`) counts as the column's foreign key (DESIGN
+/// §2): the column is verified, not merely trusted by its name.
+fn composite_tenant_reference(
+    tenancy: &Tenancy,
+    references: &[Reference],
+    table: TableId,
+    name: &str,
+) -> bool {
+    references.iter().any(|r| {
+        r.table == table
+            && r.when.is_none()
+            && r.columns.len() > 1
+            && r.columns.iter().zip(&r.target_columns).any(|(c, t)| {
+                c == name
+                    && (tenancy.names.contains(t)
+                        || (r.target == tenancy.root && *t == tenancy.key))
+            })
+    })
 }
 
 /// C: least fixpoint of "has an ownership reference into R ∪ T ∪ C".

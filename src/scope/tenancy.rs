@@ -73,6 +73,20 @@ pub(super) fn find_tenancy(
     references: &[Reference],
     eligible: &[bool],
 ) -> anyhow::Result<Tenancy> {
+    if config.tenant_columns.is_empty()
+        && config.root_table.is_none()
+        && let Some(found) = crate::scope::citus::tenancy(catalog, references)
+    {
+        // As if configured, but every message says it was found, not chosen.
+        let config = ScopeConfig {
+            tenant_columns: found.columns,
+            root_table: Some(catalog.table(found.root).qualified_name()),
+            ..config.clone()
+        };
+        let mut tenancy = find_tenancy(catalog, &config, references, eligible)?;
+        tenancy.guess = Some(found.guess);
+        return Ok(tenancy);
+    }
     let configured = !config.tenant_columns.is_empty();
     let names = if configured {
         for name in &config.tenant_columns {

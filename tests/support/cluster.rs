@@ -111,6 +111,27 @@ pub(super) fn shell_as_server_user(script: &str) -> Command {
     }
 }
 
+/// Runs a watchdog script (as the server user) that prints `ready` once its servers are up
+/// and stops them when its stdin closes: the child and that stdin, or `None` (reaped) when
+/// the servers did not start.
+pub(super) fn spawn_watchdog(script: &str) -> Option<(Child, ChildStdin)> {
+    let mut child = shell_as_server_user(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting a test server's watchdog");
+    let stdin = child.stdin.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line.trim() == "ready" {
+        return Some((child, stdin));
+    }
+    let _ = child.wait();
+    None
+}
+
 pub(super) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
@@ -352,25 +373,11 @@ pub(super) fn start_watched(
         log = shell_quote(log.to_str().unwrap()),
         remove = shell_quote(remove.to_str().unwrap()),
     );
-    let mut child = shell_as_server_user(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting a test server");
-    let stdin = child.stdin.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    if line.trim() == "ready" {
-        return Some((child, stdin));
-    }
-    let _ = child.wait();
-    None
+    spawn_watchdog(&script)
 }
 
 /// A name no other database of this test binary has (the pid keeps binaries apart).
-fn next_database_name() -> String {
+pub(super) fn next_database_name() -> String {
     format!(
         "t{}_{}",
         std::process::id(),

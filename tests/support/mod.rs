@@ -9,6 +9,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod archive;
+mod citus;
 mod cli;
 mod cluster;
 mod golden;
@@ -18,6 +19,7 @@ mod standby;
 mod stores;
 
 pub use archive::Archive;
+pub use citus::{CitusCluster, CitusDb};
 pub use cli::{Expect, Orgexport, Run, Running, signal, wait_for_copy};
 pub use cluster::{APP_PASSWORD, CERT_USER, Cluster, TestDb, reserve_port};
 pub use golden::assert_golden;
