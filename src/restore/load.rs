@@ -234,16 +234,18 @@ impl Loader<'_> {
         plan: &LoadPlan,
     ) -> anyhow::Result<Vec<tokio_postgres::Statement>> {
         let mut prepared = Vec::new();
-        for section in &plan.sections {
+        for section in plan.sections.iter().filter(|_| !plan.direct) {
             self.batch(
                 || format!("creating the staging table of {}", section.name),
                 &section.create_stage(),
             )
             .await?;
+        }
+        for section in &plan.sections {
             prepared.push(
                 self.run(
                     || format!("preparing the load of {}", section.name),
-                    self.client.prepare(&section.stage_batch()),
+                    self.client.prepare(&section.stage_batch(plan.direct)),
                 )
                 .await?,
             );
@@ -429,7 +431,12 @@ impl Loader<'_> {
     /// Step 4: keys of org rows the target already holds, listed per section.
     pub async fn conflicts(&self, plan: &LoadPlan) -> anyhow::Result<Vec<String>> {
         let mut found = Vec::new();
-        for section in plan.sections.iter().filter(|s| s.role.is_owned()) {
+        // A direct load's tables held nothing before it (`direct.rs`).
+        let owned = plan
+            .sections
+            .iter()
+            .filter(|s| s.role.is_owned() && !plan.direct);
+        for section in owned {
             if let Some(sql) = section.conflicts()
                 && let Some(keys) = self.list_keys(section, &sql).await?
             {
@@ -478,7 +485,7 @@ impl Loader<'_> {
         dry_run: bool,
         outcomes: &mut [SectionOutcome],
     ) -> anyhow::Result<()> {
-        for group in &plan.order {
+        for group in plan.order.iter().filter(|_| !plan.direct) {
             let names: Vec<&str> = group
                 .iter()
                 .map(|&i| plan.sections[i].name.as_str())
@@ -494,6 +501,12 @@ impl Loader<'_> {
             for (k, &i) in group.iter().enumerate() {
                 let inserted = rows[0].get::<_, i64>(k) as u64;
                 outcomes[i].inserted = inserted;
+            }
+        }
+        if plan.direct {
+            // Staging was the insert.
+            for outcome in outcomes.iter_mut() {
+                outcome.inserted = outcome.rows;
             }
         }
         for section in plan.sections.iter().filter(|_| !dry_run) {

@@ -4,6 +4,7 @@
 //! transaction.
 
 pub mod checks;
+pub mod direct;
 pub mod fills;
 pub mod links;
 pub mod load;
