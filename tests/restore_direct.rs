@@ -201,7 +201,7 @@ fn rows_of_another_org_are_refused_by_the_checks_on_the_inserted_rows() {
     restore(&store, &forged, &target)
         .arg("--verbose")
         .code(1)
-        .stderr_has(&format!(
+        .stderr_has(format!(
             "the direct load did not go through (restore failed; the target is unchanged (rolled back): the archive cannot be restored: {problem}"
         ))
         .stderr_has("LOCK TABLE \"public\".\"orgs\"")
