@@ -77,8 +77,10 @@ pub async fn run(
         fill_secrets: restore.fill_secrets,
         max_value_bytes: restore.max_value_bytes,
     };
-    let restored =
-        transaction::restore(&target, &source, reader, &request, &cancel, report).await?;
+    let restored = transaction::restore(
+        &target, &source, &archive, reader, &request, &cancel, report,
+    )
+    .await?;
     print_summary(&report, &restored, args.dry_run, started, &target.describe)
 }
 
@@ -97,6 +99,7 @@ fn print_summary(
         manifest,
         outcomes,
         target_key,
+        ..
     } = restored;
     for o in outcomes {
         let mut line = format!("{}: {} inserted", o.name, o.inserted);
@@ -145,9 +148,12 @@ fn summary_json(restored: &Restored, dry_run: bool) -> serde_json::Value {
         manifest,
         outcomes,
         target_key,
+        direct,
     } = restored;
     let total = |f: fn(&SectionOutcome) -> u64| outcomes.iter().map(f).sum::<u64>();
     json!({
+        // How the rows went in: straight into the target's tables, or through staging tables.
+        "load": if *direct { "direct" } else { "staged" },
         "export_id": manifest.export_id,
         "org": {
             "table": manifest.org_table,

@@ -18,6 +18,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
@@ -234,16 +236,18 @@ impl Loader<'_> {
         plan: &LoadPlan,
     ) -> anyhow::Result<Vec<tokio_postgres::Statement>> {
         let mut prepared = Vec::new();
-        for section in &plan.sections {
+        for section in plan.sections.iter().filter(|_| !plan.direct) {
             self.batch(
                 || format!("creating the staging table of {}", section.name),
                 &section.create_stage(),
             )
             .await?;
+        }
+        for section in &plan.sections {
             prepared.push(
                 self.run(
                     || format!("preparing the load of {}", section.name),
-                    self.client.prepare(&section.stage_batch()),
+                    self.client.prepare(&section.stage_batch(plan.direct)),
                 )
                 .await?,
             );
@@ -267,57 +271,80 @@ impl Loader<'_> {
         let progress = self.report.progress("restore", plan.sections.len());
         let mut current: Option<(usize, crate::output::SectionProgress)> = None;
         let mut bytes = 0u64;
+        // Batches are pipelined: the next one is sent while the server runs the one before,
+        // instead of a round trip each. One session runs them in order all the same.
+        let mut in_flight = FuturesOrdered::new();
         loop {
             let event = self.next_event(events).await?;
-            match event {
-                Some(Event::Rows {
-                    section,
-                    json,
-                    rows,
-                }) => {
-                    let Some(&i) = index.get(section.as_str()) else {
-                        let err = anyhow::anyhow!(
-                            "the archive holds rows of {section}, which its manifest does not list"
-                        );
-                        return self.archive_at_fault(err, events).await;
-                    };
-                    if current.as_ref().is_none_or(|(c, _)| *c != i) {
-                        if let Some((c, bar)) = current.take() {
-                            bar.finish(outcomes[c].rows);
-                        }
-                        bytes = 0;
-                        current = Some((i, progress.section(&section)));
-                    }
-                    let name = &plan.sections[i].name;
-                    let staged = self
-                        .run(
-                            || format!("loading rows of {name}"),
-                            self.client.execute(&statements[i], &[&json]),
-                        )
-                        .await;
-                    if let Err(err) = staged {
-                        if let Some((_, bar)) = current.take() {
-                            bar.abandon();
-                        }
-                        return self.archive_at_fault(err, events).await;
-                    }
-                    outcomes[i].rows += rows;
-                    bytes += json.len() as u64;
-                    if let Some((_, bar)) = &current {
-                        bar.set(outcomes[i].rows, bytes);
-                    }
+            let Some(Event::Rows {
+                section,
+                json,
+                rows,
+            }) = event
+            else {
+                let landed = self.land(&mut in_flight, plan, 0).await;
+                if let Some((c, bar)) = current.take() {
+                    bar.finish(outcomes[c].rows);
                 }
-                Some(Event::Done(verdict)) => {
-                    if let Some((c, bar)) = current.take() {
-                        bar.finish(outcomes[c].rows);
-                    }
-                    return Ok(verdict);
+                return match (event, landed) {
+                    // The archive's own fault, when it has one, is the cause to report.
+                    (Some(Event::Done(verdict)), Err(_)) if !verdict.ok() => Ok(verdict),
+                    (_, Err(err)) => Err(err),
+                    (Some(Event::Done(verdict)), Ok(())) => Ok(verdict),
+                    _ => anyhow::bail!("the archive reader stopped unexpectedly"),
+                };
+            };
+            let Some(&i) = index.get(section.as_str()) else {
+                let err = anyhow::anyhow!(
+                    "the archive holds rows of {section}, which its manifest does not list"
+                );
+                return self.archive_at_fault(err, events).await;
+            };
+            if current.as_ref().is_none_or(|(c, _)| *c != i) {
+                if let Some((c, bar)) = current.take() {
+                    bar.finish(outcomes[c].rows);
                 }
-                Some(Event::Manifest(_)) | None => {
-                    anyhow::bail!("the archive reader stopped unexpectedly")
+                bytes = 0;
+                current = Some((i, progress.section(&section)));
+            }
+            bytes += json.len() as u64;
+            let (client, statement) = (self.client, &statements[i]);
+            in_flight.push_back(async move { (i, client.execute(statement, &[&json]).await) });
+            if let Err(err) = self.land(&mut in_flight, plan, 1).await {
+                if let Some((_, bar)) = current.take() {
+                    bar.abandon();
                 }
+                return self.archive_at_fault(err, events).await;
+            }
+            outcomes[i].rows += rows;
+            if let Some((_, bar)) = &current {
+                bar.set(outcomes[i].rows, bytes);
             }
         }
+    }
+
+    /// Waits until no more than `left` batches are in flight; the first one the server
+    /// refused is the error.
+    async fn land<F>(
+        &self,
+        in_flight: &mut FuturesOrdered<F>,
+        plan: &LoadPlan,
+        left: usize,
+    ) -> anyhow::Result<()>
+    where
+        F: Future<Output = (usize, Result<u64, tokio_postgres::Error>)>,
+    {
+        while in_flight.len() > left {
+            let which = std::cell::Cell::new(0);
+            let landed = async {
+                let (i, result) = in_flight.next().await.expect("a batch in flight");
+                which.set(i);
+                result
+            };
+            let what = || format!("loading rows of {}", plan.sections[which.get()].name);
+            self.run(what, landed).await?;
+        }
+        Ok(())
     }
 
     /// A value the target refused may be the archive's fault (a flipped bit inside a row
@@ -429,7 +456,12 @@ impl Loader<'_> {
     /// Step 4: keys of org rows the target already holds, listed per section.
     pub async fn conflicts(&self, plan: &LoadPlan) -> anyhow::Result<Vec<String>> {
         let mut found = Vec::new();
-        for section in plan.sections.iter().filter(|s| s.role.is_owned()) {
+        // A direct load's tables held nothing before it (`direct.rs`).
+        let owned = plan
+            .sections
+            .iter()
+            .filter(|s| s.role.is_owned() && !plan.direct);
+        for section in owned {
             if let Some(sql) = section.conflicts()
                 && let Some(keys) = self.list_keys(section, &sql).await?
             {
@@ -478,7 +510,7 @@ impl Loader<'_> {
         dry_run: bool,
         outcomes: &mut [SectionOutcome],
     ) -> anyhow::Result<()> {
-        for group in &plan.order {
+        for group in plan.order.iter().filter(|_| !plan.direct) {
             let names: Vec<&str> = group
                 .iter()
                 .map(|&i| plan.sections[i].name.as_str())
@@ -494,6 +526,12 @@ impl Loader<'_> {
             for (k, &i) in group.iter().enumerate() {
                 let inserted = rows[0].get::<_, i64>(k) as u64;
                 outcomes[i].inserted = inserted;
+            }
+        }
+        if plan.direct {
+            // Staging was the insert.
+            for outcome in outcomes.iter_mut() {
+                outcome.inserted = outcome.rows;
             }
         }
         for section in plan.sections.iter().filter(|_| !dry_run) {

@@ -128,6 +128,9 @@ pub struct LoadPlan {
     pub sections: Vec<LoadSection>,
     /// Groups of sections loaded by one statement each, referenced groups first.
     pub order: Vec<Vec<usize>>,
+    /// Every section staged in its own (empty, locked) target table (`direct.rs`): staging is
+    /// the insert, and there are no target rows besides the archive's to conflict with.
+    pub direct: bool,
 }
 
 impl LoadPlan {

@@ -109,7 +109,11 @@ pub fn plan(
     }
     let tables: Vec<TableId> = roles.iter().map(|r| r.table).collect();
     let order = load_order(target.catalog, &tables, &section_of);
-    Ok(LoadPlan { sections, order })
+    Ok(LoadPlan {
+        sections,
+        order,
+        direct: false,
+    })
 }
 
 /// One section's load: its columns checked against the target's (every problem listed), the

@@ -121,11 +121,13 @@ impl LoadSection {
     }
 
     /// One batch of rows (`$1`, a JSON array of the archive's row objects) into the stage,
-    /// converted by PostgreSQL's own input functions for the target's column types.
-    pub fn stage_batch(&self) -> String {
+    /// converted by PostgreSQL's own input functions for the target's column types. The
+    /// stage may be the target table itself (`direct`, see `direct.rs`), identity columns
+    /// included.
+    pub fn stage_batch(&self, direct: bool) -> String {
         format!(
-            "INSERT INTO {} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{}, $1::text::json)",
-            self.stage,
+            "INSERT INTO {} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM json_populate_recordset(NULL::{}, $1::text::json)",
+            if direct { &self.table } else { &self.stage },
             self.table,
             cols = idents(&self.columns, "")
         )

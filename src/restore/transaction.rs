@@ -15,7 +15,6 @@ use crate::error::{Kind, fail};
 use crate::export::verify::{Verdict, check_recorded, check_sidecar};
 use crate::history::{self, ExportRow};
 use crate::output::Reporter;
-use crate::restore::fills;
 use crate::restore::load::{
     Event, Loader, SectionOutcome, check_complete, per_column, start_reading,
 };
@@ -24,8 +23,10 @@ use crate::restore::model::{LoadPlan, Options};
 use crate::restore::plan::{self, TargetModel};
 use crate::restore::sql::map_table;
 use crate::restore::target;
+use crate::restore::{direct, fills};
 use crate::scope::catalog::Catalog;
 use crate::scope::model::Scope;
+use crate::store::ArchiveSource;
 
 /// Where the archive came from, and what vouches for it besides its own manifest.
 pub struct Source {
@@ -61,17 +62,48 @@ pub struct Restored {
     pub manifest: ArchivedManifest,
     pub outcomes: Vec<SectionOutcome>,
     pub target_key: String,
+    /// Loaded straight into the target's tables (`direct.rs`), not through staging tables.
+    pub direct: bool,
 }
 
-/// Restores the archive `reader` reads into the target, in one transaction.
+/// Restores the archive `reader` reads into the target, in one transaction. A direct load
+/// (`direct.rs`) that fails is rolled back and done again through staging tables from a
+/// fresh read of `archive`, so that a refusal reads as the staged load words it.
 pub async fn restore(
+    target: &Target<'_>,
+    source: &Source,
+    archive: &ArchiveSource,
+    reader: impl std::io::Read + Send + 'static,
+    request: &Request<'_>,
+    cancel: &CancellationToken,
+    report: Reporter,
+) -> anyhow::Result<Restored> {
+    let mut direct = true;
+    let first = attempt(target, source, reader, request, cancel, report, &mut direct).await;
+    match first {
+        Err(err) if direct && crate::error::kind_of(&err) != Kind::Interrupted => {
+            report.verbose(&format!(
+                "the direct load did not go through ({err:#}); loading again through staging tables"
+            ));
+            let reader = archive.open_read().await?;
+            attempt(target, source, reader, request, cancel, report, &mut false).await
+        }
+        done => done,
+    }
+}
+
+/// One restore transaction; `direct` says whether a direct load may be tried, and on return
+/// whether it was.
+async fn attempt(
     target: &Target<'_>,
     source: &Source,
     reader: impl std::io::Read + Send + 'static,
     request: &Request<'_>,
     cancel: &CancellationToken,
     report: Reporter,
+    direct: &mut bool,
 ) -> anyhow::Result<Restored> {
+    let allowed = std::mem::replace(direct, false);
     let mut events = start_reading(reader, request.max_value_bytes);
     let manifest = read_manifest(&mut events, source).await?;
     check_complete(&manifest, request.allow_partial)?;
@@ -90,21 +122,22 @@ pub async fn restore(
             ..SectionOutcome::default()
         })
         .collect();
-    let loaded = load(
-        &loader,
-        &plan,
-        &manifest,
+    let mut load = Load {
+        plan: &plan,
+        manifest: &manifest,
         source,
         request,
-        &mut events,
-        &mut outcomes,
-    )
-    .await;
+        outcomes: &mut outcomes,
+        direct: allowed,
+    };
+    let loaded = load.run(&loader, &mut events).await;
+    *direct = load.direct;
     match loaded {
         Ok(target_key) => Ok(Restored {
             manifest,
             outcomes,
             target_key,
+            direct: *direct,
         }),
         Err(err) => {
             // The session may be mid-statement (cancelled) or gone: a rollback that cannot
@@ -183,8 +216,54 @@ async fn plan_load(
     plan::plan(manifest, &roles, &model, &options).map_err(cannot)
 }
 
-/// The transaction: stage, check, insert, audit, commit (or roll back for a dry run).
-/// Returns the org's key in the target.
+/// What one transaction works from; `direct`: whether a direct load may be tried, then
+/// whether it was.
+struct Load<'a, 'r> {
+    plan: &'a LoadPlan,
+    manifest: &'a ArchivedManifest,
+    source: &'a Source,
+    request: &'a Request<'r>,
+    outcomes: &'a mut [SectionOutcome],
+    direct: bool,
+}
+
+impl Load<'_, '_> {
+    /// The transaction: stage, check, insert, audit, commit (or roll back for a dry run).
+    /// Returns the org's key in the target.
+    async fn run(
+        &mut self,
+        loader: &Loader<'_>,
+        events: &mut mpsc::Receiver<Event>,
+    ) -> anyhow::Result<String> {
+        let begin = || "starting the restore transaction".to_string();
+        loader.execute(begin, "BEGIN").await?;
+        lock_org(loader, self.manifest).await?;
+        // Up front: a target whose history schema cannot be used fails before the load.
+        history::migrate_in(loader.client).await?;
+        loader
+            .execute(
+                || "deferring constraints".to_string(),
+                "SET CONSTRAINTS ALL DEFERRED",
+            )
+            .await?;
+        self.direct =
+            self.direct && direct::eligible(self.plan) && loader.claim_empty(self.plan).await?;
+        let in_place = self.direct.then(|| direct::in_place(self.plan));
+        let plan = in_place.as_ref().unwrap_or(self.plan);
+        load(
+            loader,
+            plan,
+            self.manifest,
+            self.source,
+            self.request,
+            events,
+            self.outcomes,
+        )
+        .await
+    }
+}
+
+/// Stage (or, directly, insert), check, insert, audit, commit.
 async fn load(
     loader: &Loader<'_>,
     plan: &LoadPlan,
@@ -194,18 +273,6 @@ async fn load(
     events: &mut mpsc::Receiver<Event>,
     outcomes: &mut [SectionOutcome],
 ) -> anyhow::Result<String> {
-    let begin = || "starting the restore transaction".to_string();
-    loader.execute(begin, "BEGIN").await?;
-    lock_org(loader, manifest).await?;
-    // Up front: a target whose history schema cannot be used fails before the load.
-    history::migrate_in(loader.client).await?;
-    loader
-        .execute(
-            || "deferring constraints".to_string(),
-            "SET CONSTRAINTS ALL DEFERRED",
-        )
-        .await?;
-
     let mut verdict = loader.stage(plan, events, outcomes).await?;
     check_source(&mut verdict, source)?;
     loader.check_org(plan, &manifest.org_key).await?;
@@ -233,6 +300,7 @@ async fn load(
             "org_lookup": manifest.org_lookup,
             "remap_keys": request.remap_keys,
             "dry_run": request.dry_run,
+            "direct": plan.direct,
             "records": manifest.record_count(),
             "cleared": per_column(outcomes, |o| &o.cleared),
             "sections": outcomes.iter().map(SectionOutcome::to_json).collect::<Vec<_>>(),
