@@ -290,9 +290,7 @@ impl Settings {
                             .map(std::sync::Arc::new);
                 }
                 if let Some(format) = args.format {
-
                     settings.format = format;
-
                 }
             }
             Command::Plan(args) => settings.scope.apply(&args.scope)?,

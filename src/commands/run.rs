@@ -11,9 +11,9 @@ use crate::db::options::ConnectOptions;
 use crate::error::{Kind, fail, kind_of, one_line};
 use crate::export;
 use crate::export::job::{Exported, Job, Request, Unexported, default_jobs};
+use crate::export::narrowing;
 use crate::export::outcome;
 use crate::hooks::Hook;
-use crate::export::narrowing;
 use crate::org;
 use crate::output::Reporter;
 use crate::scope::plan::Planner;
@@ -74,8 +74,7 @@ pub async fn run(
         .direct
         .then(|| settings.connect_options())
         .transpose()?;
-    let (done, failed) =
-        export_all(&job, db, direct.as_ref(), &requests, args.wait, hook).await;
+    let (done, failed) = export_all(&job, db, direct.as_ref(), &requests, args.wait, hook).await;
     print_results(&report, &done, &failed)?;
     outcome(done.len(), failed)
 }

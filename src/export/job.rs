@@ -22,8 +22,8 @@ use crate::export::archive::{
     Spool, SpoolRange,
 };
 use crate::export::content::exclude_secret_content;
-use crate::export::formats::{self, Framing};
 use crate::export::estimate::section_estimates;
+use crate::export::formats::{self, Framing};
 use crate::export::locks::ReadLocks;
 use crate::export::manifest::FORMAT;
 use crate::export::narrowing::{self, narrowed_planner};
