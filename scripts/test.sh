@@ -75,13 +75,20 @@ if [ ! -x "$tools/pydata/bin/python" ] || ! "$tools/pydata/bin/python" -c 'impor
     echo "installing duckdb and pyarrow (reading the CSV bundle in tests/formats.rs)" >&2
     python3 -m venv "$tools/pydata" >&2
     "$tools/pydata/bin/pip" install -q "duckdb==1.1.*" "pyarrow==18.*" >&2
+fi
+
 # Citus (tests/citus.rs starts a coordinator and two workers): built from the 13.2.2 source in
 # ../shared/vendor into the local server's library directory, once per machine (1.5-3 minutes).
 citus_lib="$("$ORGEXPORT_PG_BIN/pg_config" --pkglibdir 2>/dev/null || echo /nonexistent)"
 if [ ! -f "$citus_lib/citus.so" ]; then
-    if [ -f ../shared/citus/build.sh ]; then
+    # The steering repository's shared/ sits beside the checkout (../shared).
+    citus_build=""
+    for shared in ../shared /work/shared; do
+        [ -f "$shared/citus/build.sh" ] && { citus_build="$shared/citus/build.sh"; break; }
+    done
+    if [ -n "$citus_build" ]; then
         echo "building the Citus extension (once per machine)" >&2
-        bash ../shared/citus/build.sh "$ORGEXPORT_PG_BIN/pg_config" >&2
+        bash "$citus_build" "$ORGEXPORT_PG_BIN/pg_config" >&2
     else
         echo "citus.so missing and ../shared/citus/build.sh not found: tests/citus.rs will fail" >&2
     fi
