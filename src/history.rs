@@ -204,7 +204,7 @@ ALTER TABLE orgexport.exports ADD CONSTRAINT exports_status_check CHECK (status 
     r#"
 -- Version 4: client-side encryption of the archive: {"scheme": "age", "recipients":
 -- [{"type", "fingerprint"}]}; NULL when the archive is not encrypted.
-ALTER TABLE orgexport.exports ADD COLUMN encryption jsonb;
+ALTER TABLE orgexport.exports ADD COLUMN IF NOT EXISTS encryption jsonb;
 "#,
 ];
 

@@ -311,7 +311,8 @@ fn a_history_schema_of_the_previous_version_is_upgraded_in_place() {
     assert_eq!(status(&db, &id), "deleted");
     assert_eq!(
         db.scalar_i64("SELECT max(version)::bigint FROM orgexport.schema_version"),
-        3
+        4,
+        "upgraded through version 3 (status deleted) to the newest (4: the encryption column)"
     );
     assert_eq!(
         db.scalar_i64(

@@ -31,7 +31,11 @@ pub async fn section_estimates(
     by_size.sort_by_key(|&i| std::cmp::Reverse(table_rows[i].unwrap_or(i64::MAX)));
     let explained: Vec<usize> = by_size.into_iter().take(EXPLAINED).collect();
     let mut estimates = Vec::with_capacity(sections.len());
-    let mut planning = snapshot.query("SAVEPOINT orgexport_estimate").await.is_ok();
+    // Not on Citus: an EXPLAIN there may execute a reference table's placement locally, and
+    // a transaction that did cannot later read that table through the coordinator ("cannot
+    // switch local execution status").
+    let mut planning =
+        catalog.citus.is_none() && snapshot.query("SAVEPOINT orgexport_estimate").await.is_ok();
     for (i, section) in sections.iter().enumerate() {
         let whole_table = table_rows[i].map(|n| n as u64);
         let estimate = match whole_table {
