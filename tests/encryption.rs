@@ -663,3 +663,47 @@ fn server_side_encryption_is_refused_where_orgexport_cannot_request_it() {
     }
     assert!(store.files().is_empty());
 }
+
+#[test]
+fn every_format_is_encrypted_verified_restored_and_inspected() {
+    let db = db();
+    let keys = TempDir::new();
+    let (identity, recipient) = age_key(&keys, "key.txt");
+    let store = TempDir::new();
+    let plain = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());
+    for (format, extension) in [("ndjson", ".ndjson.gz.age"), ("csv", ".csv.tar.gz.age")] {
+        let run = Orgexport::export(&db, &store, "acme")
+            .args(["--format", format, "--encrypt-to", &recipient, "--json"])
+            .run();
+        let (_, sealed) = stored(&run);
+        let name = sealed.file_name().unwrap().to_str().unwrap().to_string();
+        assert!(name.ends_with(extension), "{name}");
+        assert_no_plaintext(&std::fs::read(&sealed).unwrap(), &name);
+        verify_ok(&sealed, &identity).run();
+        let target = db.schema_copy();
+        Orgexport::new()
+            .args([
+                "restore",
+                sealed.to_str().unwrap(),
+                "--target-url",
+                &target.url,
+            ])
+            .args(["--identity", identity.to_str().unwrap()])
+            .run();
+        let again = Archive::from_run(&Orgexport::export(&target, &store, "acme").run());
+        assert_eq!(again.row_sets(), plain.row_sets(), "{format}");
+        // inspect names what it cannot read, and reads what age decrypted.
+        Orgexport::new()
+            .args(["inspect", sealed.to_str().unwrap()])
+            .code(2)
+            .stderr_has("encrypted with age")
+            .run();
+        let opened = keys.path().join(name.trim_end_matches(".age"));
+        age_decrypt(&identity, &sealed, &opened);
+        let manifest = Orgexport::new()
+            .args(["inspect", opened.to_str().unwrap(), "--json"])
+            .run()
+            .json();
+        assert_eq!(manifest["archive_format"], format, "{manifest}");
+    }
+}
