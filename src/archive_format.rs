@@ -7,6 +7,9 @@ use std::fmt;
 
 /// How an export's archive is laid out (README "Formats"). `ValueEnum`: `--format`'s
 /// values, as help, man page and completions list them.
+/// What an age-encrypted archive's name ends with: `<id><extension>.age` (`encryption`).
+pub const ENCRYPTED_SUFFIX: &str = ".age";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
     /// One gzipped JSON document, `orgexport/1` (DESIGN §4).
@@ -45,9 +48,8 @@ impl Format {
 
     /// The format an archive's file name says, and the name without its extension.
     pub fn of_file_name(name: &str) -> Option<(Format, &str)> {
-        // An encrypted archive is `<id><extension>.age` (`encryption::SUFFIX`): the format
-        // is the plaintext's.
-        let name = name.strip_suffix(".age").unwrap_or(name);
+        // An encrypted archive's format is the plaintext's.
+        let name = name.strip_suffix(ENCRYPTED_SUFFIX).unwrap_or(name);
         // Longest first: `.csv.tar.gz` is not read as some `.tar.gz`.
         Format::ALL
             .into_iter()

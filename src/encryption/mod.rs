@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Kind, fail};
 
 /// The suffix an encrypted archive's key gets (`<id>.json.gz.age`).
-pub const SUFFIX: &str = ".age";
+pub use crate::archive_format::ENCRYPTED_SUFFIX as SUFFIX;
 
 /// The first bytes of every (binary) age file.
 pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";

@@ -22,7 +22,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use crate::encryption::spool::SealedFile;
-use crate::export::formats::{FileDigest, Framing};
+use crate::export::formats::framing::{FileDigest, Framing};
 use crate::scope::catalog::Catalog;
 use crate::scope::model::{Scope, Section};
 use crate::store::ChunkSink;

@@ -23,7 +23,7 @@ use crate::export::archive::{
 };
 use crate::export::content::exclude_secret_content;
 use crate::export::estimate::section_estimates;
-use crate::export::formats::{self, Framing};
+use crate::export::formats::{self, framing::Framing};
 use crate::export::locks::ReadLocks;
 use crate::export::manifest::FORMAT;
 use crate::export::narrowing::{self, narrowed_planner};

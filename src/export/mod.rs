@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod narrowing;
 pub mod outcome;
 pub mod preview;
+pub mod reading;
 pub mod render;
 pub mod snapshot;
 pub mod verify;

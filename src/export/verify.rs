@@ -4,13 +4,14 @@
 
 use crate::export::formats;
 use crate::export::manifest::FORMAT;
+pub use crate::export::reading::{ArchiveSink, Budget, Tap, read_failure};
+use crate::export::reading::{Limited, OVER_LIMIT, READ_AHEAD};
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
 /// What `verify` found.
 #[derive(Debug, Clone, Default)]
@@ -30,49 +31,8 @@ impl Verdict {
     }
 }
 
-/// Counts and hashes bytes as they pass (the compressed archive; a bundle's files).
-pub struct Tap<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<R> Tap<R> {
-    pub fn new(inner: R) -> Tap<R> {
-        Tap {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-        }
-    }
-
-    /// The size and hex SHA-256 of what passed.
-    pub fn finish(self) -> (u64, String) {
-        (self.bytes, hex::encode(self.hasher.finalize()))
-    }
-}
-
-impl<R: Read> Read for Tap<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
 /// Section name and row count, in document order.
 type Counts = Vec<(String, u64)>;
-
-/// What reading an archive hands on, in document order: the manifest before any row, then
-/// every row's exact JSON text (what `restore` loads). An error stops the read; it becomes
-/// the verdict's problem.
-pub trait ArchiveSink {
-    fn manifest(&mut self, _manifest: &Value) -> Result<(), String> {
-        Ok(())
-    }
-    fn row(&mut self, section: &str, json: &str) -> Result<(), String>;
-}
 
 /// `verify` keeps nothing.
 struct Discard;
@@ -90,64 +50,6 @@ pub const DEFAULT_MAX_VALUE_BYTES: u64 = 256 << 20;
 /// Verifies an archive read from `raw` (the compressed bytes).
 pub fn verify_archive(raw: impl Read) -> Verdict {
     read_archive(raw, &mut Discard, DEFAULT_MAX_VALUE_BYTES)
-}
-
-/// Stops the decompressed stream when one item (the manifest, or one row) grows past the
-/// bound: serde would otherwise buffer a hostile 1 GiB string whole before anyone could look
-/// at it. `Budget` is reset at the start of every item.
-struct Limited<R> {
-    inner: R,
-    budget: std::rc::Rc<Budget>,
-}
-
-#[derive(Default)]
-pub struct Budget {
-    used: std::cell::Cell<u64>,
-    max: u64,
-    /// What is being read, for the message: "the manifest", or a section's name with the
-    /// row number (set per row without allocating).
-    place: std::cell::RefCell<String>,
-    row: std::cell::Cell<Option<u64>>,
-}
-
-impl Budget {
-    pub fn reset(&self, place: &str) {
-        self.used.set(0);
-        self.row.set(None);
-        place.clone_into(&mut self.place.borrow_mut());
-    }
-
-    pub fn next_row(&self, n: u64) {
-        self.used.set(0);
-        self.row.set(Some(n));
-    }
-
-    /// Another item of the same place begins (its row number is not known yet).
-    pub fn next_item(&self) {
-        self.used.set(0);
-    }
-
-    fn describe(&self) -> String {
-        match self.row.get() {
-            Some(n) => format!("row {} of section {}", n + 1, self.place.borrow()),
-            None => self.place.borrow().clone(),
-        }
-    }
-}
-
-/// The I/O error `Limited` stops with; told apart from a corrupt stream by its text.
-const OVER_LIMIT: &str = "exceeds the size limit";
-
-impl<R: Read> Read for Limited<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let used = self.budget.used.get() + n as u64;
-        self.budget.used.set(used);
-        if used > self.budget.max {
-            return Err(std::io::Error::other(OVER_LIMIT));
-        }
-        Ok(n)
-    }
 }
 
 /// Reads an archive from `raw` (the compressed bytes) as a stream, checking it against its
@@ -182,23 +84,6 @@ pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink, max_item_bytes: 
     verdict
 }
 
-/// What an I/O error while reading the decompressed stream means: an item over the size
-/// limit, a truncated or a corrupt gzip stream.
-pub fn read_failure(e: &std::io::Error, budget: &Budget) -> String {
-    if e.to_string().contains(OVER_LIMIT) {
-        return format!(
-            "{} is larger than {} bytes: refused unread (raise --max-value-bytes if the archive is trusted)",
-            budget.describe(),
-            budget.max.saturating_sub(READ_AHEAD as u64)
-        );
-    }
-    if e.kind() == std::io::ErrorKind::UnexpectedEof {
-        format!("the archive is truncated: the gzip stream ends early ({e})")
-    } else {
-        format!("not a valid gzip stream: {e}")
-    }
-}
-
 /// Decodes the gzip stream and checks what it holds — the JSON document, NDJSON lines or a
 /// bundle, told apart by their first bytes — against its own manifest.
 fn check_document(
@@ -207,11 +92,10 @@ fn check_document(
     max_item_bytes: u64,
     verdict: &mut Verdict,
 ) {
-    let budget = std::rc::Rc::new(Budget {
+    let budget = std::rc::Rc::new(Budget::with_max(
         // What the read-ahead buffer may hold beyond the item being read.
-        max: max_item_bytes.saturating_add(READ_AHEAD as u64),
-        ..Budget::default()
-    });
+        max_item_bytes.saturating_add(READ_AHEAD as u64),
+    ));
     let limited = Limited {
         inner: flate2::read::MultiGzDecoder::new(input),
         budget: budget.clone(),
@@ -309,9 +193,6 @@ pub fn check_sidecar(verdict: &mut Verdict, sidecar: &[u8]) {
             .push("the sidecar belongs to another export".into());
     }
 }
-
-/// The decompressed bytes read ahead of the parser.
-const READ_AHEAD: usize = 256 * 1024;
 
 fn describe(e: &serde_json::Error, place: &str) -> String {
     let text = e.to_string();

@@ -2,7 +2,7 @@
 //! primary key, indexes and row estimates) and foreign keys. A handful of queries whatever the
 //! number of tables. What the tables *mean* for an org is `rules.rs`'s business.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use tokio_postgres::Client;
@@ -25,7 +25,7 @@ pub struct Catalog {
     pub tables: Vec<Table>,
     pub foreign_keys: Vec<ForeignKey>,
     /// Citus's metadata, when the `citus` extension is installed (DESIGN §11).
-    pub citus: Option<crate::scope::citus::Citus>,
+    pub citus: Option<Citus>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +133,7 @@ impl Catalog {
         read_indexes(client, &mut catalog, &by_oid).await?;
         read_checks(client, &mut catalog, &by_oid).await?;
         read_foreign_keys(client, &mut catalog, &by_oid).await?;
-        catalog.citus = crate::scope::citus::Citus::load(client, &catalog).await?;
+        catalog.citus = Citus::load(client, &catalog).await?;
         Ok(catalog)
     }
 }
@@ -361,4 +361,93 @@ async fn read_foreign_keys(
         });
     }
     Ok(())
+}
+
+/// How Citus stores one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CitusKind {
+    /// Hash-distributed by `column`; tables of one `colocation` group keep the rows of one
+    /// distribution value on one node.
+    Distributed { column: String, colocation: i32 },
+    /// Replicated to every node: shared rows.
+    Reference,
+    /// One shard, no distribution column: a table of a distributed schema (schema-based
+    /// sharding) or a single-shard distributed table.
+    SingleShard { colocation: i32 },
+    /// Kept on the coordinator only (`citus_add_local_table_to_metadata`).
+    Local,
+}
+
+impl CitusKind {
+    /// `distributed by company_id`, `reference table`, …: what `plan` shows per table.
+    pub fn describe(&self) -> String {
+        match self {
+            CitusKind::Distributed { column, colocation } => {
+                format!("distributed by {column} (colocation group {colocation})")
+            }
+            CitusKind::Reference => "reference table (replicated to every node)".to_string(),
+            CitusKind::SingleShard { colocation } => {
+                format!("single shard (colocation group {colocation})")
+            }
+            CitusKind::Local => "Citus local table (coordinator only)".to_string(),
+        }
+    }
+}
+
+/// The Citus metadata of the catalog's tables; tables Citus does not know are plain
+/// PostgreSQL tables of the coordinator.
+#[derive(Debug, Clone, Default)]
+pub struct Citus {
+    pub kinds: BTreeMap<TableId, CitusKind>,
+}
+
+impl Citus {
+    /// Reads `pg_dist_partition` when the `citus` extension is installed in this database.
+    pub async fn load(client: &Client, catalog: &Catalog) -> anyhow::Result<Option<Citus>> {
+        let installed = client
+            .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'citus'", &[])
+            .await
+            .context("looking for the citus extension")?
+            .is_some();
+        if !installed {
+            return Ok(None);
+        }
+        // partmethod 'h': hash-distributed; 'n' with repmodel 't': reference table; 'n' with a
+        // colocation group: single shard; 'n' otherwise: Citus local table.
+        let rows = client
+            .query(
+                "SELECT n.nspname::text, c.relname::text, p.partmethod::text, p.repmodel::text, \
+                        p.colocationid, \
+                        CASE WHEN p.partmethod = 'h' \
+                             THEN column_to_column_name(p.logicalrelid, p.partkey) END \
+                 FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace",
+                &[],
+            )
+            .await
+            .context("reading Citus's pg_dist_partition")?;
+        let mut kinds = BTreeMap::new();
+        for row in rows {
+            let name = format!("{}.{}", row.get::<_, String>(0), row.get::<_, String>(1));
+            let Some(table) = catalog.find(&name) else {
+                continue;
+            };
+            let colocation: i32 = row.get(4);
+            let kind = match (row.get::<_, String>(2).as_str(), row.get::<_, String>(3)) {
+                ("h", _) => CitusKind::Distributed {
+                    column: row.get::<_, Option<String>>(5).unwrap_or_default(),
+                    colocation,
+                },
+                (_, repmodel) if repmodel == "t" => CitusKind::Reference,
+                _ if colocation != 0 => CitusKind::SingleShard { colocation },
+                _ => CitusKind::Local,
+            };
+            kinds.insert(table, kind);
+        }
+        Ok(Some(Citus { kinds }))
+    }
+
+    pub fn kind(&self, table: TableId) -> Option<&CitusKind> {
+        self.kinds.get(&table)
+    }
 }

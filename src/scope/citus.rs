@@ -1,107 +1,14 @@
-//! What Citus's metadata says about the catalog's tables (DESIGN §2, §11): distributed by a
-//! column and co-located in groups, reference tables replicated to every node, Citus local
-//! tables, single-shard tables of distributed schemas — read from `pg_dist_partition` when
-//! the `citus` extension is installed — and the tenancy it implies when nothing is
+//! What Citus's metadata says about the catalog's tables (DESIGN §2, §11) — read with the
+//! catalog (`catalog::Citus`, from `pg_dist_partition`: distributed and co-located tables,
+//! reference tables, Citus local and single-shard tables) — implies: the tenancy when nothing is
 //! configured: the distribution column of the tables co-located with the root is the tenant
 //! column. Where a tenant's shards are placed (workers, shard ids) is `db::citus`'s; the
 //! scope rules themselves do not change on Citus.
 
 use std::collections::BTreeMap;
 
-use anyhow::Context;
-use tokio_postgres::Client;
-
-use crate::scope::catalog::{Catalog, TableId};
+use crate::scope::catalog::{Catalog, CitusKind, TableId};
 use crate::scope::references::Reference;
-
-/// How Citus stores one table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CitusKind {
-    /// Hash-distributed by `column`; tables of one `colocation` group keep the rows of one
-    /// distribution value on one node.
-    Distributed { column: String, colocation: i32 },
-    /// Replicated to every node: shared rows.
-    Reference,
-    /// One shard, no distribution column: a table of a distributed schema (schema-based
-    /// sharding) or a single-shard distributed table.
-    SingleShard { colocation: i32 },
-    /// Kept on the coordinator only (`citus_add_local_table_to_metadata`).
-    Local,
-}
-
-impl CitusKind {
-    /// `distributed by company_id`, `reference table`, …: what `plan` shows per table.
-    pub fn describe(&self) -> String {
-        match self {
-            CitusKind::Distributed { column, colocation } => {
-                format!("distributed by {column} (colocation group {colocation})")
-            }
-            CitusKind::Reference => "reference table (replicated to every node)".to_string(),
-            CitusKind::SingleShard { colocation } => {
-                format!("single shard (colocation group {colocation})")
-            }
-            CitusKind::Local => "Citus local table (coordinator only)".to_string(),
-        }
-    }
-}
-
-/// The Citus metadata of the catalog's tables; tables Citus does not know are plain
-/// PostgreSQL tables of the coordinator.
-#[derive(Debug, Clone, Default)]
-pub struct Citus {
-    pub kinds: BTreeMap<TableId, CitusKind>,
-}
-
-impl Citus {
-    /// Reads `pg_dist_partition` when the `citus` extension is installed in this database.
-    pub async fn load(client: &Client, catalog: &Catalog) -> anyhow::Result<Option<Citus>> {
-        let installed = client
-            .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'citus'", &[])
-            .await
-            .context("looking for the citus extension")?
-            .is_some();
-        if !installed {
-            return Ok(None);
-        }
-        // partmethod 'h': hash-distributed; 'n' with repmodel 't': reference table; 'n' with a
-        // colocation group: single shard; 'n' otherwise: Citus local table.
-        let rows = client
-            .query(
-                "SELECT n.nspname::text, c.relname::text, p.partmethod::text, p.repmodel::text, \
-                        p.colocationid, \
-                        CASE WHEN p.partmethod = 'h' \
-                             THEN column_to_column_name(p.logicalrelid, p.partkey) END \
-                 FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid \
-                 JOIN pg_namespace n ON n.oid = c.relnamespace",
-                &[],
-            )
-            .await
-            .context("reading Citus's pg_dist_partition")?;
-        let mut kinds = BTreeMap::new();
-        for row in rows {
-            let name = format!("{}.{}", row.get::<_, String>(0), row.get::<_, String>(1));
-            let Some(table) = catalog.find(&name) else {
-                continue;
-            };
-            let colocation: i32 = row.get(4);
-            let kind = match (row.get::<_, String>(2).as_str(), row.get::<_, String>(3)) {
-                ("h", _) => CitusKind::Distributed {
-                    column: row.get::<_, Option<String>>(5).unwrap_or_default(),
-                    colocation,
-                },
-                (_, repmodel) if repmodel == "t" => CitusKind::Reference,
-                _ if colocation != 0 => CitusKind::SingleShard { colocation },
-                _ => CitusKind::Local,
-            };
-            kinds.insert(table, kind);
-        }
-        Ok(Some(Citus { kinds }))
-    }
-
-    pub fn kind(&self, table: TableId) -> Option<&CitusKind> {
-        self.kinds.get(&table)
-    }
-}
 
 /// The tenancy Citus's metadata implies, for a catalog without `tenant_columns` or
 /// `root_table`.
@@ -201,8 +108,7 @@ fn referenced_by_distribution_column(
 
 #[cfg(test)]
 mod tests {
-    use super::{Citus, CitusKind};
-    use crate::scope::catalog::Catalog;
+    use crate::scope::catalog::{Catalog, Citus, CitusKind};
     use crate::scope::config::ScopeConfig;
     use crate::scope::model::Role;
     use crate::scope::rules::classify;

@@ -6,7 +6,7 @@
 
 use crate::error::{Kind, fail};
 use crate::scope::catalog::Catalog;
-use crate::scope::narrowing::NarrowConfig;
+use crate::scope::narrow_spec::NarrowConfig;
 use crate::scope::references::PolymorphicConfig;
 
 /// Tenant column names looked for when none are configured (and their camelCase forms).

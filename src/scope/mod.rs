@@ -9,6 +9,7 @@ pub mod config;
 pub mod filters;
 pub mod key_values;
 pub mod model;
+pub mod narrow_spec;
 pub mod narrowing;
 mod ownership;
 pub mod placement;

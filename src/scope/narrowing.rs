@@ -28,35 +28,12 @@ use serde_json::{Value, json};
 
 use crate::db::{quote_ident, quote_literal};
 use crate::scope::catalog::{Catalog, TableId};
-use crate::scope::filters::{ColumnChoice, RowFilter};
 use crate::scope::model::{EdgeKind, Role, Scope};
+pub use crate::scope::narrow_spec::NarrowConfig;
 use crate::scope::plan::{OrgKey, Planner, without_typmod};
 use crate::scope::references::Reference;
-use crate::scope::subject::{SubjectSpec, SubjectTable, subject_table};
+use crate::scope::subject::{SubjectTable, subject_table};
 use crate::scope::window::{Window, time_columns};
-
-/// What the operator asked for (flags and the config keys of the same names).
-#[derive(Debug, Clone, Default)]
-pub struct NarrowConfig {
-    pub subject: Option<SubjectSpec>,
-    pub subject_table: Option<String>,
-    pub subject_email_column: Option<String>,
-    pub window: Option<Window>,
-    /// `schema.table.column` entries.
-    pub time_columns: Vec<String>,
-    pub filters: Vec<RowFilter>,
-    pub columns: Vec<ColumnChoice>,
-}
-
-impl NarrowConfig {
-    /// Whether anything narrows the export at all (the manifest then records it).
-    pub fn any(&self) -> bool {
-        self.subject.is_some()
-            || self.window.is_some()
-            || !self.filters.is_empty()
-            || !self.columns.is_empty()
-    }
-}
 
 /// A subject or window resolved against the catalog and the scope.
 #[derive(Debug, Clone)]
@@ -621,6 +598,7 @@ fn when(alias: &str, r: &Reference) -> Option<String> {
 mod tests {
     use super::*;
     use crate::scope::config::ScopeConfig;
+    use crate::scope::narrow_spec::SubjectSpec;
     use crate::scope::rules::classify;
     use crate::scope::testing::saas;
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use crate::scope::catalog::Catalog;
-use crate::scope::citus::CitusKind;
+use crate::scope::catalog::CitusKind;
 use crate::scope::model::{Role, Scope};
 
 /// A worker (or the coordinator) by its address in `pg_dist_node`.

@@ -6,44 +6,11 @@
 use crate::error::{Kind, fail};
 use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::model::{Scope, toml_string};
+pub use crate::scope::narrow_spec::SubjectSpec;
 
 /// E-mail column names looked for when `subject_email_column` does not name one.
 pub const EMAIL_COLUMN_CANDIDATES: &[&str] =
     &["email", "email_address", "emailAddress", "mail", "e_mail"];
-
-/// What the operator typed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubjectSpec {
-    /// `--subject schema.table=KEY`: the primary key's value.
-    Key { table: String, key: String },
-    /// `--subject-email ADDR`: matched case-insensitively in the subject table's e-mail column.
-    Email(String),
-}
-
-impl SubjectSpec {
-    pub fn parse_key(text: &str) -> anyhow::Result<SubjectSpec> {
-        match text.split_once('=') {
-            Some((table, key)) if !table.trim().is_empty() && !key.is_empty() => {
-                let table = table.trim();
-                let table = if table.contains('.') {
-                    table.to_string()
-                } else {
-                    format!("public.{table}")
-                };
-                Ok(SubjectSpec::Key {
-                    table,
-                    key: key.to_string(),
-                })
-            }
-            _ => Err(fail(
-                Kind::Usage,
-                format!(
-                    "--subject {text:?} is not TABLE=KEY; write e.g. --subject public.users=42"
-                ),
-            )),
-        }
-    }
-}
 
 /// The subject's table as the export sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -73,15 +73,21 @@ pub fn archive_key(prefix: &Path, org_dir: &str, export_id: &str, format: Format
 
 /// An encrypted archive's key: `<id>.json.gz` → `<id>.json.gz.age`.
 pub fn encrypted(archive: &Path) -> Path {
-    Path::parse(format!("{}{}", archive.as_ref(), crate::encryption::SUFFIX))
-        .expect("a key with a suffix is a key")
+    Path::parse(format!(
+        "{}{}",
+        archive.as_ref(),
+        crate::archive_format::ENCRYPTED_SUFFIX
+    ))
+    .expect("a key with a suffix is a key")
 }
 
 /// The sidecar beside an archive key: `<id>.json.gz[.age]` (any format's extension) →
 /// `<id>.manifest.json`.
 pub fn sidecar_of(archive: &Path) -> Path {
     let text = archive.as_ref();
-    let text = text.strip_suffix(crate::encryption::SUFFIX).unwrap_or(text);
+    let text = text
+        .strip_suffix(crate::archive_format::ENCRYPTED_SUFFIX)
+        .unwrap_or(text);
     let stem = match archive.filename().and_then(Format::of_file_name) {
         Some((format, _)) => text.strip_suffix(format.extension()).unwrap_or(text),
         None => text,

@@ -87,7 +87,7 @@ impl Store {
                     Attribute::ContentDisposition,
                     format!("attachment; filename=\"{name}\"").into(),
                 );
-            } else if name.ends_with(crate::encryption::SUFFIX) {
+            } else if name.ends_with(crate::archive_format::ENCRYPTED_SUFFIX) {
                 // An age file: opaque bytes, saved as they are.
                 attributes.insert(Attribute::ContentType, "application/octet-stream".into());
                 attributes.insert(

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::csv::{ReadError, Record, RowBuilder, read_record};
 use crate::export::archive::{Frame, Manifest, gzip};
-use crate::export::verify::{ArchiveSink, Budget, Tap, read_failure};
+use crate::export::reading::{ArchiveSink, Budget, Tap, read_failure};
 
 const BLOCK: usize = 512;
 pub const MANIFEST_PATH: &str = "manifest.json";

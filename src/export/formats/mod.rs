@@ -1,117 +1,22 @@
 //! The archive formats beside the `orgexport/1` document (README "Formats"): what each
-//! writes between sections and rows ([`Framing`], used by the archive writer), what it writes
+//! writes between sections and rows (`framing.rs`, used by the archive writer), what it writes
 //! around the spooled sections on upload ([`assemble`]), and how each is read back into the
 //! one stream `verify` and `restore` consume — the manifest, then every row as JSON text
-//! ([`crate::export::verify::ArchiveSink`]).
+//! ([`crate::export::reading::ArchiveSink`]).
 //!
 //! Not here: compressing chunks and the spool (`archive.rs`), rendering values (`render.rs`),
 //! the JSON document's own reader (`verify.rs`).
 
 pub mod bundle;
 pub mod csv;
+pub mod framing;
 pub mod ndjson;
 
-use anyhow::Context;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::archive_format::Format;
 use crate::export::archive::{Manifest, Spool, SpoolRange, assemble_framed, document_frame};
 use crate::store::ChunkSink;
-
-/// What goes between sections and rows in the stream of one format.
-#[derive(Debug, Clone)]
-pub enum Framing {
-    /// `"name":[row,row]`, sections separated by commas (`orgexport/1`).
-    Document,
-    /// `{"section":"name","row":row}` per line; `prefix` is the current section's.
-    Lines { prefix: Vec<u8> },
-    /// One CSV file per section: the renderer writes the header and the fields; rows end
-    /// with CRLF (RFC 4180).
-    Csv,
-}
-
-impl Framing {
-    pub fn of(format: Format) -> Framing {
-        match format {
-            Format::Json => Framing::Document,
-            Format::Ndjson => Framing::Lines { prefix: Vec::new() },
-            Format::Csv => Framing::Csv,
-        }
-    }
-
-    /// One file per section, digested for the manifest.
-    pub fn is_files(&self) -> bool {
-        matches!(self, Framing::Csv)
-    }
-
-    pub fn begin_section(
-        &mut self,
-        buf: &mut Vec<u8>,
-        name: &str,
-        first: bool,
-    ) -> anyhow::Result<()> {
-        match self {
-            Framing::Document => {
-                if !first {
-                    buf.push(b',');
-                }
-                serde_json::to_writer(&mut *buf, name).context("serializing a section name")?;
-                buf.extend_from_slice(b":[");
-            }
-            Framing::Lines { prefix } => {
-                prefix.clear();
-                prefix.extend_from_slice(b"{\"section\":");
-                serde_json::to_writer(&mut *prefix, name).context("serializing a section name")?;
-                prefix.extend_from_slice(b",\"row\":");
-            }
-            Framing::Csv => {}
-        }
-        Ok(())
-    }
-
-    pub fn begin_row(&self, buf: &mut Vec<u8>, first_row: bool) {
-        match self {
-            Framing::Document if !first_row => buf.push(b','),
-            Framing::Lines { prefix } => buf.extend_from_slice(prefix),
-            _ => {}
-        }
-    }
-
-    pub fn end_row(&self, buf: &mut Vec<u8>) {
-        match self {
-            Framing::Lines { .. } => buf.extend_from_slice(b"}\n"),
-            Framing::Csv => buf.extend_from_slice(b"\r\n"),
-            Framing::Document => {}
-        }
-    }
-
-    pub fn end_section(&self, buf: &mut Vec<u8>) {
-        if let Framing::Document = self {
-            buf.push(b']');
-        }
-    }
-}
-
-/// Size and SHA-256 of one section file, fed in order.
-#[derive(Default)]
-pub struct FileDigest {
-    sha: Sha256,
-    bytes: u64,
-}
-
-impl FileDigest {
-    pub fn update(&mut self, data: &[u8]) {
-        self.sha.update(data);
-        self.bytes += data.len() as u64;
-    }
-
-    /// The size and hex digest so far; starts again.
-    pub fn take(&mut self) -> (u64, String) {
-        let done = std::mem::take(self);
-        (done.bytes, hex::encode(done.sha.finalize()))
-    }
-}
 
 /// The file a section becomes in a bundle: `schema.table.csv`, with every byte that could
 /// make a path (`/`, `\`, control characters) or upset a shell (`%`, spaces, quotes)

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 
 use super::SectionOrder;
 use crate::export::archive::{Frame, Manifest, gzip};
-use crate::export::verify::{ArchiveSink, Budget, read_failure};
+use crate::export::reading::{ArchiveSink, Budget, read_failure};
 
 /// The manifest line, before the spooled row lines.
 pub fn frame(manifest: &Manifest, level: u32) -> anyhow::Result<Frame> {
