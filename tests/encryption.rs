@@ -85,6 +85,22 @@ fn verify_ok(file: &Path, identity: &Path) -> Orgexport {
         .stdout_has("ok: 2 sections, 301 records")
 }
 
+/// `orgexport restore FILE --identity KEY` into an empty copy of `db`'s schema, then that
+/// copy's archive of acme.
+fn restored_with(db: &TestDb, store: &TempDir, file: &Path, identity: &Path) -> Archive {
+    let target = db.schema_copy();
+    Orgexport::new()
+        .args([
+            "restore",
+            file.to_str().unwrap(),
+            "--target-url",
+            &target.url,
+        ])
+        .args(["--identity", identity.to_str().unwrap()])
+        .run();
+    Archive::from_run(&Orgexport::export(&target, store, "acme").run())
+}
+
 /// A new SSH key pair (`ed25519` or `rsa`) in `dir` without a passphrase, unless given one:
 /// the private key's path and the public key's line.
 fn ssh_key(dir: &TempDir, kind: &str, passphrase: &str) -> (PathBuf, String) {
@@ -249,17 +265,7 @@ fn orgexport_verifies_and_restores_what_the_age_cli_encrypted() {
     verify_ok(&sealed, &identity)
         .stdout_has(format!("sha256 {}", sha256_file(&sealed)))
         .run();
-    let target = db.schema_copy();
-    Orgexport::new()
-        .args([
-            "restore",
-            sealed.to_str().unwrap(),
-            "--target-url",
-            &target.url,
-        ])
-        .args(["--identity", identity.to_str().unwrap()])
-        .run();
-    let again = Archive::from_run(&Orgexport::export(&target, &store, "acme").run());
+    let again = restored_with(&db, &store, &sealed, &identity);
     assert_eq!(again.row_sets(), Archive::read(&plain).row_sets());
 }
 
@@ -680,17 +686,7 @@ fn every_format_is_encrypted_verified_restored_and_inspected() {
         assert!(name.ends_with(extension), "{name}");
         assert_no_plaintext(&std::fs::read(&sealed).unwrap(), &name);
         verify_ok(&sealed, &identity).run();
-        let target = db.schema_copy();
-        Orgexport::new()
-            .args([
-                "restore",
-                sealed.to_str().unwrap(),
-                "--target-url",
-                &target.url,
-            ])
-            .args(["--identity", identity.to_str().unwrap()])
-            .run();
-        let again = Archive::from_run(&Orgexport::export(&target, &store, "acme").run());
+        let again = restored_with(&db, &store, &sealed, &identity);
         assert_eq!(again.row_sets(), plain.row_sets(), "{format}");
         // inspect names what it cannot read, and reads what age decrypted.
         Orgexport::new()

@@ -9,11 +9,11 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use support::{Archive, Expect, Orgexport, TempDir, TestDb};
+use support::{Archive, Expect, Orgexport, TempDir, TestDb, read_doc, write_doc};
 
 const FILLS: &[&str] = &["--fill-secrets=random"];
 
@@ -32,31 +32,11 @@ fn restore(cwd: &TempDir, archive: &Path, target: &TestDb) -> Orgexport {
         .args(FILLS)
 }
 
-fn read_doc(path: &Path) -> Value {
-    let mut text = String::new();
-    flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Writes `doc` as a gzipped archive next to `like`, under `name`.
-fn write_doc(doc: &Value, dir: &TempDir, name: &str) -> PathBuf {
-    let path = dir.path().join(name);
-    let mut gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(&path).unwrap(),
-        flate2::Compression::fast(),
-    );
-    serde_json::to_writer(&mut gz, doc).unwrap();
-    gz.finish().unwrap();
-    path
-}
-
 /// An archive of acme, edited by `forge`.
 fn forged(archive: &Path, dir: &TempDir, forge: impl FnOnce(&mut Value)) -> PathBuf {
     let mut doc = read_doc(archive);
     forge(&mut doc);
-    write_doc(&doc, dir, "forged.json.gz")
+    write_doc(&doc, dir.path(), "forged.json.gz")
 }
 
 /// The example database, acme's archive, and a target holding every other org (acme deleted:

@@ -8,11 +8,10 @@
 
 mod support;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
-use support::{Archive, Expect, Orgexport, TempDir, TestDb};
+use serde_json::json;
+use support::{Archive, Expect, Orgexport, TempDir, TestDb, read_doc, write_doc};
 
 /// Two orgs; events with an identity key and a deferrable self reference; notes owned by
 /// events (non-deferrable foreign keys, as most schemas declare them).
@@ -143,25 +142,6 @@ fn matching_remapping_or_a_target_holding_rows_loads_through_staging_tables() {
     );
 }
 
-fn read_doc(path: &Path) -> Value {
-    let mut text = String::new();
-    flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn write_doc(doc: &Value, dir: &TempDir) -> PathBuf {
-    let path = dir.path().join("forged.json.gz");
-    let mut gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(&path).unwrap(),
-        flate2::Compression::fast(),
-    );
-    serde_json::to_writer(&mut gz, doc).unwrap();
-    gz.finish().unwrap();
-    path
-}
-
 /// An archive of acme that also carries globex's org row (its count raised to match) and
 /// gives one event to globex: every insert and foreign key holds in an empty target; only the
 /// checks on the inserted rows can see that rows of another org came along.
@@ -178,7 +158,7 @@ fn carrying_another_org(db: &TestDb, archive: &Path, dir: &TempDir) -> PathBuf {
         }
     }
     doc["sections"]["public.events"][0]["org_id"] = json!(2);
-    write_doc(&doc, dir)
+    write_doc(&doc, dir.path(), "forged.json.gz")
 }
 
 #[test]
@@ -218,7 +198,7 @@ fn a_direct_load_refused_by_a_foreign_key_reads_as_the_staged_refusal() {
     let globex_event = db.scalar_i64("SELECT min(id) FROM events WHERE org_id = 2");
     let mut doc = read_doc(&archive);
     doc["sections"]["public.event_notes"][0]["event_id"] = json!(globex_event);
-    let forged = write_doc(&doc, &store);
+    let forged = write_doc(&doc, store.path(), "forged.json.gz");
     let target = db.schema_copy();
     let before = target.digest();
     restore(&store, &forged, &target)

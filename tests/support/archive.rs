@@ -156,3 +156,24 @@ impl Archive {
         assert_eq!(have, want, "sections of the archive");
     }
 }
+
+/// The whole decompressed JSON document of a (small, test-made) archive, to edit.
+pub fn read_doc(path: &Path) -> Value {
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Writes `doc` as a gzipped archive `name` in `dir`.
+pub fn write_doc(doc: &Value, dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    serde_json::to_writer(&mut gz, doc).unwrap();
+    gz.finish().unwrap();
+    path
+}

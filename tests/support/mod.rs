@@ -18,7 +18,7 @@ mod scratch;
 mod standby;
 mod stores;
 
-pub use archive::Archive;
+pub use archive::{Archive, read_doc, write_doc};
 pub use citus::{CitusCluster, CitusDb};
 pub use cli::{Expect, Orgexport, Run, Running, signal, wait_for_copy};
 pub use cluster::{APP_PASSWORD, CERT_USER, Cluster, TestDb, reserve_port};
