@@ -55,6 +55,8 @@ sidecar="${archive%.json.gz}.manifest.json"
 echo "== archive sections (from the sidecar manifest $sidecar)"
 grep -E '^    \{$|^      "name"|^      "scope"|^      "record_count"' "$sidecar" \
     | sed -E 's/^ +//; s/[",]//g' \
-    | awk '/^name:/ {name=$2} /^scope:/ {sub(/^scope: /, ""); scope=$0} /^record_count:/ {printf "  %-28s %7d rows  (%s)\n", name, $2, scope}'
+    | awk 'function show() { if (name != "") printf "  %-28s %7d rows  (%s)\n", name, rows, scope; name = "" }
+           /^\{$/ {show()} /^name:/ {name=$2} /^scope:/ {sub(/^scope: /, ""); scope=$0}
+           /^record_count:/ {rows=$2} END {show()}'
 echo "== download link"
 echo "$link"
