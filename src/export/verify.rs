@@ -2,7 +2,7 @@
 //! JSON with serde's visitor API, each row handed on as it is read — so memory stays bounded
 //! whatever its size, and checks it against its own manifest and its sidecar.
 
-use crate::export::formats;
+use crate::export::formats::{self, Layout};
 use crate::export::manifest::FORMAT;
 pub use crate::export::reading::{ArchiveSink, Budget, Tap, read_failure};
 use crate::export::reading::{Limited, OVER_LIMIT, READ_AHEAD};
@@ -103,15 +103,11 @@ fn check_document(
     let mut decoder = BufReader::with_capacity(READ_AHEAD, limited);
     let other = match decoder.fill_buf() {
         Err(e) => Some(Err(read_failure(&e, &budget))),
-        Ok(head) if head.starts_with(b"{\"manifest\"") => None,
-        // NDJSON's first line is the manifest object, `format` its first key.
-        Ok(head) if head.starts_with(b"{\"format\":") => {
-            Some(formats::ndjson::read(&mut decoder, sink, &budget))
-        }
-        Ok(head) if formats::bundle::is_tar(head) => {
-            Some(formats::bundle::read(&mut decoder, sink, &budget))
-        }
-        Ok(_) => None,
+        Ok(head) => match formats::layout_of(head) {
+            Layout::Document => None,
+            Layout::Lines => Some(formats::ndjson::read(&mut decoder, sink, &budget)),
+            Layout::Bundle => Some(formats::bundle::read(&mut decoder, sink, &budget)),
+        },
     };
     if let Some(read) = other {
         match read {

@@ -9,8 +9,9 @@ use std::io::{BufRead, BufReader, Read};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
+use crate::encryption::AGE_MAGIC;
 use crate::error::{Kind, fail};
-use crate::export::formats::bundle;
+use crate::export::formats::{self, Layout, bundle};
 use crate::export::verify::manifest_key;
 
 /// Decompressed bytes read ahead of the parser: enough to never read byte by byte, small
@@ -22,7 +23,7 @@ const READ_AHEAD: usize = 64 * 1024;
 pub fn read_manifest(raw: impl Read, max_bytes: u64, shown: &str) -> anyhow::Result<Value> {
     let mut input = BufReader::new(raw);
     let head = input.fill_buf().map(|b| b[..b.len().min(32)].to_vec())?;
-    if head.starts_with(b"age-encryption.org/") {
+    if head.starts_with(AGE_MAGIC) {
         return Err(fail(
             Kind::Usage,
             format!(
@@ -40,18 +41,17 @@ pub fn read_manifest(raw: impl Read, max_bytes: u64, shown: &str) -> anyhow::Res
     }
     let decoded = flate2::read::MultiGzDecoder::new(input).take(max_bytes);
     let mut decoded = BufReader::with_capacity(READ_AHEAD, decoded);
-    let first = decoded.fill_buf()?;
-    // NDJSON opens with the manifest object on its own line; a bundle with manifest.json.
-    if first.starts_with(b"{\"format\":") {
-        let mut line = Vec::new();
-        decoded.read_until(b'\n', &mut line)?;
-        if !line.ends_with(b"\n") {
-            return Err(truncated(shown, max_bytes));
+    match formats::layout_of(decoded.fill_buf()?) {
+        Layout::Document => {}
+        Layout::Lines => {
+            let mut line = Vec::new();
+            decoded.read_until(b'\n', &mut line)?;
+            if !line.ends_with(b"\n") {
+                return Err(truncated(shown, max_bytes));
+            }
+            return serde_json::from_slice(&line).map_err(|e| unreadable(shown, &e));
         }
-        return serde_json::from_slice(&line).map_err(|e| unreadable(shown, &e));
-    }
-    if bundle::is_tar(first) {
-        return bundle_manifest(decoded, max_bytes, shown);
+        Layout::Bundle => return bundle_manifest(decoded, max_bytes, shown),
     }
     let mut json = serde_json::Deserializer::from_reader(decoded);
     let mut manifest = None;

@@ -18,6 +18,28 @@ use crate::archive_format::Format;
 use crate::export::archive::{Manifest, Spool, SpoolRange, assemble_framed, document_frame};
 use crate::store::ChunkSink;
 
+/// How a decompressed archive is laid out, told by its first bytes (`verify` and `inspect`
+/// both need to know before parsing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// The `orgexport/1` document: `{"manifest": …, "sections": …}`.
+    Document,
+    /// NDJSON: the manifest object on the first line, `format` its first key.
+    Lines,
+    /// A tar bundle: `manifest.json`, then one file per section.
+    Bundle,
+}
+
+pub fn layout_of(head: &[u8]) -> Layout {
+    if head.starts_with(b"{\"format\":") {
+        Layout::Lines
+    } else if bundle::is_tar(head) {
+        Layout::Bundle
+    } else {
+        Layout::Document
+    }
+}
+
 /// The file a section becomes in a bundle: `schema.table.csv`, with every byte that could
 /// make a path (`/`, `\`, control characters) or upset a shell (`%`, spaces, quotes)
 /// percent-encoded, so that extracting never writes outside the folder.
