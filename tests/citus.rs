@@ -321,31 +321,6 @@ fn an_archive_from_citus_restores_into_a_single_node_unchanged() {
 }
 
 #[test]
-fn restoring_into_citus_managed_tables_is_refused_before_anything_is_written() {
-    let single = plain_fixture();
-    let config = company_config();
-    let store = TempDir::new();
-    let run = Orgexport::export(&single, &store, "acme")
-        .current_dir(config.path())
-        .run();
-    let cluster = CitusCluster::get().database();
-    for sql in [TABLES, DISTRIBUTE, KEYS] {
-        cluster.coordinator.execute(sql);
-    }
-    let before = cluster.coordinator.digest();
-    Orgexport::new()
-        .current_dir(config.path())
-        .args(["restore".as_ref(), Archive::path_from_run(&run).as_os_str()])
-        .args(["--target-url", &cluster.coordinator.url])
-        .code(1)
-        .one_error_line()
-        .stderr_has("restoring into Citus-managed tables (public.companies")
-        .stderr_has("nothing was written")
-        .run();
-    assert_eq!(cluster.coordinator.digest(), before);
-}
-
-#[test]
 fn direct_reads_the_org_on_its_worker_and_writes_the_same_archive() {
     let db = citus_fixture();
     let store = TempDir::new();

@@ -1,28 +1,153 @@
-//! Restoring into a Citus cluster is not built yet (DESIGN §11): the load stages the archive
-//! in temporary tables of the coordinator and checks and inserts with joins between them and
-//! the target's tables, which Citus cannot run on distributed tables ("direct joins between
-//! distributed and local tables are not supported") nor, once the transaction has written a
-//! reference table, on reference tables (the worker has no such temporary table). Until the
-//! load plans those joins for Citus, a target whose sections Citus manages is refused before
-//! anything is written, naming the tables and the way round.
+//! Restoring into a Citus cluster (DESIGN §11): the load plan's reads of the target, redirected
+//! for Citus. The load stages the archive in temporary tables of the coordinator and checks it
+//! with correlated subqueries against the target's tables; Citus plans none of those on a
+//! distributed table ("direct joins between distributed and local tables are not supported")
+//! and, for a statement that writes a temporary table, not on a reference table either (it
+//! sends the statement to a worker, which has no such table). What Citus does plan is a
+//! query of one Citus table filtered by `IN (SELECT … FROM a temporary table)`: the subquery
+//! becomes an intermediate result sent to the shards. So each Citus table the checks read is
+//! mirrored into a temporary table holding just the target rows the checks can find — those
+//! whose keys or referenced columns the stages hold — and the checks read the mirror. The
+//! mirrors are refilled whenever the staged keys may have changed (after the key rewrites).
+//! The inserts themselves (`INSERT … SELECT` from the stages) run as Citus plans them, by
+//! pulling the rows to the coordinator. What is checked is `checks.rs`'s and `sql.rs`'s,
+//! unchanged; this file only changes where the target's rows are read from.
 
+use std::collections::BTreeMap;
+
+use crate::db::quote_ident;
+use crate::restore::load::Loader;
+use crate::restore::model::{LoadPlan, Points};
 use crate::scope::catalog::Catalog;
 
-/// The problem, when a section's table is distributed or a reference table on the target.
-pub fn refuse_managed_tables(catalog: &Catalog, names: &[&str]) -> Result<(), Vec<String>> {
-    let Some(citus) = &catalog.citus else {
-        return Ok(());
-    };
-    let managed: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| catalog.find(n).is_some_and(|t| citus.kind(t).is_some()))
-        .collect();
-    if managed.is_empty() {
-        return Ok(());
+/// A temporary copy of the rows of one Citus table that the restore's checks can look up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// The temporary table.
+    pub name: String,
+    /// The Citus table as read (`ONLY "s"."t"`).
+    pub table: String,
+    /// `(columns of the table, stage, staged columns)`: a target row is mirrored when its
+    /// columns equal a staged row's.
+    pub lookups: Vec<(Vec<String>, String, Vec<String>)>,
+}
+
+impl Mirror {
+    /// Creates the mirror if needed and fills it anew: one multi-shard query per mirror,
+    /// each lookup's staged values an intermediate result Citus sends to the shards.
+    fn refill(&self) -> String {
+        let list = |columns: &[String], alias: &str| {
+            columns
+                .iter()
+                .map(|c| format!("{alias}.{}", quote_ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let any: Vec<String> = self
+            .lookups
+            .iter()
+            .map(|(columns, stage, staged)| {
+                format!(
+                    "({}) IN (SELECT {} FROM {stage} s)",
+                    list(columns, "t"),
+                    list(staged, "s")
+                )
+            })
+            .collect();
+        format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DROP AS SELECT * FROM {table} WITH NO DATA; \
+             TRUNCATE {name}; \
+             INSERT INTO {name} SELECT * FROM {table} t WHERE {}; \
+             ANALYZE {name}",
+            any.join(" OR "),
+            name = self.name,
+            table = self.table,
+        )
     }
-    Err(vec![format!(
-        "restoring into Citus-managed tables ({}) is not supported yet; restore into a single-node PostgreSQL database with the same schema (for a new cluster, create_distributed_table then moves its rows onto the workers)",
-        managed.join(", ")
-    )])
+}
+
+/// The plan with every read of a Citus-managed table's rows (shared-row matching, conflicts,
+/// ownership and dangling references) pointed at a mirror of it (`plan.mirrors`). A target
+/// without Citus, or whose sections and references touch no Citus table, keeps its plan.
+pub fn mirror_reads(mut plan: LoadPlan, catalog: &Catalog) -> LoadPlan {
+    let Some(citus) = &catalog.citus else {
+        return plan;
+    };
+    let managed: Vec<String> = (0..catalog.tables.len())
+        .filter(|&t| citus.kind(t).is_some())
+        .map(|t| catalog.table(t).from_clause())
+        .collect();
+    let mut mirrors: BTreeMap<String, Mirror> = BTreeMap::new();
+    let mut mirror_of = |table: &mut String, lookup: (Vec<String>, String, Vec<String>)| {
+        if !managed.contains(table) || lookup.0.is_empty() {
+            return;
+        }
+        let count = mirrors.len();
+        let mirror = mirrors.entry(table.clone()).or_insert_with(|| Mirror {
+            name: format!("orgexport_citus_{count}"),
+            table: table.clone(),
+            lookups: Vec::new(),
+        });
+        if !mirror.lookups.contains(&lookup) {
+            mirror.lookups.push(lookup);
+        }
+        *table = mirror.name.clone();
+    };
+    for section in &mut plan.sections {
+        let stage = section.stage.clone();
+        let by_points = |points: &Points, columns: &[String]| {
+            (points.columns.clone(), stage.clone(), columns.to_vec())
+        };
+        for dangling in &mut section.danglings {
+            let lookup = by_points(&dangling.points, &dangling.columns);
+            mirror_of(&mut dangling.points.table, lookup);
+        }
+        for owner in &mut section.owners {
+            let lookup = by_points(&owner.points, &owner.columns);
+            mirror_of(&mut owner.points.table, lookup);
+        }
+        // Matching shared rows, conflicts and present rows look the section's own rows up by
+        // key, and a shared row also by its natural key.
+        let mut own = vec![section.key.clone()];
+        own.extend(section.shared.as_ref().map(|s| s.natural.clone()));
+        let table = section.read.clone();
+        for columns in own {
+            let mut read = table.clone();
+            mirror_of(&mut read, (columns.clone(), stage.clone(), columns));
+            if read != table {
+                section.read = read;
+            }
+        }
+    }
+    plan.mirrors = mirrors.into_values().collect();
+    plan
+}
+
+impl Loader<'_> {
+    /// Before anything else in a restore into Citus: one connection per worker for the
+    /// whole transaction. Rows go into reference tables and into distributed tables whose
+    /// foreign keys point at them; Citus refuses a write to a reference table after parallel
+    /// access to a table referencing it in the same transaction.
+    pub async fn start_citus(&self, plan: &LoadPlan) -> anyhow::Result<()> {
+        if plan.mirrors.is_empty() {
+            return Ok(());
+        }
+        self.batch(
+            || "preparing the Citus transaction".to_string(),
+            "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'",
+        )
+        .await
+    }
+
+    /// Fills the mirrors from the target with the rows the stages now look up.
+    pub async fn mirror_target(&self, plan: &LoadPlan) -> anyhow::Result<()> {
+        for mirror in &plan.mirrors {
+            self.batch(
+                || format!("reading the rows of {} the checks need", mirror.table),
+                &mirror.refill(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }

@@ -131,6 +131,9 @@ pub struct LoadPlan {
     /// Every section staged in its own (empty, locked) target table (`direct.rs`): staging is
     /// the insert, and there are no target rows besides the archive's to conflict with.
     pub direct: bool,
+    /// On a Citus target, the temporary copies of the Citus tables whose rows the checks
+    /// read (`citus.rs`); empty otherwise.
+    pub mirrors: Vec<crate::restore::citus::Mirror>,
 }
 
 impl LoadPlan {

@@ -113,6 +113,7 @@ pub fn plan(
         sections,
         order,
         direct: false,
+        mirrors: Vec::new(),
     })
 }
 

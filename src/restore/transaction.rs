@@ -198,7 +198,6 @@ async fn plan_load(
     // Roles come from the target's scope, never from the manifest's text.
     let roles = roles(manifest, target.catalog, target.scope).map_err(cannot)?;
     let names: Vec<&str> = manifest.sections.iter().map(|s| s.name.as_str()).collect();
-    crate::restore::citus::refuse_managed_tables(target.catalog, &names).map_err(cannot)?;
     let columns = target::load(&target.db.client, target.catalog, &names).await?;
     let natural_keys = target::natural_keys(&target.db.client, &names).await?;
     let fills = fills::resolve(manifest, &columns, request.fills, request.fill_secrets)
@@ -213,7 +212,8 @@ async fn plan_load(
         columns: &columns,
         natural_keys: &natural_keys,
     };
-    plan::plan(manifest, &roles, &model, &options).map_err(cannot)
+    let plan = plan::plan(manifest, &roles, &model, &options).map_err(cannot)?;
+    Ok(crate::restore::citus::mirror_reads(plan, target.catalog))
 }
 
 /// What one transaction works from; `direct`: whether a direct load may be tried, then
@@ -238,6 +238,7 @@ impl Load<'_, '_> {
         let begin = || "starting the restore transaction".to_string();
         loader.execute(begin, "BEGIN").await?;
         lock_org(loader, self.manifest).await?;
+        loader.start_citus(self.plan).await?;
         // Up front: a target whose history schema cannot be used fails before the load.
         history::migrate_in(loader.client).await?;
         loader
@@ -246,8 +247,11 @@ impl Load<'_, '_> {
                 "SET CONSTRAINTS ALL DEFERRED",
             )
             .await?;
-        self.direct =
-            self.direct && direct::eligible(self.plan) && loader.claim_empty(self.plan).await?;
+        // On Citus the checks read mirrors, not the tables a direct load would fill.
+        self.direct = self.direct
+            && self.plan.mirrors.is_empty()
+            && direct::eligible(self.plan)
+            && loader.claim_empty(self.plan).await?;
         let in_place = self.direct.then(|| direct::in_place(self.plan));
         let plan = in_place.as_ref().unwrap_or(self.plan);
         load(
@@ -275,6 +279,7 @@ async fn load(
 ) -> anyhow::Result<String> {
     let mut verdict = loader.stage(plan, events, outcomes).await?;
     check_source(&mut verdict, source)?;
+    loader.mirror_target(plan).await?;
     loader.check_org(plan, &manifest.org_key).await?;
     loader.check_fills(plan, request.dry_run).await?;
     let fresh = fresh_sources(loader, plan, request).await?;
@@ -282,6 +287,8 @@ async fn load(
         .match_shared(plan, request.remap_keys, &fresh, outcomes)
         .await?;
     loader.prepare(plan, &fresh, outcomes).await?;
+    // The keys were rewritten: the conflicts are looked up by the new ones.
+    loader.mirror_target(plan).await?;
     if manifest.narrowed && !request.remap_keys {
         loader.match_present_owned(plan, outcomes).await?;
     }

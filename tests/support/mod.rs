@@ -19,7 +19,7 @@ mod standby;
 mod stores;
 
 pub use archive::{Archive, read_doc, write_doc};
-pub use citus::{CitusCluster, CitusDb};
+pub use citus::{CitusCluster, CitusDb, fixture as citus_fixture};
 pub use cli::{Expect, Orgexport, Run, Running, signal, wait_for_copy};
 pub use cluster::{APP_PASSWORD, CERT_USER, Cluster, TestDb, reserve_port};
 pub use golden::assert_golden;
