@@ -8,7 +8,7 @@
 //! becomes an intermediate result sent to the shards. So each Citus table the checks read is
 //! mirrored into a temporary table holding just the target rows the checks can find — those
 //! whose keys or referenced columns the stages hold — and the checks read the mirror. The
-//! mirrors are refilled whenever the staged keys may have changed (after the key rewrites).
+//! mirrors are refilled when the key rewrites changed a staged key.
 //! The inserts themselves (`INSERT … SELECT` from the stages) run as Citus plans them, by
 //! pulling the rows to the coordinator. What is checked is `checks.rs`'s and `sql.rs`'s,
 //! unchanged; this file only changes where the target's rows are read from.
@@ -47,8 +47,9 @@ impl Mirror {
             .lookups
             .iter()
             .map(|(columns, stage, staged)| {
+                // Distinct: a tenant column repeats one value in every staged row.
                 format!(
-                    "({}) IN (SELECT {} FROM {stage} s)",
+                    "({}) IN (SELECT DISTINCT {} FROM {stage} s)",
                     list(columns, "t"),
                     list(staged, "s")
                 )
@@ -137,6 +138,19 @@ impl Loader<'_> {
             "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'",
         )
         .await
+    }
+
+    /// After the key rewrites: the mirrors again, when a rewrite changed a staged key that
+    /// conflicts are looked up by (a remapped key, or a key column that follows a map).
+    pub async fn mirror_rewritten_keys(&self, plan: &LoadPlan) -> anyhow::Result<()> {
+        let rewritten = plan
+            .sections
+            .iter()
+            .any(|s| s.remap.is_some() || s.rewrites.iter().any(|w| s.key.contains(&w.column)));
+        if rewritten {
+            self.mirror_target(plan).await?;
+        }
+        Ok(())
     }
 
     /// Fills the mirrors from the target with the rows the stages now look up.

@@ -287,8 +287,7 @@ async fn load(
         .match_shared(plan, request.remap_keys, &fresh, outcomes)
         .await?;
     loader.prepare(plan, &fresh, outcomes).await?;
-    // The keys were rewritten: the conflicts are looked up by the new ones.
-    loader.mirror_target(plan).await?;
+    loader.mirror_rewritten_keys(plan).await?;
     if manifest.narrowed && !request.remap_keys {
         loader.match_present_owned(plan, outcomes).await?;
     }
