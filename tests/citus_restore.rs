@@ -364,3 +364,39 @@ fn self_references_within_a_distributed_table_come_back_pointing_at_the_same_row
         32
     );
 }
+
+#[test]
+fn a_narrowed_archive_restores_into_a_cluster_holding_the_rest_of_the_company() {
+    // acme's French clicks (and, for completeness, the ads, campaigns and company they
+    // reference), restored where three of them were deleted: those come back, every other
+    // row the archive holds matches the cluster's and is left as it is.
+    let store = TempDir::new();
+    let source = on_citus(true);
+    let run = Orgexport::export(&source.coordinator, &store, "acme")
+        .args(["--where", "public.clicks: country_code = $$FR$$"])
+        .run();
+    let path = Archive::path_from_run(&run);
+    assert_eq!(Archive::read(&path).section("public.clicks").len(), 25);
+    let target = on_citus(true);
+    target
+        .coordinator
+        .execute("DELETE FROM clicks WHERE company_id = 1 AND id IN (2, 4, 6)");
+    let summary = restore(&path, &target.coordinator, &company_config())
+        .arg("--json")
+        .run()
+        .json();
+    assert_eq!(summary["inserted"], json!(3), "{summary}");
+    let all = "SELECT company_id, id, ad_id, clicked_at, country_code FROM clicks";
+    let sorted = |db: &TestDb| {
+        db.scalar_text(&format!(
+            "SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM ({all}) t"
+        ))
+    };
+    assert_eq!(sorted(&target.coordinator), sorted(&source.coordinator));
+
+    // The same key with other content is still a conflict, in the distributed table.
+    target
+        .coordinator
+        .execute("UPDATE clicks SET country_code = 'DE' WHERE company_id = 1 AND id = 8");
+    assert_refused(&path, &target, "public.clicks (company_id, id): (1, 8)");
+}

@@ -165,3 +165,140 @@ impl Loader<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::restore::manifest::Role;
+    use crate::restore::model::{Dangling, LoadSection, Shared};
+    use crate::scope::catalog::{Citus, CitusKind};
+    use crate::scope::testing::Builder;
+
+    fn section(table: &str, stage: usize, role: Role, key: &[&str]) -> LoadSection {
+        LoadSection {
+            name: table.to_string(),
+            role,
+            table: format!("\"public\".\"{table}\""),
+            read: format!("ONLY \"public\".\"{table}\""),
+            stage: format!("orgexport_restore_{stage}"),
+            columns: Vec::new(),
+            key_type: None,
+            fills: Vec::new(),
+            key: key.iter().map(|k| k.to_string()).collect(),
+            root_key: None,
+            tenant: None,
+            owners: Vec::new(),
+            remap: None,
+            shared: None,
+            sequences: Vec::new(),
+            rewrites: Vec::new(),
+            danglings: Vec::new(),
+        }
+    }
+
+    /// companies (distributed) → users (reference, natural key email) and → notes, a table
+    /// Citus does not manage.
+    fn plan_and_catalog() -> (LoadPlan, Catalog) {
+        let mut catalog = Builder::default()
+            .table("public.companies", &["id!", "owner_id", "note_id"])
+            .table("public.users", &["id!", "email!"])
+            .table("public.notes", &["id!"])
+            .build();
+        let id = |name: &str| catalog.find(name).unwrap();
+        let kinds = [
+            (
+                id("public.companies"),
+                CitusKind::Distributed {
+                    column: "id".into(),
+                    colocation: 1,
+                },
+            ),
+            (id("public.users"), CitusKind::Reference),
+        ];
+        catalog.citus = Some(Citus {
+            kinds: kinds.into_iter().collect(),
+        });
+        let mut companies = section("companies", 0, Role::Root, &["id"]);
+        let mut users = section("users", 1, Role::Referenced, &["id"]);
+        users.shared = Some(Shared {
+            compare: Vec::new(),
+            natural: vec!["email".into()],
+            fresh: None,
+        });
+        for (column, table) in [("owner_id", "users"), ("note_id", "notes")] {
+            companies.danglings.push(Dangling {
+                columns: vec![column.into()],
+                nullable: vec![column.into()],
+                when: None,
+                points: Points {
+                    section: None,
+                    table: format!("ONLY \"public\".\"{table}\""),
+                    columns: vec!["id".into()],
+                },
+                declared: true,
+            });
+        }
+        let plan = LoadPlan {
+            sections: vec![companies, users],
+            order: vec![vec![1], vec![0]],
+            direct: false,
+            mirrors: Vec::new(),
+        };
+        (plan, catalog)
+    }
+
+    #[test]
+    fn reads_of_citus_tables_go_to_mirrors_keyed_by_the_stages() {
+        let (plan, catalog) = plan_and_catalog();
+        let plan = mirror_reads(plan, &catalog);
+        let users = plan
+            .mirrors
+            .iter()
+            .find(|m| m.table == "ONLY \"public\".\"users\"")
+            .unwrap();
+        let lookup = |columns: &[&str], stage: &str, staged: &[&str]| {
+            let strings = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            (strings(columns), stage.to_string(), strings(staged))
+        };
+        assert_eq!(
+            users.lookups,
+            [
+                lookup(&["id"], "orgexport_restore_0", &["owner_id"]),
+                lookup(&["id"], "orgexport_restore_1", &["id"]),
+                lookup(&["email"], "orgexport_restore_1", &["email"]),
+            ]
+        );
+        assert_eq!(plan.sections[0].danglings[0].points.table, users.name);
+        assert_eq!(plan.sections[1].read, users.name);
+        // notes is not Citus's: read as it is.
+        assert_eq!(
+            plan.sections[0].danglings[1].points.table,
+            "ONLY \"public\".\"notes\""
+        );
+        let companies = plan
+            .mirrors
+            .iter()
+            .find(|m| m.table == "ONLY \"public\".\"companies\"")
+            .unwrap();
+        assert_eq!(plan.sections[0].read, companies.name);
+        assert_eq!(plan.mirrors.len(), 2);
+        let sql = users.refill();
+        assert!(
+            sql.contains(&format!(
+                "INSERT INTO {} SELECT * FROM ONLY \"public\".\"users\" t WHERE (t.\"id\") IN (SELECT DISTINCT s.\"owner_id\" FROM orgexport_restore_0 s) OR",
+                users.name
+            )),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn without_citus_the_plan_is_unchanged() {
+        let (plan, mut catalog) = plan_and_catalog();
+        catalog.citus = None;
+        let same = mirror_reads(plan.clone(), &catalog);
+        assert!(same.mirrors.is_empty());
+        assert_eq!(same.sections[0].read, plan.sections[0].read);
+        assert_eq!(same.sections[0].danglings, plan.sections[0].danglings);
+    }
+}
