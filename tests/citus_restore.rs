@@ -102,6 +102,18 @@ fn a_single_node_archive_restores_into_an_empty_cluster_round_trip_equal() {
         .run();
     let summary = run.json();
     assert_eq!(summary["inserted"], json!(64), "{summary}");
+    assert_eq!(summary["cleared"], json!({}), "{summary}");
+    // Never a direct load on Citus: the checks read mirrors, not the filled tables.
+    assert_eq!(summary["load"], json!("staged"), "{summary}");
+    // The audit row is in the coordinator's own history tables, committed with the rows.
+    assert_eq!(
+        cluster.coordinator.scalar_i64(
+            "SELECT count(*) FROM orgexport.audit_log \
+             WHERE action = 'restore.completed' AND org_key = '1' \
+               AND (details->>'records')::int = 64"
+        ),
+        1
+    );
     // The rows are where Citus puts acme's: the export that reads only the org's worker
     // (`--direct`, its local shards and its replica of the reference tables) finds them all.
     assert_same_rows(&export_from_citus(&cluster, &store, &[]), &original);
@@ -309,6 +321,13 @@ fn remap_keys_relocates_the_company_into_a_cluster_that_holds_it_as_a_disjoint_c
     };
     assert_eq!(relabel(&copy), relabel(&original));
     assert_eq!(copy.section("public.companies")[0]["id"], json!(100));
+    // The sequence moved past the key it gave.
+    assert_eq!(
+        target
+            .coordinator
+            .scalar_i64("SELECT nextval('companies_id_seq')"),
+        101
+    );
     assert_eq!(
         target
             .coordinator
