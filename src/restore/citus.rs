@@ -7,30 +7,19 @@
 //! query of one Citus table filtered by `IN (SELECT … FROM a temporary table)`: the subquery
 //! becomes an intermediate result sent to the shards. So each Citus table the checks read is
 //! mirrored into a temporary table holding just the target rows the checks can find — those
-//! whose keys or referenced columns the stages hold — and the checks read the mirror. The
-//! mirrors are refilled when the key rewrites changed a staged key.
-//! The inserts themselves (`INSERT … SELECT` from the stages) run as Citus plans them, by
-//! pulling the rows to the coordinator. What is checked is `checks.rs`'s and `sql.rs`'s,
+//! whose keys or referenced columns the stages hold — and the checks read the mirror, refilled
+//! when the key rewrites changed a staged key. The transaction runs in Citus's sequential
+//! modify mode and never as a direct load (the checks would read the mirrors, not the filled
+//! tables). The inserts themselves (`INSERT … SELECT` from the stages) run as Citus plans them,
+//! by pulling the rows to the coordinator. What is checked is `checks.rs`'s and `sql.rs`'s,
 //! unchanged; this file only changes where the target's rows are read from.
 
 use std::collections::BTreeMap;
 
 use crate::db::quote_ident;
 use crate::restore::load::Loader;
-use crate::restore::model::{LoadPlan, Points};
+use crate::restore::model::{LoadPlan, Mirror, Points};
 use crate::scope::catalog::Catalog;
-
-/// A temporary copy of the rows of one Citus table that the restore's checks can look up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mirror {
-    /// The temporary table.
-    pub name: String,
-    /// The Citus table as read (`ONLY "s"."t"`).
-    pub table: String,
-    /// `(columns of the table, stage, staged columns)`: a target row is mirrored when its
-    /// columns equal a staged row's.
-    pub lookups: Vec<(Vec<String>, String, Vec<String>)>,
-}
 
 impl Mirror {
     /// Creates the mirror if needed and fills it anew: one multi-shard query per mirror,
