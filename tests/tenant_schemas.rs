@@ -10,6 +10,7 @@ mod support;
 use support::{Archive, Expect, Orgexport, TempDir, TestDb};
 
 const APARTMENT: &str = include_str!("fixtures/tenant_schemas/apartment.sql");
+const APARTMENT_TENANTS: &str = include_str!("fixtures/tenant_schemas/apartment_tenants.sql");
 const APARTMENT_DATA: &str = include_str!("fixtures/tenant_schemas/apartment_data.sql");
 const DJANGO: &str = include_str!("fixtures/tenant_schemas/django.sql");
 const DJANGO_DATA: &str = include_str!("fixtures/tenant_schemas/django_data.sql");
@@ -18,8 +19,9 @@ const MARKERS: &[&str] = &["MARKER-OTHER-ORG", "MARKER-SECRET", "MARKER-UNREFERE
 
 fn apartment() -> TestDb {
     let db = TestDb::new();
-    db.execute(APARTMENT);
-    db.execute(APARTMENT_DATA);
+    for sql in [APARTMENT, APARTMENT_TENANTS, APARTMENT_DATA] {
+        db.execute(sql);
+    }
     db
 }
 
