@@ -10,7 +10,15 @@ mod support;
 use support::{Archive, CitusCluster, CitusDb, Expect, Orgexport, TempDir, TestDb};
 
 const SHARED: &str = include_str!("fixtures/tenant_schemas/apartment.sql");
-const TENANTS: &str = include_str!("fixtures/tenant_schemas/apartment_tenants.sql");
+const TENANT: &str = include_str!("fixtures/tenant_schemas/apartment_tenant.sql");
+
+/// The three tenant schemas' DDL.
+fn tenants() -> String {
+    ["acme", "globex", "initech"]
+        .iter()
+        .map(|t| TENANT.replace("{{tenant}}", t))
+        .collect()
+}
 const DATA: &str = include_str!("fixtures/tenant_schemas/apartment_data.sql");
 
 /// The shared tables replicated to every node: a distributed schema's tables may refer to
@@ -25,7 +33,7 @@ const MARKERS: &[&str] = &["MARKER-OTHER-ORG", "MARKER-SECRET", "MARKER-UNREFERE
 fn distributed_after() -> CitusDb {
     let db = CitusCluster::get().database();
     db.coordinator.execute(SHARED);
-    db.coordinator.execute(TENANTS);
+    db.coordinator.execute(&tenants());
     db.coordinator.execute(REFERENCE);
     db.coordinator.execute(
         "SELECT citus_schema_distribute('acme');
@@ -42,7 +50,8 @@ fn distributed_on_create() -> CitusDb {
     db.coordinator.execute(SHARED);
     db.coordinator.execute(REFERENCE);
     db.coordinator.execute(&format!(
-        "SET citus.enable_schema_based_sharding = on;\n{TENANTS}"
+        "SET citus.enable_schema_based_sharding = on;\n{}",
+        tenants()
     ));
     db.coordinator.execute(DATA);
     db
@@ -50,7 +59,7 @@ fn distributed_on_create() -> CitusDb {
 
 fn single_node() -> TestDb {
     let db = CitusCluster::get().plain_database();
-    for sql in [SHARED, TENANTS, DATA] {
+    for sql in [SHARED, &tenants(), DATA] {
         db.execute(sql);
     }
     db
@@ -72,6 +81,14 @@ fn a_distributed_tenant_schemas_archive_equals_the_single_node_archive() {
             3,
             "{how}: the tenant schemas are not distributed"
         );
+        assert_eq!(
+            cluster.coordinator.scalar_i64(
+                "SELECT count(*) FROM pg_dist_partition p JOIN pg_dist_schema s \
+                 ON s.colocationid = p.colocationid WHERE p.partmethod = 'n'"
+            ),
+            9,
+            "{how}: the tenant schemas' tables are not single-shard tables"
+        );
         let run = Orgexport::export(&cluster.coordinator, &store, "globex").run();
         let archive = Archive::from_run(&run);
         archive.assert_well_formed();
@@ -84,6 +101,13 @@ fn a_distributed_tenant_schemas_archive_equals_the_single_node_archive() {
         );
         assert_eq!(archive.section_order, expected.section_order, "{how}");
         assert_eq!(archive.sections, expected.sections, "{how}");
+        // On the worker holding the schema, without the coordinator in the data path.
+        let direct = Archive::from_run(
+            &Orgexport::export(&cluster.coordinator, &store, "globex")
+                .arg("--direct")
+                .run(),
+        );
+        assert_eq!(direct.sections, expected.sections, "{how} --direct");
     }
     // acme's own archive carries none of the other tenants' markers.
     let acme = Archive::from_run(&Orgexport::export(&single, &store, "acme").run());
@@ -137,4 +161,14 @@ fn plan_shows_the_worker_holding_the_tenant_schemas_colocation_group() {
         .stdout_has(format!("citus: the org's shards are on 127.0.0.1:{port}"))
         .stdout_has("tenancy: schema-per-tenant: schema acme of 3 tenant schemas")
         .run();
+    // Every query of the export runs on one node: Citus fails multi-shard statements here.
+    db.coordinator.execute(&format!(
+        "ALTER DATABASE {} SET citus.multi_task_query_log_level = 'error'",
+        db.coordinator.name
+    ));
+    let archive = Archive::from_run(&Orgexport::export(&db.coordinator, &store, "acme").run());
+    for marker in MARKERS {
+        assert!(!archive.text.contains(marker), "{marker} leaked");
+    }
+    assert_eq!(archive.section("acme.tasks").len(), 3);
 }
