@@ -35,36 +35,19 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
     let schemas = schemas::find(catalog, config)?;
     let mut eligible = eligible_tables(catalog, config);
     if let Some(tenancy) = &schemas {
-        // Another tenant's schema is never read: none of its tables takes part at all.
-        for (id, table) in catalog.tables.iter().enumerate() {
-            eligible[id] &= !other_tenant(tenancy, &table.schema);
-        }
+        tenancy.leave_out_others(catalog, &mut eligible);
     }
     let (references, naming) = collect_references(catalog, config)?;
     let nulls = NullFacts::new(catalog);
     let ownership = ownership_flags(catalog, config, &references, &nulls)?;
-    let (tenancy, mut roles, other_tenant_columns) = match &schemas {
-        Some(tenancy) => {
-            if config.tenant_schemas.is_none() {
-                warnings.push(tenancy.how.clone());
-            }
-            let (tenancy, roles) = schema_roles(catalog, tenancy, &eligible)?;
-            (tenancy, roles, Vec::new())
-        }
-        None => {
-            let tenancy = find_tenancy(catalog, config, &references, &eligible)?;
-            let mut roles = Roles::new(catalog.tables.len(), tenancy.root);
-            let others = assign_tenant_tables(
-                catalog,
-                &tenancy,
-                &references,
-                &eligible,
-                &mut roles,
-                &mut warnings,
-            );
-            (tenancy, roles, others)
-        }
-    };
+    let (tenancy, mut roles, other_tenant_columns) = owned_tables(
+        catalog,
+        config,
+        schemas.as_ref(),
+        &references,
+        &eligible,
+        &mut warnings,
+    )?;
     assign_child_tables(&references, &ownership, &eligible, &mut roles);
     let referenced_but_off = assign_referenced_tables(config, &references, &eligible, &mut roles);
     let edges = build_edges(&references, &ownership, &roles, &nulls);
@@ -84,11 +67,7 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         &mut warnings,
     );
     if let Some(tenancy) = &schemas {
-        for s in &mut skipped {
-            if other_tenant(tenancy, &catalog.table(s.table).schema) {
-                s.reason = "another tenant's schema: never read".to_string();
-            }
-        }
+        tenancy.explain_skipped(catalog, &mut skipped);
     }
     if let Some(guess) = &tenancy.guess {
         warnings.insert(
@@ -100,17 +79,7 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
             ),
         );
     }
-    // A tenant schema has no root row to look an org up in or to name it by.
-    let (lookup_columns, label_column) = match &schemas {
-        Some(_) => (Vec::new(), None),
-        None => (
-            lookup_columns(catalog, config, tenancy.root, &tenancy.key)?,
-            DEFAULT_LOOKUP_COLUMNS
-                .iter()
-                .find(|c| catalog.table(tenancy.root).column(c).is_some())
-                .map(|c| c.to_string()),
-        ),
-    };
+    let (lookup_columns, label_column) = org_lookup(catalog, config, &tenancy, schemas.is_some())?;
     let proposals = propose_references(catalog, config, &naming);
     let polymorphic_pairs = references::polymorphic_pairs(catalog, &references);
     let mut scope = Scope {
@@ -203,40 +172,52 @@ pub fn adopt_pairs(
     Ok(out)
 }
 
-/// Whether `schema` is a tenant schema other than the one classified for.
-fn other_tenant(tenancy: &SchemaTenancy, schema: &str) -> bool {
-    schema != tenancy.current.schema && tenancy.tenants.iter().any(|t| t.schema == schema)
+/// Per tenant table, its other tenant columns holding the root's key (`Scope::other_tenant_columns`).
+type OtherTenantColumns = Vec<(TableId, Vec<String>)>;
+
+/// The root, key and tenant columns, and the tables the org owns (R, T — or, for a tenant
+/// schema, its tables); also each tenant table's other tenant columns.
+fn owned_tables(
+    catalog: &Catalog,
+    config: &ScopeConfig,
+    schemas: Option<&SchemaTenancy>,
+    references: &[Reference],
+    eligible: &[bool],
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<(Tenancy, Roles, OtherTenantColumns)> {
+    if let Some(tenancy) = schemas {
+        if config.tenant_schemas.is_none() {
+            warnings.push(tenancy.how.clone());
+        }
+        let (tenancy, roles) = tenancy.roles(catalog, eligible)?;
+        return Ok((tenancy, roles, Vec::new()));
+    }
+    let tenancy = find_tenancy(catalog, config, references, eligible)?;
+    let mut roles = Roles::new(catalog.tables.len(), tenancy.root);
+    let others = assign_tenant_tables(
+        catalog, &tenancy, references, eligible, &mut roles, warnings,
+    );
+    Ok((tenancy, roles, others))
 }
 
-/// Schema-per-tenant: every table of the tenant's schema is the org's, whole; there is no
-/// root row, no tenant column. The first of those tables stands in as `root` for what needs
-/// one table (an empty key matches no column).
-fn schema_roles(
+/// The root's lookup columns and the column that names an org in store paths. A tenant
+/// schema has no root row to look an org up in or to name it by.
+fn org_lookup(
     catalog: &Catalog,
-    tenancy: &SchemaTenancy,
-    eligible: &[bool],
-) -> anyhow::Result<(Tenancy, Roles)> {
-    let own: Vec<TableId> = (0..catalog.tables.len())
-        .filter(|&id| eligible[id] && catalog.table(id).schema == tenancy.current.schema)
-        .collect();
-    let Some(&first) = own.first() else {
-        return Err(usage(format!(
-            "the tenant schema {} has no table to export (all excluded by exclude_tables?)",
-            tenancy.current.schema
-        )));
-    };
-    let mut roles = Roles::new(catalog.tables.len(), first);
-    for &id in &own {
-        roles.role[id] = Some(Role::Schema);
+    config: &ScopeConfig,
+    tenancy: &Tenancy,
+    by_schema: bool,
+) -> anyhow::Result<(Vec<String>, Option<String>)> {
+    if by_schema {
+        return Ok((Vec::new(), None));
     }
-    let tenancy = Tenancy {
-        root: first,
-        key: String::new(),
-        names: Vec::new(),
-        trusted: Vec::new(),
-        guess: None,
-    };
-    Ok((tenancy, roles))
+    Ok((
+        lookup_columns(catalog, config, tenancy.root, &tenancy.key)?,
+        DEFAULT_LOOKUP_COLUMNS
+            .iter()
+            .find(|c| catalog.table(tenancy.root).column(c).is_some())
+            .map(|c| c.to_string()),
+    ))
 }
 
 /// Tables that can take part at all: data-holding, not ours, not excluded.

@@ -3,14 +3,18 @@
 //! the org key is the part the `*` matches), or discovered when no tenancy is configured:
 //! two or more schemas other than `public` holding the same set of tables (the Rails
 //! `apartment` and `django-tenants` layouts), or the schemas Citus distributes
-//! (`citus_schema_distribute`). Pure, over the [`Catalog`]; which of a tenant schema's rows
-//! are exported — all of them, plus the shared rows they reference — is `rules.rs`'s.
+//! (`citus_schema_distribute`). Also what that means for classification: the current tenant's
+//! tables are the org's, whole ([`Role::Schema`]), and the other tenants' take no part. Pure,
+//! over the [`Catalog`]; the shared rows they reference are found by `rules.rs`'s steps as
+//! for any tenancy.
 
 use std::collections::BTreeMap;
 
-use crate::scope::catalog::Catalog;
+use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::config::{ScopeConfig, usage};
-use crate::scope::model::{TOOL_SCHEMA, toml_string};
+use crate::scope::model::{Role, Skipped, TOOL_SCHEMA, toml_string};
+use crate::scope::ownership::Roles;
+use crate::scope::tenancy::Tenancy;
 
 /// Schemas never taken for a tenant's when discovering: the shared schema and Citus's own.
 const NEVER_TENANT: &[&str] = &[
@@ -64,6 +68,60 @@ impl SchemaTenancy {
             self.tenants.len(),
             self.how
         )
+    }
+}
+
+impl SchemaTenancy {
+    /// Another tenant's schema is never read: none of its tables takes part at all.
+    pub(super) fn leave_out_others(&self, catalog: &Catalog, eligible: &mut [bool]) {
+        for (id, table) in catalog.tables.iter().enumerate() {
+            eligible[id] &= !self.is_other_tenant(&table.schema);
+        }
+    }
+
+    /// `plan`'s reason for the other tenants' tables.
+    pub(super) fn explain_skipped(&self, catalog: &Catalog, skipped: &mut [Skipped]) {
+        for s in skipped {
+            if self.is_other_tenant(&catalog.table(s.table).schema) {
+                s.reason = "another tenant's schema: never read".to_string();
+            }
+        }
+    }
+
+    /// Whether `schema` is a tenant schema other than the one classified for.
+    fn is_other_tenant(&self, schema: &str) -> bool {
+        schema != self.current.schema && self.tenants.iter().any(|t| t.schema == schema)
+    }
+
+    /// Every table of the current tenant's schema is the org's, whole; there is no root row,
+    /// no tenant column. The first of those tables stands in as `root` for what needs one
+    /// table (an empty key matches no column).
+    pub(super) fn roles(
+        &self,
+        catalog: &Catalog,
+        eligible: &[bool],
+    ) -> anyhow::Result<(Tenancy, Roles)> {
+        let own: Vec<TableId> = (0..catalog.tables.len())
+            .filter(|&id| eligible[id] && catalog.table(id).schema == self.current.schema)
+            .collect();
+        let Some(&first) = own.first() else {
+            return Err(usage(format!(
+                "the tenant schema {} has no table to export (all excluded by exclude_tables?)",
+                self.current.schema
+            )));
+        };
+        let mut roles = Roles::new(catalog.tables.len(), first);
+        for &id in &own {
+            roles.role[id] = Some(Role::Schema);
+        }
+        let tenancy = Tenancy {
+            root: first,
+            key: String::new(),
+            names: Vec::new(),
+            trusted: Vec::new(),
+            guess: None,
+        };
+        Ok((tenancy, roles))
     }
 }
 
