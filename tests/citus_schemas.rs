@@ -7,19 +7,9 @@
 
 mod support;
 
+use support::tenant_schemas::{APARTMENT_DATA, APARTMENT_SHARED, apartment_tenants};
+
 use support::{Archive, CitusCluster, CitusDb, Expect, Orgexport, TempDir, TestDb};
-
-const SHARED: &str = include_str!("fixtures/tenant_schemas/apartment.sql");
-const TENANT: &str = include_str!("fixtures/tenant_schemas/apartment_tenant.sql");
-
-/// The three tenant schemas' DDL.
-fn tenants() -> String {
-    ["acme", "globex", "initech"]
-        .iter()
-        .map(|t| TENANT.replace("{{tenant}}", t))
-        .collect()
-}
-const DATA: &str = include_str!("fixtures/tenant_schemas/apartment_data.sql");
 
 /// The shared tables replicated to every node: a distributed schema's tables may refer to
 /// reference tables only.
@@ -32,34 +22,34 @@ const MARKERS: &[&str] = &["MARKER-OTHER-ORG", "MARKER-SECRET", "MARKER-UNREFERE
 /// Tenant schemas distributed after the fact (`citus_schema_distribute`).
 fn distributed_after() -> CitusDb {
     let db = CitusCluster::get().database();
-    db.coordinator.execute(SHARED);
-    db.coordinator.execute(&tenants());
+    db.coordinator.execute(APARTMENT_SHARED);
+    db.coordinator.execute(&apartment_tenants());
     db.coordinator.execute(REFERENCE);
     db.coordinator.execute(
         "SELECT citus_schema_distribute('acme');
          SELECT citus_schema_distribute('globex');
          SELECT citus_schema_distribute('initech');",
     );
-    db.coordinator.execute(DATA);
+    db.coordinator.execute(APARTMENT_DATA);
     db
 }
 
 /// Tenant schemas distributed as they are created (`citus.enable_schema_based_sharding`).
 fn distributed_on_create() -> CitusDb {
     let db = CitusCluster::get().database();
-    db.coordinator.execute(SHARED);
+    db.coordinator.execute(APARTMENT_SHARED);
     db.coordinator.execute(REFERENCE);
     db.coordinator.execute(&format!(
         "SET citus.enable_schema_based_sharding = on;\n{}",
-        tenants()
+        apartment_tenants()
     ));
-    db.coordinator.execute(DATA);
+    db.coordinator.execute(APARTMENT_DATA);
     db
 }
 
 fn single_node() -> TestDb {
     let db = CitusCluster::get().plain_database();
-    for sql in [SHARED, &tenants(), DATA] {
+    for sql in [APARTMENT_SHARED, &apartment_tenants(), APARTMENT_DATA] {
         db.execute(sql);
     }
     db

@@ -7,19 +7,10 @@
 
 mod support;
 
+use support::tenant_schemas::{APARTMENT_DATA, APARTMENT_SHARED, apartment_tenants};
+
 use support::{Archive, Expect, Orgexport, TempDir, TestDb};
 
-const APARTMENT: &str = include_str!("fixtures/tenant_schemas/apartment.sql");
-const APARTMENT_TENANT: &str = include_str!("fixtures/tenant_schemas/apartment_tenant.sql");
-
-/// The three tenant schemas' DDL.
-fn apartment_tenants() -> String {
-    ["acme", "globex", "initech"]
-        .iter()
-        .map(|t| APARTMENT_TENANT.replace("{{tenant}}", t))
-        .collect()
-}
-const APARTMENT_DATA: &str = include_str!("fixtures/tenant_schemas/apartment_data.sql");
 const DJANGO: &str = include_str!("fixtures/tenant_schemas/django.sql");
 const DJANGO_DATA: &str = include_str!("fixtures/tenant_schemas/django_data.sql");
 
@@ -27,7 +18,7 @@ const MARKERS: &[&str] = &["MARKER-OTHER-ORG", "MARKER-SECRET", "MARKER-UNREFERE
 
 fn apartment() -> TestDb {
     let db = TestDb::new();
-    for sql in [APARTMENT, &apartment_tenants(), APARTMENT_DATA] {
+    for sql in [APARTMENT_SHARED, &apartment_tenants(), APARTMENT_DATA] {
         db.execute(sql);
     }
     db
@@ -416,4 +407,30 @@ fn a_subject_export_of_a_tenant_schema_is_refused_in_one_line() {
         .one_error_line()
         .stderr_has("not supported for schema-per-tenant databases yet")
         .run();
+}
+
+#[test]
+fn target_schema_on_a_database_without_tenant_schemas_is_a_usage_error() {
+    let db = django();
+    let store = django_store();
+    let run = Orgexport::export(&db, &store, "acme").run();
+    let target = TestDb::new();
+    target.execute(
+        "CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+         CREATE TABLE tasks (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs);",
+    );
+    let before = target.digest();
+    Orgexport::new()
+        .args(["restore".as_ref(), Archive::path_from_run(&run).as_os_str()])
+        .args([
+            "--target-url",
+            &target.url,
+            "--target-schema",
+            "tenant_acme",
+        ])
+        .code(2)
+        .one_error_line()
+        .stderr_has("has no tenant schemas")
+        .run();
+    assert_eq!(target.digest(), before);
 }
