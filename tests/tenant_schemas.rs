@@ -395,6 +395,13 @@ fn all_orgs_writes_one_archive_per_tenant_schema() {
             "{org}: {own:?}"
         );
     }
+    // The history knows each by its key.
+    let listed = Orgexport::on(&db, &store, &["list", "--org", "globex", "--json"])
+        .run()
+        .json();
+    let listed = listed["exports"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["org_key"], "globex", "{listed:?}");
 }
 
 #[test]
