@@ -150,6 +150,8 @@ fn orgs_lists_the_tenant_schemas_and_plan_names_the_tenancy() {
     Orgexport::on(&db, &store, &["plan", "--org", "acme"])
         .stdout_has("tenancy: schema-per-tenant: schema acme of 3 tenant schemas")
         .stdout_has("every row: the tenant's schema acme")
+        .stdout_has("6 tables of the 2 other tenant schemas: never read")
+        .stdout_lacks("globex.users")
         .run();
 }
 

@@ -214,11 +214,21 @@ fn plan_text(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
             catalog.table(p.section.table).qualified_name()
         ));
     }
-    let skipped: Vec<String> = preview
+    // Other tenants' tables are one line: a database may hold thousands of tenant schemas.
+    let others = |reason: &str| reason == crate::scope::schemas::OTHER_TENANT;
+    let mut skipped: Vec<String> = preview
         .skipped
         .iter()
+        .filter(|(_, reason)| !others(reason))
         .map(|(name, reason)| format!("  {name:<width$}  {reason}"))
         .collect();
+    if let Some(tenancy) = &scope.schemas {
+        let n = preview.skipped.iter().filter(|(_, r)| others(r)).count();
+        skipped.push(format!(
+            "  {n} tables of the {} other tenant schemas: never read",
+            tenancy.tenants.len() - 1
+        ));
+    }
     let indented = |lines: &[String]| lines.iter().map(|l| format!("  {l}")).collect();
     block(&mut out, "not exported:", skipped);
     block(&mut out, "warnings:", indented(&preview.warnings));

@@ -25,6 +25,9 @@ const NEVER_TENANT: &[&str] = &[
     "columnar_internal",
 ];
 
+/// Why `plan` leaves out another tenant's table.
+pub const OTHER_TENANT: &str = "another tenant's schema: never read";
+
 /// One tenant: its schema and the key `--org` names it by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantSchema {
@@ -83,7 +86,7 @@ impl SchemaTenancy {
     pub(super) fn explain_skipped(&self, catalog: &Catalog, skipped: &mut [Skipped]) {
         for s in skipped {
             if self.is_other_tenant(&catalog.table(s.table).schema) {
-                s.reason = "another tenant's schema: never read".to_string();
+                s.reason = OTHER_TENANT.to_string();
             }
         }
     }
