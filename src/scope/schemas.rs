@@ -133,11 +133,15 @@ impl SchemaTenancy {
 /// classified for `config.tenant_schema` when set (the org being exported), else for the
 /// first tenant.
 pub fn find(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Option<SchemaTenancy>> {
+    let by_rows = !config.tenant_columns.is_empty() || config.root_table.is_some();
     let found = match &config.tenant_schemas {
-        Some(glob) => Some(configured(catalog, glob)?),
-        None if config.tenant_columns.is_empty() && config.root_table.is_none() => {
-            discovered(catalog)
+        Some(_) if by_rows => {
+            return Err(usage(
+                "tenant_schemas (a schema per tenant) and tenant_columns/root_table (tenants by rows) are two tenancies: set one of them".to_string(),
+            ));
         }
+        Some(glob) => Some(configured(catalog, glob)?),
+        None if !by_rows => discovered(catalog),
         None => None,
     };
     let Some((tenants, how)) = found else {
@@ -315,6 +319,17 @@ mod tests {
         assert_eq!(found.find("acme").unwrap().schema, "tenant_acme");
         assert_eq!(found.find("tenant_acme").unwrap().key, "acme");
         assert_eq!(found.find("public"), None);
+    }
+
+    #[test]
+    fn schemas_and_rows_both_configured_is_a_usage_error() {
+        let config = ScopeConfig {
+            tenant_schemas: Some("*".into()),
+            root_table: Some("public.accounts".into()),
+            ..ScopeConfig::default()
+        };
+        let err = find(&apartment(), &config).unwrap_err().to_string();
+        assert!(err.contains("are two tenancies: set one of them"), "{err}");
     }
 
     #[test]
