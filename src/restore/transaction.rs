@@ -46,6 +46,8 @@ pub struct Request<'a> {
     pub fills: &'a [Fill],
     pub fill_secrets: bool,
     pub max_value_bytes: u64,
+    /// `--target-schema`: the tenant schema a schema tenant's archive is restored into.
+    pub target_schema: Option<&'a str>,
 }
 
 /// The target: its session, its catalog and the scope the configuration gives it.
@@ -105,6 +107,9 @@ async fn attempt(
 ) -> anyhow::Result<Restored> {
     let allowed = std::mem::replace(direct, false);
     let mut events = start_reading(reader, request.max_value_bytes);
+    if let Some(schema) = request.target_schema {
+        events = crate::restore::schema_rename::into_schema(events, schema.to_string());
+    }
     let manifest = read_manifest(&mut events, source).await?;
     check_complete(&manifest, request.allow_partial)?;
     let plan = plan_load(target, &manifest, request).await?;
@@ -195,8 +200,11 @@ async fn plan_load(
             ),
         )
     };
+    // Schema-per-tenant: the target's scope of the schema the archive is restored into.
+    let tenant = tenant_scope(target, manifest, request)?;
+    let scope = tenant.as_ref().unwrap_or(target.scope);
     // Roles come from the target's scope, never from the manifest's text.
-    let roles = roles(manifest, target.catalog, target.scope).map_err(cannot)?;
+    let roles = roles(manifest, target.catalog, scope).map_err(cannot)?;
     let names: Vec<&str> = manifest.sections.iter().map(|s| s.name.as_str()).collect();
     let columns = target::load(&target.db.client, target.catalog, &names).await?;
     let natural_keys = target::natural_keys(&target.db.client, &names).await?;
@@ -208,12 +216,51 @@ async fn plan_load(
     };
     let model = TargetModel {
         catalog: target.catalog,
-        scope: target.scope,
+        scope,
         columns: &columns,
         natural_keys: &natural_keys,
     };
     let plan = plan::plan(manifest, &roles, &model, &options).map_err(cannot)?;
     Ok(crate::restore::citus::mirror_reads(plan, target.catalog))
+}
+
+/// Schema-per-tenant: the target's scope classified for the archive's tenant schema (after
+/// `--target-schema` renamed it), when that is not the one `target.scope` was classified
+/// for. `--target-schema` on a target whose tenancy is by rows is a usage error.
+fn tenant_scope(
+    target: &Target<'_>,
+    manifest: &ArchivedManifest,
+    request: &Request<'_>,
+) -> anyhow::Result<Option<crate::scope::model::Scope>> {
+    if target.scope.schemas.is_none() {
+        return match request.target_schema {
+            Some(_) => Err(fail(
+                Kind::Usage,
+                format!(
+                    "--target-schema restores a schema-per-tenant archive into another tenant schema, but the target ({}) has no tenant schemas (set tenant_schemas in orgexport.toml, or leave out --target-schema)",
+                    target.describe
+                ),
+            )),
+            None => Ok(None),
+        };
+    }
+    let Some(schema) = manifest.org_table.strip_prefix("schema ") else {
+        return Ok(None);
+    };
+    let tenancy = target.scope.schemas.as_ref().expect("checked above");
+    if !tenancy.tenants.iter().any(|t| t.schema == schema) {
+        return Err(fail(
+            Kind::ExportFailed,
+            format!(
+                "the target ({}) cannot take this archive; nothing was written: {schema} is not one of its tenant schemas ({}); create the schema's tables first (the app's migrations), or pass --target-schema to restore into another one",
+                target.describe, tenancy.how
+            ),
+        ));
+    }
+    let Some(scope) = crate::scope::rules::for_tenant(target.catalog, target.scope, schema)? else {
+        return Ok(None);
+    };
+    crate::scope::rules::adopt_every_pair(target.catalog, &scope).map(Some)
 }
 
 /// What one transaction works from; `direct`: whether a direct load may be tried, then

@@ -17,6 +17,7 @@ pub mod people;
 mod scratch;
 mod standby;
 mod stores;
+pub mod tenant_schemas;
 
 pub use archive::{Archive, read_doc, write_doc};
 pub use citus::{CitusCluster, CitusDb, fixture as citus_fixture};
