@@ -206,6 +206,7 @@ mod tests {
         ];
         catalog.citus = Some(Citus {
             kinds: kinds.into_iter().collect(),
+            distributed_schemas: Vec::new(),
         });
         let mut companies = section("companies", 0, Role::Root, &["id"]);
         let mut users = section("users", 1, Role::Referenced, &["id"]);
