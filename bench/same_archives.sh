@@ -2,9 +2,10 @@
 # Compares the archives of two orgexport binaries on every test fixture and the benchmark
 # shapes a database URL serves: `bash bench/same_archives.sh OLD_BIN NEW_BIN [PG_URL]`.
 # Exports each fixture's org with both (at --jobs 1 and 2) and compares the archives from
-# their sections on (the manifest holds ids and times): "same" when byte for byte equal,
-# "same rows, other order" when only the order of rows within a section differs (a section's
-# COPY has no ORDER BY: its order is the plan's), "DIFFERENT" otherwise. Exit 1 on any
+# their sections on (the manifest holds ids and times): "same" when every section holds the
+# same rows in the same order, "same rows, other order" when only the order of rows within
+# a section differs (a section's COPY has no ORDER BY: its order is the plan's), "DIFFERENT"
+# otherwise; naming the sections. Exit 1 on any
 # difference. PG_URL: a server to create scratch databases on (default: a throwaway cluster
 # from the local PostgreSQL binaries). BENCH_DBS="shared:org1 wide:o1" adds existing
 # databases of that server, not dropped.
@@ -28,15 +29,23 @@ if [ -z "$url" ]; then
 fi
 psql_() { psql -X -q -v ON_ERROR_STOP=1 "$url/$1" "${@:2}"; }
 
-# The archive's text from its sections on; and the same with each section's rows sorted.
-sections() { gzip -dc "$1" | python3 -c '
-import json, sys
-doc = json.load(sys.stdin)
-secs = doc["sections"]
-if sys.argv[1] == "sorted":
-    secs = {k: sorted(json.dumps(r, sort_keys=True) for r in v) if isinstance(v, list) else v
-            for k, v in secs.items()}
-print(json.dumps(secs))' "$2"; }
+# "same", "same rows, other order: <sections>" or "DIFFERENT: <sections>", from the
+# sections on (the manifest holds ids and times); rows compared one section at a time.
+verdict() { python3 - "$1" "$2" <<'PY'
+import gzip, json, sys
+a, b = (json.load(gzip.open(f))["sections"] for f in sys.argv[1:3])
+if list(a) != list(b):
+    sys.exit(print("DIFFERENT: the sections or their order"))
+order, rows = [], []
+for name in a:
+    if a[name] == b[name]:
+        continue
+    key = lambda v: sorted(json.dumps(r, sort_keys=True) for r in v) if isinstance(v, list) else v
+    (order if key(a[name]) == key(b[name]) else rows).append(name)
+print("DIFFERENT: " + ", ".join(rows) if rows else
+      "same rows, other order: " + ", ".join(order) if order else "same")
+PY
+}
 
 failed=0
 compare() { # NAME DB ORG CONFIG
@@ -49,15 +58,10 @@ compare() { # NAME DB ORG CONFIG
             "$bin" run --org "$org" --database-url "$url/$db" --store "$tmp/store-$side" \
                 --config "$tmp/config.toml" --jobs "$jobs" -q >/dev/null
         done
-        local a b
-        a=$(ls "$tmp"/store-old/*/*.json.gz); b=$(ls "$tmp"/store-new/*/*.json.gz)
-        if [ "$(sections "$a" as-is)" = "$(sections "$b" as-is)" ]; then
-            echo "$name --jobs $jobs: same"
-        elif [ "$(sections "$a" sorted)" = "$(sections "$b" sorted)" ]; then
-            echo "$name --jobs $jobs: same rows, other order"
-        else
-            echo "$name --jobs $jobs: DIFFERENT"; failed=1
-        fi
+        local v
+        v=$(verdict "$tmp"/store-old/*/*.json.gz "$tmp"/store-new/*/*.json.gz)
+        echo "$name --jobs $jobs: $v"
+        case "$v" in DIFFERENT*) failed=1 ;; esac
     done
 }
 

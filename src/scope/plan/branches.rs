@@ -223,7 +223,7 @@ impl Planner<'_> {
     }
 
     /// Incoming reference edges grouped by the target columns they point at: per group
-    /// `(alias.cols) IN (SELECT DISTINCT … UNION SELECT DISTINCT …)` and its negation.
+    /// `(alias.cols) IN (SELECT … UNION SELECT …)` and its negation.
     fn referenced_groups(
         &self,
         table: TableId,
@@ -296,14 +296,14 @@ impl Planner<'_> {
     }
 }
 
-/// The keys of several references as one set the planner can size: each reference's keys
-/// `DISTINCT` (estimated from its column's statistics), joined by `UNION`, whose estimate is
-/// the sum of its inputs'. Over a `UNION ALL` the semi-join's de-duplication is always
-/// estimated at 200 keys, so a million keys covering a whole table became 150,000 index
-/// probes (twice the hand-written `IN (… UNION …)`); a bare `UNION` is estimated at every
-/// referencing row, which scans a large table for a few keys (bench/RESULTS.md, issue 21).
-/// One reference is left as it is: its column's statistics already reach the planner.
-/// With a `bound`, each reference's first keys only, not de-duplicated (that would read all).
+/// The keys of several references as one set, `… UNION …` — the form an operator writes by
+/// hand, which the planner sizes at the sum of its inputs and de-duplicates by sort or
+/// hash as they fit. Over a `UNION ALL` the semi-join's de-duplication is always estimated
+/// at 200 keys: a million keys covering a 150,000-row table became a spilling hash and
+/// 150,000 index probes, twice the hand-written query (each reference's keys `DISTINCT`
+/// first: still 1.8×; bench/RESULTS.md, issue 21). One reference is left as it is: its
+/// column's statistics already reach the planner. With a `bound`, each reference's first
+/// keys only (a sample's).
 fn distinct_keys(selects: &[String], bound: Option<usize>) -> String {
     match (selects, bound) {
         ([one], None) => format!("SELECT {one}"),
@@ -315,7 +315,7 @@ fn distinct_keys(selects: &[String], bound: Option<usize>) -> String {
             .join(" UNION "),
         (_, None) => selects
             .iter()
-            .map(|s| format!("SELECT DISTINCT {s}"))
+            .map(|s| format!("SELECT {s}"))
             .collect::<Vec<_>>()
             .join(" UNION "),
     }
