@@ -527,4 +527,34 @@ mod tests {
             sql.count
         );
     }
+
+    #[test]
+    fn several_references_are_one_union_and_a_sample_reads_bounded_keys() {
+        let catalog = Builder::default()
+            .table("public.orgs", &["id!"])
+            .table("public.users", &["id!", "name"])
+            .table(
+                "public.tasks",
+                &["id!", "org_id!", "assignee_id", "reviewer_id"],
+            )
+            .fk("public.tasks", &["org_id"], "public.orgs", &["id"])
+            .fk("public.tasks", &["assignee_id"], "public.users", &["id"])
+            .fk("public.tasks", &["reviewer_id"], "public.users", &["id"])
+            .build();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        let sql = sql_of(&catalog, &scope, "public.users");
+        // The hand-written form: a UNION ALL is always estimated at 200 distinct keys.
+        let keys = r#"(t."id") IN (SELECT s."assignee_id" FROM s2 s WHERE s."assignee_id" IS NOT NULL UNION SELECT s."reviewer_id" FROM s2 s WHERE s."reviewer_id" IS NOT NULL)"#;
+        assert!(sql.copy.contains(keys), "{}", sql.copy);
+        assert!(!sql.copy.contains("UNION ALL"), "{}", sql.copy);
+        let planner = Planner::new(&catalog, &scope);
+        let section = scope
+            .section_of(catalog.find("public.users").unwrap())
+            .unwrap();
+        let sample = planner.rows_sql(section, &org(&["bigint"]), "t.name", (200, 2000));
+        let bounded = r#"(t."id") IN ((SELECT s."assignee_id" FROM s2 s WHERE s."assignee_id" IS NOT NULL LIMIT 2000) UNION (SELECT s."reviewer_id" FROM s2 s WHERE s."reviewer_id" IS NOT NULL LIMIT 2000))) r LIMIT 200"#;
+        assert!(sample.ends_with(bounded), "{sample}");
+        // The bound is the sample's only: the planner's sections still read every key.
+        assert_eq!(sql_of(&catalog, &scope, "public.users").copy, sql.copy);
+    }
 }
