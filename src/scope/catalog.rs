@@ -157,12 +157,16 @@ async fn read_tables(client: &Client, catalog: &mut Catalog) -> anyhow::Result<T
         .query(
             &format!(
                 // One grouped pass over the leaf partitions (a per-table
-                // pg_partition_tree cost 0.5 s with 10,000 partitions).
-                "WITH rels AS ({RELS}), \
-                      leaves AS (SELECT pg_partition_root(c.oid) AS root, \
-                                        sum(greatest(c.reltuples, 0))::float8 AS rows \
-                                   FROM pg_class c WHERE c.relispartition AND c.relkind = 'r' \
-                                  GROUP BY 1) \
+                // pg_partition_tree cost 0.5 s with 10,000 partitions), found down from
+                // the roots by pg_inherits' parent index (with pg_partition_root per
+                // partition the query took 0.3-0.5 s, this way 0.08-0.17 s).
+                "WITH RECURSIVE rels AS ({RELS}), \
+                      tree(root, oid) AS (SELECT r.oid, r.oid FROM rels r WHERE r.relkind = 'p' \
+                          UNION ALL SELECT t.root, i.inhrelid FROM tree t \
+                                      JOIN pg_inherits i ON i.inhparent = t.oid), \
+                      leaves AS (SELECT t.root, sum(greatest(c.reltuples, 0))::float8 AS rows \
+                                   FROM tree t JOIN pg_class c ON c.oid = t.oid \
+                                  WHERE c.relkind = 'r' GROUP BY 1) \
                  SELECT r.oid::int8, r.nspname::text, r.relname::text, r.relkind::text, \
                         CASE WHEN r.relkind = 'p' THEN coalesce(l.rows, 0) \
                         ELSE r.reltuples::float8 END, \

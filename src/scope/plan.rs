@@ -13,7 +13,7 @@
 //!   million index probes — twice as slow, measured in bench/RESULTS.md). A table reached through several references is a disjoint `UNION ALL` of branches,
 //!   each one positive `EXISTS` (a semi-join) plus `NOT EXISTS` of the earlier branches
 //!   (anti-joins) — never `EXISTS … OR EXISTS …`, which PostgreSQL runs as a subplan per row.
-//!   A referenced table is one semi-join over the `UNION ALL` of every referencing key.
+//!   A referenced table is one semi-join over the `UNION` of every referencing key.
 //! - Rows with two or more ownership references carry a taint check: `NOT EXISTS` a
 //!   referenced owner that belongs to another org (an anti-join per reference, walking up
 //!   the owners' own ownership by index lookups). Such rows are exported in neither org and
@@ -121,6 +121,7 @@ impl SectionSql {
 }
 
 /// SQL generation for one scope and one org.
+#[derive(Clone)]
 pub struct Planner<'a> {
     catalog: &'a Catalog,
     scope: &'a Scope,
@@ -130,6 +131,9 @@ pub struct Planner<'a> {
     /// A subject or window export: per section, the condition that a row is among the
     /// selected ones (`scope::narrowing`), applied to the section's own rows only.
     within: HashMap<TableId, String>,
+    /// A sample's bound on the keys each reference brings into a referenced table (its
+    /// first `n` referencing rows); `None` for sections, which take every key.
+    key_bound: Option<usize>,
 }
 
 impl<'a> Planner<'a> {
@@ -146,6 +150,7 @@ impl<'a> Planner<'a> {
             cycles,
             cycle_of,
             within: HashMap::new(),
+            key_bound: None,
         }
     }
 
@@ -298,9 +303,23 @@ impl<'a> Planner<'a> {
     }
 
     /// `WITH … SELECT <exprs> FROM (<the section's rows>) LIMIT <limit>`: expressions over
-    /// the org's in-scope rows of a section (content sampling).
-    pub fn rows_sql(&self, section: &Section, org: &OrgKey, exprs: &str, limit: usize) -> String {
-        let (with, rows) = self.rows_of(section.table, org, exprs);
+    /// some of the org's in-scope rows of a section (content sampling). A referenced table's
+    /// rows are those the first `keys` rows of each reference point at: a subset of the
+    /// section's (bounded sets only ever stand where they bring rows in), found without
+    /// de-duplicating every key first — on 1 M referencing rows the unbounded sample took as
+    /// long as the section itself (bench/RESULTS.md, issue 21).
+    pub fn rows_sql(
+        &self,
+        section: &Section,
+        org: &OrgKey,
+        exprs: &str,
+        (limit, keys): (usize, usize),
+    ) -> String {
+        let bounded = Planner {
+            key_bound: Some(keys),
+            ..self.clone()
+        };
+        let (with, rows) = bounded.rows_of(section.table, org, exprs);
         format!("{with}SELECT * FROM ({rows}) r LIMIT {limit}")
     }
 
@@ -507,5 +526,35 @@ mod tests {
             "{}",
             sql.count
         );
+    }
+
+    #[test]
+    fn several_references_are_one_union_and_a_sample_reads_bounded_keys() {
+        let catalog = Builder::default()
+            .table("public.orgs", &["id!"])
+            .table("public.users", &["id!", "name"])
+            .table(
+                "public.tasks",
+                &["id!", "org_id!", "assignee_id", "reviewer_id"],
+            )
+            .fk("public.tasks", &["org_id"], "public.orgs", &["id"])
+            .fk("public.tasks", &["assignee_id"], "public.users", &["id"])
+            .fk("public.tasks", &["reviewer_id"], "public.users", &["id"])
+            .build();
+        let scope = classify(&catalog, &ScopeConfig::default()).unwrap();
+        let sql = sql_of(&catalog, &scope, "public.users");
+        // The hand-written form: a UNION ALL is always estimated at 200 distinct keys.
+        let keys = r#"(t."id") IN (SELECT s."assignee_id" FROM s2 s WHERE s."assignee_id" IS NOT NULL UNION SELECT s."reviewer_id" FROM s2 s WHERE s."reviewer_id" IS NOT NULL)"#;
+        assert!(sql.copy.contains(keys), "{}", sql.copy);
+        assert!(!sql.copy.contains("UNION ALL"), "{}", sql.copy);
+        let planner = Planner::new(&catalog, &scope);
+        let section = scope
+            .section_of(catalog.find("public.users").unwrap())
+            .unwrap();
+        let sample = planner.rows_sql(section, &org(&["bigint"]), "t.name", (200, 2000));
+        let bounded = r#"(t."id") IN ((SELECT s."assignee_id" FROM s2 s WHERE s."assignee_id" IS NOT NULL LIMIT 2000) UNION (SELECT s."reviewer_id" FROM s2 s WHERE s."reviewer_id" IS NOT NULL LIMIT 2000))) r LIMIT 200"#;
+        assert!(sample.ends_with(bounded), "{sample}");
+        // The bound is the sample's only: the planner's sections still read every key.
+        assert_eq!(sql_of(&catalog, &scope, "public.users").copy, sql.copy);
     }
 }

@@ -14,6 +14,9 @@ use crate::scope::secrets::{Sampled, judge_column};
 
 /// Values sampled per column (DESIGN §3: bounded, one query per table).
 pub const SAMPLE_ROWS: usize = 200;
+/// Keys read from each reference into a referenced table for its sample: ten per sampled
+/// row, so that rows referenced many times still leave room for others.
+const SAMPLE_KEYS: usize = SAMPLE_ROWS * 10;
 /// Characters (bytes for bytea) of each value read: enough for any key or token.
 const SAMPLE_WIDTH: usize = 4096;
 
@@ -54,7 +57,12 @@ pub fn sample_sql(
     org: &OrgKey,
     columns: &[&Column],
 ) -> String {
-    planner.rows_sql(section, org, &sample_exprs(columns), SAMPLE_ROWS)
+    planner.rows_sql(
+        section,
+        org,
+        &sample_exprs(columns),
+        (SAMPLE_ROWS, SAMPLE_KEYS),
+    )
 }
 
 /// The section's exact count beside a sample like [`sample_sql`]'s, in one pass (`plan`,
