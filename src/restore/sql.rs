@@ -9,7 +9,7 @@
 use crate::db::{quote_ident, quote_literal};
 use crate::restore::model::{Dangling, LoadPlan, LoadSection, Points};
 
-fn idents(columns: &[String], alias: &str) -> String {
+pub(super) fn idents(columns: &[String], alias: &str) -> String {
     columns
         .iter()
         .map(|c| {
