@@ -26,6 +26,10 @@ PIN_CPUS=${PIN_CPUS:-}
 pin() { if [ -n "$PIN_CPUS" ]; then taskset -c "$PIN_CPUS" "$@"; else "$@"; fi; }
 SHAPES=${SHAPES:-"big shared deep partitions wide onevalue"}
 RESTORE=${RESTORE:-1}  # RESTORE=0 skips the restore measurement of the big shape
+# RESTORE_ONLY=1: the big shape's restore alone (psql COPY FROM and orgexport restore
+# alternating, run by run), reported to bench/RESULTS.restore.md.new; nothing else measured.
+RESTORE_ONLY=${RESTORE_ONLY:-0}
+if [ "$RESTORE_ONLY" = 1 ]; then SHAPES=big; RESTORE=1; fi
 
 if [ ! -x /usr/bin/time ]; then
     [ "$(id -u)" = 0 ] || { echo "/usr/bin/time is missing: apt-get install time" >&2; exit 1; }
@@ -107,13 +111,14 @@ log_size() { sleep 0.2; stat -c %s "$tmp/pg/server.log"; }
 
 # measure NAME APP CMD…: runs CMD $RUNS times as application APP, recording wall seconds,
 # peak RSS (KiB), client CPU seconds (user + sys) and the server's statement time (ms).
-declare -A WALLS RSS CPU SERVER COPIES
+declare -A WALLS RSS CPU SERVER COPIES OFFSET
 measure() {
     local name=$1 app=$2; shift 2
     local walls=() rss=() cpu=() server=()
     for _ in $(seq "$RUNS"); do
         local start end offset
         offset=$(log_size)
+        OFFSET[$name]=$offset
         start=$(date +%s.%N)
         PGAPPNAME=$app pin /usr/bin/time -f "%M %U %S" -o "$tmp/time" "$@" >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err" >&2; return 1; }
         end=$(date +%s.%N)
@@ -132,6 +137,76 @@ measure() {
 }
 median() { tr ' ' '\n' <<<"$1" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 max() { tr ' ' '\n' <<<"$1" | sort -g | tail -n1; }
+# server_steps APP OFFSET: the statements of APP over 50 ms after OFFSET, "ms statement…".
+server_steps() {
+    tail -c +"$(($2 + 1))" "$tmp/pg/server.log" |
+        awk -v app="$1" '$5 == app && $6 == "LOG:" && $7 == "duration:" && $8 > 50 {
+            line = $0; sub(/.*ms  /, "", line); printf "%.0f %s\n", $8, substr(line, 1, 90)}'
+}
+
+# The restore of the big org into an empty copy of its schema, against psql loading the
+# same rows with COPY FROM (text files written beforehand); each run starts from emptied
+# tables; psql and orgexport alternate run by run, so that a change in the machine's load
+# falls on both. Results in WALLS/RSS/CPU/SERVER under "big: restore, psql COPY FROM" and
+# "big: restore, orgexport"; RATIOS holds orgexport ÷ psql pair by pair.
+RATIOS=""
+measure_restore() {
+    psql -d postgres -c "CREATE DATABASE big_target"
+    "$PG_BIN/pg_dump" -s -N orgexport -h 127.0.0.1 -p "$port" -U postgres big | grep -v '^\\' | psql -d big_target
+    "$bin" run --org big --database-url "$(url big)" --store "$tmp/restore-src" -q >/dev/null
+    local archive empty copyin i table q runs=$RUNS side n
+    archive=$(ls "$tmp"/restore-src/*/*.json.gz)
+    empty="TRUNCATE orgs, events, event_notes"
+    copyin="$tmp/copyin.sql"; echo "$empty;" >"$copyin"
+    i=0
+    for table in orgs events event_notes; do
+        q=$(sed -n "$((i + 1))p" bench/big.sections)
+        psql -d big -c "\\copy ($q) to '$tmp/section$i.copy'"
+        echo "\\copy $table from '$tmp/section$i.copy'" >>"$copyin"
+        i=$((i + 1))
+    done
+    RUNS=1
+    for n in $(seq "$runs"); do
+        measure "restore psql $n" psql "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d big_target -f "$copyin"
+        measure "restore orgexport $n" orgexport bash -c "$PG_BIN/psql -X -q -h 127.0.0.1 -p $port -U postgres -d big_target -c '$empty' && $bin restore $archive --target-url $(url big_target) -q"
+        RATIOS="$RATIOS $(ratio "${WALLS["restore orgexport $n"]}" "${WALLS["restore psql $n"]}")"
+    done
+    RUNS=$runs
+    for side in psql orgexport; do
+        local key="big: restore, orgexport"
+        [ "$side" = psql ] && key="big: restore, psql COPY FROM"
+        for n in $(seq "$runs"); do
+            WALLS[$key]="${WALLS[$key]:-}${WALLS[$key]:+ }${WALLS["restore $side $n"]}"
+            RSS[$key]="${RSS[$key]:-}${RSS[$key]:+ }${RSS["restore $side $n"]}"
+            CPU[$key]="${CPU[$key]:-}${CPU[$key]:+ }${CPU["restore $side $n"]}"
+            SERVER[$key]="${SERVER[$key]:-}${SERVER[$key]:+ }${SERVER["restore $side $n"]}"
+        done
+    done
+    server_steps psql "${OFFSET["restore psql $runs"]}" >"$tmp/steps.psql"
+    server_steps orgexport "${OFFSET["restore orgexport $runs"]}" >"$tmp/steps.orgexport"
+}
+
+# The restore figures alone, as markdown.
+restore_report() {
+    local r p
+    r=$(median "${WALLS["big: restore, orgexport"]}"); p=$(median "${WALLS["big: restore, psql COPY FROM"]}")
+    echo "\`RESTORE_ONLY=1 RUNS=$RUNS bash bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "The big org (${ROWS[big]} rows) restored into an empty copy of its schema; psql and orgexport alternate run by run."
+    echo
+    echo "| | runs (s) | median (s) | client CPU (s) | server statements (s) | peak RSS |"
+    echo "| --- | --- | ---: | --- | --- | ---: |"
+    for key in "big: restore, psql COPY FROM" "big: restore, orgexport"; do
+        echo "| ${key#big: restore, } | ${WALLS[$key]} | $(median "${WALLS[$key]}") | ${CPU[$key]} | $(tr ' ' '\n' <<<"${SERVER[$key]}" | awk '{printf "%s%.1f", (NR > 1 ? " " : ""), $1 / 1000}') | $(( $(max "${RSS[$key]}") / 1024 )) MiB |"
+    done
+    echo
+    echo "orgexport ÷ psql, pair by pair:$RATIOS; medians: $(ratio "$r" "$p")×; server statement time, medians: $(ratio "$(median "${SERVER["big: restore, orgexport"]}")" "$(median "${SERVER["big: restore, psql COPY FROM"]}")")×."
+    echo
+    echo "Statements over 50 ms in the last run (ms):"
+    echo
+    echo "- psql: $(awk '{printf "%s%s", (NR > 1 ? "; " : ""), $0}' "$tmp/steps.psql")"
+    echo "- orgexport: $(awk '{printf "%s%s", (NR > 1 ? "; " : ""), $0}' "$tmp/steps.orgexport")"
+}
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 declare -A ROWS ARCHIVE GZIP6
@@ -153,6 +228,11 @@ for shape in $SHAPES; do
     ROWS[$shape]=$(while IFS= read -r q; do [ -n "$q" ] && psql -d "$shape" -Atc "select count(*) from ($q) t"; done <"$sections" | awk '{s += $1} END {print s}')
     # The history schema exists before the measured runs, so that each does the same work.
     "$bin" run --org "$org" --database-url "$(url "$shape")" --store "$tmp/warm" -q >/dev/null
+    if [ "$RESTORE_ONLY" = 1 ]; then
+        echo "== shape $shape: measuring the restore (${ROWS[$shape]} rows, $RUNS runs each)" >&2
+        measure_restore
+        continue
+    fi
     echo "== shape $shape: measuring (${ROWS[$shape]} rows, $RUNS runs each)" >&2
     measure "$shape ceiling" ceiling bash -c "$PG_BIN/psql -X -q -h 127.0.0.1 -p $port -U postgres -d $shape -f $ceiling >/dev/null"
     if [ "$shape" = onevalue ]; then
@@ -173,24 +253,7 @@ for shape in $SHAPES; do
         big)
             measure "big: small org in the big database" orgexport "$bin" run --org small --database-url "$(url big)" --store "$tmp/store" -q
             [ "$RESTORE" = 1 ] || continue
-            # Restore of the big org into an empty copy of the schema, against psql loading
-            # the same rows with COPY FROM (text files written beforehand); each run starts
-            # from empty tables.
-            psql -d postgres -c "CREATE DATABASE big_target"
-            "$PG_BIN/pg_dump" -s -N orgexport -h 127.0.0.1 -p "$port" -U postgres big | grep -v '^\\' | psql -d big_target
-            "$bin" run --org big --database-url "$(url big)" --store "$tmp/restore-src" -q >/dev/null
-            archive=$(ls "$tmp"/restore-src/*/*.json.gz)
-            empty="TRUNCATE orgs, events, event_notes"
-            copyin="$tmp/copyin.sql"; echo "$empty;" >"$copyin"
-            i=0
-            for table in orgs events event_notes; do
-                q=$(sed -n "$((i + 1))p" bench/big.sections)
-                psql -d big -c "\\copy ($q) to '$tmp/section$i.copy'"
-                echo "\\copy $table from '$tmp/section$i.copy'" >>"$copyin"
-                i=$((i + 1))
-            done
-            measure "big: restore, psql COPY FROM" psql "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d big_target -f "$copyin"
-            measure "big: restore, orgexport" orgexport bash -c "$PG_BIN/psql -X -q -h 127.0.0.1 -p $port -U postgres -d big_target -c '$empty' && $bin restore $archive --target-url $(url big_target) -q"
+            measure_restore
             ;;
         wide)
             measure "wide: plan --estimate" orgexport "$bin" plan --org o1 --estimate --database-url "$(url wide)"
@@ -200,6 +263,11 @@ for shape in $SHAPES; do
 done
 
 # ---- report ----
+if [ "$RESTORE_ONLY" = 1 ]; then
+    restore_report | tee bench/RESULTS.restore.md.new
+    echo "== wrote bench/RESULTS.restore.md.new" >&2
+    exit 0
+fi
 cores=$(nproc)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 {
@@ -251,6 +319,8 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
              "orgexport $r s ($(awk -v n="${ROWS[big]}" -v t="$r" 'BEGIN {printf "%.0f", n / t}') rows/s)," \
              "psql COPY FROM of the same rows $p s ($(awk -v n="${ROWS[big]}" -v t="$p" 'BEGIN {printf "%.0f", n / t}') rows/s)," \
              "$(ratio "$r" "$p")× psql's time; orgexport peak RSS $(( $(max "${RSS["big: restore, orgexport"]}") / 1024 )) MiB"
+        echo
+        restore_report
     fi
 } >bench/RESULTS.md.new
 cat bench/RESULTS.md.new

@@ -274,6 +274,8 @@ impl Loader<'_> {
         // Batches are pipelined: the next one is sent while the server runs the one before,
         // instead of a round trip each. One session runs them in order all the same.
         let mut in_flight = FuturesOrdered::new();
+        // A direct load's sections whose types allow it go by COPY instead (`direct.rs`).
+        let mut copier = self.copier(plan).await?;
         loop {
             let event = self.next_event(events).await?;
             let Some(Event::Rows {
@@ -282,7 +284,10 @@ impl Loader<'_> {
                 rows,
             }) = event
             else {
-                let landed = self.land(&mut in_flight, plan, 0).await;
+                let landed = match self.land(&mut in_flight, plan, 0).await {
+                    Ok(()) => self.finish_copy(&mut copier, plan).await,
+                    failed => failed,
+                };
                 if let Some((c, bar)) = current.take() {
                     bar.finish(outcomes[c].rows);
                 }
@@ -308,9 +313,17 @@ impl Loader<'_> {
                 current = Some((i, progress.section(&section)));
             }
             bytes += json.len() as u64;
-            let (client, statement) = (self.client, &statements[i]);
-            in_flight.push_back(async move { (i, client.execute(statement, &[&json]).await) });
-            if let Err(err) = self.land(&mut in_flight, plan, 1).await {
+            let sent = if copier.takes(i) {
+                self.copy_batch(&mut copier, &mut in_flight, plan, i, json)
+                    .await
+            } else if let Err(err) = self.finish_copy(&mut copier, plan).await {
+                Err(err)
+            } else {
+                let (client, statement) = (self.client, &statements[i]);
+                in_flight.push_back(async move { (i, client.execute(statement, &[&json]).await) });
+                self.land(&mut in_flight, plan, 1).await
+            };
+            if let Err(err) = sent {
                 if let Some((_, bar)) = current.take() {
                     bar.abandon();
                 }
@@ -325,7 +338,7 @@ impl Loader<'_> {
 
     /// Waits until no more than `left` batches are in flight; the first one the server
     /// refused is the error.
-    async fn land<F>(
+    pub(super) async fn land<F>(
         &self,
         in_flight: &mut FuturesOrdered<F>,
         plan: &LoadPlan,

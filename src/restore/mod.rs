@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod citus;
+pub mod copy_text;
 pub mod direct;
 pub mod fills;
 pub mod increment;
