@@ -21,7 +21,7 @@ use crate::scope::model::{
 };
 use crate::scope::ownership::{
     NullFacts, Roles, assign_child_tables, assign_referenced_tables, assign_tenant_tables,
-    build_edges, ownership_depth, ownership_flags,
+    build_edges, delegate_pairs, ownership_depth, ownership_flags,
 };
 use crate::scope::references::{self, PolymorphicConfig, Reference};
 use crate::scope::tenancy::{find_tenancy, lookup_columns};
@@ -32,9 +32,9 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
     validate_globs(catalog, config)?;
     let mut warnings = Vec::new();
     let eligible = eligible_tables(catalog, config);
-    let (references, naming) = collect_references(catalog, config)?;
+    let (mut references, naming) = collect_references(catalog, config)?;
     let nulls = NullFacts::new(catalog);
-    let ownership = ownership_flags(catalog, config, &references, &nulls)?;
+    let mut ownership = ownership_flags(catalog, config, &references, &nulls)?;
     let tenancy = find_tenancy(catalog, config, &references, &eligible)?;
     let mut roles = Roles::new(catalog.tables.len(), tenancy.root);
     let other_tenant_columns = assign_tenant_tables(
@@ -46,6 +46,14 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         &mut warnings,
     );
     assign_child_tables(&references, &ownership, &eligible, &mut roles);
+    delegate_pairs(
+        catalog,
+        &tenancy,
+        &mut references,
+        &mut ownership,
+        &eligible,
+        &mut roles,
+    );
     let referenced_but_off = assign_referenced_tables(config, &references, &eligible, &mut roles);
     let edges = build_edges(&references, &ownership, &roles, &nulls);
     let depth = ownership_depth(&edges, catalog.tables.len());
