@@ -26,6 +26,7 @@ use crate::restore::target;
 use crate::restore::{direct, fills};
 use crate::scope::catalog::Catalog;
 use crate::scope::model::Scope;
+use crate::scope::rules::adopt_recorded_pairs;
 use crate::store::ArchiveSource;
 
 /// Where the archive came from, and what vouches for it besides its own manifest.
@@ -195,8 +196,15 @@ async fn plan_load(
             ),
         )
     };
-    // Roles come from the target's scope, never from the manifest's text.
-    let roles = roles(manifest, target.catalog, target.scope).map_err(cannot)?;
+    // The pairs the export followed, adopted as if configured; roles come from the target's
+    // scope so classified, never from the manifest's text.
+    let scope = adopt_recorded_pairs(
+        target.catalog,
+        target.scope,
+        manifest.polymorphic.as_deref(),
+    )
+    .map_err(|e| cannot(vec![format!("the archive's polymorphic pairs: {e}")]))?;
+    let roles = roles(manifest, target.catalog, &scope).map_err(cannot)?;
     let names: Vec<&str> = manifest.sections.iter().map(|s| s.name.as_str()).collect();
     crate::restore::citus::refuse_managed_tables(target.catalog, &names).map_err(cannot)?;
     let columns = target::load(&target.db.client, target.catalog, &names).await?;
@@ -209,7 +217,7 @@ async fn plan_load(
     };
     let model = TargetModel {
         catalog: target.catalog,
-        scope: target.scope,
+        scope: &scope,
         columns: &columns,
         natural_keys: &natural_keys,
     };

@@ -248,7 +248,8 @@ pub(super) fn assign_child_tables(
 /// without it, and left shared). Each pair adopted adds a reversed [`Origin::Delegated`]
 /// reference (ownership) and stops being ownership itself, so the two rows do not own each
 /// other. A row named by two orgs' pairs is a cross-tenant row like any other: in neither
-/// archive.
+/// archive. Which class names the org's rows hold matters here, so a restore adopts the
+/// pairs the archive records, not every class name a pair could hold.
 pub(super) fn delegate_pairs(
     catalog: &Catalog,
     tenancy: &Tenancy,
@@ -273,7 +274,8 @@ pub(super) fn delegate_pairs(
     let mut blocked: Vec<TableId> = Vec::new();
     loop {
         let trial = delegating(&blocked);
-        let global: Vec<TableId> = trial
+        // A shared table: rows owned without it point at it.
+        let shared: Vec<TableId> = trial
             .targets()
             .into_iter()
             .filter(|&x| {
@@ -283,13 +285,13 @@ pub(super) fn delegate_pairs(
                     .any(|p| p.target == x && p.table != x && without.roles.owned(p.table))
             })
             .collect();
-        if global.is_empty() {
+        if shared.is_empty() {
             *references = trial.references;
             *ownership = trial.ownership;
             *roles = trial.roles;
             return;
         }
-        blocked.extend(global);
+        blocked.extend(shared);
     }
 }
 

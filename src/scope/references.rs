@@ -80,7 +80,7 @@ impl Reference {
 }
 
 /// One `polymorphic = [{ … }]` entry of the config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolymorphicConfig {
     /// `schema.table.column` of the id column.

@@ -136,6 +136,34 @@ pub fn adopt_every_pair(catalog: &Catalog, scope: &Scope) -> anyhow::Result<Scop
     Ok(out)
 }
 
+/// The scope a restore checks an archive against: under `infer_references = true`, the pairs
+/// the export recorded as followed (which class names the org's rows hold decides which
+/// tables are delegated types, so every class name a pair could hold would not do), or, for
+/// an archive that predates the record, [`adopt_every_pair`].
+pub fn adopt_recorded_pairs(
+    catalog: &Catalog,
+    scope: &Scope,
+    recorded: Option<&[PolymorphicConfig]>,
+) -> anyhow::Result<Scope> {
+    let Some(recorded) = recorded else {
+        return adopt_every_pair(catalog, scope);
+    };
+    if !scope.config.infer_references {
+        return Ok(scope.clone());
+    }
+    let adopted: Vec<(PolymorphicConfig, String)> = recorded
+        .iter()
+        .filter(|entry| !scope.config.polymorphic.contains(entry))
+        .map(|entry| (entry.clone(), String::new()))
+        .collect();
+    if adopted.is_empty() {
+        return Ok(scope.clone());
+    }
+    let mut out = adopt_pairs(catalog, scope, adopted, Vec::new())?;
+    out.adopted.clear();
+    Ok(out)
+}
+
 /// The scope again with polymorphic pairs adopted from one org's type values
 /// (`infer_references = true`): each entry is classified as if configured, and `plan` shows
 /// its config line. `notes` (values that name no table) become warnings.
