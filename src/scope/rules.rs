@@ -122,18 +122,12 @@ pub fn adopt_every_pair(catalog: &Catalog, scope: &Scope) -> anyhow::Result<Scop
     if !scope.config.infer_references {
         return Ok(scope.clone());
     }
-    let adopted: Vec<(PolymorphicConfig, String)> = scope
+    let entries = scope
         .polymorphic_pairs
         .iter()
         .filter_map(|pair| polymorphism::every_class_entry(catalog, pair))
-        .map(|entry| (entry, String::new()))
         .collect();
-    if adopted.is_empty() {
-        return Ok(scope.clone());
-    }
-    let mut out = adopt_pairs(catalog, scope, adopted, Vec::new())?;
-    out.adopted.clear();
-    Ok(out)
+    adopt_for_restore(catalog, scope, entries)
 }
 
 /// The scope a restore checks an archive against: under `infer_references = true`, the pairs
@@ -151,14 +145,24 @@ pub fn adopt_recorded_pairs(
     if !scope.config.infer_references {
         return Ok(scope.clone());
     }
-    let adopted: Vec<(PolymorphicConfig, String)> = recorded
+    let entries = recorded
         .iter()
         .filter(|entry| !scope.config.polymorphic.contains(entry))
-        .map(|entry| (entry.clone(), String::new()))
+        .cloned()
         .collect();
-    if adopted.is_empty() {
+    adopt_for_restore(catalog, scope, entries)
+}
+
+/// `entries` classified as if configured, with no config lines to show.
+fn adopt_for_restore(
+    catalog: &Catalog,
+    scope: &Scope,
+    entries: Vec<PolymorphicConfig>,
+) -> anyhow::Result<Scope> {
+    if entries.is_empty() {
         return Ok(scope.clone());
     }
+    let adopted = entries.into_iter().map(|e| (e, String::new())).collect();
     let mut out = adopt_pairs(catalog, scope, adopted, Vec::new())?;
     out.adopted.clear();
     Ok(out)
