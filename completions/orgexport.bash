@@ -898,13 +898,17 @@ _orgexport() {
             return 0
             ;;
         orgexport__subcmd__restore)
-            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --fill --fill-secrets --max-value-bytes --identity --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
+            opts="-q -v -h --target-url --dry-run --remap-keys --allow-partial --target-schema --fill --fill-secrets --max-value-bytes --identity --database-url --history-url --store --config --json --quiet --verbose --sse --sse-kms-key-id --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --target-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --target-schema)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

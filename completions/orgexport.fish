@@ -206,6 +206,7 @@ complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -s q -l quiet
 complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -s v -l verbose -d 'More detail on stderr (the generated SQL)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand setup" -s h -l help -d 'Print help'
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l target-url -d 'The database to load into: a postgres:// URL or key=value conninfo (PG* variables fill what it leaves out, as for --database-url)' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l target-schema -d 'Schema-per-tenant: restore the tenant\'s schema into this tenant schema of the target (its tables must exist, e.g. created by the app\'s migrations) instead of the one it was exported from' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l fill -d 'A value for a column the archive does not hold (a NOT NULL secret): schema.table.column=SQL, evaluated per row; the column may be a glob (\'*.token=gen_random_uuid()::text\') (repeatable)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l fill-secrets -d 'Fill every NOT NULL secret column the archive lacks (and no --fill names) with a random value of its type' -r -f -a "random\t''"
 complete -c orgexport -n "__fish_orgexport_using_subcommand restore" -l max-value-bytes -d 'The largest manifest or row the archive may hold (e.g. 64MiB); a larger one is refused as it is read, never held in memory' -r

@@ -362,6 +362,12 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub allow_partial: bool,
 
+    /// Schema-per-tenant: restore the tenant's schema into this tenant schema of the target
+    /// (its tables must exist, e.g. created by the app's migrations) instead of the one it
+    /// was exported from
+    #[arg(long, value_name = "SCHEMA")]
+    pub target_schema: Option<String>,
+
     /// A value for a column the archive does not hold (a NOT NULL secret):
     /// schema.table.column=SQL, evaluated per row; the column may be a glob
     /// ('*.token=gen_random_uuid()::text') (repeatable)

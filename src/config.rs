@@ -136,6 +136,10 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
     ),
     ("tenant_columns", "the columns that hold the org's key"),
     (
+        "tenant_schemas",
+        "schema-per-tenant: a glob over tenant schema names, e.g. \"tenant_*\" (--org names the part * matches)",
+    ),
+    (
         "follow_nullable",
         "nullable references to treat as ownership",
     ),
@@ -224,6 +228,7 @@ struct FileConfig {
     root_table: Option<String>,
     lookup_columns: Option<Vec<String>>,
     tenant_columns: Option<Vec<String>>,
+    tenant_schemas: Option<String>,
     follow_nullable: Option<Vec<String>>,
     references: Option<Vec<String>>,
     polymorphic: Option<Vec<PolymorphicConfig>>,
@@ -714,6 +719,8 @@ impl Source<'_> {
                     .collect::<anyhow::Result<_>>()?,
                 ..NarrowConfig::default()
             },
+            tenant_schemas: file.tenant_schemas.clone(),
+            tenant_schema: None,
         })
     }
 }

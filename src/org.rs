@@ -11,6 +11,7 @@ use crate::error::{Kind, fail};
 use crate::scope::catalog::Catalog;
 use crate::scope::model::Scope;
 use crate::scope::plan::{OrgKey, Planner};
+use crate::scope::schemas::{SchemaTenancy, TenantSchema};
 use crate::store::layout;
 
 /// The org being exported.
@@ -33,6 +34,9 @@ pub async fn resolve(
     planner: &Planner<'_>,
     lookup: &str,
 ) -> anyhow::Result<Org> {
+    if let Some(tenancy) = &scope.schemas {
+        return resolve_schema(tenancy, lookup);
+    }
     let table = catalog.table(scope.root).qualified_name();
     for column in &scope.lookup_columns {
         if !fits(client, lookup, &planner.root_column_type(column)).await? {
@@ -90,6 +94,61 @@ pub async fn resolve(
             "org {lookup:?} not found: no row of {table} has {} equal to it{hint}{}",
             scope.lookup_columns.join(", "),
             scope.root_guess_note(catalog)
+        ),
+    ))
+}
+
+/// What an archive and the history record as a schema tenant's org table: `schema NAME`.
+pub fn schema_org_table(schema: &str) -> String {
+    format!("schema {schema}")
+}
+
+/// A tenant of a schema-per-tenant database, as an [`Org`]: keyed by its tenant key, its
+/// folder in the store named after it.
+pub fn schema_org(tenant: &TenantSchema, lookup: &str) -> Org {
+    Org {
+        table: schema_org_table(&tenant.schema),
+        key: tenant.key.clone(),
+        lookup: lookup.to_string(),
+        dir: layout::org_dir(Some(&tenant.key), &tenant.key, false),
+    }
+}
+
+/// `--org` against the tenant schemas: the tenant key, else the schema's whole name. Read
+/// from the catalog: no row is read, and no other tenant's schema.
+fn resolve_schema(tenancy: &SchemaTenancy, lookup: &str) -> anyhow::Result<Org> {
+    if let Some(tenant) = tenancy.find(lookup) {
+        return Ok(schema_org(tenant, lookup));
+    }
+    let typed = lookup.to_lowercase();
+    let mut near: Vec<(usize, &str)> = tenancy
+        .tenants
+        .iter()
+        .map(|t| {
+            (
+                strsim::levenshtein(&typed, &t.key.to_lowercase()),
+                t.key.as_str(),
+            )
+        })
+        .filter(|(d, _)| *d <= (typed.chars().count() / 3).max(1))
+        .collect();
+    near.sort();
+    let hint = match near.as_slice() {
+        [] => String::new(),
+        _ => format!(
+            "; did you mean {}? (`orgexport orgs` lists them)",
+            near.iter()
+                .take(3)
+                .map(|(_, n)| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    };
+    Err(fail(
+        Kind::OrgNotFound,
+        format!(
+            "org {lookup:?} not found: no tenant schema is named by it{hint} ({})",
+            tenancy.how
         ),
     ))
 }
@@ -187,6 +246,11 @@ pub async fn all(
     scope: &Scope,
     planner: &Planner<'_>,
 ) -> anyhow::Result<Vec<Org>> {
+    if let Some(tenancy) = &scope.schemas {
+        return Ok((tenancy.tenants.iter())
+            .map(|t| schema_org(t, &t.key))
+            .collect());
+    }
     let table = catalog.table(scope.root).qualified_name();
     let rows = client
         .query(&planner.all_orgs_sql(name_column(scope)), &[])
@@ -226,6 +290,10 @@ pub async fn names(
     planner: &Planner<'_>,
     keys: &[String],
 ) -> anyhow::Result<HashMap<String, String>> {
+    // A tenant schema is named by its key.
+    if scope.schemas.is_some() {
+        return Ok(keys.iter().map(|k| (k.clone(), k.clone())).collect());
+    }
     // The one SQL that lists orgs, narrowed to these keys.
     let sql = format!(
         "SELECT o.key, o.name FROM ({}) AS o(key, name, label) WHERE o.key = ANY($1)",

@@ -5,40 +5,8 @@
 
 mod support;
 
-use support::{Archive, CitusCluster, CitusDb, Expect, Orgexport, TempDir, TestDb};
-
-const TABLES: &str = include_str!("fixtures/citus/tables.sql");
-const DISTRIBUTE: &str = include_str!("fixtures/citus/distribute.sql");
-const KEYS: &str = include_str!("fixtures/citus/keys.sql");
-const DATA: &str = include_str!("fixtures/citus/data.sql");
-
-fn citus_fixture() -> CitusDb {
-    let db = CitusCluster::get().database();
-    for sql in [TABLES, DISTRIBUTE, KEYS, DATA] {
-        db.coordinator.execute(sql);
-    }
-    db
-}
-
-fn plain_fixture() -> TestDb {
-    let db = CitusCluster::get().plain_database();
-    for sql in [TABLES, KEYS, DATA] {
-        db.execute(sql);
-    }
-    db
-}
-
-/// Without Citus's metadata company_id is configured, not discovered: a directory holding
-/// that orgexport.toml, to run the tool in.
-fn company_config() -> TempDir {
-    let config = TempDir::new();
-    std::fs::write(
-        config.path().join("orgexport.toml"),
-        "tenant_columns = [\"company_id\"]\n",
-    )
-    .unwrap();
-    config
-}
+use support::citus_fixture::{company_config, on_citus, on_single_node};
+use support::{Archive, Expect, Orgexport, TempDir, TestDb};
 
 const MARKERS: &[&str] = &["MARKER-OTHER-ORG", "MARKER-SECRET", "MARKER-UNREFERENCED"];
 
@@ -53,7 +21,7 @@ fn assert_no_markers(archive: &Archive) {
 
 #[test]
 fn zero_config_plan_shows_the_tenants_worker_shards_and_citus_kinds() {
-    let db = citus_fixture();
+    let db = on_citus(true);
     let store = TempDir::new();
     let run = Orgexport::on(
         &db.coordinator,
@@ -135,7 +103,7 @@ fn zero_config_plan_shows_the_tenants_worker_shards_and_citus_kinds() {
 
 #[test]
 fn every_query_of_an_export_by_key_touches_one_shard() {
-    let db = citus_fixture();
+    let db = on_citus(true);
     // Citus fails any statement that would run on more than one shard (a multi-task query):
     // the export's section, count and sample queries must all be router queries.
     db.coordinator.execute(&format!(
@@ -160,8 +128,8 @@ fn every_query_of_an_export_by_key_touches_one_shard() {
 
 #[test]
 fn archive_from_the_cluster_equals_the_single_node_archive() {
-    let cluster = citus_fixture();
-    let single = plain_fixture();
+    let cluster = on_citus(true);
+    let single = on_single_node(true);
     let store = TempDir::new();
     let from_cluster =
         Archive::from_run(&Orgexport::export(&cluster.coordinator, &store, "acme").run());
@@ -264,7 +232,7 @@ fn assert_consistent(archive: &Archive, jobs: &str) {
 
 #[test]
 fn a_concurrent_writer_never_makes_an_archive_disagree_with_itself() {
-    let db = citus_fixture();
+    let db = on_citus(true);
     let stop = std::sync::atomic::AtomicBool::new(false);
     let store = TempDir::new();
     std::thread::scope(|s| {
@@ -289,65 +257,9 @@ fn a_concurrent_writer_never_makes_an_archive_disagree_with_itself() {
     });
 }
 
-/// `orgexport restore <archive> --target-url <target>`, then the target's export of the org.
-fn restore_and_export(archive: &std::path::Path, target: &TestDb, config: &TempDir) -> Archive {
-    let store = TempDir::new();
-    Orgexport::new()
-        .current_dir(config.path())
-        .args(["restore".as_ref(), archive.as_os_str()])
-        .args(["--target-url", &target.url])
-        .run();
-    Archive::from_run(
-        &Orgexport::export(target, &store, "acme")
-            .current_dir(config.path())
-            .run(),
-    )
-}
-
-#[test]
-fn an_archive_from_citus_restores_into_a_single_node_unchanged() {
-    let cluster = citus_fixture();
-    let store = TempDir::new();
-    let run = Orgexport::export(&cluster.coordinator, &store, "acme").run();
-    let original = Archive::from_run(&run);
-    let single = CitusCluster::get().plain_database();
-    for sql in [TABLES, KEYS] {
-        single.execute(sql);
-    }
-    let config = company_config();
-    let again = restore_and_export(&Archive::path_from_run(&run), &single, &config);
-    assert_eq!(again.section_order, original.section_order);
-    assert_eq!(again.row_sets(), original.row_sets());
-}
-
-#[test]
-fn restoring_into_citus_managed_tables_is_refused_before_anything_is_written() {
-    let single = plain_fixture();
-    let config = company_config();
-    let store = TempDir::new();
-    let run = Orgexport::export(&single, &store, "acme")
-        .current_dir(config.path())
-        .run();
-    let cluster = CitusCluster::get().database();
-    for sql in [TABLES, DISTRIBUTE, KEYS] {
-        cluster.coordinator.execute(sql);
-    }
-    let before = cluster.coordinator.digest();
-    Orgexport::new()
-        .current_dir(config.path())
-        .args(["restore".as_ref(), Archive::path_from_run(&run).as_os_str()])
-        .args(["--target-url", &cluster.coordinator.url])
-        .code(1)
-        .one_error_line()
-        .stderr_has("restoring into Citus-managed tables (public.companies")
-        .stderr_has("nothing was written")
-        .run();
-    assert_eq!(cluster.coordinator.digest(), before);
-}
-
 #[test]
 fn direct_reads_the_org_on_its_worker_and_writes_the_same_archive() {
-    let db = citus_fixture();
+    let db = on_citus(true);
     let store = TempDir::new();
     let plan = Orgexport::on(
         &db.coordinator,
@@ -370,7 +282,7 @@ fn direct_reads_the_org_on_its_worker_and_writes_the_same_archive() {
     assert_eq!(direct.sections, through.sections);
 
     // Without Citus there is no worker to read: a usage error, nothing exported.
-    let single = plain_fixture();
+    let single = on_single_node(true);
     let config = company_config();
     Orgexport::export(&single, &store, "acme")
         .current_dir(config.path())

@@ -223,9 +223,12 @@ async fn read_privileges(settings: &Settings, db: &Db) -> Vec<Outcome> {
     vec![Outcome::new(
         "read privileges",
         Ok(format!(
-            "SELECT on all {} in-scope tables (root {})",
+            "SELECT on all {} in-scope tables ({})",
             scope.sections.len(),
-            catalog.table(scope.root).qualified_name()
+            match &scope.schemas {
+                Some(tenancy) => format!("tenant schema {}", tenancy.current.schema),
+                None => format!("root {}", catalog.table(scope.root).qualified_name()),
+            }
         )),
     )]
 }

@@ -12,10 +12,14 @@ use crate::config::Settings;
 use crate::inspect::table::TextTable;
 use crate::org::{listed_columns, listing};
 use crate::output::Reporter;
+use crate::scope::schemas::SchemaTenancy;
 
 pub async fn run(settings: &Settings, args: &OrgsArgs, report: Reporter) -> anyhow::Result<()> {
     let sessions = connect_sessions(settings).await?;
     let (catalog, scope) = load_scope(&sessions.db, &settings.scope).await?;
+    if let Some(tenancy) = &scope.schemas {
+        return list_schemas(tenancy, args.limit, &report);
+    }
     let columns = listed_columns(&scope);
     let rows = listing(&sessions.db.client, &catalog, &scope, args.limit).await?;
     let mut rows = std::pin::pin!(rows);
@@ -60,5 +64,40 @@ pub async fn run(settings: &Settings, args: &OrgsArgs, report: Reporter) -> anyh
         String::new()
     };
     report.info(&format!("{} orgs of {table}{note}", orgs.len()));
+    Ok(())
+}
+
+/// Schema-per-tenant: the tenant schemas, from the catalog (no tenant's rows are read).
+fn list_schemas(tenancy: &SchemaTenancy, limit: u32, report: &Reporter) -> anyhow::Result<()> {
+    let shown = &tenancy.tenants[..tenancy.tenants.len().min(limit as usize)];
+    let more = shown.len() < tenancy.tenants.len();
+    if report.output.json {
+        let listed: Vec<Value> = shown
+            .iter()
+            .map(|t| json!({"key": t.key, "columns": {"key": t.key, "schema": t.schema}}))
+            .collect();
+        report.json(&json!({
+            "table": "tenant schemas", "key_column": "key", "tenancy": "schema",
+            "decided_by": tenancy.how, "orgs": listed, "more": more,
+        }))?;
+        return Ok(());
+    }
+    let mut text = TextTable::new(&["KEY", "SCHEMA"]);
+    for t in shown {
+        text.row(vec![t.key.clone(), t.schema.clone()]);
+    }
+    for line in text.lines() {
+        report.stdout_line(&line)?;
+    }
+    let note = if more {
+        format!("; more than {limit} — raise --limit")
+    } else {
+        String::new()
+    };
+    report.info(&format!(
+        "{} tenant schemas ({}){note}",
+        shown.len(),
+        tenancy.how
+    ));
     Ok(())
 }

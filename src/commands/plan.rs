@@ -31,6 +31,9 @@ pub async fn run(
     narrowing::check(&sessions.db.client, &catalog, &scope).await?;
     let planner = Planner::new(&catalog, &scope);
     let org = org::resolve(&sessions.db.client, &catalog, &scope, &planner, &args.org).await?;
+    // Schema-per-tenant: the org's own schema is what `run` would read.
+    let tenant = crate::scope::rules::for_tenant(&catalog, &scope, &org.key)?;
+    let scope = tenant.unwrap_or(scope);
     let (db, _, observer) = sessions.parts();
     let counting = Counting {
         estimate: args.estimate,
@@ -121,13 +124,22 @@ fn plan_json(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
         .iter()
         .map(|(name, reason)| json!({"name": name, "reason": reason}))
         .collect();
-    json!({
+    let mut plan = json!({
         "org": { "table": org.table, "key": org.key, "lookup": org.lookup },
         "sections": sections,
         "skipped": skipped,
         "warnings": preview.warnings,
         "proposed_config": preview.proposals,
-    })
+    });
+    if let Some(tenancy) = &scope.schemas {
+        plan["tenancy"] = json!({
+            "kind": "schema",
+            "schema": tenancy.current.schema,
+            "tenant_schemas": tenancy.tenants.len(),
+            "decided_by": tenancy.how,
+        });
+    }
+    plan
 }
 
 /// The redacted columns whose type has keys (json, jsonb, xml, composite): text columns are
@@ -142,15 +154,25 @@ fn keyed_columns<'s>(catalog: &Catalog, section: &'s Section) -> Vec<&'s String>
 }
 
 fn plan_text(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> Vec<String> {
-    let mut out = vec![format!(
-        "org {} = row {} = {} of {} ({} sections, rows: {})",
-        org.lookup,
-        scope.root_key,
-        org.key,
-        org.table,
-        preview.sections.len(),
-        preview.rows_source
-    )];
+    let mut out = vec![match &scope.schemas {
+        Some(tenancy) => format!(
+            "org {} = {} ({} sections, rows: {}); tenancy: {}",
+            org.lookup,
+            org.table,
+            preview.sections.len(),
+            preview.rows_source,
+            tenancy.describe()
+        ),
+        None => format!(
+            "org {} = row {} = {} of {} ({} sections, rows: {})",
+            org.lookup,
+            scope.root_key,
+            org.key,
+            org.table,
+            preview.sections.len(),
+            preview.rows_source
+        ),
+    }];
     let width = preview
         .sections
         .iter()
@@ -192,11 +214,21 @@ fn plan_text(catalog: &Catalog, scope: &Scope, org: &Org, preview: &Preview) -> 
             catalog.table(p.section.table).qualified_name()
         ));
     }
-    let skipped: Vec<String> = preview
+    // Other tenants' tables are one line: a database may hold thousands of tenant schemas.
+    let others = |reason: &str| reason == crate::scope::schemas::OTHER_TENANT;
+    let mut skipped: Vec<String> = preview
         .skipped
         .iter()
+        .filter(|(_, reason)| !others(reason))
         .map(|(name, reason)| format!("  {name:<width$}  {reason}"))
         .collect();
+    if let Some(tenancy) = &scope.schemas {
+        let n = preview.skipped.iter().filter(|(_, r)| others(r)).count();
+        skipped.push(format!(
+            "  {n} tables of the {} other tenant schemas: never read",
+            tenancy.tenants.len() - 1
+        ));
+    }
     let indented = |lines: &[String]| lines.iter().map(|l| format!("  {l}")).collect();
     block(&mut out, "not exported:", skipped);
     block(&mut out, "warnings:", indented(&preview.warnings));

@@ -76,6 +76,7 @@ pub async fn run(
         fills: &restore.fills,
         fill_secrets: restore.fill_secrets,
         max_value_bytes: restore.max_value_bytes,
+        target_schema: args.target_schema.as_deref(),
     };
     let restored = transaction::restore(
         &target, &source, &archive, reader, &request, &cancel, report,

@@ -158,7 +158,12 @@ async fn confirmed_values(
     let owners: Vec<TableId> = scope
         .sections
         .iter()
-        .filter(|s| matches!(s.role, Role::Root | Role::Tenant { .. } | Role::Child))
+        .filter(|s| {
+            matches!(
+                s.role,
+                Role::Root | Role::Tenant { .. } | Role::Child | Role::Schema
+            )
+        })
         .map(|s| s.table)
         .filter(|&t| fits(catalog, pair, t))
         .collect();

@@ -37,7 +37,9 @@ pub async fn export(
         }
         Request::Resolved(org) => org.clone(),
     };
-    let placement = Placement::read(&coordinator.client, job.catalog, job.scope, &org.key)
+    let tenant = crate::scope::rules::for_tenant(job.catalog, job.scope, &org.key)?;
+    let scope = tenant.as_ref().unwrap_or(job.scope);
+    let placement = Placement::read(&coordinator.client, job.catalog, scope, &org.key)
         .await?
         .ok_or_else(|| {
             fail(

@@ -142,6 +142,16 @@ impl Job<'_> {
             }
             Request::Resolved(org) => org.clone(),
         };
+        // Schema-per-tenant: the org's own schema is what is read and locked.
+        if let Some(scope) = crate::scope::rules::for_tenant(self.catalog, self.scope, &org.key)? {
+            let planner = Planner::new(self.catalog, &scope);
+            let job = Job {
+                scope: &scope,
+                planner: &planner,
+                ..*self
+            };
+            return Box::pin(job.export(db, &Request::Resolved(org), wait)).await;
+        }
         // A subject that is not among the org's rows is refused before anything is recorded.
         if let Some(narrowing) = self.narrowing {
             narrowing::find_subject(&db.client, self.catalog, self.planner, narrowing, &org)

@@ -42,7 +42,15 @@ pub async fn check(
             ));
         }
     }
-    Narrowing::new(catalog, scope, &scope.config.narrow)
+    let narrow = &scope.config.narrow;
+    if scope.schemas.is_some() && (narrow.subject.is_some() || narrow.window.is_some()) {
+        // Their selection climbs to the root row, which a tenant schema does not have.
+        return Err(fail(
+            Kind::Usage,
+            "--subject, --since and --until are not supported for schema-per-tenant databases yet; export the tenant's schema whole, or narrow it with --where and --tables",
+        ));
+    }
+    Narrowing::new(catalog, scope, narrow)
 }
 
 /// `SELECT key::text …` of the org's in-scope rows of the subject table that are the person.

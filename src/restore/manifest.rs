@@ -16,6 +16,8 @@ pub enum Role {
     Child,
     /// `P`: shared rows, matched by content when present, inserted when absent.
     Referenced,
+    /// A table of the tenant's own schema (schema-per-tenant): every row is the org's.
+    Schema,
 }
 
 impl Role {
@@ -43,8 +45,17 @@ pub fn roles(
     scope: &Scope,
 ) -> Result<Vec<Option<SectionRole>>, Vec<String>> {
     let mut problems = Vec::new();
+    if let Some(tenancy) = &scope.schemas {
+        let expected = crate::org::schema_org_table(&tenancy.current.schema);
+        if manifest.org_table != expected {
+            problems.push(format!(
+                "the archive is of {}, but the target is restored as {expected} ({}); pass --target-schema to restore into another tenant schema",
+                manifest.org_table, tenancy.how
+            ));
+        }
+    }
     let root = catalog.table(scope.root).qualified_name();
-    if manifest.org_table != root {
+    if scope.schemas.is_none() && manifest.org_table != root {
         problems.push(format!(
             "the archive is of an org of {}, but the target's root table is {root} (set root_table in the config if that is wrong)",
             manifest.org_table
@@ -58,7 +69,7 @@ pub fn roles(
         }
     }
     let has_root = roles.iter().flatten().any(|r| r.role == Role::Root);
-    if problems.is_empty() && !has_root && !roles.contains(&None) {
+    if problems.is_empty() && !has_root && !roles.contains(&None) && scope.schemas.is_none() {
         problems.push(format!(
             "the archive holds no section of the root table {root}"
         ));
@@ -97,6 +108,7 @@ fn role_of(
         } => (Role::Tenant, Some((column.clone(), root_column.clone()))),
         ScopeRole::Child => (Role::Child, None),
         ScopeRole::Referenced => (Role::Referenced, None),
+        ScopeRole::Schema => (Role::Schema, None),
     };
     Ok(Some(SectionRole {
         table,

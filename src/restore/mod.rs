@@ -13,6 +13,7 @@ pub mod load;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod schema_rename;
 pub mod sql;
 pub mod target;
 pub mod transaction;

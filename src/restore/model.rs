@@ -122,6 +122,19 @@ impl LoadSection {
     }
 }
 
+/// On a Citus target (`citus.rs`): a temporary copy of the rows of one Citus table that the
+/// restore's checks can look up, read instead of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// The temporary table.
+    pub name: String,
+    /// The Citus table as read (`ONLY "s"."t"`).
+    pub table: String,
+    /// `(columns of the table, stage, staged columns)`: a target row is mirrored when its
+    /// columns equal a staged row's.
+    pub lookups: Vec<(Vec<String>, String, Vec<String>)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
     /// In archive order.
@@ -131,6 +144,9 @@ pub struct LoadPlan {
     /// Every section staged in its own (empty, locked) target table (`direct.rs`): staging is
     /// the insert, and there are no target rows besides the archive's to conflict with.
     pub direct: bool,
+    /// On a Citus target, the temporary copies of the Citus tables whose rows the checks
+    /// read (`citus.rs`); empty otherwise.
+    pub mirrors: Vec<Mirror>,
 }
 
 impl LoadPlan {

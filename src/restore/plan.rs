@@ -114,6 +114,7 @@ pub fn plan(
         sections,
         order,
         direct: false,
+        mirrors: Vec::new(),
     })
 }
 

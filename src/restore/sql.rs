@@ -7,6 +7,7 @@
 //! `load.rs`'s.
 
 use crate::db::{quote_ident, quote_literal};
+use crate::restore::manifest::Role;
 use crate::restore::model::{Dangling, LoadPlan, LoadSection, Points};
 
 fn idents(columns: &[String], alias: &str) -> String {
@@ -168,6 +169,8 @@ impl LoadSection {
     /// archive does not own.
     pub fn ownership_check(&self, plan: &LoadPlan) -> Option<String> {
         let rows = match (&self.root_key, &self.tenant) {
+            // Every row of a tenant schema's table is the org's: nothing ties it to an owner.
+            _ if self.role == Role::Schema => return None,
             (Some(_), _) => return None,
             (None, Some((column, _))) => format!(" WHERE s.{} IS NULL", quote_ident(column)),
             (None, None) if self.shared.is_some() => return None,

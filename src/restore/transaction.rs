@@ -47,6 +47,8 @@ pub struct Request<'a> {
     pub fills: &'a [Fill],
     pub fill_secrets: bool,
     pub max_value_bytes: u64,
+    /// `--target-schema`: the tenant schema a schema tenant's archive is restored into.
+    pub target_schema: Option<&'a str>,
 }
 
 /// The target: its session, its catalog and the scope the configuration gives it.
@@ -106,6 +108,9 @@ async fn attempt(
 ) -> anyhow::Result<Restored> {
     let allowed = std::mem::replace(direct, false);
     let mut events = start_reading(reader, request.max_value_bytes);
+    if let Some(schema) = request.target_schema {
+        events = crate::restore::schema_rename::into_schema(events, schema.to_string());
+    }
     let manifest = read_manifest(&mut events, source).await?;
     check_complete(&manifest, request.allow_partial)?;
     let plan = plan_load(target, &manifest, request).await?;
@@ -196,17 +201,15 @@ async fn plan_load(
             ),
         )
     };
+    // Schema-per-tenant: the target's scope of the schema the archive is restored into.
+    let tenant = tenant_scope(target, manifest, request)?;
+    let base = tenant.as_ref().unwrap_or(target.scope);
     // The pairs the export followed, adopted as if configured; roles come from the target's
     // scope so classified, never from the manifest's text.
-    let scope = adopt_recorded_pairs(
-        target.catalog,
-        target.scope,
-        manifest.polymorphic.as_deref(),
-    )
-    .map_err(|e| cannot(vec![format!("the archive's polymorphic pairs: {e}")]))?;
+    let scope = adopt_recorded_pairs(target.catalog, base, manifest.polymorphic.as_deref())
+        .map_err(|e| cannot(vec![format!("the archive's polymorphic pairs: {e}")]))?;
     let roles = roles(manifest, target.catalog, &scope).map_err(cannot)?;
     let names: Vec<&str> = manifest.sections.iter().map(|s| s.name.as_str()).collect();
-    crate::restore::citus::refuse_managed_tables(target.catalog, &names).map_err(cannot)?;
     let columns = target::load(&target.db.client, target.catalog, &names).await?;
     let natural_keys = target::natural_keys(&target.db.client, &names).await?;
     let fills = fills::resolve(manifest, &columns, request.fills, request.fill_secrets)
@@ -221,7 +224,45 @@ async fn plan_load(
         columns: &columns,
         natural_keys: &natural_keys,
     };
-    plan::plan(manifest, &roles, &model, &options).map_err(cannot)
+    let plan = plan::plan(manifest, &roles, &model, &options).map_err(cannot)?;
+    Ok(crate::restore::citus::mirror_reads(plan, target.catalog))
+}
+
+/// Schema-per-tenant: the target's scope classified for the archive's tenant schema (after
+/// `--target-schema` renamed it), when that is not the one `target.scope` was classified
+/// for. `--target-schema` on a target whose tenancy is by rows is a usage error.
+fn tenant_scope(
+    target: &Target<'_>,
+    manifest: &ArchivedManifest,
+    request: &Request<'_>,
+) -> anyhow::Result<Option<crate::scope::model::Scope>> {
+    if target.scope.schemas.is_none() {
+        return match request.target_schema {
+            Some(_) => Err(fail(
+                Kind::Usage,
+                format!(
+                    "--target-schema restores a schema-per-tenant archive into another tenant schema, but the target ({}) has no tenant schemas (set tenant_schemas in orgexport.toml, or leave out --target-schema)",
+                    target.describe
+                ),
+            )),
+            None => Ok(None),
+        };
+    }
+    let Some(schema) = manifest.org_table.strip_prefix("schema ") else {
+        return Ok(None);
+    };
+    let tenancy = target.scope.schemas.as_ref().expect("checked above");
+    if !tenancy.tenants.iter().any(|t| t.schema == schema) {
+        return Err(fail(
+            Kind::ExportFailed,
+            format!(
+                "the target ({}) cannot take this archive; nothing was written: {schema} is not one of its tenant schemas ({}); create the schema's tables first (the app's migrations), or pass --target-schema to restore into another one",
+                target.describe, tenancy.how
+            ),
+        ));
+    }
+    // The archive's pairs are adopted on it by the caller.
+    crate::scope::rules::for_tenant(target.catalog, target.scope, schema)
 }
 
 /// What one transaction works from; `direct`: whether a direct load may be tried, then
@@ -246,6 +287,7 @@ impl Load<'_, '_> {
         let begin = || "starting the restore transaction".to_string();
         loader.execute(begin, "BEGIN").await?;
         lock_org(loader, self.manifest).await?;
+        loader.start_citus(self.plan).await?;
         // Up front: a target whose history schema cannot be used fails before the load.
         history::migrate_in(loader.client).await?;
         loader
@@ -254,8 +296,11 @@ impl Load<'_, '_> {
                 "SET CONSTRAINTS ALL DEFERRED",
             )
             .await?;
-        self.direct =
-            self.direct && direct::eligible(self.plan) && loader.claim_empty(self.plan).await?;
+        // On Citus the checks read mirrors, not the tables a direct load would fill.
+        self.direct = self.direct
+            && self.plan.mirrors.is_empty()
+            && direct::eligible(self.plan)
+            && loader.claim_empty(self.plan).await?;
         let in_place = self.direct.then(|| direct::in_place(self.plan));
         let plan = in_place.as_ref().unwrap_or(self.plan);
         load(
@@ -283,6 +328,7 @@ async fn load(
 ) -> anyhow::Result<String> {
     let mut verdict = loader.stage(plan, events, outcomes).await?;
     check_source(&mut verdict, source)?;
+    loader.mirror_target(plan).await?;
     loader.check_org(plan, &manifest.org_key).await?;
     loader.check_fills(plan, request.dry_run).await?;
     let fresh = fresh_sources(loader, plan, request).await?;
@@ -290,6 +336,7 @@ async fn load(
         .match_shared(plan, request.remap_keys, &fresh, outcomes)
         .await?;
     loader.prepare(plan, &fresh, outcomes).await?;
+    loader.mirror_rewritten_keys(plan).await?;
     if manifest.narrowed && !request.remap_keys {
         loader.match_present_owned(plan, outcomes).await?;
     }

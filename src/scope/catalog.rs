@@ -399,6 +399,8 @@ impl CitusKind {
 #[derive(Debug, Clone, Default)]
 pub struct Citus {
     pub kinds: BTreeMap<TableId, CitusKind>,
+    /// Schemas distributed as a unit (`pg_dist_schema`: schema-based sharding), by name.
+    pub distributed_schemas: Vec<String>,
 }
 
 impl Citus {
@@ -444,7 +446,31 @@ impl Citus {
             };
             kinds.insert(table, kind);
         }
-        Ok(Some(Citus { kinds }))
+        // Schema-based sharding came with Citus 12: older clusters have no pg_dist_schema.
+        let has_schemas: bool = client
+            .query_one(
+                "SELECT to_regclass('pg_catalog.pg_dist_schema') IS NOT NULL",
+                &[],
+            )
+            .await
+            .context("looking for Citus's pg_dist_schema")?
+            .get(0);
+        let mut distributed_schemas = Vec::new();
+        if has_schemas {
+            let rows = client
+                .query(
+                    "SELECT n.nspname::text FROM pg_dist_schema s \
+                     JOIN pg_namespace n ON n.oid = s.schemaid ORDER BY 1",
+                    &[],
+                )
+                .await
+                .context("reading Citus's pg_dist_schema")?;
+            distributed_schemas = rows.iter().map(|row| row.get(0)).collect();
+        }
+        Ok(Some(Citus {
+            kinds,
+            distributed_schemas,
+        }))
     }
 
     pub fn kind(&self, table: TableId) -> Option<&CitusKind> {

@@ -52,6 +52,12 @@ pub struct ScopeConfig {
     /// `--subject`, `--since`/`--until`, `--where`, `--columns` and their config keys
     /// (`run` and `plan` only).
     pub narrow: NarrowConfig,
+    /// Schema-per-tenant: a glob over schema names (`tenant_*`); `None` discovers them when
+    /// no row tenancy is configured (`schemas.rs`).
+    pub tenant_schemas: Option<String>,
+    /// Schema-per-tenant: the tenant schema to classify for (the org being exported or
+    /// restored, `--target-schema`); `None`: the first tenant's. Not a config key.
+    pub tenant_schema: Option<String>,
 }
 
 impl Default for ScopeConfig {
@@ -70,6 +76,8 @@ impl Default for ScopeConfig {
             include_referenced: true,
             only_tables: Vec::new(),
             narrow: NarrowConfig::default(),
+            tenant_schemas: None,
+            tenant_schema: None,
         }
     }
 }

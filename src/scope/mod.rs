@@ -18,6 +18,7 @@ pub mod polymorphism;
 pub mod references;
 pub mod rules;
 pub mod sampling;
+pub mod schemas;
 pub mod secrets;
 pub mod selection;
 pub mod subject;

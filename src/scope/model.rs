@@ -7,6 +7,7 @@ use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::config::{ScopeConfig, glob_matches};
 use crate::scope::key_values::KeyValues;
 use crate::scope::references::{Origin, PolymorphicPair, RefId, Reference};
+use crate::scope::schemas::SchemaTenancy;
 
 /// The tool's own schema: never exported.
 pub const TOOL_SCHEMA: &str = "orgexport";
@@ -23,6 +24,8 @@ pub enum Role {
     Child,
     /// Rows of a global table referenced by an in-scope row.
     Referenced,
+    /// Every row: a table of the org's own schema (schema-per-tenant, `schemas.rs`).
+    Schema,
 }
 
 /// A reference along which scope flows from `source` rows to `target` rows.
@@ -109,6 +112,10 @@ pub struct Scope {
     /// `polymorphic = […]` lines adopted from the org's own type values
     /// (`infer_references = true`); `plan` shows them.
     pub adopted: Vec<String>,
+    /// Schema-per-tenant: the tenant schemas, and the one classified for. Then there is no
+    /// root row: `root` is a table of that schema, `root_key` is empty, and every org-owned
+    /// section is [`Role::Schema`].
+    pub schemas: Option<SchemaTenancy>,
 }
 
 impl Scope {
@@ -145,6 +152,10 @@ impl Scope {
             ),
             Role::Child => format!("owned via {}", via.join(" or ")),
             Role::Referenced => format!("referenced via {}", via.join(" or ")),
+            Role::Schema => format!(
+                "every row: the tenant's schema {}",
+                catalog.table(section.table).schema
+            ),
         };
         (scope, via)
     }

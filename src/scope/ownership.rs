@@ -106,7 +106,7 @@ impl Roles {
     fn owned(&self, table: TableId) -> bool {
         matches!(
             self.role[table],
-            Some(Role::Root | Role::Tenant { .. } | Role::Child)
+            Some(Role::Root | Role::Tenant { .. } | Role::Child | Role::Schema)
         )
     }
 }

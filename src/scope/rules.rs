@@ -24,27 +24,30 @@ use crate::scope::ownership::{
     build_edges, delegate_pairs, ownership_depth, ownership_flags,
 };
 use crate::scope::references::{self, PolymorphicConfig, Reference};
-use crate::scope::tenancy::{find_tenancy, lookup_columns};
+use crate::scope::schemas::{self, SchemaTenancy};
+use crate::scope::tenancy::{Tenancy, find_tenancy, lookup_columns};
 use crate::scope::{key_values, polymorphism, secrets};
 
 /// Classifies the catalog (DESIGN §2).
 pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope> {
     validate_globs(catalog, config)?;
     let mut warnings = Vec::new();
-    let eligible = eligible_tables(catalog, config);
+    let schemas = schemas::find(catalog, config)?;
+    let mut eligible = eligible_tables(catalog, config);
+    if let Some(tenancy) = &schemas {
+        tenancy.leave_out_others(catalog, &mut eligible);
+    }
     let (mut references, naming) = collect_references(catalog, config)?;
     let nulls = NullFacts::new(catalog);
     let mut ownership = ownership_flags(catalog, config, &references, &nulls)?;
-    let tenancy = find_tenancy(catalog, config, &references, &eligible)?;
-    let mut roles = Roles::new(catalog.tables.len(), tenancy.root);
-    let other_tenant_columns = assign_tenant_tables(
+    let (tenancy, mut roles, other_tenant_columns) = owned_tables(
         catalog,
-        &tenancy,
+        config,
+        schemas.as_ref(),
         &references,
         &eligible,
-        &mut roles,
         &mut warnings,
-    );
+    )?;
     assign_child_tables(&references, &ownership, &eligible, &mut roles);
     delegate_pairs(
         catalog,
@@ -63,7 +66,7 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
     check_selection(catalog, config, &sections)?;
     warn_unindexed_tenant_columns(catalog, &sections, &mut warnings);
     warn_row_security(catalog, &sections, &mut warnings);
-    let skipped = skipped_tables(
+    let mut skipped = skipped_tables(
         catalog,
         &roles.role,
         &eligible,
@@ -71,6 +74,9 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         &references,
         &mut warnings,
     );
+    if let Some(tenancy) = &schemas {
+        tenancy.explain_skipped(catalog, &mut skipped);
+    }
     if let Some(guess) = &tenancy.guess {
         warnings.insert(
             0,
@@ -81,11 +87,7 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
             ),
         );
     }
-    let lookup_columns = lookup_columns(catalog, config, tenancy.root, &tenancy.key)?;
-    let label_column = DEFAULT_LOOKUP_COLUMNS
-        .iter()
-        .find(|c| catalog.table(tenancy.root).column(c).is_some())
-        .map(|c| c.to_string());
+    let (lookup_columns, label_column) = org_lookup(catalog, config, &tenancy, schemas.is_some())?;
     let proposals = propose_references(catalog, config, &naming);
     let polymorphic_pairs = references::polymorphic_pairs(catalog, &references);
     let mut scope = Scope {
@@ -107,12 +109,33 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         only_tables: config.only_tables.clone(),
         config: config.clone(),
         adopted: Vec::new(),
+        schemas,
     };
     // `--where` and `--columns` narrow the scope itself, on every classification (an org's
     // adopted pairs included).
     filters::apply_row_filters(catalog, &mut scope, &config.narrow.filters)?;
     filters::apply_column_choices(catalog, &mut scope, &config.narrow.columns)?;
     Ok(scope)
+}
+
+/// Schema-per-tenant: the scope of the tenant `org_key` names when `scope` was classified
+/// for another tenant's schema; `None` when it is this one, or the tenancy is by rows.
+pub fn for_tenant(
+    catalog: &Catalog,
+    scope: &Scope,
+    org_key: &str,
+) -> anyhow::Result<Option<Scope>> {
+    let Some(tenant) = (scope.schemas.as_ref())
+        .and_then(|t| t.find(org_key))
+        .filter(|t| scope.schemas.as_ref().is_some_and(|s| s.current != **t))
+    else {
+        return Ok(None);
+    };
+    let config = ScopeConfig {
+        tenant_schema: Some(tenant.schema.clone()),
+        ..scope.config.clone()
+    };
+    classify(catalog, &config).map(Some)
 }
 
 /// The scope a restore checks an archive against under `infer_references = true`: every
@@ -189,6 +212,54 @@ pub fn adopt_pairs(
     Ok(out)
 }
 
+/// Per tenant table, its other tenant columns holding the root's key (`Scope::other_tenant_columns`).
+type OtherTenantColumns = Vec<(TableId, Vec<String>)>;
+
+/// The root, key and tenant columns, and the tables the org owns (R, T — or, for a tenant
+/// schema, its tables); also each tenant table's other tenant columns.
+fn owned_tables(
+    catalog: &Catalog,
+    config: &ScopeConfig,
+    schemas: Option<&SchemaTenancy>,
+    references: &[Reference],
+    eligible: &[bool],
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<(Tenancy, Roles, OtherTenantColumns)> {
+    if let Some(tenancy) = schemas {
+        if config.tenant_schemas.is_none() {
+            warnings.push(tenancy.how.clone());
+        }
+        let (tenancy, roles) = tenancy.roles(catalog, eligible)?;
+        return Ok((tenancy, roles, Vec::new()));
+    }
+    let tenancy = find_tenancy(catalog, config, references, eligible)?;
+    let mut roles = Roles::new(catalog.tables.len(), tenancy.root);
+    let others = assign_tenant_tables(
+        catalog, &tenancy, references, eligible, &mut roles, warnings,
+    );
+    Ok((tenancy, roles, others))
+}
+
+/// The root's lookup columns and the column that names an org in store paths. A tenant
+/// schema has no root row to look an org up in or to name it by.
+fn org_lookup(
+    catalog: &Catalog,
+    config: &ScopeConfig,
+    tenancy: &Tenancy,
+    by_schema: bool,
+) -> anyhow::Result<(Vec<String>, Option<String>)> {
+    if by_schema {
+        return Ok((Vec::new(), None));
+    }
+    Ok((
+        lookup_columns(catalog, config, tenancy.root, &tenancy.key)?,
+        DEFAULT_LOOKUP_COLUMNS
+            .iter()
+            .find(|c| catalog.table(tenancy.root).column(c).is_some())
+            .map(|c| c.to_string()),
+    ))
+}
+
 /// Tables that can take part at all: data-holding, not ours, not excluded.
 fn eligible_tables(catalog: &Catalog, config: &ScopeConfig) -> Vec<bool> {
     catalog
@@ -252,7 +323,7 @@ fn ordered_sections(
 ) -> Vec<Section> {
     let rank = |id: TableId| match roles.role[id] {
         Some(Role::Root) => (0, 0),
-        Some(Role::Tenant { .. }) => (1, depth[id]),
+        Some(Role::Tenant { .. } | Role::Schema) => (1, depth[id]),
         Some(Role::Child) => (2, depth[id]),
         _ => (3, 0),
     };
@@ -485,7 +556,7 @@ fn skipped_tables(
                     r.table == id
                         && matches!(
                             role[r.target],
-                            Some(Role::Root | Role::Tenant { .. } | Role::Child)
+                            Some(Role::Root | Role::Tenant { .. } | Role::Child | Role::Schema)
                         )
                 })
                 .map(|r| format!("{}.{}", table.qualified_name(), r.columns.join(",")))

@@ -173,3 +173,52 @@ impl CitusCluster {
         self.create_on(self.ports[0], &next_database_name())
     }
 }
+
+/// The Citus tutorial's ad platform (`fixtures/citus/`): tables, their distribution (Citus
+/// only), foreign keys, rows. Company 1 is acme; the others' rows carry `MARKER-OTHER-ORG`.
+pub mod fixture {
+    use super::super::{CitusCluster, CitusDb, TempDir, TestDb};
+
+    pub const TABLES: &str = include_str!("../fixtures/citus/tables.sql");
+    pub const DISTRIBUTE: &str = include_str!("../fixtures/citus/distribute.sql");
+    pub const KEYS: &str = include_str!("../fixtures/citus/keys.sql");
+    pub const DATA: &str = include_str!("../fixtures/citus/data.sql");
+
+    /// A new database on the cluster with the fixture's tables distributed, and its rows when
+    /// `rows`.
+    pub fn on_citus(rows: bool) -> CitusDb {
+        let db = CitusCluster::get().database();
+        for sql in [TABLES, DISTRIBUTE, KEYS] {
+            db.coordinator.execute(sql);
+        }
+        if rows {
+            db.coordinator.execute(DATA);
+        }
+        db
+    }
+
+    /// A new single-node database (no Citus) with the fixture's tables, and its rows when
+    /// `rows`.
+    pub fn on_single_node(rows: bool) -> TestDb {
+        let db = CitusCluster::get().plain_database();
+        for sql in [TABLES, KEYS] {
+            db.execute(sql);
+        }
+        if rows {
+            db.execute(DATA);
+        }
+        db
+    }
+
+    /// Without Citus's metadata company_id is configured, not discovered: a directory holding
+    /// that orgexport.toml, to run the tool in (on Citus it changes nothing).
+    pub fn company_config() -> TempDir {
+        let config = TempDir::new();
+        std::fs::write(
+            config.path().join("orgexport.toml"),
+            "tenant_columns = [\"company_id\"]\n",
+        )
+        .unwrap();
+        config
+    }
+}

@@ -17,9 +17,10 @@ pub mod people;
 mod scratch;
 mod standby;
 mod stores;
+pub mod tenant_schemas;
 
 pub use archive::{Archive, read_doc, write_doc};
-pub use citus::{CitusCluster, CitusDb};
+pub use citus::{CitusCluster, CitusDb, fixture as citus_fixture};
 pub use cli::{Expect, Orgexport, Run, Running, signal, wait_for_copy};
 pub use cluster::{APP_PASSWORD, CERT_USER, Cluster, TestDb, reserve_port};
 pub use golden::assert_golden;

@@ -139,6 +139,8 @@ impl Planner<'_> {
         };
         let branches: Vec<String> = match &section.role {
             Role::Root => vec![self.root_match(alias, org)],
+            // The schema is the org's: every row of its tables.
+            Role::Schema => vec!["true".into()],
             Role::Tenant {
                 column,
                 root_column,
