@@ -34,6 +34,8 @@ plan_snapshots! {
     chatwoot: "fixtures/chatwoot.sql", org "acme",
         config "tenant_columns = [\"account_id\"]\ninfer_references = true\n";
     cyclic: "fixtures/cyclic.sql", org "a", config "";
+    delegated: "fixtures/delegated.sql", org "acme",
+        config "tenant_columns = [\"family_id\"]\ninfer_references = true\n";
     formbricks: "fixtures/formbricks.sql", org "acme", config "";
     hostile: "fixtures/hostile.sql", org "a'; DROP TABLE \"select\".\"$1 table\"; --", config "";
     partitioned: "fixtures/partitioned.sql", org "a", config "";

@@ -109,6 +109,24 @@ fn partitioned_schema_round_trips() {
 }
 
 #[test]
+fn rails_delegated_types_round_trip() {
+    let db = TestDb::new();
+    db.execute(include_str!("fixtures/delegated.sql"));
+    let dir = TempDir::new();
+    let config = dir.path().join("orgexport.toml");
+    std::fs::write(
+        &config,
+        "tenant_columns = [\"family_id\"]\ninfer_references = true\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (original, again, _) = round_trip(&db, "acme", &["--config", config], &[]);
+    assert_same_rows(&original, &again);
+    assert_eq!(again.section("public.depositories").len(), 1);
+    assert_eq!(again.section("public.transfers").len(), 1);
+}
+
+#[test]
 fn hostile_data_and_identifiers_round_trip_byte_exact() {
     let db = TestDb::new();
     db.execute(include_str!("fixtures/hostile.sql"));

@@ -60,8 +60,8 @@ pub async fn run(
     let (catalog, scope) = load_scope(&target, &settings.scope)
         .await
         .map_err(|e| e.context("reading the target's scope"))?;
-    // Pairs `run` adopted from the org's values (`infer_references`) are sections here too.
-    let scope = crate::scope::rules::adopt_every_pair(&catalog, &scope)?;
+    // Pairs `run` adopted from the org's values (`infer_references`) are adopted once the
+    // archive's manifest says which (`restore::transaction`).
 
     let target = Target {
         db: &target,

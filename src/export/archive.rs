@@ -54,6 +54,12 @@ pub struct Manifest {
     /// narrowed it and each section's rule (`scope::narrowing::manifest_selection`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selection: Option<serde_json::Value>,
+    /// The polymorphic pairs scope followed, configured or adopted from the org's own type
+    /// values (present when there are any or `infer_references` is on): a restore classifies
+    /// the target with exactly these — which class names an org's rows hold decides which
+    /// tables are delegated types (DESIGN §2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub polymorphic: Option<Vec<crate::scope::references::PolymorphicConfig>>,
     pub sections: Vec<SectionManifest>,
 }
 
@@ -524,6 +530,7 @@ mod tests {
             server_version: "15".into(),
             tool_version: "0",
             selection: None,
+            polymorphic: None,
             sections: vec![],
         }
     }

@@ -457,6 +457,8 @@ impl Job<'_> {
                 planner.narrowing.as_ref(),
                 planner.subject.as_ref(),
             ),
+            polymorphic: (scope.config.infer_references || !scope.config.polymorphic.is_empty())
+                .then(|| scope.config.polymorphic.clone()),
             sections,
         };
         Ok((manifest, spooled))

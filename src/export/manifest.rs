@@ -33,6 +33,9 @@ pub struct ArchivedManifest {
     /// The export was narrowed (`selection`: a subject, a window, row filters or column
     /// choices): its org rows may already be in a restore's target.
     pub narrowed: bool,
+    /// The polymorphic pairs the export's scope followed; `None` in archives that predate
+    /// the record (a restore then adopts every class name a pair could hold).
+    pub polymorphic: Option<Vec<crate::scope::references::PolymorphicConfig>>,
 }
 
 impl ArchivedManifest {
@@ -61,6 +64,13 @@ impl ArchivedManifest {
             org_lookup: text(&manifest["org"]["lookup"], "org lookup")?,
             sections,
             narrowed: manifest.get("selection").is_some_and(|s| !s.is_null()),
+            polymorphic: match manifest.get("polymorphic") {
+                None | Some(Value::Null) => None,
+                Some(pairs) => Some(
+                    serde_json::from_value(pairs.clone())
+                        .map_err(|e| format!("the manifest's polymorphic list: {e}"))?,
+                ),
+            },
         })
     }
 

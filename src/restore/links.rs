@@ -28,12 +28,17 @@ pub struct Followed {
 
 impl Linked<'_> {
     /// A reference from a restored section whose columns the archive holds, with the
-    /// section it comes from.
+    /// section it comes from. A delegated reference (an owned row's key "pointing" at its
+    /// owner's pair) carries no key to rewrite or resolve: the pair it reverses does.
     fn outgoing<'r>(
         &'r self,
         sections: &'r [LoadSection],
     ) -> impl Iterator<Item = (&'r Reference, usize)> + 'r {
-        self.references.iter().filter_map(move |r| {
+        let pointing = self
+            .references
+            .iter()
+            .filter(|r| r.origin != Origin::Delegated);
+        pointing.filter_map(move |r| {
             let from = *self.section_of.get(&r.table)?;
             let source = &sections[from];
             let staged = r.columns.iter().all(|c| source.columns.contains(c))

@@ -39,6 +39,7 @@ pub fn references_of(scope: &Scope) -> Vec<Reference> {
                 target: scope.root,
                 target_columns: vec![root_column.clone()],
                 when: None,
+                target_when: None,
                 origin: Origin::Configured,
             });
         }

@@ -26,6 +26,7 @@ use crate::restore::target;
 use crate::restore::{direct, fills};
 use crate::scope::catalog::Catalog;
 use crate::scope::model::Scope;
+use crate::scope::rules::adopt_recorded_pairs;
 use crate::store::ArchiveSource;
 
 /// Where the archive came from, and what vouches for it besides its own manifest.
@@ -202,9 +203,12 @@ async fn plan_load(
     };
     // Schema-per-tenant: the target's scope of the schema the archive is restored into.
     let tenant = tenant_scope(target, manifest, request)?;
-    let scope = tenant.as_ref().unwrap_or(target.scope);
-    // Roles come from the target's scope, never from the manifest's text.
-    let roles = roles(manifest, target.catalog, scope).map_err(cannot)?;
+    let base = tenant.as_ref().unwrap_or(target.scope);
+    // The pairs the export followed, adopted as if configured; roles come from the target's
+    // scope so classified, never from the manifest's text.
+    let scope = adopt_recorded_pairs(target.catalog, base, manifest.polymorphic.as_deref())
+        .map_err(|e| cannot(vec![format!("the archive's polymorphic pairs: {e}")]))?;
+    let roles = roles(manifest, target.catalog, &scope).map_err(cannot)?;
     let names: Vec<&str> = manifest.sections.iter().map(|s| s.name.as_str()).collect();
     let columns = target::load(&target.db.client, target.catalog, &names).await?;
     let natural_keys = target::natural_keys(&target.db.client, &names).await?;
@@ -216,7 +220,7 @@ async fn plan_load(
     };
     let model = TargetModel {
         catalog: target.catalog,
-        scope,
+        scope: &scope,
         columns: &columns,
         natural_keys: &natural_keys,
     };
@@ -257,10 +261,8 @@ fn tenant_scope(
             ),
         ));
     }
-    let Some(scope) = crate::scope::rules::for_tenant(target.catalog, target.scope, schema)? else {
-        return Ok(None);
-    };
-    crate::scope::rules::adopt_every_pair(target.catalog, &scope).map(Some)
+    // The archive's pairs are adopted on it by the caller.
+    crate::scope::rules::for_tenant(target.catalog, target.scope, schema)
 }
 
 /// What one transaction works from; `direct`: whether a direct load may be tried, then

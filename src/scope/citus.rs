@@ -90,7 +90,7 @@ fn referenced_by_distribution_column(
 ) -> Option<TableId> {
     let mut targets: Vec<TableId> = references
         .iter()
-        .filter(|r| r.when.is_none() && r.columns.len() == 1)
+        .filter(|r| r.when.is_none() && r.target_when.is_none() && r.columns.len() == 1)
         .filter(|r| {
             group
                 .iter()

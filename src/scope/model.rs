@@ -6,7 +6,7 @@
 use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::config::{ScopeConfig, glob_matches};
 use crate::scope::key_values::KeyValues;
-use crate::scope::references::{PolymorphicPair, RefId, Reference};
+use crate::scope::references::{Origin, PolymorphicPair, RefId, Reference};
 use crate::scope::schemas::SchemaTenancy;
 
 /// The tool's own schema: never exported.
@@ -166,14 +166,13 @@ impl Scope {
     }
 
     /// Whether rows of `table` can be owned by two orgs at once (two or more ownership
-    /// edges, or two tenant columns): such rows are exported in neither archive and counted.
+    /// edges, two tenant columns, or a delegated type — several owner rows' pairs may name
+    /// one row): such rows are exported in neither archive and counted.
     pub fn may_have_cross_tenant_rows(&self, table: TableId) -> bool {
+        let owns = || self.incoming(table).filter(|e| e.kind == EdgeKind::Owns);
         !self.other_tenant_columns(table).is_empty()
-            || self
-                .incoming(table)
-                .filter(|e| e.kind == EdgeKind::Owns)
-                .count()
-                >= 2
+            || owns().count() >= 2
+            || owns().any(|e| self.references[e.reference].origin == Origin::Delegated)
     }
 
     /// A tenant table's other tenant columns that hold the root's key too.

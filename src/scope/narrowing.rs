@@ -353,10 +353,9 @@ impl<'a> Selection<'a> {
                     .iter()
                     .filter(|e| e.kind == EdgeKind::Owns && e.source == s.table)
                 {
-                    scope.references[e.reference]
-                        .target_columns
-                        .iter()
-                        .for_each(&mut add);
+                    let r = &scope.references[e.reference];
+                    r.target_columns.iter().for_each(&mut add);
+                    r.target_when.iter().for_each(|(c, _)| add(c));
                 }
                 Slots { columns, identity }
             })
@@ -512,6 +511,7 @@ impl<'a> Selection<'a> {
                 let j = self.slot(u, type_column);
                 cond.push(format!("x.k[{}] = {}", j + 1, quote_literal(value)));
             }
+            cond.extend(target_when("t", r));
             if self.follows_scope_edge(r) {
                 cond.push(IN_SCOPE_BY_EDGE.to_string());
             }
@@ -527,6 +527,10 @@ impl<'a> Selection<'a> {
                     cond.push(format!("t.{} = {}", quote_ident(col), self.cast(c, j, col)));
                 }
                 cond.extend(when("t", r));
+                if let Some((type_column, value)) = &r.target_when {
+                    let j = self.slot(o, type_column);
+                    cond.push(format!("x.k[{}] = {}", j + 1, quote_literal(value)));
+                }
                 steps.push(self.select('d', c, cond));
             }
         }
@@ -589,9 +593,17 @@ fn idents(alias: &str, columns: &[String]) -> String {
 
 /// A polymorphic reference holds for rows whose type column names its target.
 fn when(alias: &str, r: &Reference) -> Option<String> {
-    r.when
-        .as_ref()
-        .map(|(c, v)| format!("{alias}.{} = {}", quote_ident(c), quote_literal(v)))
+    type_condition(alias, r.when.as_ref())
+}
+
+/// A delegated reference holds for owner rows (its target's) whose type names the owned
+/// row's table.
+fn target_when(alias: &str, r: &Reference) -> Option<String> {
+    type_condition(alias, r.target_when.as_ref())
+}
+
+fn type_condition(alias: &str, when: Option<&(String, String)>) -> Option<String> {
+    when.map(|(c, v)| format!("{alias}.{} = {}", quote_ident(c), quote_literal(v)))
 }
 
 #[cfg(test)]

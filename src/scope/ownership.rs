@@ -90,6 +90,7 @@ pub(super) fn ownership_flags(
 }
 
 /// The role of each table; `None` while it has none.
+#[derive(Clone)]
 pub(super) struct Roles {
     pub(super) role: Vec<Option<Role>>,
 }
@@ -233,6 +234,143 @@ pub(super) fn assign_child_tables(
             break;
         }
     }
+}
+
+/// Rails delegated types (DESIGN §2): a polymorphic pair on a row the org owns
+/// (`accounts.accountable_type/_id`, `entries.entryable_type/_id`) that names a table with no
+/// owner of its own makes the pair's row the owner of the row it names — an Account owns its
+/// Depository, an Entry its Transaction — so the named rows are owned (C), not merely
+/// referenced, and their own children follow (`transfers → transactions`). The named table
+/// qualifies only when nothing else claims it: not the root, no tenant-named column, not
+/// owned by a reference of its own, and no plain reference into it from a row that is owned
+/// without it (that is a global table the org's rows point at — `trades.security_id →
+/// securities` — whose rows other orgs share; such a table is found by classifying once
+/// without it, and left shared). Each pair adopted adds a reversed [`Origin::Delegated`]
+/// reference (ownership) and stops being ownership itself, so the two rows do not own each
+/// other. A row named by two orgs' pairs is a cross-tenant row like any other: in neither
+/// archive. Which class names the org's rows hold matters here, so a restore adopts the
+/// pairs the archive records, not every class name a pair could hold.
+pub(super) fn delegate_pairs(
+    catalog: &Catalog,
+    tenancy: &Tenancy,
+    references: &mut Vec<Reference>,
+    ownership: &mut Vec<bool>,
+    eligible: &[bool],
+    roles: &mut Roles,
+) {
+    let plain: Vec<&Reference> = references
+        .iter()
+        .filter(|r| r.when.is_none() && r.target_when.is_none())
+        .collect();
+    let delegating = |blocked: &[TableId]| {
+        let mut trial = Delegation {
+            references: references.clone(),
+            ownership: ownership.clone(),
+            roles: roles.clone(),
+        };
+        trial.run(catalog, tenancy, eligible, blocked);
+        trial
+    };
+    let mut blocked: Vec<TableId> = Vec::new();
+    loop {
+        let trial = delegating(&blocked);
+        // A shared table: rows owned without it point at it.
+        let shared: Vec<TableId> = trial
+            .targets()
+            .into_iter()
+            .filter(|&x| {
+                let without = delegating(&[blocked.as_slice(), &[x]].concat());
+                plain
+                    .iter()
+                    .any(|p| p.target == x && p.table != x && without.roles.owned(p.table))
+            })
+            .collect();
+        if shared.is_empty() {
+            *references = trial.references;
+            *ownership = trial.ownership;
+            *roles = trial.roles;
+            return;
+        }
+        blocked.extend(shared);
+    }
+}
+
+/// One classification with delegated types adopted (but for the `blocked` targets).
+struct Delegation {
+    references: Vec<Reference>,
+    ownership: Vec<bool>,
+    roles: Roles,
+}
+
+impl Delegation {
+    fn run(
+        &mut self,
+        catalog: &Catalog,
+        tenancy: &Tenancy,
+        eligible: &[bool],
+        blocked: &[TableId],
+    ) {
+        loop {
+            let delegating: Vec<usize> = (0..self.references.len())
+                .filter(|&i| {
+                    let r = &self.references[i];
+                    !blocked.contains(&r.target)
+                        && delegates(catalog, tenancy, r, eligible, &self.roles)
+                })
+                .collect();
+            if delegating.is_empty() {
+                return;
+            }
+            for i in delegating {
+                let pair = self.references[i].clone();
+                self.ownership[i] = false;
+                self.roles.role[pair.target] = Some(Role::Child);
+                self.references.push(Reference {
+                    table: pair.target,
+                    columns: pair.target_columns,
+                    target: pair.table,
+                    target_columns: pair.columns,
+                    when: None,
+                    target_when: pair.when,
+                    origin: Origin::Delegated,
+                });
+                self.ownership.push(true);
+            }
+            assign_child_tables(&self.references, &self.ownership, eligible, &mut self.roles);
+        }
+    }
+
+    fn targets(&self) -> Vec<TableId> {
+        let mut out: Vec<TableId> = self
+            .references
+            .iter()
+            .filter(|r| r.origin == Origin::Delegated)
+            .map(|r| r.table)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// Whether `r` is a polymorphic pair on an owned row naming a table nothing owns yet, which
+/// may be its delegated type (see [`delegate_pairs`]).
+fn delegates(
+    catalog: &Catalog,
+    tenancy: &Tenancy,
+    r: &Reference,
+    eligible: &[bool],
+    roles: &Roles,
+) -> bool {
+    let target = catalog.table(r.target);
+    r.origin == Origin::Polymorphic
+        && r.when.is_some()
+        && roles.owned(r.table)
+        && roles.role[r.target].is_none()
+        && eligible[r.target]
+        && r.target != r.table
+        && r.target != tenancy.root
+        && tenancy.names.iter().all(|n| target.column(n).is_none())
 }
 
 /// P: global tables referenced, transitively, by in-scope rows. Returns the tables that would
@@ -387,6 +525,153 @@ mod tests {
         assert_eq!(owners, vec!["public.groups", "public.projects"]);
         assert_eq!(role_of(&catalog, &scope, "public.notes"), Some(Role::Child));
         assert_eq!(role_of(&catalog, &scope, "public.loose"), None);
+    }
+
+    /// maybe-finance's shape: `accounts` (tenant) and `entries` (child) are delegated types
+    /// whose pairs name ownerless rows; `addresses` belongs to what it names; `securities`
+    /// is a global table owned rows point at by a plain reference; `notes` has a tenant
+    /// column of its own.
+    fn delegated_catalog() -> crate::scope::catalog::Catalog {
+        Builder::default()
+            .table("public.families", &["id!"])
+            .table(
+                "public.accounts",
+                &["id!", "family_id!", "accountable_type$", "accountable_id"],
+            )
+            .table("public.depositories", &["id!"])
+            .table("public.properties", &["id!"])
+            .table(
+                "public.addresses",
+                &["id!", "addressable_type$", "addressable_id"],
+            )
+            .table(
+                "public.entries",
+                &["id!", "account_id!", "entryable_type$", "entryable_id"],
+            )
+            .table("public.transactions", &["id!"])
+            .table("public.trades", &["id!", "security_id!"])
+            .table("public.securities", &["id!"])
+            .table("public.transfers", &["id!", "inflow_transaction_id!"])
+            .table("public.notes", &["id!", "family_id!"])
+            .table(
+                "public.pins",
+                &["id!", "family_id!", "pinned_type$", "pinned_id"],
+            )
+            .fk(
+                "public.accounts",
+                &["family_id"],
+                "public.families",
+                &["id"],
+            )
+            .fk("public.notes", &["family_id"], "public.families", &["id"])
+            .fk("public.pins", &["family_id"], "public.families", &["id"])
+            .fk(
+                "public.entries",
+                &["account_id"],
+                "public.accounts",
+                &["id"],
+            )
+            .fk(
+                "public.trades",
+                &["security_id"],
+                "public.securities",
+                &["id"],
+            )
+            .fk(
+                "public.transfers",
+                &["inflow_transaction_id"],
+                "public.transactions",
+                &["id"],
+            )
+            .build()
+    }
+
+    fn pair(column: &str, type_column: &str, targets: &[(&str, &str)]) -> PolymorphicConfig {
+        PolymorphicConfig {
+            column: column.into(),
+            type_column: type_column.into(),
+            targets: targets
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn delegated_types_own_the_ownerless_rows_their_pairs_name() {
+        let catalog = delegated_catalog();
+        let config = ScopeConfig {
+            polymorphic: vec![
+                pair(
+                    "public.accounts.accountable_id",
+                    "accountable_type",
+                    &[
+                        ("Depository", "public.depositories"),
+                        ("Property", "public.properties"),
+                    ],
+                ),
+                pair(
+                    "public.addresses.addressable_id",
+                    "addressable_type",
+                    &[("Property", "public.properties")],
+                ),
+                pair(
+                    "public.entries.entryable_id",
+                    "entryable_type",
+                    &[
+                        ("Transaction", "public.transactions"),
+                        ("Trade", "public.trades"),
+                    ],
+                ),
+                pair(
+                    "public.pins.pinned_id",
+                    "pinned_type",
+                    &[("Note", "public.notes"), ("Security", "public.securities")],
+                ),
+            ],
+            tenant_columns: vec!["family_id".into()],
+            ..ScopeConfig::default()
+        };
+        let scope = classify(&catalog, &config).unwrap();
+        let role = |t: &str| role_of(&catalog, &scope, t);
+        for owned in [
+            "public.depositories",
+            "public.properties",
+            "public.transactions",
+            "public.trades",
+            // Their own children follow: through a declared key, through a pair.
+            "public.transfers",
+            "public.addresses",
+        ] {
+            assert_eq!(role(owned), Some(Role::Child), "{owned}");
+        }
+        // A global table owned rows point at by a plain reference stays shared, even where
+        // a pair names it too; a tenant table stays a tenant table.
+        assert_eq!(role("public.securities"), Some(Role::Referenced));
+        assert_eq!(role("public.notes"), tenant("family_id"));
+        let depositories = catalog.find("public.depositories").unwrap();
+        let owners: Vec<String> = scope
+            .incoming(depositories)
+            .map(|e| scope.references[e.reference].describe(&catalog))
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                "public.accounts(accountable_id) -> public.depositories(id) where accountable_type = 'Depository' [delegated type: owns its target]"
+            ]
+        );
+        // The pairs reversed are not ownership the other way: an entry is owned by its
+        // account alone, not also by the transaction it names (no cycle, no second owner).
+        let entries = catalog.find("public.entries").unwrap();
+        assert_eq!(scope.incoming(entries).count(), 1);
+        assert!(!scope.may_have_cross_tenant_rows(entries));
+        // An address is owned by the property its pair names (a plain polymorphic owner).
+        let addresses = catalog.find("public.addresses").unwrap();
+        let via: Vec<String> = scope
+            .incoming(addresses)
+            .map(|e| catalog.table(e.source).qualified_name())
+            .collect();
+        assert_eq!(via, ["public.properties"]);
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub enum Origin {
     Configured,
     Polymorphic,
     Inferred,
+    /// The reverse of a polymorphic pair on an owned row whose target has no owner of its
+    /// own (Rails `delegated_type`): the pair's row owns the row it names
+    /// (`ownership::delegate_pairs`).
+    Delegated,
 }
 
 /// `table(columns)` points at `target(target_columns)`.
@@ -32,12 +36,28 @@ pub struct Reference {
     pub target_columns: Vec<String>,
     /// Polymorphic: the reference holds only for rows whose type column has this value.
     pub when: Option<(String, String)>,
+    /// Delegated: the reference holds only for target rows whose type column has this value
+    /// (`depositories(id) -> accounts(accountable_id)` where `accountable_type = 'Depository'`).
+    pub target_when: Option<(String, String)>,
     pub origin: Origin,
 }
 
 impl Reference {
     /// `public.notes(noteable_id) -> public.issues(id) where noteable_type = 'Issue' [configured]`.
+    /// A delegated reference is described as the pair it reverses:
+    /// `public.accounts(accountable_id) -> public.depositories(id) where accountable_type =
+    /// 'Depository' [delegated type: owns its target]`.
     pub fn describe(&self, catalog: &Catalog) -> String {
+        if let Some((column, value)) = &self.target_when {
+            return format!(
+                "{}({}) -> {}({}) where {column} = {} [delegated type: owns its target]",
+                catalog.table(self.target).qualified_name(),
+                self.target_columns.join(", "),
+                catalog.table(self.table).qualified_name(),
+                self.columns.join(", "),
+                quote_literal(value)
+            );
+        }
         let mut text = format!(
             "{}({}) -> {}({})",
             catalog.table(self.table).qualified_name(),
@@ -53,13 +73,14 @@ impl Reference {
             Origin::Configured => text.push_str(" [configured]"),
             Origin::Polymorphic => text.push_str(" [polymorphic]"),
             Origin::Inferred => text.push_str(" [inferred]"),
+            Origin::Delegated => text.push_str(" [delegated type]"),
         }
         text
     }
 }
 
 /// One `polymorphic = [{ … }]` entry of the config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolymorphicConfig {
     /// `schema.table.column` of the id column.
@@ -81,6 +102,7 @@ pub fn declared(catalog: &Catalog) -> Vec<Reference> {
             target: fk.referenced,
             target_columns: fk.referenced_columns.clone(),
             when: None,
+            target_when: None,
             origin: Origin::Declared,
         })
         .collect()
@@ -151,6 +173,7 @@ pub fn configured(catalog: &Catalog, lines: &[String]) -> anyhow::Result<Vec<Ref
                 target,
                 target_columns,
                 when: None,
+                target_when: None,
                 origin: Origin::Configured,
             })
         })
@@ -195,6 +218,7 @@ pub fn polymorphic(
                 target,
                 target_columns: vec![key.clone()],
                 when: Some((config.type_column.clone(), value.clone())),
+                target_when: None,
                 origin: Origin::Polymorphic,
             });
         }
@@ -316,6 +340,7 @@ pub fn naming_matches(catalog: &Catalog, existing: &[Reference]) -> Vec<Referenc
                 target,
                 target_columns: vec![key.clone()],
                 when: None,
+                target_when: None,
                 origin: Origin::Inferred,
             });
         }

@@ -21,7 +21,7 @@ use crate::scope::model::{
 };
 use crate::scope::ownership::{
     NullFacts, Roles, assign_child_tables, assign_referenced_tables, assign_tenant_tables,
-    build_edges, ownership_depth, ownership_flags,
+    build_edges, delegate_pairs, ownership_depth, ownership_flags,
 };
 use crate::scope::references::{self, PolymorphicConfig, Reference};
 use crate::scope::schemas::{self, SchemaTenancy};
@@ -37,9 +37,9 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
     if let Some(tenancy) = &schemas {
         tenancy.leave_out_others(catalog, &mut eligible);
     }
-    let (references, naming) = collect_references(catalog, config)?;
+    let (mut references, naming) = collect_references(catalog, config)?;
     let nulls = NullFacts::new(catalog);
-    let ownership = ownership_flags(catalog, config, &references, &nulls)?;
+    let mut ownership = ownership_flags(catalog, config, &references, &nulls)?;
     let (tenancy, mut roles, other_tenant_columns) = owned_tables(
         catalog,
         config,
@@ -49,6 +49,14 @@ pub fn classify(catalog: &Catalog, config: &ScopeConfig) -> anyhow::Result<Scope
         &mut warnings,
     )?;
     assign_child_tables(&references, &ownership, &eligible, &mut roles);
+    delegate_pairs(
+        catalog,
+        &tenancy,
+        &mut references,
+        &mut ownership,
+        &eligible,
+        &mut roles,
+    );
     let referenced_but_off = assign_referenced_tables(config, &references, &eligible, &mut roles);
     let edges = build_edges(&references, &ownership, &roles, &nulls);
     let depth = ownership_depth(&edges, catalog.tables.len());
@@ -137,15 +145,47 @@ pub fn adopt_every_pair(catalog: &Catalog, scope: &Scope) -> anyhow::Result<Scop
     if !scope.config.infer_references {
         return Ok(scope.clone());
     }
-    let adopted: Vec<(PolymorphicConfig, String)> = scope
+    let entries = scope
         .polymorphic_pairs
         .iter()
         .filter_map(|pair| polymorphism::every_class_entry(catalog, pair))
-        .map(|entry| (entry, String::new()))
         .collect();
-    if adopted.is_empty() {
+    adopt_for_restore(catalog, scope, entries)
+}
+
+/// The scope a restore checks an archive against: under `infer_references = true`, the pairs
+/// the export recorded as followed (which class names the org's rows hold decides which
+/// tables are delegated types, so every class name a pair could hold would not do), or, for
+/// an archive that predates the record, [`adopt_every_pair`].
+pub fn adopt_recorded_pairs(
+    catalog: &Catalog,
+    scope: &Scope,
+    recorded: Option<&[PolymorphicConfig]>,
+) -> anyhow::Result<Scope> {
+    let Some(recorded) = recorded else {
+        return adopt_every_pair(catalog, scope);
+    };
+    if !scope.config.infer_references {
         return Ok(scope.clone());
     }
+    let entries = recorded
+        .iter()
+        .filter(|entry| !scope.config.polymorphic.contains(entry))
+        .cloned()
+        .collect();
+    adopt_for_restore(catalog, scope, entries)
+}
+
+/// `entries` classified as if configured, with no config lines to show.
+fn adopt_for_restore(
+    catalog: &Catalog,
+    scope: &Scope,
+    entries: Vec<PolymorphicConfig>,
+) -> anyhow::Result<Scope> {
+    if entries.is_empty() {
+        return Ok(scope.clone());
+    }
+    let adopted = entries.into_iter().map(|e| (e, String::new())).collect();
     let mut out = adopt_pairs(catalog, scope, adopted, Vec::new())?;
     out.adopted.clear();
     Ok(out)

@@ -209,7 +209,13 @@ impl Planner<'_> {
                     .collect::<Vec<_>>()
                     .join(" AND ");
                 let when = when_condition(r, alias);
-                let exists = format!("EXISTS (SELECT 1 FROM s{} s WHERE {join})", edge.source);
+                let owner_when = owner_when_condition(r, "s")
+                    .map(|w| format!(" AND {w}"))
+                    .unwrap_or_default();
+                let exists = format!(
+                    "EXISTS (SELECT 1 FROM s{} s WHERE {join}{owner_when})",
+                    edge.source
+                );
                 Term {
                     exists: match &when {
                         Some(w) => format!("{w} AND {exists}"),
@@ -366,7 +372,17 @@ pub(super) fn pairs<'r>(
 
 /// A polymorphic reference holds for rows whose type column names its target.
 pub(super) fn when_condition(r: &Reference, alias: &str) -> Option<String> {
-    r.when.as_ref().map(|(column, value)| {
+    type_condition(r.when.as_ref(), alias)
+}
+
+/// A delegated reference holds for owner rows (`alias`, a row of its target) whose type
+/// column names the owned row's table.
+pub(super) fn owner_when_condition(r: &Reference, alias: &str) -> Option<String> {
+    type_condition(r.target_when.as_ref(), alias)
+}
+
+fn type_condition(when: Option<&(String, String)>, alias: &str) -> Option<String> {
+    when.map(|(column, value)| {
         format!("{alias}.{} = {}", quote_ident(column), quote_literal(value))
     })
 }

@@ -97,7 +97,12 @@ impl Planner<'_> {
         for edge in self.scope.edges.iter().filter(|e| e.source == table) {
             let r = &self.scope.references[edge.reference];
             match edge.kind {
-                EdgeKind::Owns => r.target_columns.iter().for_each(&mut add),
+                EdgeKind::Owns => {
+                    r.target_columns.iter().for_each(&mut add);
+                    if let Some((type_column, _)) = &r.target_when {
+                        add(type_column);
+                    }
+                }
                 EdgeKind::References => {
                     r.columns.iter().for_each(&mut add);
                     if let Some((type_column, _)) = &r.when {

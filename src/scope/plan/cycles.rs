@@ -152,6 +152,13 @@ impl Planner<'_> {
                 if let Some(w) = when_condition(r, "t") {
                     cond.push(w);
                 }
+                if let Some((type_column, value)) = &r.target_when {
+                    cond.push(format!(
+                        "c.{} = {}",
+                        slot_name(s, type_column),
+                        quote_literal(value)
+                    ));
+                }
                 if let Some(Role::Tenant { column, .. }) = self.scope.role_of(edge.target) {
                     cond.push(format!("t.{} IS NULL", quote_ident(column)));
                 }

@@ -7,7 +7,7 @@ use crate::db::quote_ident;
 use crate::scope::catalog::TableId;
 use crate::scope::model::{Edge, EdgeKind, Role};
 
-use super::branches::{pairs, when_condition};
+use super::branches::{owner_when_condition, pairs, when_condition};
 use super::{OrgKey, Planner};
 
 impl Planner<'_> {
@@ -48,9 +48,12 @@ impl Planner<'_> {
         let when = when_condition(r, alias)
             .map(|w| format!("{w} AND "))
             .unwrap_or_default();
+        let owner_when = owner_when_condition(r, &p)
+            .map(|w| format!(" AND {w}"))
+            .unwrap_or_default();
         let foreign = self.foreign_row(edge.source, &p, org, visiting, depth + 1);
         format!(
-            "{when}EXISTS (SELECT 1 FROM {} {p} WHERE {join} AND ({foreign}))",
+            "{when}EXISTS (SELECT 1 FROM {} {p} WHERE {join}{owner_when} AND ({foreign}))",
             owner.from_clause()
         )
     }
