@@ -609,7 +609,7 @@ impl Source<'_> {
             fail(
                 Kind::Usage,
                 format!(
-                    "{}: format = {:?}; use \"json\", \"ndjson\" or \"csv\"",
+                    "{}: format = {:?}; use \"json\", \"ndjson\", \"csv\" or \"parquet\"",
                     self.place(value.span()),
                     value.get_ref()
                 ),

@@ -1,6 +1,7 @@
-//! The archive formats beside JSON (`--format ndjson|csv`), read by the tools people use:
-//! jq and Python for NDJSON, Python's `csv`/`tarfile` and DuckDB's `read_csv` for the CSV
-//! bundle (the tools come from scripts/test.sh). Values that trip CSV up — NULL next to
+//! The archive formats beside JSON (`--format ndjson|csv|parquet`), read by the tools people
+//! use: jq and Python for NDJSON, Python's `csv`/`tarfile` and DuckDB's `read_csv` for the CSV
+//! bundle, pyarrow and DuckDB's `read_parquet` for the Parquet bundle (the tools come from
+//! scripts/test.sh). Values that trip CSV up — NULL next to
 //! empty strings, quotes, line breaks, non-ASCII, formula-like text, json, arrays,
 //! composites, bytea, timestamps, exact numerics — are checked against PostgreSQL, and the
 //! restore of each format gives the source's rows back. The round trip on every fixture is
@@ -214,6 +215,175 @@ fn csv_bundle_opens_in_python_and_duckdb_with_every_value_spelled_out() {
     assert_eq!(things(&target), things(&db));
 }
 
+/// Extracts the Parquet bundle, checks each file against the manifest's size and SHA-256,
+/// opens every file with pyarrow and DuckDB's `read_parquet`, and gives the values of
+/// `things` as each tool reads them (timestamps and dates as their stored integers, so that
+/// the infinities and BC dates are compared too).
+const READ_PARQUET: &str = r#"
+import duckdb, hashlib, json, sys, tarfile, pyarrow as pa, pyarrow.parquet as pq
+bundle, out = sys.argv[1], sys.argv[2]
+with tarfile.open(bundle, "r:gz") as tar:
+    names = tar.getnames()
+    tar.extractall(out, filter="data")
+manifest = json.load(open(f"{out}/manifest.json"))
+result = {"names": names, "sections": {}}
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+for s in manifest["sections"]:
+    path = f"{out}/{s['file']['path']}"
+    data = open(path, "rb").read()
+    assert len(data) == s["file"]["bytes"] and hashlib.sha256(data).hexdigest() == s["file"]["sha256"], path
+    table = pq.read_table(path)
+    duck = con.execute("SELECT count(*) FROM read_parquet(?)", [path]).fetchone()[0]
+    result["sections"][s["name"]] = {"columns": table.column_names, "rows": table.num_rows,
+        "duckdb_rows": duck, "record_count": s["record_count"],
+        "types": {f.name: str(f.type) for f in table.schema}}
+    result.setdefault("raw", []).append(data.hex())
+things = f"{out}/public.things.parquet"
+t = pq.read_table(things)
+def val(v):
+    if v is None: return None
+    if isinstance(v, bytes): return v.hex()
+    if isinstance(v, float): return repr(v)
+    if isinstance(v, list): return [val(x) for x in v]
+    if hasattr(v, "hex") and not isinstance(v, (int, str)): return v.hex
+    return v if isinstance(v, (str, bool, int)) else str(v)
+columns = []
+for name in t.column_names:
+    col = t.column(name)
+    if pa.types.is_timestamp(col.type): col = col.cast(pa.int64())
+    if pa.types.is_date32(col.type): col = col.cast(pa.int32())
+    columns.append([val(v) for v in col.to_pylist()])
+result["pyarrow"] = [list(r) for r in zip(*columns)]
+q = """SELECT id, nn::VARCHAR, u::VARCHAR, d::VARCHAR, ts::VARCHAR, arr, tarr, j, flag
+       FROM read_parquet(?) ORDER BY id"""
+result["duckdb"] = [[None if v is None else (v if isinstance(v, (list, bool, int)) else str(v)) for v in r]
+                    for r in con.execute(q, [things]).fetchall()]
+print(json.dumps(result))
+"#;
+
+#[test]
+fn parquet_bundle_opens_in_pyarrow_and_duckdb_typed_as_postgresql() {
+    let db = tricky_db();
+    let store = TempDir::new();
+    let bundle = export(&db, &store, "parquet");
+    assert!(bundle.to_string_lossy().ends_with(".parquet.tar.gz"));
+    let out = TempDir::new();
+    let read = run_python(
+        READ_PARQUET,
+        &[bundle.to_str().unwrap(), out.path().to_str().unwrap()],
+    );
+    assert_eq!(read["names"][0], "manifest.json", "the manifest first");
+    for (name, s) in read["sections"].as_object().unwrap() {
+        assert_eq!(s["rows"], s["record_count"], "{name}: pyarrow rows");
+        assert_eq!(s["duckdb_rows"], s["record_count"], "{name}: DuckDB rows");
+    }
+    for raw in read["raw"].as_array().unwrap() {
+        let bytes = hex::decode(raw.as_str().unwrap()).unwrap();
+        assert!(
+            !bytes.windows(16).any(|w| w == b"SECRET-OTHER-ORG"),
+            "another org's row in a Parquet file"
+        );
+    }
+    // The types, as pyarrow names them.
+    let types = &read["sections"]["public.things"]["types"];
+    let expected = [
+        ("id", "int64"),
+        ("t", "string"),
+        ("v", "string"),
+        ("j", "string"),
+        ("arr", "list<element: int32>"),
+        ("tarr", "list<element: string>"),
+        ("m", "string"),
+        ("ts", "timestamp[us, tz=UTC]"),
+        ("tsl", "timestamp[us]"),
+        ("n", "string"),
+        ("nn", "decimal128(30, 10)"),
+        ("b", "binary"),
+        ("d", "date32[day]"),
+        ("f", "double"),
+        ("flag", "bool"),
+        ("iv", "string"),
+    ];
+    for (column, ty) in expected {
+        assert_eq!(types[column], ty, "{column}: {types}");
+    }
+    assert!(
+        types["u"].as_str().unwrap().contains("uuid") || types["u"] == "fixed_size_binary[16]",
+        "{types}"
+    );
+    // Every value as pyarrow reads it, against independent SQL.
+    let expected = db.json_rows(
+        "SELECT json_build_array(id, org_id, t, v, j::text, js::text, arr, tarr, to_json(m)::text,
+           CASE ts WHEN 'infinity' THEN 9223372036854775807 WHEN '-infinity' THEN -9223372036854775807
+                   ELSE (extract(epoch FROM ts) * 1000000)::bigint END,
+           CASE tsl WHEN 'infinity' THEN 9223372036854775807 WHEN '-infinity' THEN -9223372036854775807
+                   ELSE (extract(epoch FROM tsl) * 1000000)::bigint END,
+           n::text, NULL, encode(b, 'hex'),
+           CASE d WHEN 'infinity' THEN 2147483647 WHEN '-infinity' THEN -2147483647
+                  ELSE d - '1970-01-01'::date END,
+           replace(u::text, '-', ''), f::text, flag, to_json(iv)::text) AS r
+         FROM things WHERE org_id = 1 ORDER BY id",
+    );
+    let pyarrow = read["pyarrow"].as_array().unwrap();
+    assert_eq!(pyarrow.len(), expected.len());
+    for (got, want) in pyarrow.iter().zip(&expected) {
+        let (got, want) = (got.as_array().unwrap(), want["r"].as_array().unwrap());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            match i {
+                // decimals: DuckDB's text below.
+                12 => continue,
+                // floats: Python's repr against PostgreSQL's text, as numbers.
+                16 if !w.is_null() => {
+                    let float = |v: &Value| v.as_str().unwrap().parse::<f64>().unwrap();
+                    let (g, w) = (float(g), float(w));
+                    assert!(
+                        g.to_bits() == w.to_bits() || g.is_nan() && w.is_nan(),
+                        "{g} {w}"
+                    );
+                }
+                _ => assert_eq!(g, w, "column {i} of {want:?}"),
+            }
+        }
+    }
+    // DuckDB: decimals exact, uuids, dates, timestamps (infinity too), lists, json text.
+    let duck = &read["duckdb"];
+    let pg = db.json_rows(
+        "SELECT json_build_array(id, nn::text, u::text, d::text, ts::text, arr, tarr, j::text, flag) AS r
+         FROM things WHERE org_id = 1 ORDER BY id",
+    );
+    for (row, want) in duck.as_array().unwrap().iter().zip(&pg) {
+        let want = want["r"].as_array().unwrap();
+        for i in [0, 1, 2, 3, 5, 6, 7, 8] {
+            assert_eq!(row[i], want[i], "column {i} of {want:?}");
+        }
+    }
+    assert_eq!(duck[2][4], "2024-02-29 21:59:59.123456+00");
+    assert_eq!(duck[5][4], "infinity");
+    // verify, cat and restore read it back: the rows are the source's.
+    Orgexport::on(&db, &store, &["verify", bundle.to_str().unwrap()]).run();
+    let json = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());
+    let cat = Orgexport::new()
+        .args([
+            "cat",
+            bundle.to_str().unwrap(),
+            "--section",
+            "public.things",
+        ])
+        .run();
+    let cat: Vec<Value> = cat
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        cat, json.sections["public.things"],
+        "cat equals the JSON archive's rows"
+    );
+    let target = restore(&db, &store, &bundle);
+    assert_eq!(things(&target), things(&db));
+}
+
 #[test]
 fn ndjson_streams_line_by_line_through_jq_and_python() {
     let db = tricky_db();
@@ -310,7 +480,11 @@ fn replace(data: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
 fn verify_checks_each_format_against_its_manifest() {
     let db = tricky_db();
     let store = TempDir::new();
-    for (format, ext) in [("ndjson", ".ndjson.gz"), ("csv", ".csv.tar.gz")] {
+    for (format, ext) in [
+        ("ndjson", ".ndjson.gz"),
+        ("csv", ".csv.tar.gz"),
+        ("parquet", ".parquet.tar.gz"),
+    ] {
         // Two readers: sections from two spools, put in manifest order.
         let archive = Archive::path_from_run(
             &Orgexport::export(&db, &store, "acme")
@@ -356,9 +530,13 @@ fn verify_checks_each_format_against_its_manifest() {
             );
         } else {
             // Same length, another value: the file's digest no longer matches.
+            let (from, to) = match format {
+                "csv" => ("'@mention", "'@mentioN"),
+                _ => ("@mention", "@mentioN"),
+            };
             check_bad(
-                Box::new(|d| replace(d, "'@mention", "'@mentioN")),
-                "public.things.csv is not the file the manifest describes",
+                Box::new(move |d| replace(d, from, to)),
+                &format!("public.things.{format} is not the file the manifest describes"),
             );
         }
     }
@@ -372,7 +550,7 @@ fn an_unknown_format_is_refused_before_anything_runs() {
     Orgexport::export(&db, &store, "acme")
         .code(2)
         .one_error_line()
-        .stderr_has("line 1: format = \"xlsx\"; use \"json\", \"ndjson\" or \"csv\"")
+        .stderr_has("line 1: format = \"xlsx\"; use \"json\", \"ndjson\", \"csv\" or \"parquet\"")
         .run();
     Orgexport::export(&db, &store, "acme")
         .args(["--format", "xlsx"])
@@ -414,9 +592,10 @@ fn an_unknown_format_is_refused_before_anything_runs() {
 }
 
 /// Values over 1 MiB are written into the CSV slice by slice (never held whole twice): text
-/// that needs quotes and the formula guard, bytea, json and jsonb come back exactly.
+/// that needs quotes and the formula guard, bytea, json and jsonb come back exactly; the
+/// Parquet bundle (a spooled file of several MiB read back) too.
 #[test]
-fn large_values_stream_into_the_csv_bundle_and_come_back() {
+fn large_values_stream_into_the_bundles_and_come_back() {
     let db = TestDb::new();
     db.execute(
         "CREATE TABLE orgs (id bigint PRIMARY KEY, slug text UNIQUE NOT NULL);
@@ -432,12 +611,13 @@ fn large_values_stream_into_the_csv_bundle_and_come_back() {
            FROM generate_series(1, 2) g;",
     );
     let store = TempDir::new();
-    let bundle = export(&db, &store, "csv");
-    Orgexport::on(&db, &store, &["verify", bundle.to_str().unwrap()]).run();
-    let target = restore(&db, &store, &bundle);
-    let digest =
-        "SELECT id, md5(t), md5(plain), md5(b), md5(j::text), md5(js::text) FROM blobs ORDER BY id";
-    assert_eq!(target.digest_of(digest), db.digest_of(digest));
+    for format in ["csv", "parquet"] {
+        let bundle = export(&db, &store, format);
+        Orgexport::on(&db, &store, &["verify", bundle.to_str().unwrap()]).run();
+        let target = restore(&db, &store, &bundle);
+        let digest = "SELECT id, md5(t), md5(plain), md5(b), md5(j::text), md5(js::text) FROM blobs ORDER BY id";
+        assert_eq!(target.digest_of(digest), db.digest_of(digest), "{format}");
+    }
 }
 
 /// Peak memory of an export in each format of an org of ~120 MiB of rows.
@@ -453,7 +633,7 @@ fn every_format_streams_in_bounded_memory() {
            FROM generate_series(1, 250000) g;",
     );
     let store = TempDir::new();
-    for format in ["json", "ndjson", "csv"] {
+    for format in ["json", "ndjson", "csv", "parquet"] {
         let run = Orgexport::export(&db, &store, "big")
             .after_shell("exec /usr/bin/time -f 'peak-rss-kib %M' \"$0\" \"$@\"")
             .args(["--format", format])

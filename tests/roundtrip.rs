@@ -137,7 +137,7 @@ fn drop_columns_excluded_from(first: &Archive, again: &mut Archive) {
 
 /// The archive formats every round trip is checked in: the JSON export is the expectation,
 /// the restore reads the archive of the format.
-const FORMATS: [&str; 3] = ["json", "ndjson", "csv"];
+const FORMATS: [&str; 4] = ["json", "ndjson", "csv", "parquet"];
 
 /// The property, for one database and org, restoring from an archive in `format`: returns
 /// the rows restored.
@@ -439,7 +439,7 @@ fn random_foreign_key_graphs_round_trip() {
         db.client()
             .batch_execute(&sql)
             .unwrap_or_else(|e| panic!("seed {seed}: {e:?}\n{sql}"));
-        // Each format on a third of the graphs.
+        // Each format on a quarter of the graphs.
         let format = FORMATS[seed as usize % FORMATS.len()];
         let rows = std::panic::catch_unwind(|| assert_round_trip(&db, "one", "", format));
         match rows {
