@@ -173,7 +173,7 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
     ("render", "client or server: where rows become JSON"),
     (
         "format",
-        "json, ndjson or csv: the archive's layout (default json)",
+        "json, ndjson, csv or parquet: the archive's layout (default json)",
     ),
     (
         "lock_timeout",

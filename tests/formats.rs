@@ -384,6 +384,37 @@ fn parquet_bundle_opens_in_pyarrow_and_duckdb_typed_as_postgresql() {
     assert_eq!(things(&target), things(&db));
 }
 
+/// Arrays declared with several dimensions are JSON text; a 2-D value in a column declared
+/// one-dimensional (PostgreSQL does not enforce it) cannot be a Parquet list: the export
+/// fails naming the column and the ways out, and leaves no archive.
+#[test]
+fn parquet_lists_are_the_one_dimensional_arrays() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE orgs (id bigint PRIMARY KEY, slug text UNIQUE NOT NULL);
+         INSERT INTO orgs VALUES (1, 'acme');
+         CREATE TABLE grids (id bigint PRIMARY KEY, org_id bigint NOT NULL REFERENCES orgs,
+                             flat int[], square int[][], words text[][]);
+         INSERT INTO grids VALUES (1, 1, '{1,2}', '{{1,2},{3,4}}', '{{a,b},{c,NULL}}'),
+                                  (2, 1, '{}', '{5}', NULL);",
+    );
+    let store = TempDir::new();
+    let bundle = export(&db, &store, "parquet");
+    let target = restore(&db, &store, &bundle);
+    let rows = "SELECT id, flat::text, square::text, words::text FROM grids ORDER BY id";
+    assert_eq!(target.json_rows(rows), db.json_rows(rows));
+    db.execute("INSERT INTO grids VALUES (3, 1, '{{1},{2}}', NULL, NULL)");
+    let before = store.files();
+    Orgexport::export(&db, &store, "acme")
+        .args(["--format", "parquet"])
+        .code(1)
+        .one_error_line()
+        .stderr_has("column flat: a multi-dimensional array in a column declared one-dimensional")
+        .stderr_has("exclude_columns")
+        .run();
+    assert_eq!(store.files(), before, "no archive left behind");
+}
+
 #[test]
 fn ndjson_streams_line_by_line_through_jq_and_python() {
     let db = tricky_db();
@@ -470,10 +501,14 @@ fn tamper(path: &Path, copy: &Path, change: impl FnOnce(Vec<u8>) -> Vec<u8>) {
     encoder.finish().unwrap();
 }
 
-fn replace(data: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
-    let text = String::from_utf8(data).unwrap();
-    assert!(text.contains(from), "{from}");
-    text.replacen(from, to, 1).into_bytes()
+/// `data` with the first `from` replaced by `to` (bytes: a Parquet file is binary).
+fn replace(mut data: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
+    let at = data
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+        .unwrap_or_else(|| panic!("{from}"));
+    data.splice(at..at + from.len(), to.bytes());
+    data
 }
 
 #[test]

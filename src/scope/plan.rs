@@ -252,6 +252,7 @@ impl<'a> Planner<'a> {
                     .column(c)
                     .map(|col| col.type_name.clone())
                     .unwrap_or_default(),
+                dimensions: table.column(c).map_or(0, |col| col.dimensions),
                 redact_json: section.redact_json.contains(c),
                 value_expr: section
                     .key_values

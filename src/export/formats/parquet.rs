@@ -71,8 +71,9 @@ pub enum Leaf {
 }
 
 impl Leaf {
-    /// The column's leaf, and whether its values are lists (simple, one-dimensional arrays of
-    /// booleans, integers, floats and text).
+    /// The column's leaf, and whether its values are lists: arrays of booleans, integers,
+    /// floats and text declared one-dimensional (`int[]`; PostgreSQL does not enforce it, and
+    /// a value of more dimensions in such a column fails the export by name).
     pub fn of(column: &ExportedColumn) -> (Leaf, bool) {
         let leaf = match ValueKind::of(column.type_oid) {
             ValueKind::Bool => Leaf::Bool,
@@ -87,6 +88,8 @@ impl Leaf {
             ValueKind::Date => Leaf::Date,
             ValueKind::Timestamp => Leaf::Timestamp { utc: false },
             ValueKind::Timestamptz => Leaf::Timestamp { utc: true },
+            // Arrays declared with more dimensions (`int[][]`) are JSON text.
+            ValueKind::ServerJson if column.dimensions > 1 => Leaf::Json,
             ValueKind::ServerJson => {
                 return match column.type_oid {
                     700 => (Leaf::Float32, false),
@@ -415,7 +418,7 @@ impl Column {
                 micros => micros
                     .checked_add(EPOCH_MICROS)
                     .filter(|m| m.abs() < TIMESTAMP_INFINITY)
-                    .context("a timestamp beyond Parquet's range")?,
+                    .context("a timestamp after 294247-01-10, the last that Parquet's INT64 microseconds since 1970 hold (PostgreSQL's go to 294276); export with --format json, ndjson or csv, or leave the column out (exclude_columns)")?,
             }),
             (Values::I64(v), _) => v.push(be8()?),
             (Values::Fixed(v), Leaf::Uuid) => v.push(FixedLenByteArray::from(value.to_vec())),
@@ -455,7 +458,7 @@ impl Column {
             match element.get() {
                 "null" => self.def.push(2),
                 nested if nested.starts_with('[') => bail!(
-                    "a multi-dimensional array, which --format parquet cannot write as a list; export with --format json, ndjson or csv, or leave the column out (--columns, exclude_columns)"
+                    "a multi-dimensional array in a column declared one-dimensional, which --format parquet writes as a list; declare the column with its dimensions (int[][]), export with --format json, ndjson or csv, or leave the column out (exclude_columns)"
                 ),
                 value => {
                     self.def.push(3);

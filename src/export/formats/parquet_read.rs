@@ -128,11 +128,10 @@ impl Strings {
         let array = type_name.ends_with("[]");
         let base = type_name.trim_end_matches("[]");
         match base {
-            // name[] is not a list (`parquet::Leaf::of`).
-            "name" if array => Strings::Json,
-            _ if CellKind::of_type_name(base) == CellKind::Text => Strings::Text,
-            // Arrays of text are lists; other arrays are `to_json`'s text.
+            // A string in an array column is `to_json`'s text (lists are read as lists,
+            // their text elements as text).
             _ if array => Strings::Json,
+            _ if CellKind::of_type_name(base) == CellKind::Text => Strings::Text,
             "uuid" => Strings::Uuid,
             "bytea" => Strings::Bytea,
             _ if base == "numeric" || base.starts_with("numeric(") => Strings::Numeric,
@@ -436,7 +435,7 @@ mod tests {
     #[test]
     fn strings_are_read_by_the_manifest_type() {
         assert_eq!(Strings::of("character varying(20)"), Strings::Text);
-        assert_eq!(Strings::of("text[]"), Strings::Text);
+        assert_eq!(Strings::of("text[]"), Strings::Json);
         assert_eq!(Strings::of("numeric(40,2)"), Strings::Numeric);
         assert_eq!(Strings::of("numeric[]"), Strings::Json);
         assert_eq!(
