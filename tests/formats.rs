@@ -382,13 +382,49 @@ fn parquet_bundle_opens_in_pyarrow_and_duckdb_typed_as_postgresql() {
     );
     let target = restore(&db, &store, &bundle);
     assert_eq!(things(&target), things(&db));
+    // A damaged file whose digest the manifest was made to match: the Parquet reader's
+    // failure, named, is the verdict.
+    let damaged = store.path().join("damaged.parquet.tar.gz");
+    run_python(
+        DAMAGE_PARQUET,
+        &[bundle.to_str().unwrap(), damaged.to_str().unwrap()],
+    );
+    Orgexport::on(&db, &store, &["verify", damaged.to_str().unwrap()])
+        .code(1)
+        .one_error_line()
+        .stderr_has("the Parquet file of section public.things is not readable")
+        .run();
 }
 
+/// Rewrites a Parquet bundle with `public.things.parquet`'s footer length damaged and the
+/// manifest's size and digest made to match.
+const DAMAGE_PARQUET: &str = r#"
+import hashlib, io, json, sys, tarfile
+source, target = sys.argv[1], sys.argv[2]
+with tarfile.open(source, "r:gz") as tar:
+    files = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+files = dict(files)
+data = bytearray(files["public.things.parquet"])
+data[-8:-4] = (len(data) * 2).to_bytes(4, "little")
+files["public.things.parquet"] = bytes(data)
+manifest = json.loads(files["manifest.json"])
+for s in manifest["sections"]:
+    if s["name"] == "public.things":
+        s["file"]["bytes"], s["file"]["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+files["manifest.json"] = json.dumps(manifest).encode()
+with tarfile.open(target, "w:gz", format=tarfile.GNU_FORMAT) as tar:
+    for name, body in files.items():
+        info = tarfile.TarInfo(name)
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+print("{}")
+"#;
+
 /// Arrays declared with several dimensions are JSON text; a 2-D value in a column declared
-/// one-dimensional (PostgreSQL does not enforce it) cannot be a Parquet list: the export
-/// fails naming the column and the ways out, and leaves no archive.
+/// one-dimensional (PostgreSQL does not enforce it) cannot be a Parquet list, nor NaN a
+/// DECIMAL: the export fails naming the column and the ways out, and leaves no archive.
 #[test]
-fn parquet_lists_are_the_one_dimensional_arrays() {
+fn parquet_lists_are_the_one_dimensional_arrays_and_what_cannot_be_written_is_named() {
     let db = TestDb::new();
     db.execute(
         "CREATE TABLE orgs (id bigint PRIMARY KEY, slug text UNIQUE NOT NULL);
@@ -399,6 +435,8 @@ fn parquet_lists_are_the_one_dimensional_arrays() {
                                   (2, 1, '{}', '{5}', NULL);",
     );
     let store = TempDir::new();
+    // Parquet types values from the binary COPY, whatever `render` says.
+    std::fs::write(store.path().join("orgexport.toml"), "render = \"server\"\n").unwrap();
     let bundle = export(&db, &store, "parquet");
     let target = restore(&db, &store, &bundle);
     let rows = "SELECT id, flat::text, square::text, words::text FROM grids ORDER BY id";
@@ -411,6 +449,19 @@ fn parquet_lists_are_the_one_dimensional_arrays() {
         .one_error_line()
         .stderr_has("column flat: a multi-dimensional array in a column declared one-dimensional")
         .stderr_has("exclude_columns")
+        .run();
+    assert_eq!(store.files(), before, "no archive left behind");
+    db.execute(
+        "DELETE FROM grids WHERE id = 3;
+         CREATE TABLE prices (id bigint PRIMARY KEY, org_id bigint NOT NULL REFERENCES orgs,
+                              amount numeric(8,2));
+         INSERT INTO prices VALUES (1, 1, 'NaN');",
+    );
+    Orgexport::export(&db, &store, "acme")
+        .args(["--format", "parquet"])
+        .code(1)
+        .one_error_line()
+        .stderr_has("column amount: \"NaN\" in a numeric(p,s) column")
         .run();
     assert_eq!(store.files(), before, "no archive left behind");
 }

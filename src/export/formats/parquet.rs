@@ -505,7 +505,7 @@ fn unscaled(text: &[u8], scale: u8) -> anyhow::Result<i128> {
     let text = std::str::from_utf8(text)?;
     if text.starts_with('"') {
         bail!(
-            "{text} in a numeric(p,s) column, which a Parquet DECIMAL cannot hold; export with --format json, ndjson or csv"
+            "{text} in a numeric(p,s) column, which a Parquet DECIMAL cannot hold; export with --format json, ndjson or csv, or leave the column out (exclude_columns)"
         );
     }
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));

@@ -376,6 +376,13 @@ impl ChunkReader for Sealed {
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        // A damaged footer or page header must not make us allocate what the file lacks.
+        if start.saturating_add(length as u64) > self.len {
+            return Err(parquet::errors::ParquetError::EOF(format!(
+                "{length} bytes at {start} of a file of {}",
+                self.len
+            )));
+        }
         let mut data = vec![0u8; length];
         let mut reader = SealedAt {
             file: self.file.clone(),
