@@ -85,6 +85,17 @@ fn export(db: &TestDb, store: &TempDir, format: &str) -> PathBuf {
     )
 }
 
+/// Exports the org as a `format` bundle and reads it with the Python `script` (given the
+/// bundle and a folder to extract it to).
+fn export_and_read(db: &TestDb, store: &TempDir, format: &str, script: &str) -> (PathBuf, Value) {
+    let bundle = export(db, store, format);
+    let name = bundle.to_string_lossy().to_string();
+    assert!(name.ends_with(&format!(".{format}.tar.gz")), "{name}");
+    let out = TempDir::new();
+    let read = run_python(script, &[&name, out.path().to_str().unwrap()]);
+    (bundle, read)
+}
+
 /// The org's rows of `things` in `db`, each as PostgreSQL's text of the whole row.
 fn things(db: &TestDb) -> Vec<Value> {
     db.json_rows("SELECT t::text AS row FROM things t WHERE org_id = 1 ORDER BY id")
@@ -145,15 +156,8 @@ print(json.dumps(result))
 
 #[test]
 fn csv_bundle_opens_in_python_and_duckdb_with_every_value_spelled_out() {
-    let db = tricky_db();
-    let store = TempDir::new();
-    let bundle = export(&db, &store, "csv");
-    assert!(bundle.to_string_lossy().ends_with(".csv.tar.gz"));
-    let out = TempDir::new();
-    let read = run_python(
-        READ_BUNDLE,
-        &[bundle.to_str().unwrap(), out.path().to_str().unwrap()],
-    );
+    let (db, store) = (tricky_db(), TempDir::new());
+    let (bundle, read) = export_and_read(&db, &store, "csv", READ_BUNDLE);
     assert_eq!(
         read["names"][0], "manifest.json",
         "the manifest comes first"
@@ -264,15 +268,8 @@ print(json.dumps(result))
 
 #[test]
 fn parquet_bundle_opens_in_pyarrow_and_duckdb_typed_as_postgresql() {
-    let db = tricky_db();
-    let store = TempDir::new();
-    let bundle = export(&db, &store, "parquet");
-    assert!(bundle.to_string_lossy().ends_with(".parquet.tar.gz"));
-    let out = TempDir::new();
-    let read = run_python(
-        READ_PARQUET,
-        &[bundle.to_str().unwrap(), out.path().to_str().unwrap()],
-    );
+    let (db, store) = (tricky_db(), TempDir::new());
+    let (bundle, read) = export_and_read(&db, &store, "parquet", READ_PARQUET);
     assert_eq!(read["names"][0], "manifest.json", "the manifest first");
     for (name, s) in read["sections"].as_object().unwrap() {
         assert_eq!(s["rows"], s["record_count"], "{name}: pyarrow rows");

@@ -299,24 +299,19 @@ impl ParquetSection {
                 }
                 continue;
             };
-            if column.list || matches!(column.leaf, Leaf::Float32 | Leaf::Float64) {
-                render_redacted(
-                    (column.kind, column.redact),
-                    value,
-                    &mut self.scratch,
-                    redacted,
-                )?;
-                column.push_json(&self.scratch)
-            } else if column.leaf == Leaf::Json {
-                render_redacted(
-                    (column.kind, column.redact),
-                    value,
-                    &mut self.scratch,
-                    redacted,
-                )?;
+            // Lists, floats and JSON text come from `to_json`'s text, the rest from binary.
+            let rendered =
+                column.list || matches!(column.leaf, Leaf::Float32 | Leaf::Float64 | Leaf::Json);
+            if rendered {
+                let how = (column.kind, column.redact);
+                render_redacted(how, value, &mut self.scratch, redacted)?;
+            }
+            if column.leaf == Leaf::Json {
                 column.def.push(1);
                 column.push_bytes(self.scratch.clone());
                 Ok(())
+            } else if rendered {
+                column.push_json(&self.scratch)
             } else {
                 column.def.push(1);
                 column.push_binary(value, &mut self.scratch)
