@@ -85,14 +85,25 @@ fn export(db: &TestDb, store: &TempDir, format: &str) -> PathBuf {
     )
 }
 
-/// Exports the org as a `format` bundle and reads it with the Python `script` (given the
-/// bundle and a folder to extract it to).
+/// What every bundle reader starts with: the bundle extracted by Python's `tarfile` into
+/// `out`, its member names and the manifest.
+const EXTRACT_BUNDLE: &str = r#"
+import duckdb, hashlib, json, sys, tarfile
+bundle, out = sys.argv[1], sys.argv[2]
+with tarfile.open(bundle, "r:gz") as tar:
+    names = tar.getnames()
+    tar.extractall(out, filter="data")
+manifest = json.load(open(f"{out}/manifest.json"))
+"#;
+
+/// Exports the org as a `format` bundle, extracts it and reads it with the Python `script`.
 fn export_and_read(db: &TestDb, store: &TempDir, format: &str, script: &str) -> (PathBuf, Value) {
     let bundle = export(db, store, format);
     let name = bundle.to_string_lossy().to_string();
     assert!(name.ends_with(&format!(".{format}.tar.gz")), "{name}");
     let out = TempDir::new();
-    let read = run_python(script, &[&name, out.path().to_str().unwrap()]);
+    let script = format!("{EXTRACT_BUNDLE}{script}");
+    let read = run_python(&script, &[&name, out.path().to_str().unwrap()]);
     (bundle, read)
 }
 
@@ -117,12 +128,7 @@ fn restore(db: &TestDb, store: &TempDir, archive: &Path) -> TestDb {
 /// and SHA-256, reads every CSV with the `csv` module and opens every file with DuckDB's
 /// `read_csv`, typed by the manifest.
 const READ_BUNDLE: &str = r#"
-import csv, duckdb, hashlib, json, sys, tarfile
-bundle, out = sys.argv[1], sys.argv[2]
-with tarfile.open(bundle, "r:gz") as tar:
-    names = tar.getnames()
-    tar.extractall(out, filter="data")
-manifest = json.load(open(f"{out}/manifest.json"))
+import csv
 def duck(t):
     if t.startswith("numeric(") and int(t[8:].split(",")[0]) <= 38:
         return "DECIMAL(" + t[8:]
@@ -224,12 +230,7 @@ fn csv_bundle_opens_in_python_and_duckdb_with_every_value_spelled_out() {
 /// `things` as each tool reads them (timestamps and dates as their stored integers, so that
 /// the infinities and BC dates are compared too).
 const READ_PARQUET: &str = r#"
-import duckdb, hashlib, json, sys, tarfile, pyarrow as pa, pyarrow.parquet as pq
-bundle, out = sys.argv[1], sys.argv[2]
-with tarfile.open(bundle, "r:gz") as tar:
-    names = tar.getnames()
-    tar.extractall(out, filter="data")
-manifest = json.load(open(f"{out}/manifest.json"))
+import pyarrow as pa, pyarrow.parquet as pq
 result = {"names": names, "sections": {}}
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")

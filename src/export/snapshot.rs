@@ -227,15 +227,10 @@ impl<'c> Snapshot<'c> {
                 .with_context(|| format!("reading {}", sql.name))?;
             for chunk in batch {
                 parser.push(chunk);
-                rows += match &mut parquet {
-                    Some(file) => {
-                        gather_parquet(sql, file, &mut parser, writer, &mut redacted).await?
-                    }
-                    None => {
-                        self.render_rows(sql, &renderer, &mut parser, writer, &mut redacted)
-                            .await?
-                    }
-                };
+                let to = (&renderer, &mut parquet);
+                rows += self
+                    .render_rows(sql, to, &mut parser, writer, &mut redacted)
+                    .await?;
                 if rows >= reported + 4096 {
                     reported = rows;
                     on_rows(rows, writer.json_bytes() - start_bytes);
@@ -262,11 +257,12 @@ impl<'c> Snapshot<'c> {
         })
     }
 
-    /// Renders the complete rows the parser holds; returns how many.
+    /// Renders the complete rows the parser holds (into the section's Parquet file when
+    /// there is one); returns how many.
     async fn render_rows<S: ChunkSink>(
         &self,
         sql: &SectionSql,
-        renderer: &RowRenderer,
+        (renderer, parquet): (&RowRenderer, &mut Option<ParquetSection>),
         parser: &mut BinaryRows,
         writer: &mut ArchiveWriter<S>,
         redacted: &mut Vec<String>,
@@ -274,6 +270,10 @@ impl<'c> Snapshot<'c> {
         let mut rows = 0;
         while let Some(row) = parser.next_row()? {
             rows += 1;
+            if let Some(file) = parquet {
+                parquet_row(sql, file, &row, writer, redacted).await?;
+                continue;
+            }
             if row.len() > LARGE_VALUE {
                 writer.begin_row();
                 renderer
@@ -308,28 +308,24 @@ impl<'c> Snapshot<'c> {
     }
 }
 
-/// `--format parquet`: buffers the complete rows the parser holds into the section's file,
-/// writing a row group whenever enough is gathered; returns how many.
-async fn gather_parquet<S: ChunkSink>(
+/// `--format parquet`: buffers one row into the section's file, and writes a row group when
+/// enough is gathered.
+async fn parquet_row<S: ChunkSink>(
     sql: &SectionSql,
     file: &mut ParquetSection,
-    parser: &mut BinaryRows,
+    row: &[u8],
     writer: &mut ArchiveWriter<S>,
     redacted: &mut Vec<String>,
-) -> anyhow::Result<u64> {
-    let mut rows = 0;
-    while let Some(row) = parser.next_row()? {
-        rows += 1;
-        file.push(&row, redacted)
-            .with_context(|| format!("writing a row of {} as Parquet", sql.name))?;
-        if file.is_full() {
-            let group = file
-                .write_group()
-                .with_context(|| format!("writing {}", sql.name))?;
-            writer.append_bytes(&group).await?;
-        }
+) -> anyhow::Result<()> {
+    file.push(row, redacted)
+        .with_context(|| format!("writing a row of {} as Parquet", sql.name))?;
+    if file.is_full() {
+        let group = file
+            .write_group()
+            .with_context(|| format!("writing {}", sql.name))?;
+        writer.append_bytes(&group).await?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// A database error with what it means for the operator.
