@@ -86,7 +86,7 @@ fn export(db: &TestDb, store: &TempDir, format: &str) -> PathBuf {
 }
 
 /// What every bundle reader starts with: the bundle extracted by Python's `tarfile` into
-/// `out`, its member names and the manifest.
+/// `out`, its member names and the manifest, a DuckDB connection in UTC, and `checked`.
 const EXTRACT_BUNDLE: &str = r#"
 import duckdb, hashlib, json, sys, tarfile
 bundle, out = sys.argv[1], sys.argv[2]
@@ -94,6 +94,15 @@ with tarfile.open(bundle, "r:gz") as tar:
     names = tar.getnames()
     tar.extractall(out, filter="data")
 manifest = json.load(open(f"{out}/manifest.json"))
+result = {"names": names, "sections": {}}
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+def checked(s):
+    """A section's extracted file, its size and SHA-256 the manifest's."""
+    path = f"{out}/{s['file']['path']}"
+    data = open(path, "rb").read()
+    assert len(data) == s["file"]["bytes"] and hashlib.sha256(data).hexdigest() == s["file"]["sha256"], path
+    return path, data
 "#;
 
 /// Exports the org as a `format` bundle, extracts it and reads it with the Python `script`.
@@ -135,13 +144,8 @@ def duck(t):
     return {"bigint": "BIGINT", "integer": "INTEGER", "boolean": "BOOLEAN", "double precision": "DOUBLE",
             "date": "DATE", "uuid": "UUID", "timestamp with time zone": "TIMESTAMPTZ",
             "timestamp without time zone": "TIMESTAMP", "jsonb": "JSON", "json": "JSON"}.get(t, "VARCHAR")
-result = {"names": names, "sections": {}}
-con = duckdb.connect()
-con.execute("SET TimeZone = 'UTC'")
 for s in manifest["sections"]:
-    path = f"{out}/{s['file']['path']}"
-    data = open(path, "rb").read()
-    assert len(data) == s["file"]["bytes"] and hashlib.sha256(data).hexdigest() == s["file"]["sha256"], path
+    path, data = checked(s)
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     columns = {c["name"]: duck(c["type"]) for c in s["columns"]}
@@ -231,13 +235,8 @@ fn csv_bundle_opens_in_python_and_duckdb_with_every_value_spelled_out() {
 /// the infinities and BC dates are compared too).
 const READ_PARQUET: &str = r#"
 import pyarrow as pa, pyarrow.parquet as pq
-result = {"names": names, "sections": {}}
-con = duckdb.connect()
-con.execute("SET TimeZone = 'UTC'")
 for s in manifest["sections"]:
-    path = f"{out}/{s['file']['path']}"
-    data = open(path, "rb").read()
-    assert len(data) == s["file"]["bytes"] and hashlib.sha256(data).hexdigest() == s["file"]["sha256"], path
+    path, data = checked(s)
     table = pq.read_table(path)
     duck = con.execute("SELECT count(*) FROM read_parquet(?)", [path]).fetchone()[0]
     result["sections"][s["name"]] = {"columns": table.column_names, "rows": table.num_rows,
