@@ -703,7 +703,8 @@ fn large_values_stream_into_the_bundles_and_come_back() {
     }
 }
 
-/// Peak memory of an export in each format of an org of ~120 MiB of rows.
+/// Peak memory of an export in each format of an org of ~120 MiB of rows (and of the
+/// Parquet archive's `verify`).
 #[test]
 fn every_format_streams_in_bounded_memory() {
     let db = TestDb::new();
@@ -726,5 +727,18 @@ fn every_format_streams_in_bounded_memory() {
             rss_kib < 64 * 1024,
             "{format}: peak RSS {rss_kib} KiB exporting ~120 MiB of rows"
         );
+        if format == "parquet" {
+            // Read back too: its one file of ~120 MiB through the sealed spool, a row group
+            // at a time.
+            let archive = Archive::path_from_run(&run);
+            let verified = Orgexport::on(&db, &store, &["verify", archive.to_str().unwrap()])
+                .measure_memory()
+                .run();
+            let rss_kib = verified.peak_rss_kib();
+            assert!(
+                rss_kib < 64 * 1024,
+                "parquet: peak RSS {rss_kib} KiB verifying ~120 MiB of rows"
+            );
+        }
     }
 }

@@ -291,7 +291,12 @@ impl ParquetSection {
         let mut values = fields(row);
         for column in &mut self.columns {
             let value = values.next().context("COPY row has too few fields")??;
-            self.buffered += 8 + value.map_or(0, <[u8]>::len);
+            // A byte array is its own allocation behind a 32-byte handle.
+            let overhead = match column.values {
+                Values::Bytes(_) | Values::Fixed(_) => 64,
+                _ => 8,
+            };
+            self.buffered += overhead + value.map_or(0, <[u8]>::len);
             let Some(value) = value else {
                 column.def.push(0);
                 if column.list {
