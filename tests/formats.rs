@@ -420,6 +420,7 @@ print("{}")
 /// Arrays declared with several dimensions are JSON text; a 2-D value in a column declared
 /// one-dimensional (PostgreSQL does not enforce it) cannot be a Parquet list, nor NaN a
 /// DECIMAL: the export fails naming the column and the ways out, and leaves no archive.
+/// Secret columns and json keys stay out of the Parquet file, as out of every format.
 #[test]
 fn parquet_lists_are_the_one_dimensional_arrays_and_what_cannot_be_written_is_named() {
     let db = TestDb::new();
@@ -427,16 +428,30 @@ fn parquet_lists_are_the_one_dimensional_arrays_and_what_cannot_be_written_is_na
         "CREATE TABLE orgs (id bigint PRIMARY KEY, slug text UNIQUE NOT NULL);
          INSERT INTO orgs VALUES (1, 'acme');
          CREATE TABLE grids (id bigint PRIMARY KEY, org_id bigint NOT NULL REFERENCES orgs,
-                             flat int[], square int[][], words text[][]);
-         INSERT INTO grids VALUES (1, 1, '{1,2}', '{{1,2},{3,4}}', '{{a,b},{c,NULL}}'),
-                                  (2, 1, '{}', '{5}', NULL);",
+                             flat int[], square int[][], words text[][],
+                             api_token text, settings jsonb);
+         INSERT INTO grids VALUES (1, 1, '{1,2}', '{{1,2},{3,4}}', '{{a,b},{c,NULL}}',
+                                   'SECRET-TOKEN-MARKER', '{\"password\": \"SECRET-JSON-MARKER\", \"k\": 1}'),
+                                  (2, 1, '{}', '{5}', NULL, NULL, NULL);",
     );
     let store = TempDir::new();
     // Parquet types values from the binary COPY, whatever `render` says.
     std::fs::write(store.path().join("orgexport.toml"), "render = \"server\"\n").unwrap();
     let bundle = export(&db, &store, "parquet");
+    // A secret column and a json secret key are left out of the Parquet file too.
+    let mut bytes = Vec::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(&bundle).unwrap())
+        .read_to_end(&mut bytes)
+        .unwrap();
+    for marker in ["SECRET-TOKEN-MARKER", "SECRET-JSON-MARKER"] {
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+            "{marker}"
+        );
+    }
+    assert!(bytes.windows(8).any(|w| w == b"settings"));
     let target = restore(&db, &store, &bundle);
-    let rows = "SELECT id, flat::text, square::text, words::text FROM grids ORDER BY id";
+    let rows = "SELECT id, flat::text, square::text, words::text, settings->'k' AS k FROM grids ORDER BY id";
     assert_eq!(target.json_rows(rows), db.json_rows(rows));
     db.execute("INSERT INTO grids VALUES (3, 1, '{{1},{2}}', NULL, NULL)");
     let before = store.files();
