@@ -4,12 +4,13 @@
 # the big org in every format RUNS times (default 3), the formats taking turns within each
 # round (json, ndjson, csv, json, …) so that a busy machine slows them alike; then the time
 # of each against the json export of the same round, the archive's size and the peak RSS
-# (GNU time), medians. Then `verify` of each archive. Prints a table; asserts nothing.
+# (GNU time), medians. Then `verify` of each archive (time and peak RSS). Prints a table;
+# asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pg-bin.sh
 RUNS=${RUNS:-3}
-FORMATS=${FORMATS:-"json ndjson csv"}
+FORMATS=${FORMATS:-"json ndjson csv parquet"}
 bin="$PWD/target/release/orgexport"
 
 tmp=$(mktemp -d /tmp/orgexport-formats.XXXXXX)
@@ -40,7 +41,7 @@ psql -d big -c "VACUUM ANALYZE"
 cargo build --release --locked --quiet
 "$bin" run --org big --database-url "$url" --store "$tmp/warm" -q >/dev/null
 
-declare -A WALL RSS SIZE RATIO VERIFY
+declare -A WALL RSS SIZE RATIO VERIFY VERIFY_RSS
 for round in $(seq "$RUNS"); do
     for format in $FORMATS; do
         store="$tmp/store-$format"
@@ -58,17 +59,18 @@ for round in $(seq "$RUNS"); do
         echo "   round $round $format: ${wall}s" >&2
         if [ "$round" = 1 ]; then
             start=$(date +%s.%N)
-            "$bin" verify "$archive" -q >/dev/null
+            /usr/bin/time -f "%M" -o "$tmp/time" "$bin" verify "$archive" -q >/dev/null
             end=$(date +%s.%N)
             VERIFY[$format]=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", b - a}')
+            VERIFY_RSS[$format]=$(awk -v k="$(tail -n1 "$tmp/time")" 'BEGIN {printf "%.1f", k / 1024}')
         fi
     done
 done
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 max() { tr ' ' '\n' <<<"$1" | grep . | sort -g | tail -n1; }
-printf "%-7s  %9s  %13s  %12s  %13s  %9s\n" format "time (s)" "time vs json" "size (MiB)" "peak RSS MiB" "verify (s)"
+printf "%-7s  %9s  %13s  %12s  %13s  %9s  %14s\n" format "time (s)" "time vs json" "size (MiB)" "peak RSS MiB" "verify (s)" "verify RSS MiB"
 for format in $FORMATS; do
-    printf "%-7s  %9s  %13s  %12s  %13s  %9s\n" "$format" "$(median "${WALL[$format]}")" \
+    printf "%-7s  %9s  %13s  %12s  %13s  %9s  %14s\n" "$format" "$(median "${WALL[$format]}")" \
         "$(median "${RATIO[$format]}")" "$(awk -v b="${SIZE[$format]}" 'BEGIN {printf "%.1f", b / 1048576}')" \
-        "$(awk -v k="$(max "${RSS[$format]}")" 'BEGIN {printf "%.1f", k / 1024}')" "${VERIFY[$format]}"
+        "$(awk -v k="$(max "${RSS[$format]}")" 'BEGIN {printf "%.1f", k / 1024}')" "${VERIFY[$format]}" "${VERIFY_RSS[$format]}"
 done

@@ -993,7 +993,7 @@ _orgexport() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "json ndjson csv" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "json ndjson csv parquet" -- "${cur}"))
                     return 0
                     ;;
                 --max-rows-per-table)

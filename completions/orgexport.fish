@@ -56,9 +56,10 @@ complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "help" -d 'Print
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l org -d 'The org to export: its primary key, slug or name (repeatable)' -r -f
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l link-ttl -d 'How long the printed download link is valid (default 15m or link_ttl in the config; at most 7d for presigned links)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l compression-level -d 'gzip level, 0 (store only) to 9 (smallest); default 2 (smaller than gzip -1\'s output at the speed the database delivers rows) or compression_level in the config' -r
-complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l format -d 'The archive\'s layout: json (one gzipped orgexport/1 document), ndjson (gzipped JSON lines) or csv (a tar.gz of manifest.json and one CSV file per section); default json or format in the config' -r -f -a "json\t'One gzipped JSON document, `orgexport/1` (DESIGN §4)'
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l format -d 'The archive\'s layout: json (one gzipped orgexport/1 document), ndjson (gzipped JSON lines), csv or parquet (a tar.gz of manifest.json and one CSV or Parquet file per section); default json or format in the config' -r -f -a "json\t'One gzipped JSON document, `orgexport/1` (DESIGN §4)'
 ndjson\t'Gzipped JSON lines: the manifest, then one line per row'
-csv\t'A tar.gz bundle: `manifest.json`, then one RFC 4180 CSV file per section'"
+csv\t'A tar.gz bundle: `manifest.json`, then one RFC 4180 CSV file per section'
+parquet\t'A tar.gz bundle: `manifest.json`, then one Parquet file per section'"
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l max-rows-per-table -d 'Write at most N rows per section (the manifest says capped and gives total_count)' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l jobs -d 'Database sessions reading the export\'s one snapshot side by side, a section each at a time (default: the number of cores, at most 4); the archive is the same for every N' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l tables -d 'Only these sections (globs over schema.table; repeatable); scope still flows through every table' -r

@@ -70,9 +70,9 @@ if ! command -v moto_server >/dev/null 2>&1 && [ ! -x "$tools/moto/bin/moto_serv
     "$tools/moto/bin/pip" install -q "moto[server]==5.1.*" >&2
 fi
 
-# DuckDB and pyarrow read the CSV bundle back as their users would (tests/formats.rs).
+# DuckDB and pyarrow read the CSV and Parquet bundles back as their users would (tests/formats.rs).
 if [ ! -x "$tools/pydata/bin/python" ] || ! "$tools/pydata/bin/python" -c 'import duckdb, pyarrow' 2>/dev/null; then
-    echo "installing duckdb and pyarrow (reading the CSV bundle in tests/formats.rs)" >&2
+    echo "installing duckdb and pyarrow (reading the CSV and Parquet bundles in tests/formats.rs)" >&2
     python3 -m venv "$tools/pydata" >&2
     "$tools/pydata/bin/pip" install -q "duckdb==1.1.*" "pyarrow==18.*" >&2
 fi

@@ -19,10 +19,12 @@ pub enum Format {
     Ndjson,
     /// A tar.gz bundle: `manifest.json`, then one RFC 4180 CSV file per section.
     Csv,
+    /// A tar.gz bundle: `manifest.json`, then one Parquet file per section.
+    Parquet,
 }
 
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Json, Format::Ndjson, Format::Csv];
+    pub const ALL: [Format; 4] = [Format::Json, Format::Ndjson, Format::Csv, Format::Parquet];
 
     /// As typed on the command line and recorded in the sidecar and history.
     pub fn name(self) -> &'static str {
@@ -30,6 +32,7 @@ impl Format {
             Format::Json => "json",
             Format::Ndjson => "ndjson",
             Format::Csv => "csv",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -39,6 +42,7 @@ impl Format {
             Format::Json => ".json.gz",
             Format::Ndjson => ".ndjson.gz",
             Format::Csv => ".csv.tar.gz",
+            Format::Parquet => ".parquet.tar.gz",
         }
     }
 
@@ -58,7 +62,7 @@ impl Format {
 
     /// The bundle formats hold one file per section (with its digest in the manifest).
     pub fn is_bundle(self) -> bool {
-        matches!(self, Format::Csv)
+        matches!(self, Format::Csv | Format::Parquet)
     }
 }
 

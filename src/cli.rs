@@ -461,8 +461,8 @@ pub struct RunArgs {
     pub compression_level: Option<u32>,
 
     /// The archive's layout: json (one gzipped orgexport/1 document), ndjson (gzipped JSON
-    /// lines) or csv (a tar.gz of manifest.json and one CSV file per section); default json
-    /// or format in the config
+    /// lines), csv or parquet (a tar.gz of manifest.json and one CSV or Parquet file per
+    /// section); default json or format in the config
     #[arg(long, value_name = "FORMAT", value_enum)]
     pub format: Option<crate::archive_format::Format>,
 

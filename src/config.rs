@@ -177,7 +177,7 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
     ("render", "client or server: where rows become JSON"),
     (
         "format",
-        "json, ndjson or csv: the archive's layout (default json)",
+        "json, ndjson, csv or parquet: the archive's layout (default json)",
     ),
     (
         "lock_timeout",
@@ -614,7 +614,7 @@ impl Source<'_> {
             fail(
                 Kind::Usage,
                 format!(
-                    "{}: format = {:?}; use \"json\", \"ndjson\" or \"csv\"",
+                    "{}: format = {:?}; use \"json\", \"ndjson\", \"csv\" or \"parquet\"",
                     self.place(value.span()),
                     value.get_ref()
                 ),

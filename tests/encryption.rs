@@ -677,7 +677,11 @@ fn every_format_is_encrypted_verified_restored_and_inspected() {
     let (identity, recipient) = age_key(&keys, "key.txt");
     let store = TempDir::new();
     let plain = Archive::from_run(&Orgexport::export(&db, &store, "acme").run());
-    for (format, extension) in [("ndjson", ".ndjson.gz.age"), ("csv", ".csv.tar.gz.age")] {
+    for (format, extension) in [
+        ("ndjson", ".ndjson.gz.age"),
+        ("csv", ".csv.tar.gz.age"),
+        ("parquet", ".parquet.tar.gz.age"),
+    ] {
         let run = Orgexport::export(&db, &store, "acme")
             .args(["--format", format, "--encrypt-to", &recipient, "--json"])
             .run();

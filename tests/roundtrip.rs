@@ -10,7 +10,7 @@ mod support;
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
-use support::{Archive, Orgexport, TempDir, TestDb};
+use support::{Archive, Expect, Orgexport, TempDir, TestDb};
 
 /// A declared foreign key of the source: `table(columns) -> target(target_columns)`.
 struct ForeignKey {
@@ -137,7 +137,7 @@ fn drop_columns_excluded_from(first: &Archive, again: &mut Archive) {
 
 /// The archive formats every round trip is checked in: the JSON export is the expectation,
 /// the restore reads the archive of the format.
-const FORMATS: [&str; 3] = ["json", "ndjson", "csv"];
+const FORMATS: [&str; 4] = ["json", "ndjson", "csv", "parquet"];
 
 /// The property, for one database and org, restoring from an archive in `format`: returns
 /// the rows restored.
@@ -227,7 +227,6 @@ round_trips! {
         config "infer_references = true\n";
     sharding_fixture_round_trips: include_str!("fixtures/sharding.sql"), org "acme",
         config "references = [\"public.ci_builds.project_id -> public.projects.id\"]\n";
-    typed_fixture_round_trips: include_str!("fixtures/typed.sql"), org "a", config "";
     example_database_round_trips: include_str!("../examples/saas.sql"), org "acme", config "";
     deep_shape_round_trips: DEEP, org "deep", config "";
     shared_shape_round_trips: SHARED, org "org1", config "";
@@ -430,6 +429,31 @@ fn random_schema(seed: u64) -> String {
     sql + &updates
 }
 
+/// Every type of the typed fixture in every format. Parquet's timestamps (INT64 microseconds
+/// since 1970) end in 294247 AD, PostgreSQL's in 294276: the export of the fixture's last
+/// timestamp fails by name, and once it is within range everything round-trips.
+#[test]
+fn typed_fixture_round_trips() {
+    let db = fixture(include_str!("fixtures/typed.sql"));
+    for format in FORMATS {
+        if format == "parquet" {
+            let store = TempDir::new();
+            Orgexport::export(&db, &store, "a")
+                .args(["--format", "parquet"])
+                .code(1)
+                .one_error_line()
+                .stderr_has("column c_timestamptz: a timestamp after 294247-01-10")
+                .run();
+            db.execute(
+                "UPDATE typed SET c_timestamptz = '294246-12-31 23:59:59.999999+00'
+                 WHERE c_timestamptz = '294276-12-31 23:59:59.999999+00'",
+            );
+        }
+        let rows = assert_round_trip(&db, "a", "", format);
+        assert!(rows > 0, "{format}");
+    }
+}
+
 #[test]
 fn random_foreign_key_graphs_round_trip() {
     let mut total = 0;
@@ -439,7 +463,7 @@ fn random_foreign_key_graphs_round_trip() {
         db.client()
             .batch_execute(&sql)
             .unwrap_or_else(|e| panic!("seed {seed}: {e:?}\n{sql}"));
-        // Each format on a third of the graphs.
+        // Each format on a quarter of the graphs.
         let format = FORMATS[seed as usize % FORMATS.len()];
         let rows = std::panic::catch_unwind(|| assert_round_trip(&db, "one", "", format));
         match rows {

@@ -70,6 +70,32 @@ impl SealedFile {
     }
 }
 
+/// Blocking access, for the readers of an archive (which run off the async reactor): a
+/// bundle's Parquet file is spooled here to be read at the offsets its footer gives.
+impl SealedFile {
+    /// Appends `buf` (before the first read).
+    pub fn write_all_blocking(&mut self, buf: &[u8]) -> io::Result<()> {
+        match &mut self.state {
+            State::Writing(writer) => writer.write_all(buf),
+            _ => Err(io::Error::other(
+                "the spool is read: it takes no more writes",
+            )),
+        }
+    }
+
+    /// Reads plaintext from `position` (the first read closes the writer).
+    pub fn read_at_blocking(&mut self, position: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let moved = position != self.position || matches!(self.state, State::Writing(_));
+        let reader = self.reader()?;
+        if moved {
+            reader.seek(SeekFrom::Start(position))?;
+        }
+        let n = reader.read(buf)?;
+        self.position = position + n as u64;
+        Ok(n)
+    }
+}
+
 impl AsyncWrite for SealedFile {
     fn poll_write(
         self: Pin<&mut Self>,

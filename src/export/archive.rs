@@ -288,6 +288,14 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         self.maybe_flush().await
     }
 
+    /// Appends bytes made elsewhere (a Parquet file's), a chunk at a time.
+    pub async fn append_bytes(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        for slice in bytes.chunks(CHUNK_SIZE) {
+            self.append(|buf| buf.extend_from_slice(slice)).await?;
+        }
+        Ok(())
+    }
+
     /// Closes a section. With `whole`, waits until all of it is in the sink: the section is
     /// then whole gzip members of its own, which parallel readers need to put sections from
     /// several spools in order (one reader need not: a thousand tiny sections would cost a
@@ -309,7 +317,12 @@ impl<S: ChunkSink> ArchiveWriter<S> {
 
     /// Whether rows are CSV records (one file per section) rather than JSON.
     pub fn writes_csv(&self) -> bool {
-        self.framing.is_files()
+        matches!(self.framing, Framing::Csv)
+    }
+
+    /// Whether sections are Parquet files (`formats::parquet`) rather than rows of text.
+    pub fn writes_parquet(&self) -> bool {
+        matches!(self.framing, Framing::Parquet)
     }
 
     /// The sink (how much of it is written, between sections).

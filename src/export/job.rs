@@ -398,9 +398,14 @@ impl Job<'_> {
         let selected =
             exclude_secret_content(&snapshot, self.catalog, scope, &planner, &key, &selected)
                 .await?;
+        // Parquet types its values from their binary form: rendered client-side always.
+        let render = match self.format {
+            Format::Parquet => RenderMode::Client,
+            _ => self.render,
+        };
         let sqls: Vec<SectionSql> = selected
             .iter()
-            .map(|s| planner.section_sql(s, &key, self.max_rows, self.render))
+            .map(|s| planner.section_sql(s, &key, self.max_rows, render))
             .collect();
         let estimates = match self.report.output.quiet {
             true => vec![None; sqls.len()],

@@ -304,13 +304,25 @@ fn csv_value(
         csv::write_field(value, true, out);
         return Ok(());
     }
-    scratch.clear();
-    render_value(kind, value, scratch)?;
-    if redact && may_hold_secret_key(scratch) {
-        let rendered = std::mem::take(scratch);
-        redact_json(&rendered, scratch, redacted);
-    }
+    render_redacted((kind, redact), value, scratch, redacted)?;
     csv::write_json_value(cell, scratch, out)
+}
+
+/// One client-rendered value of (kind, redact json keys) as `to_json` gives it, into `out`
+/// (cleared), with the json keys cut out as secrets added to `redacted`.
+pub fn render_redacted(
+    (kind, redact): (ValueKind, bool),
+    value: &[u8],
+    out: &mut Vec<u8>,
+    redacted: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    out.clear();
+    render_value(kind, value, out)?;
+    if redact && may_hold_secret_key(out) {
+        let rendered = std::mem::take(out);
+        redact_json(&rendered, out, redacted);
+    }
+    Ok(())
 }
 
 /// One large value, slice by slice.
@@ -360,7 +372,8 @@ fn be<const N: usize>(value: &[u8]) -> anyhow::Result<[u8; N]> {
         .map_err(|_| anyhow::anyhow!("binary value of {} bytes, expected {N}", value.len()))
 }
 
-fn render_value(kind: ValueKind, value: &[u8], out: &mut Vec<u8>) -> anyhow::Result<()> {
+/// One value from its binary form as `to_json` renders it.
+pub fn render_value(kind: ValueKind, value: &[u8], out: &mut Vec<u8>) -> anyhow::Result<()> {
     use std::io::Write;
     match kind {
         ValueKind::Bool => out.extend_from_slice(if value == [1] { b"true" } else { b"false" }),

@@ -16,6 +16,7 @@ use crate::error::{Kind, fail};
 use crate::export::archive::ArchiveWriter;
 use crate::export::copy::BinaryRows;
 use crate::export::drain::Drained;
+use crate::export::formats::parquet::ParquetSection;
 use crate::export::locks::ReadLocks;
 use crate::export::render::{LARGE_VALUE, RowRenderer};
 use crate::output::Reporter;
@@ -203,6 +204,10 @@ impl<'c> Snapshot<'c> {
             .with_context(|| format!("reading {}", sql.name))?;
         let mut drained = Drained::spawn(stream);
         let renderer = RowRenderer::new(sql.mode, &sql.typed_columns()).as_csv(writer.writes_csv());
+        let mut parquet = match writer.writes_parquet() {
+            true => Some(ParquetSection::new(&sql.columns)?),
+            false => None,
+        };
         let mut parser = BinaryRows::new();
         let (mut rows, mut reported) = (0u64, 0u64);
         let mut redacted = Vec::new();
@@ -222,8 +227,9 @@ impl<'c> Snapshot<'c> {
                 .with_context(|| format!("reading {}", sql.name))?;
             for chunk in batch {
                 parser.push(chunk);
+                let to = (&renderer, &mut parquet);
                 rows += self
-                    .render_rows(sql, &renderer, &mut parser, writer, &mut redacted)
+                    .render_rows(sql, to, &mut parser, writer, &mut redacted)
                     .await?;
                 if rows >= reported + 4096 {
                     reported = rows;
@@ -233,6 +239,12 @@ impl<'c> Snapshot<'c> {
         }
         if !parser.finished() {
             bail!("reading {}: the COPY stream ended early", sql.name);
+        }
+        if let Some(file) = parquet {
+            let rest = file
+                .finish()
+                .with_context(|| format!("writing {}", sql.name))?;
+            writer.append_bytes(&rest).await?;
         }
         writer.end_section(whole).await?;
         on_rows(rows, writer.json_bytes() - start_bytes);
@@ -245,11 +257,12 @@ impl<'c> Snapshot<'c> {
         })
     }
 
-    /// Renders the complete rows the parser holds; returns how many.
+    /// Renders the complete rows the parser holds (into the section's Parquet file when
+    /// there is one); returns how many.
     async fn render_rows<S: ChunkSink>(
         &self,
         sql: &SectionSql,
-        renderer: &RowRenderer,
+        (renderer, parquet): (&RowRenderer, &mut Option<ParquetSection>),
         parser: &mut BinaryRows,
         writer: &mut ArchiveWriter<S>,
         redacted: &mut Vec<String>,
@@ -257,6 +270,10 @@ impl<'c> Snapshot<'c> {
         let mut rows = 0;
         while let Some(row) = parser.next_row()? {
             rows += 1;
+            if let Some(file) = parquet {
+                parquet_row(sql, file, &row, writer, redacted).await?;
+                continue;
+            }
             if row.len() > LARGE_VALUE {
                 writer.begin_row();
                 renderer
@@ -289,6 +306,26 @@ impl<'c> Snapshot<'c> {
             .await
             .context("closing the snapshot transaction")
     }
+}
+
+/// `--format parquet`: buffers one row into the section's file, and writes a row group when
+/// enough is gathered.
+async fn parquet_row<S: ChunkSink>(
+    sql: &SectionSql,
+    file: &mut ParquetSection,
+    row: &[u8],
+    writer: &mut ArchiveWriter<S>,
+    redacted: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    file.push(row, redacted)
+        .with_context(|| format!("writing a row of {} as Parquet", sql.name))?;
+    if file.is_full() {
+        let group = file
+            .write_group()
+            .with_context(|| format!("writing {}", sql.name))?;
+        writer.append_bytes(&group).await?;
+    }
+    Ok(())
 }
 
 /// A database error with what it means for the operator.

@@ -70,7 +70,7 @@ pub fn read_archive(raw: impl Read, sink: &mut dyn ArchiveSink, max_item_bytes: 
                 "the file is empty".to_string()
             } else {
                 format!(
-                    "not a gzip file (it starts with {}; an orgexport archive — .json.gz, .ndjson.gz or .csv.tar.gz — starts with 1f 8b)",
+                    "not a gzip file (it starts with {}; an orgexport archive — .json.gz, .ndjson.gz, .csv.tar.gz or .parquet.tar.gz — starts with 1f 8b)",
                     hex::encode(&head)
                 )
             });

@@ -35,7 +35,7 @@ pub fn read_manifest(raw: impl Read, max_bytes: u64, shown: &str) -> anyhow::Res
         return Err(fail(
             Kind::Usage,
             format!(
-                "{shown} is not an orgexport archive: not a gzip file (an archive is a .json.gz, .ndjson.gz or .csv.tar.gz)"
+                "{shown} is not an orgexport archive: not a gzip file (an archive is a .json.gz, .ndjson.gz, .csv.tar.gz or .parquet.tar.gz)"
             ),
         ));
     }

@@ -83,6 +83,9 @@ pub struct Column {
     /// A generated column: the columns its expression reads (`pg_depend` of its
     /// `pg_attrdef`); empty for other columns.
     pub generated_from: Vec<String>,
+    /// `attndims`: an array column's declared dimensions (`int[][]`: 2), not enforced by
+    /// PostgreSQL; 0 for other columns. Parquet writes only one-dimensional ones as lists.
+    pub dimensions: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -229,7 +232,8 @@ async fn read_columns(
                            AND d.refobjsubid > 0 \
                           JOIN pg_attribute ra ON ra.attrelid = ad.adrelid AND ra.attnum = d.refobjsubid \
                           WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum ORDER BY ra.attnum) \
-                        ELSE '{{}}'::text[] END \
+                        ELSE '{{}}'::text[] END, \
+                        a.attndims::int4 \
                  FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid \
                  JOIN pg_type ty ON ty.oid = a.atttypid \
                  JOIN pg_type b ON b.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END \
@@ -256,6 +260,7 @@ async fn read_columns(
                 text_like: composite || TEXT_LIKE_TYPES.contains(&base.as_str()),
                 json_like: composite || KEYED_TYPES.contains(&base.as_str()),
                 generated_from: row.get(7),
+                dimensions: row.get(8),
             });
         }
     }

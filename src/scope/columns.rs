@@ -73,6 +73,11 @@ pub struct ExportedColumn {
     pub name: String,
     /// `pg_type` OID: picks the column's [`ValueKind`].
     pub type_oid: u32,
+    /// `format_type()`, as the manifest gives it: a numeric's precision and scale (Parquet
+    /// decimals).
+    pub type_name: String,
+    /// An array's declared dimensions (`attndims`), 0 otherwise.
+    pub dimensions: i32,
     /// json/jsonb whose secret keys are cut out (DESIGN §3).
     pub redact_json: bool,
     /// The value read instead of `t."name"`: a key/value table's value, redacted for the

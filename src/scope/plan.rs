@@ -253,6 +253,11 @@ impl<'a> Planner<'a> {
             .map(|c| ExportedColumn {
                 name: c.clone(),
                 type_oid: table.column(c).map_or(0, |col| col.type_oid),
+                type_name: table
+                    .column(c)
+                    .map(|col| col.type_name.clone())
+                    .unwrap_or_default(),
+                dimensions: table.column(c).map_or(0, |col| col.dimensions),
                 redact_json: section.redact_json.contains(c),
                 value_expr: section
                     .key_values

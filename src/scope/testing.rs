@@ -59,6 +59,7 @@ fn make_table(name: &str, columns: &[&str], kind: RelKind) -> Table {
                     text_like: text,
                     json_like: false,
                     generated_from: Vec::new(),
+                    dimensions: 0,
                 }
             })
             .collect(),

@@ -1,6 +1,6 @@
-//! The bundle (`--format csv`): one tar.gz holding `manifest.json` first, then one file per
-//! section in manifest order (`schema.table.csv`), each with its size and SHA-256 in the
-//! manifest.
+//! The bundle (`--format csv` and `--format parquet`): one tar.gz holding `manifest.json`
+//! first, then one file per section in manifest order (`schema.table.csv` or
+//! `schema.table.parquet`), each with its size and SHA-256 in the manifest.
 //!
 //! tar.gz rather than zip: a tar entry is its header, its bytes and padding, so the bundle is
 //! assembled as gzip members around the spooled section files — the same parallel
@@ -9,7 +9,7 @@
 //! Windows 10 and later extract it (`tar -xf`, and Explorer in Windows 11); the files inside
 //! are plain CSV for any spreadsheet. Sizes over 8 GiB use tar's base-256 size field.
 //!
-//! Not here: the CSV files' contents (`csv.rs`).
+//! Not here: the files' contents (`csv.rs`; `parquet.rs` and `parquet_read.rs`).
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -113,6 +113,8 @@ pub fn read(
     let manifest: Value = serde_json::from_slice(&text)
         .map_err(|e| format!("invalid archive: {MANIFEST_PATH}: {e}"))?;
     sink.manifest(&manifest)?;
+    // The files' format: CSV unless the manifest says Parquet.
+    let parquet = manifest["archive_format"] == "parquet";
     let mut counts = Vec::new();
     for section in manifest["sections"].as_array().into_iter().flatten() {
         let name = section["name"].as_str().unwrap_or_default();
@@ -130,16 +132,26 @@ pub fn read(
                 String::from_utf8_lossy(&entry.path_bytes())
             ));
         }
-        let mut digesting = Tap::new(entry);
-        budget.reset(name);
-        let rows = read_csv(&mut BufReader::new(&mut digesting), section, sink, budget)?;
-        let (bytes, sha) = digesting.finish();
-        if file["bytes"].as_u64() != Some(bytes) || file["sha256"].as_str() != Some(&sha) {
-            return Err(format!(
+        let check = |bytes: u64, sha: &str| {
+            if file["bytes"].as_u64() == Some(bytes) && file["sha256"].as_str() == Some(sha) {
+                return Ok(());
+            }
+            Err(format!(
                 "{path} is not the file the manifest describes: {bytes} bytes, sha256 {sha}; the manifest says {} bytes, sha256 {}",
                 file["bytes"], file["sha256"]
-            ));
-        }
+            ))
+        };
+        budget.reset(name);
+        let rows = if parquet {
+            let mut entry = entry;
+            super::parquet_read::read(&mut entry, section, &check, sink, budget)?
+        } else {
+            let mut digesting = Tap::new(entry);
+            let rows = read_csv(&mut BufReader::new(&mut digesting), section, sink, budget)?;
+            let (bytes, sha) = digesting.finish();
+            check(bytes, &sha)?;
+            rows
+        };
         counts.push((name.to_string(), rows));
     }
     if let Some(extra) = entries.next() {

@@ -17,6 +17,8 @@ pub enum Framing {
     /// One CSV file per section: the renderer writes the header and the fields; rows end
     /// with CRLF (RFC 4180).
     Csv,
+    /// One Parquet file per section: its bytes come whole from `parquet.rs`, nothing between.
+    Parquet,
 }
 
 impl Framing {
@@ -25,12 +27,13 @@ impl Framing {
             Format::Json => Framing::Document,
             Format::Ndjson => Framing::Lines { prefix: Vec::new() },
             Format::Csv => Framing::Csv,
+            Format::Parquet => Framing::Parquet,
         }
     }
 
     /// One file per section, digested for the manifest.
     pub fn is_files(&self) -> bool {
-        matches!(self, Framing::Csv)
+        matches!(self, Framing::Csv | Framing::Parquet)
     }
 
     pub fn begin_section(
@@ -53,7 +56,7 @@ impl Framing {
                 serde_json::to_writer(&mut *prefix, name).context("serializing a section name")?;
                 prefix.extend_from_slice(b",\"row\":");
             }
-            Framing::Csv => {}
+            Framing::Csv | Framing::Parquet => {}
         }
         Ok(())
     }
@@ -70,7 +73,7 @@ impl Framing {
         match self {
             Framing::Lines { .. } => buf.extend_from_slice(b"}\n"),
             Framing::Csv => buf.extend_from_slice(b"\r\n"),
-            Framing::Document => {}
+            Framing::Document | Framing::Parquet => {}
         }
     }
 

@@ -11,6 +11,8 @@ pub mod bundle;
 pub mod csv;
 pub mod framing;
 pub mod ndjson;
+pub mod parquet;
+pub mod parquet_read;
 
 use serde_json::Value;
 
@@ -55,6 +57,7 @@ pub fn section_path(format: Format, section: &str) -> String {
     path.push_str(match format {
         Format::Json | Format::Ndjson => ".json",
         Format::Csv => ".csv",
+        Format::Parquet => ".parquet",
     });
     path
 }
@@ -69,6 +72,7 @@ pub fn encoding(format: Format) -> Option<Value> {
             "values": "as in the json format: PostgreSQL's to_json",
         })),
         Format::Csv => Some(csv::encoding()),
+        Format::Parquet => Some(parquet::encoding()),
     }
 }
 
@@ -85,7 +89,7 @@ pub async fn assemble<S: ChunkSink>(
     let frame = match format {
         Format::Json => document_frame(manifest, level)?,
         Format::Ndjson => ndjson::frame(manifest, level)?,
-        Format::Csv => bundle::frame(manifest, level)?,
+        Format::Csv | Format::Parquet => bundle::frame(manifest, level)?,
     };
     assemble_framed(frame, spools, sections, sink).await
 }
