@@ -10,15 +10,6 @@ use support::{Archive, Expect, Orgexport, TempDir, TestDb};
 
 const MARKERS: &[&str] = &["MARKER-OTHER-ORG", "MARKER-SECRET", "MARKER-UNREFERENCED"];
 
-fn assert_no_markers(archive: &Archive) {
-    for marker in MARKERS {
-        assert!(
-            !archive.text.contains(marker),
-            "{marker} leaked into the archive"
-        );
-    }
-}
-
 #[test]
 fn zero_config_plan_shows_the_tenants_worker_shards_and_citus_kinds() {
     let db = on_citus(true);
@@ -123,7 +114,7 @@ fn every_query_of_an_export_by_key_touches_one_shard() {
     let archive = Archive::from_run(&run);
     archive.assert_well_formed();
     assert_eq!(archive.section("public.clicks").len(), 50);
-    assert_no_markers(&archive);
+    archive.assert_absent(MARKERS);
 }
 
 #[test]
@@ -141,7 +132,7 @@ fn archive_from_the_cluster_equals_the_single_node_archive() {
         .run();
     let from_single = Archive::from_run(&run);
     from_cluster.assert_well_formed();
-    assert_no_markers(&from_cluster);
+    from_cluster.assert_absent(MARKERS);
     assert_eq!(
         from_cluster.manifest["sections"],
         from_single.manifest["sections"]
@@ -277,7 +268,7 @@ fn direct_reads_the_org_on_its_worker_and_writes_the_same_archive() {
         .run();
     let direct = Archive::from_run(&run);
     direct.assert_well_formed();
-    assert_no_markers(&direct);
+    direct.assert_absent(MARKERS);
     assert_eq!(direct.manifest["sections"], through.manifest["sections"]);
     assert_eq!(direct.sections, through.sections);
 

@@ -43,15 +43,6 @@ fn django_store() -> TempDir {
     store
 }
 
-fn assert_no_markers(archive: &Archive) {
-    for marker in MARKERS {
-        assert!(
-            !archive.text.contains(marker),
-            "{marker} leaked into the archive"
-        );
-    }
-}
-
 #[test]
 fn apartment_schemas_are_discovered_and_one_is_exported_whole_with_the_shared_rows_it_references() {
     let db = apartment();
@@ -59,7 +50,7 @@ fn apartment_schemas_are_discovered_and_one_is_exported_whole_with_the_shared_ro
     let run = Orgexport::export(&db, &store, "acme").run();
     let archive = Archive::from_run(&run);
     archive.assert_well_formed();
-    assert_no_markers(&archive);
+    archive.assert_absent(MARKERS);
     assert_eq!(archive.manifest["org"]["table"], "schema acme");
     assert_eq!(archive.manifest["org"]["key"], "acme");
     archive.assert_sections(&[
@@ -178,7 +169,7 @@ fn django_tenants_configured_by_glob_are_named_by_the_part_the_star_matches() {
     let run = Orgexport::export(&db, &store, "acme").run();
     let archive = Archive::from_run(&run);
     archive.assert_well_formed();
-    assert_no_markers(&archive);
+    archive.assert_absent(MARKERS);
     assert_eq!(archive.manifest["org"]["table"], "schema tenant_acme");
     archive.assert_sections(&[
         "tenant_acme.django_migrations",
@@ -293,7 +284,7 @@ fn a_tenant_restores_into_a_migrated_database_and_into_another_schema_name() {
     db.execute("INSERT INTO tenant_initech.notes_comment (note_id, body) VALUES (1, 'after')");
     db.execute("DELETE FROM tenant_initech.notes_comment WHERE body = 'after'");
     let moved = Archive::from_run(&Orgexport::export(&db, &store, "initech").run());
-    assert_no_markers(&moved);
+    moved.assert_absent(MARKERS);
     let expected = renamed_rows(&original, "tenant_acme", "tenant_initech");
     let mut actual = moved.row_sets();
     // initech had no migrations row of its own; acme's came along.
@@ -360,7 +351,7 @@ fn a_role_that_cannot_read_the_other_tenants_schemas_exports_its_own() {
     };
     // Any statement touching globex or initech would fail with "permission denied".
     let archive = Archive::from_run(&as_role("acme").run());
-    assert_no_markers(&archive);
+    archive.assert_absent(MARKERS);
     assert_eq!(archive.manifest_section("acme.tasks")["record_count"], 3);
     // The role is as restricted as it looks: globex's export fails for it.
     as_role("globex")

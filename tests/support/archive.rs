@@ -24,6 +24,16 @@ pub struct Archive {
 }
 
 impl Archive {
+    /// Fails naming the first of `markers` found anywhere in the document.
+    pub fn assert_absent(&self, markers: &[&str]) {
+        for marker in markers {
+            assert!(
+                !self.text.contains(marker),
+                "{marker} leaked into the archive"
+            );
+        }
+    }
+
     pub fn read(path: &Path) -> Archive {
         let file = std::fs::File::open(path).unwrap();
         let mut text = String::new();
