@@ -23,6 +23,7 @@ pub mod secrets;
 pub mod selection;
 pub mod subject;
 mod tenancy;
+pub mod tenant_schema;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod window;

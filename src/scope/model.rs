@@ -7,7 +7,7 @@ use crate::scope::catalog::{Catalog, TableId};
 use crate::scope::config::{ScopeConfig, glob_matches};
 use crate::scope::key_values::KeyValues;
 use crate::scope::references::{Origin, PolymorphicPair, RefId, Reference};
-use crate::scope::schemas::SchemaTenancy;
+use crate::scope::tenant_schema::SchemaTenancy;
 
 /// The tool's own schema: never exported.
 pub const TOOL_SCHEMA: &str = "orgexport";

@@ -15,6 +15,7 @@ use crate::scope::config::{ScopeConfig, usage};
 use crate::scope::model::{Role, Skipped, TOOL_SCHEMA, toml_string};
 use crate::scope::ownership::Roles;
 use crate::scope::tenancy::Tenancy;
+pub use crate::scope::tenant_schema::{SchemaTenancy, TenantSchema};
 
 /// Schemas never taken for a tenant's when discovering: the shared schema and Citus's own.
 const NEVER_TENANT: &[&str] = &[
@@ -27,52 +28,6 @@ const NEVER_TENANT: &[&str] = &[
 
 /// Why `plan` leaves out another tenant's table.
 pub const OTHER_TENANT: &str = "another tenant's schema: never read";
-
-/// One tenant: its schema and the key `--org` names it by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenantSchema {
-    pub schema: String,
-    /// What the glob's `*` matched (`acme` of `tenant_acme`); the whole name when discovered.
-    pub key: String,
-}
-
-/// The tenant schemas of a database and how they were decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaTenancy {
-    /// In key order.
-    pub tenants: Vec<TenantSchema>,
-    /// `tenant_schemas = "tenant_*"`, or how discovery decided — every message that depends
-    /// on a discovered tenancy says so.
-    pub how: String,
-    /// The tenant whose schema the scope was classified for.
-    pub current: TenantSchema,
-}
-
-impl SchemaTenancy {
-    /// The tenant `--org` names: by key, else by its schema's whole name.
-    pub fn find(&self, lookup: &str) -> Option<&TenantSchema> {
-        (self.tenants.iter().find(|t| t.key == lookup))
-            .or_else(|| self.tenants.iter().find(|t| t.schema == lookup))
-    }
-
-    /// The same tenancy, classified for `schema` (one of its tenants).
-    pub fn with_current(&self, tenant: &TenantSchema) -> SchemaTenancy {
-        SchemaTenancy {
-            current: tenant.clone(),
-            ..self.clone()
-        }
-    }
-
-    /// `plan`'s words: `schema-per-tenant: schema tenant_acme (tenant_schemas = "tenant_*")`.
-    pub fn describe(&self) -> String {
-        format!(
-            "schema-per-tenant: schema {} of {} tenant schemas ({})",
-            self.current.schema,
-            self.tenants.len(),
-            self.how
-        )
-    }
-}
 
 impl SchemaTenancy {
     /// Another tenant's schema is never read: none of its tables takes part at all.
