@@ -31,11 +31,7 @@ fn single_node_archive(store: &TempDir) -> PathBuf {
 
 /// `orgexport restore ARCHIVE --target-url TARGET` run in `cwd`.
 fn restore(archive: &Path, target: &TestDb, cwd: &TempDir) -> Orgexport {
-    Orgexport::new()
-        .current_dir(cwd.path())
-        .arg("restore")
-        .arg(archive)
-        .args(["--target-url", &target.url])
+    Orgexport::restore(cwd, archive, target)
 }
 
 /// acme exported from the cluster with nothing configured (Citus's metadata decides).

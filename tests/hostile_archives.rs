@@ -24,12 +24,7 @@ fn saas() -> TestDb {
 }
 
 fn restore(cwd: &TempDir, archive: &Path, target: &TestDb) -> Orgexport {
-    Orgexport::new()
-        .current_dir(cwd.path())
-        .arg("restore")
-        .arg(archive)
-        .args(["--target-url", &target.url])
-        .args(FILLS)
+    Orgexport::restore(cwd, archive, target).args(FILLS)
 }
 
 /// An archive of acme, edited by `forge`.

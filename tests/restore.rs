@@ -6,7 +6,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 use support::{Archive, Expect, Orgexport, Running, TempDir, TestDb};
@@ -25,15 +25,6 @@ fn saas() -> TestDb {
     db
 }
 
-/// `orgexport restore <archive> --target-url <target>`, in `cwd`.
-fn restore(cwd: &TempDir, archive: &Path, target: &TestDb) -> Orgexport {
-    Orgexport::new()
-        .current_dir(cwd.path())
-        .arg("restore")
-        .arg(archive)
-        .args(["--target-url", &target.url])
-}
-
 /// Export `org`, restore it into an empty copy of the schema, export it again from there;
 /// returns both archives and the restore's `--json` report.
 fn round_trip(db: &TestDb, org: &str, extra: &[&str], fills: &[&str]) -> (Archive, Archive, Value) {
@@ -43,7 +34,7 @@ fn round_trip(db: &TestDb, org: &str, extra: &[&str], fills: &[&str]) -> (Archiv
     let target = db.schema_copy();
     let mut args = [extra, fills].concat();
     args.push("--json");
-    let report = restore(&store, &Archive::path_from_run(&first), &target)
+    let report = Orgexport::restore(&store, &Archive::path_from_run(&first), &target)
         .args(&args)
         .run()
         .json();
@@ -171,7 +162,7 @@ fn relocation_needs_remap_keys_and_then_rewrites_every_reference() {
     let before = shard.digest();
 
     // Without --remap-keys: refused, the conflicting keys listed, nothing written.
-    restore(&store, &path, &shard)
+    Orgexport::restore(&store, &path, &shard)
         .args(SAAS_FILLS)
         .code(1)
         .one_error_line()
@@ -185,7 +176,10 @@ fn relocation_needs_remap_keys_and_then_rewrites_every_reference() {
 
     let mut args = SAAS_FILLS.to_vec();
     args.extend(["--remap-keys", "--json"]);
-    let report = restore(&store, &path, &shard).args(&args).run().json();
+    let report = Orgexport::restore(&store, &path, &shard)
+        .args(&args)
+        .run()
+        .json();
     let new_key = report["target_org_key"].as_str().unwrap().to_string();
     assert_ne!(new_key, "1");
 
@@ -323,7 +317,7 @@ fn truncated_and_bit_flipped_archives_are_refused_before_anything_is_written() {
     let damaged = TempDir::new();
     let truncated = damaged.path().join("truncated.json.gz");
     std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
-    restore(&store, &truncated, &target)
+    Orgexport::restore(&store, &truncated, &target)
         .args(SAAS_FILLS)
         .code(1)
         .one_error_line()
@@ -336,7 +330,7 @@ fn truncated_and_bit_flipped_archives_are_refused_before_anything_is_written() {
     flipped[middle] ^= 0x10;
     let flipped_path = damaged.path().join("flipped.json.gz");
     std::fs::write(&flipped_path, &flipped).unwrap();
-    restore(&store, &flipped_path, &target)
+    Orgexport::restore(&store, &flipped_path, &target)
         .args(SAAS_FILLS)
         .code(1)
         .one_error_line()
@@ -355,7 +349,7 @@ fn truncated_and_bit_flipped_archives_are_refused_before_anything_is_written() {
     let sidecar_json: Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
     assert!(sidecar_json["archive"]["sha256"].is_string());
     std::fs::write(&path, &flipped).unwrap();
-    restore(&store, &path, &target)
+    Orgexport::restore(&store, &path, &target)
         .args(SAAS_FILLS)
         .code(1)
         .one_error_line()
@@ -371,7 +365,7 @@ fn a_target_missing_a_table_or_column_is_listed_before_anything_is_written() {
         "DROP TABLE public.task_labels; ALTER TABLE public.projects DROP COLUMN settings CASCADE;",
     );
     let before = target.digest();
-    restore(&store, &path, &target)
+    Orgexport::restore(&store, &path, &target)
         .args(SAAS_FILLS)
         .code(1)
         .one_error_line()
@@ -388,7 +382,7 @@ fn a_target_missing_a_table_or_column_is_listed_before_anything_is_written() {
 fn a_not_null_secret_column_is_reported_and_fill_supplies_it() {
     let (_db, store, path, target) = saas_archive_and_empty_target();
     let before = target.digest();
-    restore(&store, &path, &target)
+    Orgexport::restore(&store, &path, &target)
         .code(1)
         .one_error_line()
         .stderr_has_all(&[
@@ -398,7 +392,7 @@ fn a_not_null_secret_column_is_reported_and_fill_supplies_it() {
         ])
         .run();
     assert_eq!(target.digest(), before);
-    restore(&store, &path, &target)
+    Orgexport::restore(&store, &path, &target)
         .args(["--fill", "public.users.email='x'"])
         .code(2)
         .one_error_line()
@@ -408,14 +402,16 @@ fn a_not_null_secret_column_is_reported_and_fill_supplies_it() {
     // A dry run does everything, reports the same, and writes nothing.
     let mut args = SAAS_FILLS.to_vec();
     args.push("--dry-run");
-    restore(&store, &path, &target)
+    Orgexport::restore(&store, &path, &target)
         .args(&args)
         .stderr_has("dry run: would restore org acme")
         .stderr_has("public.tasks: 300 inserted")
         .run();
     assert_eq!(target.digest(), before);
 
-    let done = restore(&store, &path, &target).args(SAAS_FILLS).run();
+    let done = Orgexport::restore(&store, &path, &target)
+        .args(SAAS_FILLS)
+        .run();
     assert_eq!(done.last_stdout_line(), "1");
     assert_eq!(
         target.scalar_i64("SELECT count(*) FROM users WHERE password_hash = '!'"),
@@ -444,7 +440,7 @@ fn a_unique_violation_halfway_rolls_everything_back() {
          VALUES (99999, 999, 'INV-1005', '2025-01-01', 0);",
     );
     let before = target.digest();
-    restore(&store, &path, &target)
+    Orgexport::restore(&store, &path, &target)
         .args(SAAS_FILLS)
         .code(1)
         .one_error_line()
@@ -467,7 +463,9 @@ fn restore_blocked_mid_load() -> (TestDb, TempDir, Running, postgres::Client, i3
     blocker
         .batch_execute("BEGIN; LOCK TABLE public.comments IN SHARE MODE;")
         .unwrap();
-    let child = restore(&store, &path, &target).args(SAAS_FILLS).spawn();
+    let child = Orgexport::restore(&store, &path, &target)
+        .args(SAAS_FILLS)
+        .spawn();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let pid = loop {
         let found = target
@@ -584,7 +582,7 @@ fn a_restore_while_the_org_is_locked_on_the_target_exits_4() {
             "SELECT pg_advisory_lock(('x' || substr(encode(sha256('orgexport:1'), 'hex'), 1, 16))::bit(64)::bigint)",
         )
         .unwrap();
-    restore(&store, &path, &target)
+    Orgexport::restore(&store, &path, &target)
         .args(SAAS_FILLS)
         .code(4)
         .one_error_line()
@@ -605,13 +603,15 @@ fn a_capped_archive_is_refused_unless_allow_partial() {
     );
     let target = db.schema_copy();
     let before = target.digest();
-    restore(&store, &path, &target)
+    Orgexport::restore(&store, &path, &target)
         .code(2)
         .one_error_line()
         .stderr_has_all(&["capped", "public.events", "--allow-partial"])
         .run();
     assert_eq!(target.digest(), before);
-    restore(&store, &path, &target).arg("--allow-partial").run();
+    Orgexport::restore(&store, &path, &target)
+        .arg("--allow-partial")
+        .run();
     assert_eq!(target.scalar_i64("SELECT count(*) FROM events"), 5);
 }
 
@@ -640,7 +640,7 @@ fn a_reference_known_only_by_inference_never_makes_a_restore_stricter_than_the_t
             .run(),
     );
     let target = db.schema_copy();
-    let report = restore(&store, &path, &target)
+    let report = Orgexport::restore(&store, &path, &target)
         .args(["--config", &config, "--json"])
         .run()
         .json();

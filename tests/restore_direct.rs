@@ -54,14 +54,6 @@ const ACME_ROWS: &str = "SELECT 'o', to_jsonb(o)::text FROM orgs o WHERE id = 1 
     UNION ALL SELECT 'n', to_jsonb(n)::text FROM event_notes n \
         JOIN events e ON e.id = n.event_id WHERE e.org_id = 1";
 
-fn restore(cwd: &TempDir, archive: &Path, target: &TestDb) -> Orgexport {
-    Orgexport::new()
-        .current_dir(cwd.path())
-        .arg("restore")
-        .arg(archive)
-        .args(["--target-url", &target.url])
-}
-
 fn exported(db: &TestDb) -> (TempDir, PathBuf) {
     let store = TempDir::new();
     let path = Archive::path_from_run(&Orgexport::export(db, &store, "acme").run());
@@ -73,7 +65,7 @@ fn an_empty_target_is_loaded_directly_with_the_sources_rows() {
     let db = source();
     let (store, archive) = exported(&db);
     let target = db.schema_copy();
-    let report = restore(&store, &archive, &target)
+    let report = Orgexport::restore(&store, &archive, &target)
         .arg("--json")
         .run()
         .json();
@@ -109,7 +101,7 @@ fn matching_remapping_or_a_target_holding_rows_loads_through_staging_tables() {
          DELETE FROM events WHERE org_id = 1; DELETE FROM orgs WHERE id = 1",
     );
     let before = others.digest_of("SELECT to_jsonb(e)::text FROM events e WHERE org_id = 2");
-    let report = restore(&store, &archive, &others)
+    let report = Orgexport::restore(&store, &archive, &others)
         .arg("--json")
         .run()
         .json();
@@ -122,7 +114,7 @@ fn matching_remapping_or_a_target_holding_rows_loads_through_staging_tables() {
 
     // Fresh keys are a rewrite of every row.
     let empty = db.schema_copy();
-    let report = restore(&store, &archive, &empty)
+    let report = Orgexport::restore(&store, &archive, &empty)
         .args(["--remap-keys", "--json"])
         .run()
         .json();
@@ -131,7 +123,7 @@ fn matching_remapping_or_a_target_holding_rows_loads_through_staging_tables() {
 
     // So is a --fill.
     let empty = db.schema_copy();
-    let report = restore(&store, &archive, &empty)
+    let report = Orgexport::restore(&store, &archive, &empty)
         .args(["--fill", "public.event_notes.api_token=md5(note)", "--json"])
         .run()
         .json();
@@ -169,7 +161,7 @@ fn rows_of_another_org_are_refused_by_the_checks_on_the_inserted_rows() {
     let target = db.schema_copy();
     let before = target.digest();
     let problem = "its root section public.orgs must hold exactly the org's row with key 1, but holds 2 row(s)";
-    restore(&store, &forged, &target)
+    Orgexport::restore(&store, &forged, &target)
         .code(1)
         .one_error_line()
         .stderr_has(problem)
@@ -178,7 +170,7 @@ fn rows_of_another_org_are_refused_by_the_checks_on_the_inserted_rows() {
     assert_eq!(target.digest(), before, "the target is unchanged");
 
     // The direct load took every row, and its check on them is what refused the archive.
-    restore(&store, &forged, &target)
+    Orgexport::restore(&store, &forged, &target)
         .arg("--verbose")
         .code(1)
         .stderr_has(format!(
@@ -201,7 +193,7 @@ fn a_direct_load_refused_by_a_foreign_key_reads_as_the_staged_refusal() {
     let forged = write_doc(&doc, store.path(), "forged.json.gz");
     let target = db.schema_copy();
     let before = target.digest();
-    restore(&store, &forged, &target)
+    Orgexport::restore(&store, &forged, &target)
         .code(1)
         .one_error_line()
         .stderr_has("1 row(s) of public.event_notes are owned by no row of the archive")
@@ -249,7 +241,7 @@ fn every_type_of_the_typed_fixture_is_copied_back_identical() {
             .run();
         let archive = Archive::path_from_run(&run);
         let target = db.schema_copy();
-        let loaded = restore(&store, &archive, &target)
+        let loaded = Orgexport::restore(&store, &archive, &target)
             .args(["--json", "--verbose"])
             .run();
         assert_eq!(loaded.json()["load"], "direct", "{mode}: {}", loaded.stdout);

@@ -97,6 +97,15 @@ impl Orgexport {
         Orgexport::on(db, store, &["run", "--org", org])
     }
 
+    /// `orgexport restore <archive> --target-url <target>`, in `cwd`.
+    pub fn restore(cwd: &TempDir, archive: &Path, target: &TestDb) -> Orgexport {
+        Orgexport::new()
+            .current_dir(cwd.path())
+            .arg("restore")
+            .arg(archive)
+            .args(["--target-url", &target.url])
+    }
+
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Orgexport {
         self.args.push(arg.as_ref().to_owned());
         self
