@@ -17,7 +17,7 @@ mod xml;
 pub use content::{
     ContentVerdict, Sampled, judge_column, looks_like_credential, member_is_secret, weak_hint,
 };
-pub use json::{may_hold_secret_key, redact_json, redact_json_members};
+pub use json::{may_need_redaction, redact_json, redact_json_members};
 
 /// Single words that make a name secret (compared after [`singular`]; also the words that
 /// consecutive odd-cased pieces join into: `Pass_Word`, `pAsSwOrD`).

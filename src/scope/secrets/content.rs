@@ -18,7 +18,7 @@ use super::words;
 
 /// Byte fragments (lowercase) one of which every known format contains: values without any
 /// are not parsed for credentials (the json prefilter).
-const MARKERS: &[&str] = &[
+pub(super) const MARKERS: &[&str] = &[
     "-----begin",
     "age-secret-key",
     "eyj",
@@ -64,6 +64,8 @@ pub fn may_hold_credential(bytes: &[u8]) -> bool {
         std::sync::LazyLock::new(|| {
             aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                .prefilter(false)
                 .build(MARKERS)
                 .expect("fixed patterns")
         });
