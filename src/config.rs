@@ -416,9 +416,9 @@ impl Settings {
                 verbose: args.verbose,
                 heartbeat: std::env::var("ORGEXPORT_HEARTBEAT_SECS")
                     .ok()
-                    .and_then(|s| s.parse().ok())
-                    .filter(|s| *s > 0)
-                    .map_or(Duration::from_secs(30), Duration::from_secs),
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .map_or(Duration::from_secs(30), Duration::from_secs_f64),
             },
             link_ttl,
             compression_level,

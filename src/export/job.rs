@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use tokio_postgres::Statement;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -533,16 +534,41 @@ impl Job<'_> {
                 let mut writer =
                     ArchiveWriter::with_framing(Spool::new()?, self.compression_level, framing);
                 let mut done = Vec::new();
-                while next.get() < sqls.len() {
-                    let i = next.replace(next.get() + 1);
+                let claim = || {
+                    let i = next.get();
+                    (i < sqls.len()).then(|| next.replace(i + 1))
+                };
+                // Each section's COPY is prepared while the one before it streams.
+                let mut upcoming = match claim() {
+                    Some(i) => Some((i, snapshot.prepare_copy(&sqls[i], self.cancel).await?)),
+                    None => None,
+                };
+                while let Some((i, copy)) = upcoming.take() {
                     self.report
                         .verbose(&format!("{}: {}", sqls[i].name, sqls[i].copy));
                     let start = writer.sink().bytes();
-                    let mut counted = self
-                        .stream_section(snapshot, &sqls[i], (i == 0, whole), &mut writer, {
-                            progress.section_estimated(&sqls[i].name, estimates[i])
-                        })
-                        .await?;
+                    let after = claim();
+                    let (counted, prepared) = futures_util::future::join(
+                        self.stream_section(
+                            snapshot,
+                            (&sqls[i], &copy),
+                            (i == 0, whole),
+                            &mut writer,
+                            progress.section_estimated(&sqls[i].name, estimates[i]),
+                        ),
+                        async {
+                            match after {
+                                Some(j) => Some(snapshot.prepare_copy(&sqls[j], self.cancel).await),
+                                None => None,
+                            }
+                        },
+                    )
+                    .await;
+                    let mut counted = counted?;
+                    upcoming = match (after, prepared) {
+                        (Some(j), Some(prepared)) => Some((j, prepared?)),
+                        _ => None,
+                    };
                     counted.file = writer.take_digest().map(|(bytes, sha256)| SectionFile {
                         path: formats::section_path(self.format, &sqls[i].name),
                         bytes,
@@ -670,15 +696,19 @@ impl Job<'_> {
     async fn stream_section(
         &self,
         snapshot: &Snapshot<'_>,
-        sql: &SectionSql,
+        (sql, copy): (&SectionSql, &Statement),
         first_whole: (bool, bool),
         writer: &mut ArchiveWriter<Spool>,
         progress: SectionProgress<'_>,
     ) -> anyhow::Result<Counted> {
         let streamed = snapshot
-            .stream(sql, first_whole, writer, self.cancel, |rows, bytes| {
-                progress.set(rows, bytes)
-            })
+            .stream(
+                (sql, copy),
+                first_whole,
+                writer,
+                self.cancel,
+                |rows, bytes| progress.set(rows, bytes),
+            )
             .await;
         let streamed = match streamed {
             Ok(streamed) => streamed,

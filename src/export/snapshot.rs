@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, IsolationLevel, Transaction};
+use tokio_postgres::{Client, IsolationLevel, Statement, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::quote_literal;
@@ -181,13 +181,31 @@ impl<'c> Snapshot<'c> {
         Ok(row.get::<_, i64>(0) as u64)
     }
 
-    /// Streams one section's rows into the writer; returns how many were written, the json
-    /// keys redacted and the timings. `on_rows` is told the running total now and then
-    /// (progress). The COPY stream is drained on a task of its own (`drain.rs`), so that
-    /// rendering and compression never hold the server's COPY back.
-    pub async fn stream<S: ChunkSink>(
+    /// Prepares a section's COPY. Sent while the section before it streams (pipelined: the
+    /// server parses it when that COPY ends), the round trip a COPY by its text costs is gone —
+    /// a thousand of them on a thousand-table catalog (issue 21). Parsing may wait for a
+    /// table lock (behind DDL): interruptible.
+    pub async fn prepare_copy(
         &self,
         sql: &SectionSql,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Statement> {
+        tokio::select! {
+            prepared = self.txn.prepare(&sql.copy) => prepared
+                .map_err(explain)
+                .with_context(|| format!("reading {}", sql.name)),
+            _ = cancel.cancelled() => Err(fail(Kind::Interrupted, "interrupted")),
+        }
+    }
+
+    /// Streams one section's rows into the writer, by its COPY as [`Snapshot::prepare_copy`]
+    /// made it; returns how many were written, the json keys redacted and the timings.
+    /// `on_rows` is told the running total now and then (progress). The COPY stream is
+    /// drained on a task of its own (`drain.rs`), so that rendering and compression never
+    /// hold the server's COPY back.
+    pub async fn stream<S: ChunkSink>(
+        &self,
+        (sql, copy): (&SectionSql, &Statement),
         (first, whole): (bool, bool),
         writer: &mut ArchiveWriter<S>,
         cancel: &CancellationToken,
@@ -196,7 +214,7 @@ impl<'c> Snapshot<'c> {
         let started = Instant::now();
         // Starting the COPY may wait for a table lock (behind DDL): interruptible too.
         let stream = tokio::select! {
-            stream = self.txn.copy_out(&sql.copy) => stream,
+            stream = self.txn.copy_out(copy) => stream,
             _ = cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
         };
         let stream = stream
