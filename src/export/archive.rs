@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::encryption::spool::SealedFile;
 use crate::export::formats::framing::{FileDigest, Framing};
+use crate::export::hex_deflate;
 use crate::scope::catalog::Catalog;
 use crate::scope::model::{Scope, Section};
 use crate::store::ChunkSink;
@@ -386,7 +387,16 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         let level = self.level;
         self.in_flight
             .push_back(tokio::task::spawn_blocking(move || {
-                Ok((gzip_member(&chunk, level)?, chunk))
+                // A chunk of a large bytea's hex is coded without deflate's search.
+                let member = match level.level() {
+                    0 => None,
+                    _ => hex_deflate::gzip_hex(&chunk),
+                };
+                let member = match member {
+                    Some(member) => member,
+                    None => gzip_member(&chunk, level)?,
+                };
+                Ok((member, chunk))
             }));
     }
 }

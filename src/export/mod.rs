@@ -9,6 +9,7 @@ pub mod direct;
 pub mod drain;
 pub mod estimate;
 pub mod formats;
+mod hex_deflate;
 pub mod job;
 pub mod locks;
 pub mod manifest;
