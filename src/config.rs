@@ -169,7 +169,7 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
         "export the rows the org's rows reference (default true)",
     ),
     ("link_ttl", "how long printed links are valid (default 15m)"),
-    ("compression_level", "gzip level 0-9 (default 2)"),
+    ("compression_level", "gzip level 0-9 (default 1)"),
     (
         "encrypt_to",
         "age recipients (age1… or ssh-ed25519/ssh-rsa public keys) every archive is encrypted to (--encrypt-to and --recipients-file win)",
@@ -622,11 +622,12 @@ impl Source<'_> {
         })
     }
 
-    /// Level 2 (zlib-rs) by default: smaller than `gzip -1` and fast enough not to slow the
-    /// export below the database's pace on two cores; see bench/RESULTS.md.
+    /// Level 1 (libdeflate's) by default: smaller than `gzip -1` (and than zlib-rs's level 2,
+    /// the default before) and fast enough not to slow the export below the database's pace
+    /// on two cores; see bench/RESULTS.md.
     fn compression_level(&self, value: &Option<Spanned<u32>>) -> anyhow::Result<u32> {
         match value {
-            None => Ok(2),
+            None => Ok(1),
             Some(level) if *level.get_ref() <= 9 => Ok(*level.get_ref()),
             Some(level) => Err(fail(
                 Kind::Usage,
