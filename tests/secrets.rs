@@ -323,3 +323,115 @@ fn settings_rows_whose_key_is_a_secret_have_their_value_redacted_and_counted() {
         .stdout_lacks(OTHER)
         .run();
 }
+
+/// Secrets by content judged on the section's first streamed rows (no sample query): the
+/// column is left out of every row — the rows held for judging and the rows after them — in
+/// every format, with the same verdict the sample query gives (`render = "server"` still
+/// samples by query).
+#[test]
+fn columns_judged_secret_on_the_stream_are_left_out_of_every_row_in_every_format() {
+    let db = TestDb::new();
+    // 300 rows: more than the 200 judged, so rows after the held ones are cut too.
+    db.execute(
+        r#"CREATE TABLE orgs (id int PRIMARY KEY, slug text);
+           CREATE TABLE telegram_bots (id int PRIMARY KEY, org_id int NOT NULL REFERENCES orgs,
+               name text, auth_key text, notes text, avatar bytea);
+           INSERT INTO orgs VALUES (1, 'acme'), (2, 'globex');
+           INSERT INTO telegram_bots
+             SELECT i, 1, 'bot ' || i, (100 + i) || '3456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw' || (i % 10),
+                    'plain notes ' || i, '\x89504e47'::bytea FROM generate_series(1, 300) i;
+           INSERT INTO telegram_bots VALUES (1000, 2, 'MARKER-OTHER-ORG', NULL, NULL, NULL);"#,
+    );
+    let token = "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+    let (_dir, server) = config("render = \"server\"\n");
+    let cases: [(&str, &[&str]); 5] = [
+        ("json", &[]),
+        ("ndjson", &["--format", "ndjson"]),
+        ("csv", &["--format", "csv", "--jobs", "2"]),
+        ("parquet", &["--format", "parquet"]),
+        ("json, render = server", &["--config", server.as_str()]),
+    ];
+    let expected: Vec<i64> = (1..=300).collect();
+    for (case, args) in cases {
+        let store = TempDir::new();
+        let run = Orgexport::export(&db, &store, "acme").args(args).run();
+        let path = Archive::path_from_run(&run);
+        // Nowhere in the archive's bytes (gunzipped; Parquet pages are stored uncompressed).
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap()),
+            &mut bytes,
+        )
+        .unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(token), "{case}: the token leaked");
+        assert!(!text.contains(OTHER), "{case}: another org's row");
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let id = name.split('.').next().unwrap();
+        let sidecar: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(path.with_file_name(format!("{id}.manifest.json"))).unwrap(),
+        )
+        .unwrap();
+        let section = sidecar["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "public.telegram_bots")
+            .unwrap();
+        assert_eq!(
+            section["excluded_column_reasons"],
+            serde_json::json!({"auth_key": "content: Telegram bot token in 100% of 200 sampled values"}),
+            "{case}"
+        );
+        let columns: Vec<&str> = section["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            columns,
+            ["id", "org_id", "name", "notes", "avatar"],
+            "{case}"
+        );
+        // Every row, read back by the tool, has the other columns' values.
+        let cat = Orgexport::new()
+            .args(["cat", "--section", "public.telegram_bots"])
+            .arg(&path)
+            .run();
+        let rows: Vec<serde_json::Value> = cat
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let mut ids: Vec<i64> = rows
+            .iter()
+            .map(|r| number(&r["id"]).unwrap_or_else(|| panic!("{case}: {r}")))
+            .collect();
+        ids.sort();
+        assert_eq!(ids, expected, "{case}");
+        for row in &rows {
+            let keys: Vec<&str> = row
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                keys,
+                ["id", "org_id", "name", "notes", "avatar"],
+                "{case}: {row}"
+            );
+            let id = number(&row["id"]).unwrap();
+            assert_eq!(row["notes"], format!("plain notes {id}"), "{case}");
+            assert_eq!(row["avatar"], "\\x89504e47", "{case}");
+        }
+    }
+}
+
+/// A number, or (the CSV bundle keeps no types) a string holding one.
+fn number(value: &serde_json::Value) -> Option<i64> {
+    value
+        .as_i64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+}

@@ -125,6 +125,8 @@ pub struct Counted {
     pub total: u64,
     pub cross_tenant: Option<u64>,
     pub redacted_json_keys: Vec<String>,
+    /// Columns judged secret by their content as the section streamed: (column, reason).
+    pub excluded_by_content: Vec<(String, String)>,
     /// The bundle formats: the section's file.
     pub file: Option<SectionFile>,
 }

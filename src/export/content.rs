@@ -5,44 +5,113 @@
 //! Key/value settings sections get the org's secret keys here too (`scope::key_values`).
 
 use anyhow::Context;
+use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::db::quote_ident;
+use crate::export::copy::fields;
 use crate::export::snapshot::Snapshot;
 use crate::scope::catalog::Catalog;
+use crate::scope::catalog::Column;
+use crate::scope::columns::ValueKind;
 use crate::scope::model::{Scope, Section};
 use crate::scope::plan::{OrgKey, Planner, SectionSql};
 use crate::scope::sampling::{
-    count_and_sample_sql, exclude_by_content, sample_sql, sampled_columns,
+    SAMPLE_ROWS, count_and_sample_sql, exclude_by_content, judge_sampled, sample_sql, sample_value,
+    sampled_columns,
 };
 use tokio_util::sync::CancellationToken;
 
 /// The sections as they will be written: each with the columns its sampled content shows to
-/// be secrets moved to `excluded_columns` (with the reason).
+/// be secrets moved to `excluded_columns` (with the reason) — or, with `on_stream` (rows
+/// rendered from their binary form), the columns to judge on the section's first rows as
+/// its COPY streams them ([`ToJudge`]), when every sampled column arrives as its text or
+/// bytes: no sample query then (a thousand of them were half the server's time on a
+/// thousand-table catalog, issue 21).
 pub async fn exclude_secret_content(
     snapshot: &Snapshot<'_>,
     catalog: &Catalog,
     scope: &Scope,
     planner: &Planner<'_>,
     key: &OrgKey,
-    sections: &[&Section],
-) -> anyhow::Result<Vec<Section>> {
+    (sections, on_stream): (&[&Section], bool),
+) -> anyhow::Result<Vec<(Section, ToJudge)>> {
     // Pipelined (sent without waiting for the previous answer): on a thousand-table
     // catalog the round trips, not the queries, were the samples' cost (issue 21).
     let judged = sections.iter().map(|&section| async move {
-        let section = &with_secret_keys(snapshot, planner, key, section).await?;
-        let columns = sampled_columns(catalog, scope, section);
+        let section = with_secret_keys(snapshot, planner, key, section).await?;
+        let columns = sampled_columns(catalog, scope, &section);
         if columns.is_empty() {
-            return anyhow::Ok(section.clone());
+            return anyhow::Ok((section, ToJudge::default()));
         }
-        let sql = sample_sql(planner, section, key, &columns);
+        let as_stored = |c: &&Column| {
+            matches!(
+                ValueKind::of(c.type_oid),
+                ValueKind::Text | ValueKind::Bytea
+            )
+        };
+        if on_stream && columns.iter().all(as_stored) {
+            let columns = columns.into_iter().cloned().collect();
+            return Ok((section, ToJudge { columns }));
+        }
+        let sql = sample_sql(planner, &section, key, &columns);
         let rows = sampled_rows(&snapshot.query(&sql).await?, 0, columns.len());
-        Ok(exclude_by_content(section, &columns, &rows))
+        Ok((
+            exclude_by_content(&section, &columns, &rows),
+            ToJudge::default(),
+        ))
     });
     futures_util::stream::iter(judged)
         .buffered(PIPELINED)
         .try_collect()
         .await
+}
+
+/// A section's columns whose content is judged on the first rows its COPY streams (up to
+/// [`SAMPLE_ROWS`] of them, as the sample query would read), before any is written.
+#[derive(Debug, Clone, Default)]
+pub struct ToJudge {
+    /// Text or bytea columns, all exported by the section's COPY.
+    pub columns: Vec<Column>,
+}
+
+impl ToJudge {
+    /// The columns judged secret by their values in `rows` (COPY rows of `names`, the COPY's
+    /// columns in order): (column, reason).
+    pub fn verdicts(
+        &self,
+        names: &[&str],
+        rows: &[Bytes],
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let at: Vec<usize> = self
+            .columns
+            .iter()
+            .map(|c| {
+                names
+                    .iter()
+                    .position(|n| *n == c.name)
+                    .with_context(|| format!("the COPY has no column {}", c.name))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let mut sampled = Vec::with_capacity(rows.len().min(SAMPLE_ROWS));
+        for row in rows.iter().take(SAMPLE_ROWS) {
+            let values: Vec<Option<&[u8]>> = fields(row).collect::<anyhow::Result<_>>()?;
+            sampled.push(
+                at.iter()
+                    .zip(&self.columns)
+                    .map(|(&i, c)| {
+                        values
+                            .get(i)
+                            .copied()
+                            .flatten()
+                            .map(|v| sample_value(v, c.type_name.starts_with("bytea")).to_vec())
+                    })
+                    .collect(),
+            );
+        }
+        let columns: Vec<&Column> = self.columns.iter().collect();
+        Ok(judge_sampled(&columns, &sampled))
+    }
 }
 
 /// Sample queries in flight at once.

@@ -22,7 +22,7 @@ use crate::export::archive::{
     ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionFile, SectionManifest, Sidecar,
     Spool, SpoolRange,
 };
-use crate::export::content::exclude_secret_content;
+use crate::export::content::{ToJudge, exclude_secret_content};
 use crate::export::estimate::section_estimates;
 use crate::export::formats::{self, framing::Framing};
 use crate::export::locks::ReadLocks;
@@ -37,6 +37,7 @@ use crate::scope::columns::RenderMode;
 use crate::scope::model::{Scope, Section};
 use crate::scope::narrowing::{Narrowing, manifest_selection};
 use crate::scope::plan::{Planner, SectionSql};
+use crate::scope::sampling::with_exclusions;
 use crate::store::{Link, Store, Uploaded};
 
 /// The result of one successful export.
@@ -396,14 +397,23 @@ impl Job<'_> {
         };
         let readers = self.join_readers(&snapshot, &mut helpers).await?;
         // Secrets by content are judged on this org's rows, in the snapshot that is written.
-        let selected =
-            exclude_secret_content(&snapshot, self.catalog, scope, &planner, &key, &selected)
-                .await?;
         // Parquet types its values from their binary form: rendered client-side always.
         let render = match self.format {
             Format::Parquet => RenderMode::Client,
             _ => self.render,
         };
+        let on_stream = render == RenderMode::Client;
+        let (selected, to_judge): (Vec<Section>, Vec<ToJudge>) = exclude_secret_content(
+            &snapshot,
+            self.catalog,
+            scope,
+            &planner,
+            &key,
+            (&selected, on_stream),
+        )
+        .await?
+        .into_iter()
+        .unzip();
         let sqls: Vec<SectionSql> = selected
             .iter()
             .map(|s| planner.section_sql(s, &key, self.max_rows, render))
@@ -431,7 +441,9 @@ impl Job<'_> {
         let server_version = snapshot.server_version.clone();
         let mut all = vec![&snapshot];
         all.extend(readers.iter());
-        let (counted, spooled) = self.read_sections(&all, &sqls, &estimates).await?;
+        let (counted, spooled) = self
+            .read_sections(&all, (&sqls, &to_judge), &estimates)
+            .await?;
         for reader in readers {
             reader.finish().await?;
         }
@@ -439,7 +451,11 @@ impl Job<'_> {
         let sections = selected
             .iter()
             .zip(counted)
-            .map(|(section, counted)| SectionManifest::new(self.catalog, scope, section, counted))
+            .map(|(section, mut counted)| {
+                let excluded = std::mem::take(&mut counted.excluded_by_content);
+                let section = with_exclusions(section, &excluded);
+                SectionManifest::new(self.catalog, scope, &section, counted)
+            })
             .collect();
         let manifest = Manifest {
             format: FORMAT,
@@ -520,7 +536,7 @@ impl Job<'_> {
     async fn read_sections(
         &self,
         readers: &[&Snapshot<'_>],
-        sqls: &[SectionSql],
+        (sqls, to_judge): (&[SectionSql], &[ToJudge]),
         estimates: &[Option<u64>],
     ) -> anyhow::Result<(Vec<Counted>, Spooled)> {
         let progress = self.report.export_progress(estimates);
@@ -551,7 +567,7 @@ impl Job<'_> {
                     let (counted, prepared) = futures_util::future::join(
                         self.stream_section(
                             snapshot,
-                            (&sqls[i], &copy),
+                            (&sqls[i], &copy, &to_judge[i]),
                             (i == 0, whole),
                             &mut writer,
                             progress.section_estimated(&sqls[i].name, estimates[i]),
@@ -696,14 +712,14 @@ impl Job<'_> {
     async fn stream_section(
         &self,
         snapshot: &Snapshot<'_>,
-        (sql, copy): (&SectionSql, &Statement),
+        (sql, copy, judge): (&SectionSql, &Statement, &ToJudge),
         first_whole: (bool, bool),
         writer: &mut ArchiveWriter<Spool>,
         progress: SectionProgress<'_>,
     ) -> anyhow::Result<Counted> {
         let streamed = snapshot
             .stream(
-                (sql, copy),
+                (sql, copy, judge),
                 first_whole,
                 writer,
                 self.cancel,
@@ -718,6 +734,7 @@ impl Job<'_> {
             }
         };
         let (written, mut redacted_json_keys) = (streamed.rows, streamed.redacted);
+        let excluded_by_content = streamed.excluded;
         progress.finish(written);
         self.report.verbose(&format!(
             "{}: {written} rows, COPY read in {:.3}s, written in {:.3}s",
@@ -742,6 +759,7 @@ impl Job<'_> {
             total,
             cross_tenant,
             redacted_json_keys,
+            excluded_by_content,
             file: None,
         })
     }

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, IsolationLevel, Statement, Transaction};
 use tokio_util::sync::CancellationToken;
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::quote_literal;
 use crate::error::{Kind, fail};
 use crate::export::archive::ArchiveWriter;
+use crate::export::content::ToJudge;
 use crate::export::copy::BinaryRows;
 use crate::export::drain::Drained;
 use crate::export::formats::parquet::ParquetSection;
@@ -21,6 +23,7 @@ use crate::export::locks::ReadLocks;
 use crate::export::render::{LARGE_VALUE, RowRenderer};
 use crate::output::Reporter;
 use crate::scope::plan::SectionSql;
+use crate::scope::sampling::SAMPLE_ROWS;
 use crate::store::ChunkSink;
 
 /// What streaming a section did.
@@ -28,6 +31,8 @@ pub struct Streamed {
     pub rows: u64,
     /// The json keys redacted as secrets.
     pub redacted: Vec<String>,
+    /// The columns judged secret on the stream, with the reason: (column, reason).
+    pub excluded: Vec<(String, String)>,
     /// From the COPY's start to its last byte received: the server's time for the section.
     pub read: Duration,
     /// From the COPY's start to the last row rendered.
@@ -199,13 +204,15 @@ impl<'c> Snapshot<'c> {
     }
 
     /// Streams one section's rows into the writer, by its COPY as [`Snapshot::prepare_copy`]
-    /// made it; returns how many were written, the json keys redacted and the timings.
-    /// `on_rows` is told the running total now and then (progress). The COPY stream is
-    /// drained on a task of its own (`drain.rs`), so that rendering and compression never
-    /// hold the server's COPY back.
+    /// made it; returns how many were written, the json keys redacted, the columns excluded
+    /// by `judge` and the timings. With columns to judge, the first rows are held (not
+    /// written) until their values are judged, and the columns judged secret are left out
+    /// of every row. `on_rows` is told the running total now and then (progress). The COPY
+    /// stream is drained on a task of its own (`drain.rs`), so that rendering and
+    /// compression never hold the server's COPY back.
     pub async fn stream<S: ChunkSink>(
         &self,
-        (sql, copy): (&SectionSql, &Statement),
+        (sql, copy, judge): (&SectionSql, &Statement, &ToJudge),
         (first, whole): (bool, bool),
         writer: &mut ArchiveWriter<S>,
         cancel: &CancellationToken,
@@ -221,18 +228,39 @@ impl<'c> Snapshot<'c> {
             .map_err(explain)
             .with_context(|| format!("reading {}", sql.name))?;
         let mut drained = Drained::spawn(stream);
+        let mut parser = BinaryRows::new();
+        let held = match judge.columns.is_empty() {
+            true => Vec::new(),
+            false => hold_first_rows(sql, &mut drained, &mut parser, cancel).await?,
+        };
+        let excluded = match judge.columns.is_empty() {
+            true => Vec::new(),
+            false => {
+                let names: Vec<&str> = sql.columns.iter().map(|c| c.name.as_str()).collect();
+                judge
+                    .verdicts(&names, &held)
+                    .with_context(|| format!("judging the content of {}", sql.name))?
+            }
+        };
+        let kept = Kept::new(sql, &excluded);
+        let sql = kept.sql.as_ref().unwrap_or(sql);
         let renderer = RowRenderer::new(sql.mode, &sql.typed_columns()).as_csv(writer.writes_csv());
         let mut parquet = match writer.writes_parquet() {
             true => Some(ParquetSection::new(&sql.columns)?),
             false => None,
         };
-        let mut parser = BinaryRows::new();
         let (mut rows, mut reported) = (0u64, 0u64);
         let mut redacted = Vec::new();
         let start_bytes = writer.json_bytes();
         writer.begin_section(&sql.name, first).await?;
         if let Some(header) = renderer.csv_header() {
             writer.append(|buf| buf.extend_from_slice(&header)).await?;
+        }
+        for row in held {
+            let to = (&renderer, &mut parquet);
+            self.render_row(sql, to, kept.row(row), writer, &mut redacted)
+                .await?;
+            rows += 1;
         }
         loop {
             let chunk = tokio::select! {
@@ -245,10 +273,12 @@ impl<'c> Snapshot<'c> {
                 .with_context(|| format!("reading {}", sql.name))?;
             for chunk in batch {
                 parser.push(chunk);
-                let to = (&renderer, &mut parquet);
-                rows += self
-                    .render_rows(sql, to, &mut parser, writer, &mut redacted)
-                    .await?;
+                while let Some(row) = parser.next_row()? {
+                    let to = (&renderer, &mut parquet);
+                    self.render_row(sql, to, kept.row(row), writer, &mut redacted)
+                        .await?;
+                    rows += 1;
+                }
                 if rows >= reported + 4096 {
                     reported = rows;
                     on_rows(rows, writer.json_bytes() - start_bytes);
@@ -270,46 +300,41 @@ impl<'c> Snapshot<'c> {
         Ok(Streamed {
             rows,
             redacted,
+            excluded,
             read: read.duration_since(started),
             total: started.elapsed(),
         })
     }
 
-    /// Renders the complete rows the parser holds (into the section's Parquet file when
-    /// there is one); returns how many.
-    async fn render_rows<S: ChunkSink>(
+    /// Renders one row (as [`crate::export::copy::BinaryRows`] yields it) into the writer, or
+    /// into the section's Parquet file when there is one.
+    async fn render_row<S: ChunkSink>(
         &self,
         sql: &SectionSql,
         (renderer, parquet): (&RowRenderer, &mut Option<ParquetSection>),
-        parser: &mut BinaryRows,
+        row: Bytes,
         writer: &mut ArchiveWriter<S>,
         redacted: &mut Vec<String>,
-    ) -> anyhow::Result<u64> {
-        let mut rows = 0;
-        while let Some(row) = parser.next_row()? {
-            rows += 1;
-            if let Some(file) = parquet {
-                parquet_row(sql, file, &row, writer, redacted).await?;
-                continue;
-            }
-            if row.len() > LARGE_VALUE {
-                writer.begin_row();
-                renderer
-                    .render_large(&row, writer, redacted)
-                    .await
-                    .with_context(|| format!("rendering a row of {}", sql.name))?;
-                writer.end_row();
-                continue;
-            }
-            writer
-                .row_with(|buf| {
-                    renderer
-                        .render(&row, buf, redacted)
-                        .with_context(|| format!("rendering a row of {}", sql.name))
-                })
-                .await?;
+    ) -> anyhow::Result<()> {
+        if let Some(file) = parquet {
+            return parquet_row(sql, file, &row, writer, redacted).await;
         }
-        Ok(rows)
+        if row.len() > LARGE_VALUE {
+            writer.begin_row();
+            renderer
+                .render_large(&row, writer, redacted)
+                .await
+                .with_context(|| format!("rendering a row of {}", sql.name))?;
+            writer.end_row();
+            return Ok(());
+        }
+        writer
+            .row_with(|buf| {
+                renderer
+                    .render(&row, buf, redacted)
+                    .with_context(|| format!("rendering a row of {}", sql.name))
+            })
+            .await
     }
 
     /// A query in the snapshot (`plan`'s look at polymorphic type values).
@@ -323,6 +348,98 @@ impl<'c> Snapshot<'c> {
             .commit()
             .await
             .context("closing the snapshot transaction")
+    }
+}
+
+/// The rows held for judging: at most [`SAMPLE_ROWS`] (more when one batch brings more) or
+/// [`HELD_BYTES`] of them, fewer when the section ends first.
+async fn hold_first_rows(
+    sql: &SectionSql,
+    drained: &mut Drained,
+    parser: &mut BinaryRows,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Vec<Bytes>> {
+    let (mut held, mut bytes) = (Vec::new(), 0);
+    while held.len() < SAMPLE_ROWS && bytes < HELD_BYTES {
+        let batch = tokio::select! {
+            batch = drained.next() => batch,
+            _ = cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
+        };
+        let Some(batch) = batch else { break };
+        let batch = batch
+            .map_err(explain)
+            .with_context(|| format!("reading {}", sql.name))?;
+        for chunk in batch {
+            parser.push(chunk);
+            while let Some(row) = parser.next_row()? {
+                bytes += row.len();
+                held.push(row);
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// Bytes of rows held for judging at most (a single larger row is held whole: it is in
+/// memory already).
+const HELD_BYTES: usize = 4 << 20;
+
+/// The columns a section writes once some were judged secret on its stream: the section's
+/// SQL without them (for the renderer, the CSV header, the Parquet schema), and which of
+/// the COPY's fields each row keeps.
+struct Kept {
+    sql: Option<SectionSql>,
+    keep: Vec<bool>,
+}
+
+impl Kept {
+    fn new(sql: &SectionSql, excluded: &[(String, String)]) -> Kept {
+        if excluded.is_empty() {
+            return Kept {
+                sql: None,
+                keep: Vec::new(),
+            };
+        }
+        let keep: Vec<bool> = sql
+            .columns
+            .iter()
+            .map(|c| !excluded.iter().any(|(name, _)| *name == c.name))
+            .collect();
+        let mut kept = sql.clone();
+        kept.columns = sql
+            .columns
+            .iter()
+            .zip(&keep)
+            .filter(|(_, keep)| **keep)
+            .map(|(c, _)| c.clone())
+            .collect();
+        Kept {
+            sql: Some(kept),
+            keep,
+        }
+    }
+
+    /// The COPY row without the excluded columns' fields (as is when none is excluded).
+    fn row(&self, row: Bytes) -> Bytes {
+        if self.sql.is_none() {
+            return row;
+        }
+        let mut out = Vec::with_capacity(row.len());
+        let kept = self.keep.iter().filter(|k| **k).count() as i16;
+        out.extend_from_slice(&kept.to_be_bytes());
+        let mut at = 2;
+        for keep in &self.keep {
+            let Some(len) = row.get(at..at + 4) else {
+                break; // a short row: the renderer reports it
+            };
+            let len = i32::from_be_bytes(len.try_into().expect("4 bytes"));
+            let end = at + 4 + len.max(0) as usize;
+            if *keep {
+                out.extend_from_slice(&row[at..end.min(row.len())]);
+            }
+            at = end;
+        }
+        Bytes::from(out)
     }
 }
 

@@ -110,7 +110,13 @@ pub fn exclude_by_content(
     columns: &[&Column],
     rows: &[Vec<Option<Vec<u8>>>],
 ) -> Section {
-    let mut section = section.clone();
+    with_exclusions(section, &judge_sampled(columns, rows))
+}
+
+/// The columns whose sampled values are secrets, each with the reason: (column, reason).
+/// `rows[i][j]` is row i's value of `columns[j]`, as [`sample_value`] cuts it.
+pub fn judge_sampled(columns: &[&Column], rows: &[Vec<Option<Vec<u8>>>]) -> Vec<(String, String)> {
+    let mut verdicts = Vec::new();
     for (j, column) in columns.iter().enumerate() {
         let bytea = column.type_name.starts_with("bytea");
         let values: Vec<Sampled<'_>> = rows
@@ -122,15 +128,40 @@ pub fn exclude_by_content(
             })
             .collect();
         if let Some(verdict) = judge_column(&column.name, &values) {
-            section.columns.retain(|c| *c != column.name);
-            section.redact_json.retain(|c| *c != column.name);
-            section.excluded_columns.push(column.name.clone());
-            section
-                .exclusion_reasons
-                .push((column.name.clone(), verdict.reason));
+            verdicts.push((column.name.clone(), verdict.reason));
         }
     }
+    verdicts
+}
+
+/// The section with `excluded` (column, reason) moved to `excluded_columns`.
+pub fn with_exclusions(section: &Section, excluded: &[(String, String)]) -> Section {
+    let mut section = section.clone();
+    for (column, reason) in excluded {
+        section.columns.retain(|c| c != column);
+        section.redact_json.retain(|c| c != column);
+        section.excluded_columns.push(column.clone());
+        section
+            .exclusion_reasons
+            .push((column.clone(), reason.clone()));
+    }
     section
+}
+
+/// A value as the sample query reads it, from the value itself: a text's first
+/// [`SAMPLE_WIDTH`] characters (`left(…, 4096)`), a bytea's first bytes.
+pub fn sample_value(value: &[u8], bytea: bool) -> &[u8] {
+    if bytea {
+        return &value[..value.len().min(SAMPLE_WIDTH)];
+    }
+    // The byte where character SAMPLE_WIDTH + 1 starts (UTF-8: not a continuation byte).
+    let end = value
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| (**b & 0xC0) != 0x80)
+        .nth(SAMPLE_WIDTH)
+        .map_or(value.len(), |(at, _)| at);
+    &value[..end]
 }
 
 #[cfg(test)]
