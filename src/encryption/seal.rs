@@ -85,6 +85,14 @@ impl<S: ChunkSink> Sealing<S> {
         Ok(())
     }
 
+    /// The sink written to.
+    pub fn inner_mut(&mut self) -> &mut S {
+        match self {
+            Sealing::Plain(inner) => inner,
+            Sealing::Age(stream) => &mut stream.inner,
+        }
+    }
+
     /// The inner sink: to complete once finished, or to abort after a failure.
     pub fn into_inner(self) -> S {
         match self {

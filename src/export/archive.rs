@@ -473,15 +473,54 @@ pub struct Frame {
 
 /// Writes the archive to `sink`: `frame.head`, the spooled sections in manifest order
 /// (`sections`: where each is, in which of the `spools` — one per job), each between its
-/// `frame.around` members, and `frame.tail`.
+/// `frame.around` members, and `frame.tail`. The spools are read (and decrypted) on a task of
+/// their own, a few chunks ahead of the sink (digest, store): the two took turns before,
+/// 0.29 s of the big benchmark's 3.2 s (issue 21).
 pub async fn assemble_framed<S: ChunkSink>(
     frame: Frame,
     spools: Vec<Spool>,
     sections: &[SpoolRange],
     sink: &mut S,
 ) -> anyhow::Result<()> {
+    let (tx, mut pieces) = tokio::sync::mpsc::channel(AHEAD);
+    let sections = sections.to_vec();
+    let reader = tokio::spawn(async move {
+        if let Err(err) = read_framed(frame, spools, &sections, &tx).await {
+            let _ = tx.send(Err(err)).await;
+        }
+    });
+    let written = async {
+        while let Some(piece) = pieces.recv().await {
+            sink.write(piece?).await?;
+            // Ready pieces and room in the sink may never say Pending: let the caller see an
+            // interrupt between pieces.
+            tokio::task::yield_now().await;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    // A failed sink drops the channel: the reader stops at its next piece.
+    drop(pieces);
+    reader.await.context("reading the spool failed")?;
+    written
+}
+
+/// Chunks read ahead of the sink.
+const AHEAD: usize = 4;
+
+/// The archive's pieces in order, sent to `tx` (see [`assemble_framed`]); stops early when
+/// the receiver is gone.
+async fn read_framed(
+    frame: Frame,
+    spools: Vec<Spool>,
+    sections: &[SpoolRange],
+    tx: &tokio::sync::mpsc::Sender<anyhow::Result<Vec<u8>>>,
+) -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    sink.write(frame.head).await?;
+    let send = |piece: Vec<u8>| async move { tx.send(Ok(piece)).await.is_ok() };
+    if !send(frame.head).await {
+        return Ok(());
+    }
     let mut files = Vec::with_capacity(spools.len());
     for spool in spools {
         let mut file = spool.file;
@@ -491,8 +530,8 @@ pub async fn assemble_framed<S: ChunkSink>(
     let mut around = frame.around.into_iter();
     for range in sections {
         let (before, after) = around.next().unwrap_or_default();
-        if !before.is_empty() {
-            sink.write(before).await?;
+        if !before.is_empty() && !send(before).await {
+            return Ok(());
         }
         let file = &mut files[range.spool];
         file.seek(std::io::SeekFrom::Start(range.start))
@@ -505,13 +544,16 @@ pub async fn assemble_framed<S: ChunkSink>(
                 .await
                 .context("reading the spool file")?;
             left -= chunk.len() as u64;
-            sink.write(chunk).await?;
+            if !send(chunk).await {
+                return Ok(());
+            }
         }
-        if !after.is_empty() {
-            sink.write(after).await?;
+        if !after.is_empty() && !send(after).await {
+            return Ok(());
         }
     }
-    sink.write(frame.tail).await
+    send(frame.tail).await;
+    Ok(())
 }
 
 use tokio::io::AsyncWriteExt as _;

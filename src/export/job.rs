@@ -639,7 +639,8 @@ impl Job<'_> {
         let written = tokio::select! {
             written = async {
                 formats::assemble(self.format, manifest, spooled.spools, &spooled.ranges, self.compression_level, &mut sink).await?;
-                sink.finish().await
+                sink.finish().await?;
+                sink.inner_mut().settle().await
             } => written,
             _ = self.cancel.cancelled() => Err(fail(Kind::Interrupted, "interrupted")),
         };

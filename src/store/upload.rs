@@ -116,6 +116,16 @@ impl ChunkSink for Upload {
 }
 
 impl Upload {
+    /// Waits until every part handed over so far is uploaded, so that completing the upload
+    /// is quick: the caller waits here where an interrupt can still abort it (a run
+    /// interrupted while its last parts went up completed them before).
+    pub async fn settle(&mut self) -> anyhow::Result<()> {
+        self.writer
+            .wait_for_capacity(0)
+            .await
+            .map_err(|e| store_failure_explained(e, "uploading the archive"))
+    }
+
     /// Completes the upload: only now does the object appear at its final key.
     pub async fn finish(self) -> anyhow::Result<Uploaded> {
         self.writer
