@@ -28,7 +28,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
 
 /// Plaintext bytes per sealed chunk.
@@ -56,9 +55,8 @@ impl SealedFile {
     /// Seals `file` (an empty temporary file) with a key of its own.
     pub fn new(file: std::fs::File) -> io::Result<SealedFile> {
         let mut key = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut key)
-            .map_err(|_| io::Error::other("no randomness for the spool's key"))?;
+        getrandom::fill(&mut key)
+            .map_err(|e| io::Error::other(format!("no randomness for the spool's key: {e}")))?;
         let key =
             UnboundKey::new(&AES_256_GCM, &key).map_err(|_| io::Error::other("the spool's key"))?;
         Ok(SealedFile {
