@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures_util::StreamExt;
 use tokio_postgres::Statement;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -554,37 +555,37 @@ impl Job<'_> {
                     let i = next.get();
                     (i < sqls.len()).then(|| next.replace(i + 1))
                 };
-                // Each section's COPY is prepared while the one before it streams.
-                let mut upcoming = match claim() {
-                    Some(i) => Some((i, snapshot.prepare_copy(&sqls[i], self.cancel).await?)),
-                    None => None,
+                // Each section's COPY is prepared ahead: the parses go out while sections
+                // stream, so a small section's COPY follows the one before it without waiting
+                // for its own parse. One reader prepares many ahead (a thousand small sections:
+                // a round trip each); several claim one section ahead only, so that each gets
+                // its share of the big ones.
+                let ahead = if readers.len() == 1 {
+                    PREPARED_AHEAD
+                } else {
+                    2
                 };
-                while let Some((i, copy)) = upcoming.take() {
+                let mut prepared = std::pin::pin!(
+                    futures_util::stream::iter(std::iter::from_fn(claim))
+                        .map(|i| async move {
+                            (i, snapshot.prepare_copy(&sqls[i], self.cancel).await)
+                        })
+                        .buffered(ahead)
+                );
+                while let Some((i, copy)) = prepared.next().await {
+                    let copy = copy?;
                     self.report
                         .verbose(&format!("{}: {}", sqls[i].name, sqls[i].copy));
                     let start = writer.sink().bytes();
-                    let after = claim();
-                    let (counted, prepared) = futures_util::future::join(
-                        self.stream_section(
+                    let mut counted = self
+                        .stream_section(
                             snapshot,
                             (&sqls[i], &copy, &to_judge[i]),
                             (i == 0, whole),
                             &mut writer,
                             progress.section_estimated(&sqls[i].name, estimates[i]),
-                        ),
-                        async {
-                            match after {
-                                Some(j) => Some(snapshot.prepare_copy(&sqls[j], self.cancel).await),
-                                None => None,
-                            }
-                        },
-                    )
-                    .await;
-                    let mut counted = counted?;
-                    upcoming = match (after, prepared) {
-                        (Some(j), Some(prepared)) => Some((j, prepared?)),
-                        _ => None,
-                    };
+                        )
+                        .await?;
                     counted.file = writer.take_digest().map(|(bytes, sha256)| SectionFile {
                         path: formats::section_path(self.format, &sqls[i].name),
                         bytes,
@@ -765,3 +766,6 @@ impl Job<'_> {
         })
     }
 }
+
+/// Sections whose COPY one reader prepares ahead of the one it streams.
+const PREPARED_AHEAD: usize = 16;
