@@ -95,12 +95,17 @@ impl<'c> Snapshot<'c> {
     }
 
     /// The session settings every reader of the snapshot runs with, read in the transaction
-    /// (for the lead, this first query takes the snapshot).
+    /// (for the lead, this first query takes the snapshot). `synchronize_seqscans` off, as
+    /// pg_dump sets it: a sequential scan that joins another reader's scan of the same table
+    /// starts where that one is, and a section without ORDER BY would come out in another row
+    /// order at `--jobs 2` than at `--jobs 1` (seen on shared's users: its key set scans the
+    /// comments the comments section scans beside it).
     async fn settle(txn: Transaction<'c>) -> Result<Snapshot<'c>, tokio_postgres::Error> {
         let row = txn
             .query_one(
                 "SELECT set_config('row_security', 'off', true), set_config('TimeZone', 'UTC', true), \
                         set_config('bytea_output', 'hex', true), \
+                        set_config('synchronize_seqscans', 'off', true), \
                         to_char(CASE WHEN pg_is_in_recovery() \
                                      THEN coalesce(pg_last_xact_replay_timestamp(), clock_timestamp()) \
                                      ELSE clock_timestamp() END AT TIME ZONE 'UTC', \
@@ -110,9 +115,9 @@ impl<'c> Snapshot<'c> {
             )
             .await?;
         Ok(Snapshot {
-            snapshot_at: row.get(3),
-            server_version: row.get(4),
-            standby: row.get(5),
+            snapshot_at: row.get(4),
+            server_version: row.get(5),
+            standby: row.get(6),
             txn,
             lock: String::new(),
         })
