@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use futures_util::StreamExt;
 use tokio_postgres::Statement;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -555,37 +554,44 @@ impl Job<'_> {
                     let i = next.get();
                     (i < sqls.len()).then(|| next.replace(i + 1))
                 };
-                // Each section's COPY is prepared ahead: the parses go out while sections
-                // stream, so a small section's COPY follows the one before it without waiting
-                // for its own parse. One reader prepares many ahead (a thousand small sections:
-                // a round trip each); several claim one section ahead only, so that each gets
-                // its share of the big ones.
-                let ahead = if readers.len() == 1 {
+                // Each section's COPY is prepared while the one before it streams. One reader
+                // prepares the next PREPARED_AHEAD at once (a thousand small sections: a parse
+                // round trip each, otherwise); several claim one section ahead only, when they
+                // start one, so that each gets its share of the big ones.
+                let batch = if readers.len() == 1 {
                     PREPARED_AHEAD
                 } else {
-                    2
+                    1
                 };
-                let mut prepared = std::pin::pin!(
-                    futures_util::stream::iter(std::iter::from_fn(claim))
-                        .map(|i| async move {
-                            (i, snapshot.prepare_copy(&sqls[i], self.cancel).await)
-                        })
-                        .buffered(ahead)
-                );
-                while let Some((i, copy)) = prepared.next().await {
-                    let copy = copy?;
+                let mut queue = std::collections::VecDeque::new();
+                if let Some(i) = claim() {
+                    queue.push_back((i, snapshot.prepare_copy(&sqls[i], self.cancel).await?));
+                }
+                while let Some((i, copy)) = queue.pop_front() {
                     self.report
                         .verbose(&format!("{}: {}", sqls[i].name, sqls[i].copy));
                     let start = writer.sink().bytes();
-                    let mut counted = self
-                        .stream_section(
+                    let claimed: Vec<usize> = match queue.is_empty() {
+                        true => (0..batch).map_while(|_| claim()).collect(),
+                        false => Vec::new(),
+                    };
+                    let (counted, prepared) = futures_util::future::join(
+                        self.stream_section(
                             snapshot,
                             (&sqls[i], &copy, &to_judge[i]),
                             (i == 0, whole),
                             &mut writer,
                             progress.section_estimated(&sqls[i].name, estimates[i]),
-                        )
-                        .await?;
+                        ),
+                        futures_util::future::try_join_all(
+                            claimed
+                                .iter()
+                                .map(|&j| snapshot.prepare_copy(&sqls[j], self.cancel)),
+                        ),
+                    )
+                    .await;
+                    let mut counted = counted?;
+                    queue.extend(claimed.into_iter().zip(prepared?));
                     counted.file = writer.take_digest().map(|(bytes, sha256)| SectionFile {
                         path: formats::section_path(self.format, &sqls[i].name),
                         bytes,
