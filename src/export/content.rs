@@ -5,20 +5,17 @@
 //! Key/value settings sections get the org's secret keys here too (`scope::key_values`).
 
 use anyhow::Context;
-use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::db::quote_ident;
-use crate::export::copy::fields;
+use crate::export::judging::ToJudge;
 use crate::export::snapshot::Snapshot;
-use crate::scope::catalog::Catalog;
-use crate::scope::catalog::Column;
+use crate::scope::catalog::{Catalog, Column};
 use crate::scope::columns::ValueKind;
 use crate::scope::model::{Scope, Section};
 use crate::scope::plan::{OrgKey, Planner, SectionSql};
 use crate::scope::sampling::{
-    SAMPLE_ROWS, count_and_sample_sql, exclude_by_content, judge_sampled, sample_sql, sample_value,
-    sampled_columns,
+    count_and_sample_sql, exclude_by_content, sample_sql, sampled_columns,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -65,53 +62,6 @@ pub async fn exclude_secret_content(
         .buffered(PIPELINED)
         .try_collect()
         .await
-}
-
-/// A section's columns whose content is judged on the first rows its COPY streams (up to
-/// [`SAMPLE_ROWS`] of them, as the sample query would read), before any is written.
-#[derive(Debug, Clone, Default)]
-pub struct ToJudge {
-    /// Text or bytea columns, all exported by the section's COPY.
-    pub columns: Vec<Column>,
-}
-
-impl ToJudge {
-    /// The columns judged secret by their values in `rows` (COPY rows of `names`, the COPY's
-    /// columns in order): (column, reason).
-    pub fn verdicts(
-        &self,
-        names: &[&str],
-        rows: &[Bytes],
-    ) -> anyhow::Result<Vec<(String, String)>> {
-        let at: Vec<usize> = self
-            .columns
-            .iter()
-            .map(|c| {
-                names
-                    .iter()
-                    .position(|n| *n == c.name)
-                    .with_context(|| format!("the COPY has no column {}", c.name))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let mut sampled = Vec::with_capacity(rows.len().min(SAMPLE_ROWS));
-        for row in rows.iter().take(SAMPLE_ROWS) {
-            let values: Vec<Option<&[u8]>> = fields(row).collect::<anyhow::Result<_>>()?;
-            sampled.push(
-                at.iter()
-                    .zip(&self.columns)
-                    .map(|(&i, c)| {
-                        values
-                            .get(i)
-                            .copied()
-                            .flatten()
-                            .map(|v| sample_value(v, c.type_name.starts_with("bytea")).to_vec())
-                    })
-                    .collect(),
-            );
-        }
-        let columns: Vec<&Column> = self.columns.iter().collect();
-        Ok(judge_sampled(&columns, &sampled))
-    }
 }
 
 /// Sample queries in flight at once.

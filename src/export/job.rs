@@ -22,9 +22,10 @@ use crate::export::archive::{
     ArchiveInfo, ArchiveWriter, Counted, Manifest, OrgRef, SectionFile, SectionManifest, Sidecar,
     Spool, SpoolRange,
 };
-use crate::export::content::{ToJudge, exclude_secret_content};
+use crate::export::content::exclude_secret_content;
 use crate::export::estimate::section_estimates;
 use crate::export::formats::{self, framing::Framing};
+use crate::export::judging::ToJudge;
 use crate::export::locks::ReadLocks;
 use crate::export::manifest::FORMAT;
 use crate::export::narrowing::{self, narrowed_planner};

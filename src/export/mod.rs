@@ -11,6 +11,7 @@ pub mod estimate;
 pub mod formats;
 mod hex_deflate;
 pub mod job;
+pub mod judging;
 pub mod locks;
 pub mod manifest;
 pub mod narrowing;

@@ -15,10 +15,10 @@ use tokio_util::sync::CancellationToken;
 use crate::db::quote_literal;
 use crate::error::{Kind, fail};
 use crate::export::archive::ArchiveWriter;
-use crate::export::content::ToJudge;
 use crate::export::copy::BinaryRows;
 use crate::export::drain::Drained;
 use crate::export::formats::parquet::ParquetSection;
+use crate::export::judging::ToJudge;
 use crate::export::locks::ReadLocks;
 use crate::export::render::{LARGE_VALUE, RowRenderer};
 use crate::output::Reporter;
@@ -267,15 +267,7 @@ impl<'c> Snapshot<'c> {
                 .await?;
             rows += 1;
         }
-        loop {
-            let chunk = tokio::select! {
-                chunk = drained.next() => chunk,
-                _ = cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
-            };
-            let Some(batch) = chunk else { break };
-            let batch = batch
-                .map_err(explain)
-                .with_context(|| format!("reading {}", sql.name))?;
+        while let Some(batch) = next_batch(sql, &mut drained, cancel).await? {
             for chunk in batch {
                 parser.push(chunk);
                 while let Some(row) = parser.next_row()? {
@@ -366,14 +358,9 @@ async fn hold_first_rows(
 ) -> anyhow::Result<Vec<Bytes>> {
     let (mut held, mut bytes) = (Vec::new(), 0);
     while held.len() < SAMPLE_ROWS && bytes < HELD_BYTES {
-        let batch = tokio::select! {
-            batch = drained.next() => batch,
-            _ = cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
+        let Some(batch) = next_batch(sql, drained, cancel).await? else {
+            break;
         };
-        let Some(batch) = batch else { break };
-        let batch = batch
-            .map_err(explain)
-            .with_context(|| format!("reading {}", sql.name))?;
         for chunk in batch {
             parser.push(chunk);
             while let Some(row) = parser.next_row()? {
@@ -383,6 +370,22 @@ async fn hold_first_rows(
         }
     }
     Ok(held)
+}
+
+/// The next batch of a section's COPY messages (`None` at its end); interruptible.
+async fn next_batch(
+    sql: &SectionSql,
+    drained: &mut Drained,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Option<Vec<Bytes>>> {
+    let batch = tokio::select! {
+        batch = drained.next() => batch,
+        _ = cancel.cancelled() => return Err(fail(Kind::Interrupted, "interrupted")),
+    };
+    batch
+        .transpose()
+        .map_err(explain)
+        .with_context(|| format!("reading {}", sql.name))
 }
 
 /// Bytes of rows held for judging at most (a single larger row is held whole: it is in
