@@ -62,7 +62,7 @@ impl SealedFile {
         Ok(SealedFile {
             cipher: LessSafeKey::new(key),
             file,
-            pending: Vec::with_capacity(CHUNK),
+            pending: Vec::with_capacity(CHUNK + TAG),
             sealed: 0,
             len: None,
             open: None,

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::encryption::spool::SealedFile;
 use crate::export::formats::framing::{FileDigest, Framing};
-use crate::export::hex_deflate;
+use crate::export::{deflate, hex_deflate};
 use crate::scope::catalog::Catalog;
 use crate::scope::model::{Scope, Section};
 use crate::store::ChunkSink;
@@ -390,13 +390,10 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         self.in_flight
             .push_back(tokio::task::spawn_blocking(move || {
                 // A chunk of a large bytea's hex is coded without deflate's search.
-                let member = match level.level() {
-                    0 => None,
-                    _ => hex_deflate::gzip_hex(&chunk),
-                };
-                let member = match member {
+                let hex = (level.level() > 0).then(|| hex_deflate::gzip_hex(&chunk));
+                let member = match hex.flatten() {
                     Some(member) => member,
-                    None => gzip_member(&chunk, level)?,
+                    None => deflate::gzip_member(&chunk, level.level())?,
                 };
                 Ok((member, chunk))
             }));
@@ -558,43 +555,6 @@ async fn read_framed(
 
 use tokio::io::AsyncWriteExt as _;
 
-/// One chunk as one gzip member, by libdeflate, with this thread's compressor and output
-/// buffer reused (fresh ones are ~1.5 MiB of allocations and page faults per chunk).
-fn gzip_member(chunk: &[u8], level: Compression) -> std::io::Result<Vec<u8>> {
-    use libdeflater::{CompressionLvl, Compressor};
-    struct Deflate {
-        level: u32,
-        compressor: Compressor,
-        scratch: Vec<u8>,
-    }
-    thread_local! {
-        static DEFLATE: std::cell::RefCell<Option<Deflate>> = const { std::cell::RefCell::new(None) };
-    }
-    DEFLATE.with_borrow_mut(|slot| {
-        let deflate = match slot {
-            Some(kept) if kept.level == level.level() => kept,
-            _ => {
-                let lvl = CompressionLvl::new(level.level() as i32)
-                    .map_err(|e| std::io::Error::other(format!("compression level: {e:?}")))?;
-                slot.insert(Deflate {
-                    level: level.level(),
-                    compressor: Compressor::new(lvl),
-                    scratch: Vec::new(),
-                })
-            }
-        };
-        let bound = deflate.compressor.gzip_compress_bound(chunk.len());
-        if deflate.scratch.len() < bound {
-            deflate.scratch.resize(bound, 0);
-        }
-        let len = deflate
-            .compressor
-            .gzip_compress(chunk, &mut deflate.scratch)
-            .map_err(|e| std::io::Error::other(format!("compressing: {e:?}")))?;
-        Ok(deflate.scratch[..len].to_vec())
-    })
-}
-
 pub fn gzip(data: &[u8], level: u32) -> anyhow::Result<Vec<u8>> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::new(level));
     encoder.write_all(data).context("compressing")?;
@@ -606,30 +566,6 @@ mod tests {
     use super::*;
     use crate::export::manifest::FORMAT;
     use std::io::Read;
-
-    #[test]
-    fn a_member_made_with_a_reused_deflate_state_is_a_fresh_states_and_gives_the_chunk_back() {
-        let text: Vec<u8> = (0..300_000u32)
-            .flat_map(|i| format!("{{\"n\":{},\"s\":\"x{}\"}},", i, i % 977).into_bytes())
-            .collect();
-        for level in [0, 1, 2, 6, 9] {
-            // Twice each, and after another level: a reused state must not carry anything over.
-            for part in [&text[..], &text[..1000], &text[..], &b""[..]] {
-                let level = Compression::new(level);
-                let member = gzip_member(part, level).unwrap();
-                let mut back = Vec::new();
-                flate2::read::GzDecoder::new(&member[..])
-                    .read_to_end(&mut back)
-                    .unwrap();
-                assert!(back == part, "level {level:?}: not the chunk back");
-                let fresh = std::thread::scope(|s| s.spawn(|| gzip_member(part, level)).join());
-                assert!(
-                    fresh.unwrap().unwrap() == member,
-                    "level {level:?}: state carried over"
-                );
-            }
-        }
-    }
 
     struct VecSink(Vec<u8>);
     impl ChunkSink for VecSink {

@@ -10,7 +10,7 @@
 //! bitmap) is left to deflate, which does better there; so is every chunk with one byte
 //! that is not a hex digit.
 
-use std::io::Write;
+use crate::export::deflate;
 
 /// Digits whose code is 4 bits: `0`–`9`, `a`–`e`; `f` and the end of block take 5.
 const FOUR_BIT: &[u8; 15] = b"0123456789abcde";
@@ -73,12 +73,7 @@ fn code_hex(chunk: &[u8]) -> Option<Vec<u8>> {
 /// Whether deflate finds enough repeats in the chunk's start to beat this coding.
 fn has_repeats(chunk: &[u8]) -> bool {
     let probe = &chunk[..chunk.len().min(PROBE)];
-    let mut deflate =
-        flate2::write::DeflateEncoder::new(Vec::with_capacity(PROBE), flate2::Compression::fast());
-    let size = deflate
-        .write_all(probe)
-        .and_then(|()| deflate.finish())
-        .map_or(usize::MAX, |out| out.len());
+    let size = deflate::deflated_len(probe, 1).unwrap_or(usize::MAX);
     (size as f64) < probe.len() as f64 * REPEATS_PAY
 }
 

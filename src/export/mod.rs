@@ -5,6 +5,7 @@ pub mod adoption;
 pub mod archive;
 pub mod content;
 pub mod copy;
+mod deflate;
 pub mod direct;
 pub mod drain;
 pub mod estimate;

@@ -234,17 +234,15 @@ impl<'c> Snapshot<'c> {
             .with_context(|| format!("reading {}", sql.name))?;
         let mut drained = Drained::spawn(stream);
         let mut parser = BinaryRows::new();
-        let held = match judge.columns.is_empty() {
-            true => Vec::new(),
-            false => hold_first_rows(sql, &mut drained, &mut parser, cancel).await?,
-        };
-        let excluded = match judge.columns.is_empty() {
-            true => Vec::new(),
+        let (held, excluded) = match judge.columns.is_empty() {
+            true => (Vec::new(), Vec::new()),
             false => {
+                let held = hold_first_rows(sql, &mut drained, &mut parser, cancel).await?;
                 let names: Vec<&str> = sql.columns.iter().map(|c| c.name.as_str()).collect();
-                judge
+                let excluded = judge
                     .verdicts(&names, &held)
-                    .with_context(|| format!("judging the content of {}", sql.name))?
+                    .with_context(|| format!("judging the content of {}", sql.name))?;
+                (held, excluded)
             }
         };
         let kept = Kept::new(sql, &excluded);

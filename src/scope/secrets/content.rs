@@ -65,7 +65,6 @@ pub fn may_hold_credential(bytes: &[u8]) -> bool {
             aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .prefilter(false)
                 .build(MARKERS)
                 .expect("fixed patterns")
         });

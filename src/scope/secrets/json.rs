@@ -39,7 +39,6 @@ pub fn may_hold_secret_key(json: &[u8]) -> bool {
             aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .prefilter(false)
                 .build(FRAGMENTS.iter().chain(content::MARKERS))
                 .expect("fixed patterns")
         });
