@@ -49,11 +49,16 @@ pub fn gzip_hex(chunk: &[u8]) -> Option<Vec<u8>> {
 
 /// [`gzip_hex`] without the probe for repeats.
 fn code_hex(chunk: &[u8]) -> Option<Vec<u8>> {
-    let mut bits = Bits::with_capacity(chunk.len() / 2 + 128);
+    let mut bits = Bits::with_capacity(chunk.len() * 5 / 8 + 256);
     bits.out
         .extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
     block_header(&mut bits);
-    for pair in chunk.chunks(2) {
+    let blocks = chunk.chunks_exact(64);
+    let rest = blocks.remainder();
+    if !code_blocks(blocks, &mut bits) {
+        return None;
+    }
+    for pair in rest.chunks(2) {
         let (code, len) = CODES[pair[0] as usize];
         let (code2, len2) = pair.get(1).map_or((0, 0), |&b| CODES[b as usize]);
         if len == 0 || (pair.len() == 2 && len2 == 0) {
@@ -69,6 +74,25 @@ fn code_hex(chunk: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
     Some(out)
 }
+
+/// Per two bytes (little-endian: the first digit in the low byte): their codes concatenated
+/// (first digit first) in the low 16 bits, their length (8 to 10) above, and [`NOT_HEX`]
+/// when either is not a lowercase hex digit. 256 KiB, of which the 32 cache lines of
+/// digit pairs are touched.
+static PAIRS: [u32; 1 << 16] = {
+    let mut pairs = [NOT_HEX; 1 << 16];
+    let mut i = 0;
+    while i < 1 << 16 {
+        let (first, first_len) = CODES[i & 255];
+        let (second, second_len) = CODES[i >> 8];
+        if first_len > 0 && second_len > 0 {
+            pairs[i] = (first | second << first_len) | (first_len + second_len) << 16;
+        }
+        i += 1;
+    }
+    pairs
+};
+const NOT_HEX: u32 = 1 << 31;
 
 /// Whether deflate finds enough repeats in the chunk's start to beat this coding.
 fn has_repeats(chunk: &[u8]) -> bool {
@@ -154,6 +178,50 @@ impl Bits {
     }
 }
 
+/// Codes blocks of 64 digits, 32 pairs at a time, then checks once that all were digits (a
+/// chunk of other text is given up within its first block); false if one was not. Four
+/// pairs (at most 40 bits) at a time go into the accumulator, which is then written out
+/// whole, 8 bytes at once, without a check of room or fill: the state in locals, not behind
+/// `bits` (a byte written through it could alias them).
+fn code_blocks(blocks: std::slice::ChunksExact<'_, u8>, bits: &mut Bits) -> bool {
+    let start = bits.out.len();
+    bits.out.resize(start + blocks.len() * 64 * 5 / 8 + 16, 0);
+    let out = &mut bits.out[..];
+    let (mut acc, mut filled, mut at) = (bits.acc, bits.filled, start);
+    let mut spill = |acc: &mut u64, filled: &mut u32| {
+        out[at..at + 8].copy_from_slice(&acc.to_le_bytes());
+        let whole = *filled / 8;
+        at += whole as usize;
+        *acc >>= whole * 8; // 56 at most: fewer than 8 + 40 bits are filled
+        *filled -= whole * 8;
+    };
+    spill(&mut acc, &mut filled); // fewer than 8 bits pending: room for four pairs
+    for block in blocks {
+        let mut seen = 0;
+        for eight in block.chunks_exact(8) {
+            let entry = |two: &[u8]| PAIRS[usize::from(u16::from_le_bytes([two[0], two[1]]))];
+            let pairs = [
+                entry(&eight[..2]),
+                entry(&eight[2..4]),
+                entry(&eight[4..6]),
+                entry(&eight[6..]),
+            ];
+            for pair in pairs {
+                acc |= u64::from(pair & 0xffff) << filled;
+                filled += (pair >> 16) & 31;
+                seen |= pair;
+            }
+            spill(&mut acc, &mut filled);
+        }
+        if seen & NOT_HEX != 0 {
+            return false;
+        }
+    }
+    bits.out.truncate(at);
+    (bits.acc, bits.filled) = (acc, filled);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +272,10 @@ mod tests {
             hex[0] = bad;
             assert!(gzip_hex(&hex).is_none(), "{bad:#x} first");
             hex[0] = b'0';
+            // Inside a block of 64 digits, as the low digit of a pair.
+            hex[5_001] = bad;
+            assert!(gzip_hex(&hex).is_none(), "{bad:#x} inside");
+            hex[5_001] = b'0';
             hex[9_999] = b'0';
         }
         assert!(gzip_hex(b"").is_none());

@@ -612,15 +612,26 @@ fn render_numeric(value: &[u8], out: &mut Vec<u8>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Lowercase hex of `bytes`, appended.
+/// Lowercase hex of `bytes`, appended: one two-digit entry per byte.
 fn hex_into(bytes: &[u8], out: &mut Vec<u8>) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let start = out.len();
-    out.resize(start + bytes.len() * 2, 0);
-    for (pair, b) in out[start..].chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[(b >> 4) as usize];
-        pair[1] = DIGITS[(b & 15) as usize];
+    const PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut pairs = [[0; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            pairs[i] = [DIGITS[i >> 4], DIGITS[i & 15]];
+            i += 1;
+        }
+        pairs
+    };
+    out.reserve(bytes.len() * 2);
+    let spare = &mut out.spare_capacity_mut()[..bytes.len() * 2];
+    for (pair, &b) in spare.chunks_exact_mut(2).zip(bytes) {
+        pair[0].write(PAIRS[b as usize][0]);
+        pair[1].write(PAIRS[b as usize][1]);
     }
+    // SAFETY: the loop wrote all `bytes.len() * 2` bytes after the old length.
+    unsafe { out.set_len(out.len() + bytes.len() * 2) };
 }
 
 /// PostgreSQL's `escape_json`: quotes, backslash, the short escapes, other control characters
