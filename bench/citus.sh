@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pg-bin.sh
+. scripts/build-deps.sh
 RUNS=${RUNS:-3}
 CLICKS=${CLICKS:-1000000}
 # ORGEXPORT_BIN: measure that binary instead of a fresh release build.

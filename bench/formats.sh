@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pg-bin.sh
+. scripts/build-deps.sh
 RUNS=${RUNS:-3}
 FORMATS=${FORMATS:-"json ndjson csv parquet"}
 bin="$PWD/target/release/orgexport"

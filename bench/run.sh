@@ -21,6 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pg-bin.sh
+. scripts/build-deps.sh
 RUNS=${RUNS:-3}
 PIN_CPUS=${PIN_CPUS:-}
 pin() { if [ -n "$PIN_CPUS" ]; then taskset -c "$PIN_CPUS" "$@"; else "$@"; fi; }

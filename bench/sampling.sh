@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pg-bin.sh
+. scripts/build-deps.sh
 RUNS=${RUNS:-7}
 cargo build --release --locked --quiet
 bin="$PWD/target/release/orgexport"

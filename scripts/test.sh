@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pg-bin.sh
+. scripts/build-deps.sh
 echo "using PostgreSQL binaries in $ORGEXPORT_PG_BIN" >&2
 
 if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
