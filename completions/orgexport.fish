@@ -55,7 +55,7 @@ complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "completions" -d
 complete -c orgexport -n "__fish_orgexport_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l org -d 'The org to export: its primary key, slug or name (repeatable)' -r -f
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l link-ttl -d 'How long the printed download link is valid (default 15m or link_ttl in the config; at most 7d for presigned links)' -r
-complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l compression-level -d 'gzip level, 0 (store only) to 9 (smallest); default 1 (libdeflate\'s: smaller than gzip -1\'s output at the speed the database delivers rows) or compression_level in the config' -r
+complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l compression-level -d 'gzip level, 0 (store only) to 9 (smallest); default 1 (ISA-L\'s igzip: smaller than gzip -1\'s output at the speed the database delivers rows) or compression_level in the config' -r
 complete -c orgexport -n "__fish_orgexport_using_subcommand run" -l format -d 'The archive\'s layout: json (one gzipped orgexport/1 document), ndjson (gzipped JSON lines), csv or parquet (a tar.gz of manifest.json and one CSV or Parquet file per section); default json or format in the config' -r -f -a "json\t'One gzipped JSON document, `orgexport/1` (DESIGN §4)'
 ndjson\t'Gzipped JSON lines: the manifest, then one line per row'
 csv\t'A tar.gz bundle: `manifest.json`, then one RFC 4180 CSV file per section'

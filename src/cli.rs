@@ -455,7 +455,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub link_ttl: Option<std::time::Duration>,
 
-    /// gzip level, 0 (store only) to 9 (smallest); default 1 (libdeflate's: smaller than
+    /// gzip level, 0 (store only) to 9 (smallest); default 1 (ISA-L's igzip: smaller than
     /// gzip -1's output at the speed the database delivers rows) or compression_level in the
     /// config
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=9))]

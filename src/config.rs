@@ -622,9 +622,9 @@ impl Source<'_> {
         })
     }
 
-    /// Level 1 (libdeflate's) by default: smaller than `gzip -1` (and than zlib-rs's level 2,
-    /// the default before) and fast enough not to slow the export below the database's pace
-    /// on two cores; see bench/RESULTS.md.
+    /// Level 1 (ISA-L's igzip; libdeflate's without the `isal` feature) by default: smaller
+    /// than `gzip -1` (and than zlib-rs's level 2, the default before) and fast enough not to
+    /// slow the export below the database's pace on two cores; see bench/RESULTS.md.
     fn compression_level(&self, value: &Option<Spanned<u32>>) -> anyhow::Result<u32> {
         match value {
             None => Ok(1),
