@@ -110,8 +110,8 @@ mod igzip {
                 level_buf: vec![0; ffi::ISAL_DEF_LVL1_DEFAULT as usize],
                 scratch: Vec::new(),
             });
-            // Stored blocks at worst (5 bytes per 64 KiB), the gzip header and trailer, and
-            // the largest block header.
+            // Stored blocks at worst (5 bytes of header per block of up to 64 KiB; counted
+            // per 16 KiB to spare), the gzip header and trailer, the largest block header.
             let room = chunk.len()
                 + 5 * (chunk.len() / 16384 + 1)
                 + ffi::ISAL_DEF_MAX_HDR_SIZE as usize
