@@ -15,7 +15,7 @@ use orgexport::scope::plan::{OrgKey, Planner};
 use orgexport::scope::references::PolymorphicConfig;
 use orgexport::scope::rules::classify;
 use serde_json::Value;
-use support::TestDb;
+use support::{Archive, Orgexport, TempDir, TestDb};
 
 const FIXTURE: &str = "
 CREATE TABLE orgs (id bigint PRIMARY KEY, slug text UNIQUE);
@@ -180,6 +180,10 @@ fn no_generated_query_runs_a_per_row_subplan_over_a_growing_set() {
     });
     let scope = classify(&catalog, &config).unwrap();
     let planner = Planner::new(&catalog, &scope);
+    // And with every referenced table's keys as one `UNION` (an org whose referencing rows
+    // outnumber the table's, `export::estimate::outnumbered`).
+    let outnumbered = Planner::new(&catalog, &scope)
+        .with_outnumbered(scope.sections.iter().map(|s| s.table).collect());
     let org = OrgKey {
         text: "7".into(),
         fits: [("bigint".to_string(), true)].into(),
@@ -188,7 +192,7 @@ fn no_generated_query_runs_a_per_row_subplan_over_a_growing_set() {
     let mut checked = 0;
     let mut problems = Vec::new();
     // Also with a work_mem too small to hash the org's sets, as for a big org.
-    for work_mem in ["4MB", "64kB"] {
+    for (work_mem, planner) in [("4MB", &planner), ("64kB", &planner), ("4MB", &outnumbered)] {
         client
             .batch_execute(&format!("SET work_mem = '{work_mem}'"))
             .unwrap();
@@ -226,7 +230,7 @@ fn no_generated_query_runs_a_per_row_subplan_over_a_growing_set() {
             "{expected} in {names:?}"
         );
     }
-    assert!(checked >= 2 * 2 * 2 * names.len(), "{checked} plans");
+    assert!(checked >= 3 * 2 * 2 * names.len(), "{checked} plans");
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 
     // The partitioned table's plan touches only the org's partition (plan-time pruning).
@@ -242,4 +246,65 @@ fn no_generated_query_runs_a_per_row_subplan_over_a_growing_set() {
         1,
         "one partition: {plan}"
     );
+}
+
+/// The keys of several references into a big shared table are one `UNION` when the org's
+/// referencing rows outnumber the table's rows (a scan and a merge or hash join: what the
+/// hand-written SQL costs), and stay `UNION ALL` (index probes for a few keys) for an org
+/// with a handful; both archives hold exactly the referenced rows.
+#[test]
+fn shared_keys_are_one_union_for_an_org_that_outnumbers_the_table_and_probes_for_a_small_one() {
+    let db = TestDb::new();
+    db.execute(
+        "CREATE TABLE orgs (id bigint PRIMARY KEY, slug text UNIQUE);
+         INSERT INTO orgs VALUES (1, 'big'), (2, 'small');
+         CREATE TABLE users (id bigint PRIMARY KEY, email text);
+         INSERT INTO users SELECT g, 'user' || g FROM generate_series(1, 12000) g;
+         CREATE TABLE tasks (id bigint PRIMARY KEY, org_id bigint NOT NULL REFERENCES orgs,
+                             assignee_id bigint REFERENCES users);
+         INSERT INTO tasks SELECT g, CASE WHEN g <= 4000 THEN 1 ELSE 2 END, (g * 7) % 12000 + 1
+           FROM generate_series(1, 4005) g;
+         CREATE TABLE comments (id bigint PRIMARY KEY, task_id bigint NOT NULL REFERENCES tasks,
+                                author_id bigint NOT NULL REFERENCES users);
+         INSERT INTO comments SELECT g, CASE WHEN g <= 30000 THEN g % 4000 + 1 ELSE 4001 + g % 5 END,
+                (g * 13) % 11000 + 1
+           FROM generate_series(1, 30010) g;
+         CREATE INDEX ON tasks (org_id); CREATE INDEX ON comments (task_id);
+         ANALYZE;",
+    );
+    for (org, id, union) in [("big", 1i64, true), ("small", 2, false)] {
+        let store = TempDir::new();
+        let run = Orgexport::export(&db, &store, org).arg("-v").run();
+        let users_copy = run
+            .stderr
+            .lines()
+            .find(|l| l.contains("public.users: COPY"))
+            .unwrap_or_else(|| panic!("{org}: no users COPY in\n{}", run.stderr));
+        assert_eq!(
+            !users_copy.contains(" UNION ALL ") && users_copy.contains(" UNION "),
+            union,
+            "{org}: {users_copy}"
+        );
+        let archive = Archive::from_run(&run);
+        let mut got: Vec<i64> = archive
+            .section("public.users")
+            .iter()
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect();
+        got.sort_unstable();
+        let expected: Vec<i64> = db
+            .client()
+            .query(
+                "SELECT id FROM users WHERE id IN (SELECT assignee_id FROM tasks WHERE org_id = $1
+                   UNION SELECT c.author_id FROM comments c JOIN tasks t ON t.id = c.task_id
+                   WHERE t.org_id = $1) ORDER BY id",
+                &[&id],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(expected.len() > 3, "{org}: the fixture references users");
+        assert_eq!(got, expected, "{org}: the referenced users, each once");
+    }
 }

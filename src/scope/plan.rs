@@ -31,7 +31,7 @@ mod ctes;
 mod cycles;
 mod taint;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::db::{quote_ident, quote_literal};
 use crate::scope::catalog::{Catalog, TableId};
@@ -134,6 +134,9 @@ pub struct Planner<'a> {
     /// A sample's bound on the keys each reference brings into a referenced table (its
     /// first `n` referencing rows); `None` for sections, which take every key.
     key_bound: Option<usize>,
+    /// Referenced tables that this org's referencing rows outnumber
+    /// (`export::estimate::outnumbered`): their keys are one `UNION`, not `UNION ALL`.
+    outnumbered: HashSet<TableId>,
 }
 
 impl<'a> Planner<'a> {
@@ -151,7 +154,15 @@ impl<'a> Planner<'a> {
             cycle_of,
             within: HashMap::new(),
             key_bound: None,
+            outnumbered: HashSet::new(),
         }
+    }
+
+    /// This planner with the keys of several references into each of `tables` as one
+    /// `UNION` (see `branches::distinct_keys`).
+    pub fn with_outnumbered(mut self, tables: HashSet<TableId>) -> Planner<'a> {
+        self.outnumbered = tables;
+        self
     }
 
     /// This planner with each section's rows narrowed to the selected ones (`--subject`,

@@ -285,7 +285,10 @@ impl Planner<'_> {
                     .collect::<Vec<_>>()
                     .join(" UNION ALL ");
                 Term {
-                    exists: format!("({tuple}) IN ({})", distinct_keys(&selects, self.key_bound)),
+                    exists: format!(
+                        "({tuple}) IN ({})",
+                        distinct_keys(&selects, self.key_bound, self.outnumbered.contains(&table))
+                    ),
                     not_exists: format!(
                         "NOT EXISTS (SELECT 1 FROM ({set}) u({}) WHERE {})",
                         (0..cols.len())
@@ -312,8 +315,11 @@ impl Planner<'_> {
 /// a 150,000-row table: a spilling hash and 150,000 probes, about 2× the hand-written
 /// `UNION` on the `shared` shape; bench/RESULTS.md, issue 21). Without a distinct-key
 /// estimate for one org's subset neither form wins both; the small org is the common case.
+/// So a section's keys are one `UNION` only where the org's referencing rows are estimated
+/// to outnumber the table's (`outnumbered`, `export::estimate::outnumbered`): `shared`'s
+/// users then cost what the hand-written SQL costs.
 /// With a `bound` (a content sample), each reference's first keys only, as one `UNION`.
-fn distinct_keys(selects: &[String], bound: Option<usize>) -> String {
+fn distinct_keys(selects: &[String], bound: Option<usize>, outnumbered: bool) -> String {
     match (selects, bound) {
         ([one], None) => format!("SELECT {one}"),
         ([one], Some(n)) => format!("SELECT {one} LIMIT {n}"),
@@ -326,7 +332,11 @@ fn distinct_keys(selects: &[String], bound: Option<usize>) -> String {
             .iter()
             .map(|s| format!("SELECT {s}"))
             .collect::<Vec<_>>()
-            .join(" UNION ALL "),
+            .join(if outnumbered {
+                " UNION "
+            } else {
+                " UNION ALL "
+            }),
     }
 }
 
