@@ -13,7 +13,8 @@
 //!   million index probes — twice as slow, measured in bench/RESULTS.md). A table reached through several references is a disjoint `UNION ALL` of branches,
 //!   each one positive `EXISTS` (a semi-join) plus `NOT EXISTS` of the earlier branches
 //!   (anti-joins) — never `EXISTS … OR EXISTS …`, which PostgreSQL runs as a subplan per row.
-//!   A referenced table is one semi-join over the `UNION ALL` of every referencing key.
+//!   A referenced table is one semi-join over the `UNION ALL` of every referencing key (a
+//!   `UNION` where the org's referencing rows outnumber the table's: `with_outnumbered`).
 //! - Rows with two or more ownership references carry a taint check: `NOT EXISTS` a
 //!   referenced owner that belongs to another org (an anti-join per reference, walking up
 //!   the owners' own ownership by index lookups). Such rows are exported in neither org and
