@@ -390,8 +390,11 @@ impl<S: ChunkSink> ArchiveWriter<S> {
         self.in_flight
             .push_back(tokio::task::spawn_blocking(move || {
                 // A chunk of a large bytea's hex is coded without deflate's search.
-                let hex = (level.level() > 0).then(|| hex_deflate::gzip_hex(&chunk));
-                let member = match hex.flatten() {
+                let hex = match level.level() {
+                    0 => None,
+                    _ => hex_deflate::gzip_hex(&chunk),
+                };
+                let member = match hex {
                     Some(member) => member,
                     None => deflate::gzip_member(&chunk, level.level())?,
                 };

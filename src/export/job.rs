@@ -23,7 +23,7 @@ use crate::export::archive::{
     Spool, SpoolRange,
 };
 use crate::export::content::exclude_secret_content;
-use crate::export::estimate::{outnumbered, section_estimates};
+use crate::export::estimate::section_estimates;
 use crate::export::formats::{self, framing::Framing};
 use crate::export::judging::ToJudge;
 use crate::export::locks::ReadLocks;
@@ -391,13 +391,12 @@ impl Job<'_> {
         // Polymorphic pairs adopted from this org's own type values (`infer_references`).
         let adopted = adopt_for_org(&snapshot, self.catalog, self.scope, &key).await?;
         let scope = adopted.as_ref().unwrap_or(self.scope);
-        let mut planner = narrowed_planner(&snapshot, self.catalog, scope, &key, org).await?;
         let selected = match &adopted {
             Some(scope) => scope.selected_sections(self.catalog)?,
             None => selected,
         };
-        let outnumbered = outnumbered(&snapshot, self.catalog, &planner, &key, &selected).await;
-        planner.planner = planner.planner.with_outnumbered(outnumbered);
+        let planner =
+            narrowed_planner(&snapshot, (self.catalog, scope), &selected, &key, org).await?;
         let readers = self.join_readers(&snapshot, &mut helpers).await?;
         // Secrets by content are judged on this org's rows, in the snapshot that is written.
         // Parquet types its values from their binary form: rendered client-side always.

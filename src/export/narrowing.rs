@@ -8,10 +8,11 @@ use tokio_postgres::Client;
 
 use crate::db::quote_literal;
 use crate::error::{Kind, fail};
+use crate::export::estimate::outnumbered;
 use crate::export::snapshot::Snapshot;
 use crate::org::{self, Org};
 use crate::scope::catalog::Catalog;
-use crate::scope::model::Scope;
+use crate::scope::model::{Scope, Section};
 use crate::scope::narrowing::{Narrowing, SubjectKey};
 use crate::scope::plan::{OrgKey, Planner};
 use crate::scope::subject::SubjectSpec;
@@ -226,16 +227,20 @@ impl<'s> std::ops::Deref for NarrowedPlanner<'s> {
     }
 }
 
-/// The org's planner, narrowed to the subject's or the window's rows when asked — the
-/// subject found again inside this snapshot (`run` and `plan`).
+/// The org's planner for its `sections` in this snapshot (`run` and `plan`): the keys of
+/// big shared tables its rows outnumber as one `UNION` ([`outnumbered`]), and narrowed to
+/// the subject's or the window's rows when asked — the subject found again inside this
+/// snapshot.
 pub async fn narrowed_planner<'s>(
     snapshot: &Snapshot<'_>,
-    catalog: &'s Catalog,
-    scope: &'s Scope,
+    (catalog, scope): (&'s Catalog, &'s Scope),
+    sections: &[&Section],
     key: &OrgKey,
     org: &Org,
 ) -> anyhow::Result<NarrowedPlanner<'s>> {
     let planner = Planner::new(catalog, scope);
+    let outnumbered = outnumbered(snapshot, catalog, &planner, key, sections).await;
+    let planner = planner.with_outnumbered(outnumbered);
     let Some(narrowing) = Narrowing::new(catalog, scope, &scope.config.narrow)? else {
         return Ok(NarrowedPlanner {
             planner,

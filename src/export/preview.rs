@@ -11,7 +11,6 @@ use crate::db::connect::Db;
 use crate::error::{Kind, kind_of};
 use crate::export::adoption::{adopt_for_org, pair_values};
 use crate::export::content::count_and_check;
-use crate::export::estimate::outnumbered;
 use crate::export::locks::ReadLocks;
 use crate::export::narrowing::narrowed_planner;
 use crate::export::snapshot::Snapshot;
@@ -253,11 +252,8 @@ async fn count_sections(
         .await?
         .unwrap_or_else(|| scope.clone());
     // `--subject`, `--since`/`--until`: the counts are the narrowed export's.
-    let mut planner = narrowed_planner(&snapshot, catalog, &scope, key, org).await?;
     let selected = scope.selected_sections(catalog)?;
-    // The counts' SQL as the export's (the same sets either way; the export's speed).
-    let outnumbered = outnumbered(&snapshot, catalog, &planner, key, &selected).await;
-    planner.planner = planner.planner.with_outnumbered(outnumbered);
+    let planner = narrowed_planner(&snapshot, (catalog, &scope), &selected, key, org).await?;
     let mut counts = Vec::with_capacity(selected.len());
     let mut checked = Vec::with_capacity(selected.len());
     for section in &selected {

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::quote_literal;
 use crate::error::{Kind, fail};
 use crate::export::archive::ArchiveWriter;
-use crate::export::copy::BinaryRows;
+use crate::export::copy::{BinaryRows, fields};
 use crate::export::drain::Drained;
 use crate::export::formats::parquet::ParquetSection;
 use crate::export::judging::ToJudge;
@@ -261,7 +261,7 @@ impl<'c> Snapshot<'c> {
         }
         for row in held {
             let to = (&renderer, &mut parquet);
-            self.render_row(sql, to, kept.row(row), writer, &mut redacted)
+            self.render_row(sql, to, kept.row(row)?, writer, &mut redacted)
                 .await?;
             rows += 1;
         }
@@ -270,7 +270,7 @@ impl<'c> Snapshot<'c> {
                 parser.push(chunk);
                 while let Some(row) = parser.next_row()? {
                     let to = (&renderer, &mut parquet);
-                    self.render_row(sql, to, kept.row(row), writer, &mut redacted)
+                    self.render_row(sql, to, kept.row(row)?, writer, &mut redacted)
                         .await?;
                     rows += 1;
                 }
@@ -426,26 +426,24 @@ impl Kept {
     }
 
     /// The COPY row without the excluded columns' fields (as is when none is excluded).
-    fn row(&self, row: Bytes) -> Bytes {
+    fn row(&self, row: Bytes) -> anyhow::Result<Bytes> {
         if self.sql.is_none() {
-            return row;
+            return Ok(row);
         }
         let mut out = Vec::with_capacity(row.len());
         let kept = self.keep.iter().filter(|k| **k).count() as i16;
         out.extend_from_slice(&kept.to_be_bytes());
-        let mut at = 2;
-        for keep in &self.keep {
-            let Some(len) = row.get(at..at + 4) else {
-                break; // a short row: the renderer reports it
-            };
-            let len = i32::from_be_bytes(len.try_into().expect("4 bytes"));
-            let end = at + 4 + len.max(0) as usize;
-            if *keep {
-                out.extend_from_slice(&row[at..end.min(row.len())]);
+        for (value, keep) in fields(&row).zip(&self.keep) {
+            match value? {
+                _ if !keep => {}
+                Some(value) => {
+                    out.extend_from_slice(&(value.len() as i32).to_be_bytes());
+                    out.extend_from_slice(value);
+                }
+                None => out.extend_from_slice(&(-1i32).to_be_bytes()),
             }
-            at = end;
         }
-        Bytes::from(out)
+        Ok(Bytes::from(out))
     }
 }
 
